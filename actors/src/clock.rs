@@ -1,0 +1,54 @@
+//! Wall-clock helpers: millisecond timestamps and their RFC 3339 rendering on the wire.
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Renders a millisecond timestamp as RFC 3339 UTC with milliseconds, e.g.
+/// `2026-11-21T10:00:00.123Z` (XEP-0082 profile, as XMPP `<delay stamp>` uses).
+pub fn format_stamp(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+        Ok(t) => {
+            let t = t.replace_nanosecond((ms.rem_euclid(1000) as u32) * 1_000_000).unwrap_or(t);
+            t.format(&Rfc3339).unwrap_or_else(|_| ms.to_string())
+        }
+        Err(_) => ms.to_string(),
+    }
+}
+
+/// Parses an RFC 3339 instant, a plain `YYYY-MM-DD` date (midnight UTC) or epoch
+/// milliseconds into milliseconds since the epoch.
+pub fn parse_instant(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    if let Ok(ms) = raw.parse::<i64>() {
+        return Some(ms);
+    }
+    if let Ok(t) = OffsetDateTime::parse(raw, &Rfc3339) {
+        return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(raw, &format)
+        .ok()
+        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_round_trip() {
+        let ms = 1_763_712_000_123;
+        let text = format_stamp(ms);
+        assert!(text.ends_with(".123Z"), "{text}");
+        assert_eq!(parse_instant(&text), Some(ms));
+        assert_eq!(parse_instant("2025-11-21"), Some(1_763_683_200_000));
+        assert_eq!(parse_instant("42"), Some(42));
+        assert_eq!(parse_instant("yesterday"), None);
+    }
+}

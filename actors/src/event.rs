@@ -1,0 +1,222 @@
+//! The one model of what travels, and its renderings.
+//!
+//! A message enters through any door as a [`NewMessage`], is stored as a [`StoredMessage`],
+//! and leaves through every door as an [`Event`]: rendered **once**, wrapped in an `Arc`, and
+//! shared by every station and connection that receives it (DESIGN.md §3, §7). Event names
+//! and JSON keys are ofchat's (`specs/openfire.md` §3), but the JSON is built by serde and so
+//! is always valid and escaped.
+
+use std::sync::Arc;
+
+use actix::Message;
+use bytes::Bytes;
+use bytestring::ByteString;
+use serde_json::{json, Value};
+
+use crate::clock::format_stamp;
+use crate::jid::Jid;
+
+/// The `type` of a message stanza (RFC 6121 §5.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Chat,
+    Normal,
+    Headline,
+    Groupchat,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Chat => "chat",
+            MessageKind::Normal => "normal",
+            MessageKind::Headline => "headline",
+            MessageKind::Groupchat => "groupchat",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "chat" => Some(MessageKind::Chat),
+            "normal" => Some(MessageKind::Normal),
+            "headline" => Some(MessageKind::Headline),
+            "groupchat" => Some(MessageKind::Groupchat),
+            _ => None,
+        }
+    }
+}
+
+/// A message accepted at a door, before it is stored. `from` is always the authenticated
+/// station's full address, stamped by the server (never the client's claim).
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub from: Jid,
+    pub to: Jid,
+    pub kind: MessageKind,
+    pub body: String,
+    /// ofchat's `data`: the whole JSON object the client posted, when it posted JSON.
+    pub data: Option<Value>,
+    /// The id the client gave the message, echoed in acknowledgements.
+    pub client_id: Option<String>,
+}
+
+/// A message as committed to the store; `id` orders all messages and is the event id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub stamp_ms: i64,
+    pub kind: MessageKind,
+    pub from_user: String,
+    pub from_resource: Option<String>,
+    pub to_user: String,
+    pub to_resource: Option<String>,
+    pub body: String,
+    pub data: Option<Value>,
+    /// The station the message still waits for (`None`: any station of `to_user`).
+    pub deliver_to: Option<String>,
+}
+
+impl StoredMessage {
+    pub fn from_address(&self, domain: &str) -> String {
+        address(&self.from_user, self.from_resource.as_deref(), domain)
+    }
+
+    pub fn to_address(&self, domain: &str) -> String {
+        address(&self.to_user, self.to_resource.as_deref(), domain)
+    }
+
+    /// The JSON object the history API and the events share.
+    pub fn to_json(&self, domain: &str) -> Value {
+        json!({
+            "id": self.id.to_string(),
+            "type": self.kind.as_str(),
+            "from": self.from_address(domain),
+            "to": self.to_address(domain),
+            "body": self.body,
+            "data": self.data,
+            "stamp": format_stamp(self.stamp_ms),
+        })
+    }
+}
+
+fn address(user: &str, resource: Option<&str>, domain: &str) -> String {
+    match resource {
+        Some(res) => format!("{user}@{domain}/{res}"),
+        None => format!("{user}@{domain}"),
+    }
+}
+
+/// One event, rendered once for every door: the SSE frame and the `/ws` text frame.
+#[derive(Debug)]
+pub struct Event {
+    /// ofchat event name, e.g. `chatapi.chat`.
+    pub name: &'static str,
+    /// The stored message id, for events that are stored messages: SSE `id:` lines,
+    /// `Last-Event-ID` replay and per-connection de-duplication use it.
+    pub seq: Option<i64>,
+    /// The JSON object alone (what SSE carries in `data:`).
+    pub json: Arc<str>,
+    /// `id: …\nevent: …\ndata: …\n\n`.
+    pub sse_frame: Bytes,
+    /// The JSON object with an extra `"event"` key, for `/ws`.
+    pub ws_frame: ByteString,
+}
+
+impl Event {
+    /// Renders an event from its name and JSON object.
+    pub fn render(name: &'static str, seq: Option<i64>, mut object: Value) -> Arc<Event> {
+        let json = object.to_string();
+        let mut sse = String::with_capacity(json.len() + name.len() + 32);
+        if let Some(seq) = seq {
+            sse.push_str("id: ");
+            sse.push_str(&seq.to_string());
+            sse.push('\n');
+        }
+        sse.push_str("event: ");
+        sse.push_str(name);
+        sse.push_str("\ndata: ");
+        sse.push_str(&json);
+        sse.push_str("\n\n");
+        if let Value::Object(map) = &mut object {
+            map.insert("event".to_owned(), Value::String(name.to_owned()));
+        }
+        Arc::new(Event {
+            name,
+            seq,
+            json: Arc::from(json.as_str()),
+            sse_frame: Bytes::from(sse),
+            ws_frame: ByteString::from(object.to_string()),
+        })
+    }
+
+    /// A stored 1:1 message as `chatapi.chat`.
+    pub fn chat(message: &StoredMessage, domain: &str) -> Arc<Event> {
+        Event::render("chatapi.chat", Some(message.id), message.to_json(domain))
+    }
+
+    /// A server headline (admin broadcast): a `chatapi.chat` event with `"type":"headline"`
+    /// (ofchat sends any message with a body as `chatapi.chat`); live only, never stored.
+    pub fn headline(id: String, from: &str, body: &str, stamp_ms: i64) -> Arc<Event> {
+        Event::render(
+            "chatapi.chat",
+            None,
+            json!({
+                "id": id,
+                "type": "headline",
+                "from": from,
+                "to": Value::Null,
+                "body": body,
+                "data": Value::Null,
+                "stamp": format_stamp(stamp_ms),
+            }),
+        )
+    }
+}
+
+/// What a station pushes to each of its live connections.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub enum Push {
+    /// An event to write to the client.
+    Event(Arc<Event>),
+    /// The station ended (logoff, kick, expiry): say why and close.
+    Close { reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StoredMessage {
+        StoredMessage {
+            id: 7,
+            stamp_ms: 1_000,
+            kind: MessageKind::Chat,
+            from_user: "ann".into(),
+            from_resource: Some("r1".into()),
+            to_user: "bob".into(),
+            to_resource: None,
+            body: "say \"hi\"\n<b>".into(),
+            data: Some(json!({"body": "x", "n": 1})),
+            deliver_to: None,
+        }
+    }
+
+    #[test]
+    fn chat_events_render_escaped_json_for_each_door() {
+        let ev = Event::chat(&sample(), "d");
+        let parsed: Value = serde_json::from_str(&ev.json).unwrap();
+        assert_eq!(parsed["body"], "say \"hi\"\n<b>");
+        assert_eq!(parsed["from"], "ann@d/r1");
+        assert_eq!(parsed["to"], "bob@d");
+        assert_eq!(parsed["id"], "7");
+        assert_eq!(parsed["data"]["n"], 1);
+        let sse = std::str::from_utf8(&ev.sse_frame).unwrap();
+        assert!(sse.starts_with("id: 7\nevent: chatapi.chat\ndata: {"), "{sse}");
+        assert!(sse.ends_with("}\n\n"));
+        assert_eq!(sse.trim_end().lines().count(), 3, "JSON must stay on one data line");
+        let ws: Value = serde_json::from_str(&ev.ws_frame).unwrap();
+        assert_eq!(ws["event"], "chatapi.chat");
+        assert_eq!(ws["body"], parsed["body"]);
+    }
+}

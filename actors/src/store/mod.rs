@@ -1,0 +1,395 @@
+//! The store: SQLite behind one interface.
+//!
+//! Blocking SQLite calls never run on an actor's or a web worker's thread (DESIGN.md §5):
+//! - reads run on a [`SyncArbiter`] of [`StoreReader`] actors, one connection each;
+//! - writes go to the [`WriteBatcher`], which groups every write that arrives while a commit
+//!   is in flight into the next transaction (group commit), and hands each batch to the one
+//!   [`StoreWriter`] thread. Each write runs in its own savepoint, so one failing write (a
+//!   duplicate user, say) never undoes the others in its batch.
+//!
+//! A write's future resolves only after its transaction committed; a write's `after_commit`
+//! hook runs on the writer thread in commit order, which is how committed messages reach
+//! the router in the order of their ids.
+//!
+//! To move to another engine (PostgreSQL), keep [`Store`]'s methods and replace this module.
+
+mod messages;
+mod schema;
+mod users;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+pub use messages::HistoryQuery;
+pub use users::{NewUser, UserRecord, UserUpdate};
+
+use crate::event::{NewMessage, StoredMessage};
+
+/// Why a store call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("the store is shut down")]
+    Unavailable,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Tuning of the store, from the `[store]` config section.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Reader threads (connections) on the `SyncArbiter`.
+    pub readers: usize,
+    /// Most writes grouped in one transaction.
+    pub max_batch: usize,
+    /// SQLite `synchronous` pragma: `full` (survives power loss) or `normal` (survives a
+    /// process crash, not power loss; faster).
+    pub synchronous: String,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { readers: 2, max_batch: 1024, synchronous: "full".into() }
+    }
+}
+
+/// Counters the writer keeps, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    pub batches: std::sync::atomic::AtomicU64,
+    pub writes: std::sync::atomic::AtomicU64,
+    pub commit_micros: std::sync::atomic::AtomicU64,
+}
+
+/// The store's one interface. Cheap to clone; every method returns a `'static` future and
+/// enqueues its work at call time, so calls made in order are executed in order.
+#[derive(Clone)]
+pub struct Store {
+    batcher: Addr<WriteBatcher>,
+    readers: Addr<StoreReader>,
+    pub stats: Arc<StoreStats>,
+}
+
+impl Store {
+    /// Opens (creating) the database file, applies migrations and starts the store's
+    /// actors. Must be called from inside a running actix system.
+    pub fn open(path: &Path, options: StoreOptions) -> StoreResult<Store> {
+        let mut conn = open_connection(path, &options)?;
+        schema::migrate(&mut conn)?;
+        // Stations do not survive a restart: what waited for one waits for any.
+        messages::retarget_all_pending(&conn)?;
+        drop(conn);
+
+        let stats = Arc::new(StoreStats::default());
+        let writer_path = path.to_owned();
+        let writer_options = options.clone();
+        let writer_stats = stats.clone();
+        let writer = SyncArbiter::start(1, move || StoreWriter {
+            conn: open_connection(&writer_path, &writer_options)
+                .expect("the database opened once at start-up opens again"),
+            stats: writer_stats.clone(),
+        });
+        let reader_path = path.to_owned();
+        let reader_options = options.clone();
+        let readers = SyncArbiter::start(options.readers.max(1), move || StoreReader {
+            conn: open_connection(&reader_path, &reader_options)
+                .expect("the database opened once at start-up opens again"),
+        });
+        let batcher = WriteBatcher {
+            writer,
+            queue: Vec::new(),
+            in_flight: false,
+            max_batch: options.max_batch.max(1),
+        }
+        .start();
+        Ok(Store { batcher, readers, stats })
+    }
+
+    /// Runs `work` in the next write transaction; resolves after the commit.
+    pub fn write<T, F>(&self, work: F) -> impl Future<Output = StoreResult<T>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_then(work, |_| {})
+    }
+
+    /// As [`Store::write`], and runs `after_commit` with the result on the writer thread,
+    /// in commit order, before the caller's future resolves.
+    pub fn write_then<T, F, H>(
+        &self,
+        work: F,
+        after_commit: H,
+    ) -> impl Future<Output = StoreResult<T>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        H: FnOnce(&T) + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let op: WriteOp = Box::new(move |conn| match work(conn) {
+            Ok(value) => {
+                let done: Completion = Box::new(move |outcome| {
+                    let _ = tx.send(outcome.map(|()| {
+                        after_commit(&value);
+                        value
+                    }));
+                });
+                (true, done)
+            }
+            Err(e) => (false, Box::new(move |_| drop(tx.send(Err(e))))),
+        });
+        self.batcher.do_send(Write { op });
+        async move { rx.await.unwrap_or(Err(StoreError::Unavailable)) }
+    }
+
+    /// Runs `work` on a reader connection.
+    pub fn read<T, F>(&self, work: F) -> impl Future<Output = StoreResult<T>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let request = self.readers.send(Read { work: Box::new(work) });
+        async move { request.await.unwrap_or(Err(StoreError::Unavailable)) }
+    }
+
+    // ---- users -------------------------------------------------------------------------
+
+    pub fn create_user(&self, user: NewUser) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| users::create(c, &user))
+    }
+
+    pub fn update_user(&self, update: UserUpdate) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| users::update(c, &update))
+    }
+
+    pub fn delete_user(&self, username: String) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| users::delete(c, &username))
+    }
+
+    pub fn find_user(&self, username: String) -> impl Future<Output = StoreResult<Option<UserRecord>>> {
+        self.read(move |c| users::find(c, &username))
+    }
+
+    pub fn list_users(&self, search: Option<String>) -> impl Future<Output = StoreResult<Vec<UserRecord>>> {
+        self.read(move |c| users::list(c, search.as_deref()))
+    }
+
+    pub fn usernames(&self) -> impl Future<Output = StoreResult<Vec<String>>> {
+        self.read(users::usernames)
+    }
+
+    // ---- messages ----------------------------------------------------------------------
+
+    /// Stores a message; `after_commit` sees it (with its id) in commit order.
+    pub fn append_message<H>(
+        &self,
+        message: NewMessage,
+        deliver_to: Option<String>,
+        after_commit: H,
+    ) -> impl Future<Output = StoreResult<Arc<StoredMessage>>>
+    where
+        H: FnOnce(&Arc<StoredMessage>) + Send + 'static,
+    {
+        self.write_then(move |c| messages::append(c, &message, deliver_to).map(Arc::new), after_commit)
+    }
+
+    /// Marks messages as delivered to a live station (no longer pending).
+    pub fn mark_delivered(&self, ids: Vec<i64>) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| messages::mark_delivered(c, &ids))
+    }
+
+    /// What waits for `username`, oldest first.
+    pub fn pending_for(&self, username: String) -> impl Future<Output = StoreResult<Vec<StoredMessage>>> {
+        self.read(move |c| messages::pending_for(c, &username))
+    }
+
+    /// A station ended: what waited for it now waits for any station of the user.
+    pub fn retarget_pending(&self, username: String, resource: String) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| messages::retarget_pending(c, &username, &resource))
+    }
+
+    /// 1:1 messages `username` received after message `after_id` (SSE `Last-Event-ID`).
+    pub fn received_since(
+        &self,
+        username: String,
+        after_id: i64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<StoredMessage>>> {
+        self.read(move |c| messages::received_since(c, &username, after_id, limit))
+    }
+
+    pub fn history(&self, query: HistoryQuery) -> impl Future<Output = StoreResult<Vec<StoredMessage>>> {
+        self.read(move |c| messages::history(c, &query))
+    }
+}
+
+fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    let synchronous = match options.synchronous.as_str() {
+        "normal" => "NORMAL",
+        _ => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = {synchronous};
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;"
+    ))?;
+    Ok(conn)
+}
+
+// ---- the write path -------------------------------------------------------------------
+
+/// Reports a write's outcome once its transaction committed (or failed).
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// One write: runs inside the batch transaction, says whether it succeeded, and returns
+/// what to do when the commit is known.
+type WriteOp = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// A write for the batcher. Sent by [`Store`]; no reply (the op carries its own channel).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Write {
+    op: WriteOp,
+}
+
+/// Collects writes while a commit is in flight and sends them as the next batch.
+struct WriteBatcher {
+    writer: Addr<StoreWriter>,
+    queue: Vec<WriteOp>,
+    in_flight: bool,
+    max_batch: usize,
+}
+
+impl Actor for WriteBatcher {
+    type Context = Context<Self>;
+}
+
+impl WriteBatcher {
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight || self.queue.is_empty() {
+            return;
+        }
+        let take = self.queue.len().min(self.max_batch);
+        let ops: Vec<WriteOp> = self.queue.drain(..take).collect();
+        self.in_flight = true;
+        self.writer
+            .send(CommitBatch { ops })
+            .into_actor(self)
+            .map(|_, act, ctx| {
+                act.in_flight = false;
+                act.flush(ctx);
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<Write> for WriteBatcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: Write, ctx: &mut Context<Self>) {
+        self.queue.push(msg.op);
+        self.flush(ctx);
+    }
+}
+
+/// A batch of writes for one transaction. Sent by the batcher; replies when committed.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct CommitBatch {
+    ops: Vec<WriteOp>,
+}
+
+/// The one writer connection, on its own thread.
+struct StoreWriter {
+    conn: Connection,
+    stats: Arc<StoreStats>,
+}
+
+impl Actor for StoreWriter {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<CommitBatch> for StoreWriter {
+    type Result = ();
+
+    fn handle(&mut self, batch: CommitBatch, _: &mut SyncContext<Self>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let started = std::time::Instant::now();
+        let count = batch.ops.len() as u64;
+        let mut completions: Vec<(bool, Completion)> = Vec::with_capacity(batch.ops.len());
+        let outcome = (|| -> Result<(), StoreError> {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            for op in batch.ops {
+                self.conn.execute_batch("SAVEPOINT op")?;
+                let (ok, done) = op(&self.conn);
+                if ok {
+                    self.conn.execute_batch("RELEASE op")?;
+                } else {
+                    self.conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                }
+                completions.push((ok, done));
+            }
+            self.conn.execute_batch("COMMIT")?;
+            Ok(())
+        })();
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "store batch failed; rolling back");
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.stats.batches.fetch_add(1, Relaxed);
+        self.stats.writes.fetch_add(count, Relaxed);
+        self.stats.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+        for (ok, done) in completions {
+            // A failed op already reported its own error; the commit outcome is for the rest.
+            done(if ok { outcome.clone() } else { Ok(()) });
+        }
+    }
+}
+
+// ---- the read path --------------------------------------------------------------------
+
+type ReadWork<T> = Box<dyn FnOnce(&Connection) -> StoreResult<T> + Send>;
+
+/// A read for a reader thread. Sent by [`Store::read`]; replies with the work's result.
+struct Read<T> {
+    work: ReadWork<T>,
+}
+
+impl<T: Send + 'static> Message for Read<T> {
+    type Result = StoreResult<T>;
+}
+
+/// One reader connection on the reader `SyncArbiter`.
+struct StoreReader {
+    conn: Connection,
+}
+
+impl Actor for StoreReader {
+    type Context = SyncContext<Self>;
+}
+
+impl<T: Send + 'static> Handler<Read<T>> for StoreReader {
+    type Result = StoreResult<T>;
+
+    fn handle(&mut self, msg: Read<T>, _: &mut SyncContext<Self>) -> StoreResult<T> {
+        (msg.work)(&self.conn)
+    }
+}

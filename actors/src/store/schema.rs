@@ -1,0 +1,71 @@
+//! Numbered schema migrations, applied in order at start-up (`PRAGMA user_version` holds the
+//! number of the last one applied). Never edit a released migration: add the next one.
+
+use rusqlite::Connection;
+
+use super::StoreResult;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts and the message archive.
+    "CREATE TABLE users (
+         username      TEXT PRIMARY KEY,
+         password_hash TEXT NOT NULL,
+         name          TEXT NOT NULL DEFAULT '',
+         email         TEXT NOT NULL DEFAULT '',
+         created_ms    INTEGER NOT NULL,
+         modified_ms   INTEGER NOT NULL
+     );
+     CREATE TABLE user_properties (
+         username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+         key      TEXT NOT NULL,
+         value    TEXT NOT NULL,
+         PRIMARY KEY (username, key)
+     );
+     -- Every 1:1 message, in commit order. `pending` = not yet pushed to a live station;
+     -- `deliver_to` = the station (resource) it waits for, NULL for any.
+     CREATE TABLE messages (
+         id            INTEGER PRIMARY KEY AUTOINCREMENT,
+         stamp_ms      INTEGER NOT NULL,
+         kind          TEXT NOT NULL,
+         from_user     TEXT NOT NULL,
+         from_resource TEXT,
+         to_user       TEXT NOT NULL,
+         to_resource   TEXT,
+         body          TEXT NOT NULL,
+         data          TEXT,
+         pending       INTEGER NOT NULL DEFAULT 1,
+         deliver_to    TEXT
+     );
+     CREATE INDEX messages_to ON messages (to_user, id);
+     CREATE INDEX messages_from ON messages (from_user, id);
+     CREATE INDEX messages_pending ON messages (to_user, id) WHERE pending = 1;",
+];
+
+/// Applies every migration newer than the database's `user_version`, each in its own
+/// transaction.
+pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let number = index + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {number}"))?;
+        tx.commit()?;
+        tracing::info!(migration = number, "applied schema migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+    }
+}

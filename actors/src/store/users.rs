@@ -1,0 +1,202 @@
+//! Accounts: the `users` and `user_properties` tables.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{StoreError, StoreResult};
+use crate::clock::now_ms;
+
+/// A new account; the password is already an argon2 hash.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub password_hash: String,
+    pub name: String,
+    pub email: String,
+    pub properties: Vec<(String, String)>,
+}
+
+/// A change to an account; `None` leaves a field as it is. `properties`, when given,
+/// replaces them all (restAPI `PUT` semantics).
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub properties: Option<Vec<(String, String)>>,
+}
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub username: String,
+    pub password_hash: String,
+    pub name: String,
+    pub email: String,
+    pub properties: Vec<(String, String)>,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+pub fn create(conn: &Connection, user: &NewUser) -> StoreResult<()> {
+    let now = now_ms();
+    let inserted = conn.execute(
+        "INSERT INTO users (username, password_hash, name, email, created_ms, modified_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (username) DO NOTHING",
+        params![user.username, user.password_hash, user.name, user.email, now],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("user '{}' already exists", user.username)));
+    }
+    replace_properties(conn, &user.username, &user.properties)
+}
+
+pub fn update(conn: &Connection, update: &UserUpdate) -> StoreResult<()> {
+    let changed = conn.execute(
+        "UPDATE users SET
+             password_hash = COALESCE(?2, password_hash),
+             name = COALESCE(?3, name),
+             email = COALESCE(?4, email),
+             modified_ms = ?5
+         WHERE username = ?1",
+        params![update.username, update.password_hash, update.name, update.email, now_ms()],
+    )?;
+    if changed == 0 {
+        return Err(not_found(&update.username));
+    }
+    if let Some(properties) = &update.properties {
+        replace_properties(conn, &update.username, properties)?;
+    }
+    Ok(())
+}
+
+pub fn delete(conn: &Connection, username: &str) -> StoreResult<()> {
+    if conn.execute("DELETE FROM users WHERE username = ?1", [username])? == 0 {
+        return Err(not_found(username));
+    }
+    // The archive stays (it is also the other parties' history); nothing waits any more.
+    conn.execute("UPDATE messages SET pending = 0 WHERE to_user = ?1 AND pending = 1", [username])?;
+    Ok(())
+}
+
+pub fn find(conn: &Connection, username: &str) -> StoreResult<Option<UserRecord>> {
+    let user = conn
+        .query_row(
+            "SELECT username, password_hash, name, email, created_ms, modified_ms
+             FROM users WHERE username = ?1",
+            [username],
+            row_to_user,
+        )
+        .optional()?;
+    match user {
+        Some(mut user) => {
+            user.properties = properties_of(conn, &user.username)?;
+            Ok(Some(user))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Every account, by user name; `search` matches user name, name or e-mail (case-insensitive).
+pub fn list(conn: &Connection, search: Option<&str>) -> StoreResult<Vec<UserRecord>> {
+    let pattern = format!("%{}%", escape_like(search.unwrap_or("")));
+    let mut stmt = conn.prepare_cached(
+        "SELECT username, password_hash, name, email, created_ms, modified_ms FROM users
+         WHERE username LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
+         ORDER BY username",
+    )?;
+    let mut users = stmt.query_map([pattern], row_to_user)?.collect::<Result<Vec<_>, _>>()?;
+    for user in &mut users {
+        user.properties = properties_of(conn, &user.username)?;
+    }
+    Ok(users)
+}
+
+pub fn usernames(conn: &Connection) -> StoreResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT username FROM users")?;
+    let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
+/// Escapes `%`, `_` and the escape character itself for a `LIKE … ESCAPE '\'` pattern.
+pub fn escape_like(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn replace_properties(conn: &Connection, username: &str, properties: &[(String, String)]) -> StoreResult<()> {
+    conn.execute("DELETE FROM user_properties WHERE username = ?1", [username])?;
+    let mut stmt =
+        conn.prepare_cached("INSERT OR REPLACE INTO user_properties (username, key, value) VALUES (?1, ?2, ?3)")?;
+    for (key, value) in properties {
+        stmt.execute(params![username, key, value])?;
+    }
+    Ok(())
+}
+
+fn properties_of(conn: &Connection, username: &str) -> StoreResult<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT key, value FROM user_properties WHERE username = ?1 ORDER BY key")?;
+    let props = stmt.query_map([username], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(props)
+}
+
+fn row_to_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        username: row.get(0)?,
+        password_hash: row.get(1)?,
+        name: row.get(2)?,
+        email: row.get(3)?,
+        properties: Vec::new(),
+        created_ms: row.get(4)?,
+        modified_ms: row.get(5)?,
+    })
+}
+
+fn not_found(username: &str) -> StoreError {
+    StoreError::NotFound(format!("user '{username}' does not exist"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    fn alice() -> NewUser {
+        NewUser {
+            username: "alice".into(),
+            password_hash: "h".into(),
+            name: "Alice Liddell".into(),
+            email: "alice@example.org".into(),
+            properties: vec![("k".into(), "v".into())],
+        }
+    }
+
+    #[test]
+    fn create_find_update_delete() {
+        let conn = db();
+        create(&conn, &alice()).unwrap();
+        assert!(matches!(create(&conn, &alice()), Err(StoreError::Conflict(_))));
+        let found = find(&conn, "alice").unwrap().unwrap();
+        assert_eq!(found.properties, vec![("k".to_string(), "v".to_string())]);
+        update(&conn, &UserUpdate { username: "alice".into(), name: Some("A".into()), ..Default::default() })
+            .unwrap();
+        assert_eq!(find(&conn, "alice").unwrap().unwrap().name, "A");
+        assert_eq!(list(&conn, Some("EXAMPLE")).unwrap().len(), 1);
+        assert_eq!(list(&conn, Some("%")).unwrap().len(), 0, "LIKE wildcards are literal");
+        delete(&conn, "alice").unwrap();
+        assert!(matches!(delete(&conn, "alice"), Err(StoreError::NotFound(_))));
+        assert!(find(&conn, "alice").unwrap().is_none());
+    }
+}
