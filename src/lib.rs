@@ -1,1 +1,24 @@
+//! Switchboard: an actor-based, XMPP-flavoured realtime chat server.
+//!
+//! This crate is the front door; the realtime core (actors, event model, store) is the
+//! `switchboard-actors` crate. Map of the doors:
+//! - [`app`]: start-up from a [`config::Config`] (`Application::build`).
+//! - [`http`]: REST routes, one file per endpoint family (admin, chat stream API, misc).
+//! - [`sse`]: Server-Sent Events; [`ws`]: the JSON websocket.
+//! - [`auth`]: Basic, bearer tokens and the admin check; [`secrets`]: first-start secrets.
+//! - [`error`]: API errors mapped to status and JSON in one place.
+//! - [`outbox`]: the byte budget that bounds what a slow client can make the server hold.
 
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod outbox;
+pub mod secrets;
+pub mod sse;
+pub mod state;
+pub mod ws;
+
+pub use app::Application;
+pub use config::Config;

@@ -11,14 +11,13 @@ pub fn now_ms() -> i64 {
 /// Renders a millisecond timestamp as RFC 3339 UTC with milliseconds, e.g.
 /// `2026-11-21T10:00:00.123Z` (XEP-0082 profile, as XMPP `<delay stamp>` uses).
 pub fn format_stamp(ms: i64) -> String {
-    let nanos = i128::from(ms) * 1_000_000;
-    match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-        Ok(t) => {
-            let t = t.replace_nanosecond((ms.rem_euclid(1000) as u32) * 1_000_000).unwrap_or(t);
-            t.format(&Rfc3339).unwrap_or_else(|_| ms.to_string())
-        }
-        Err(_) => ms.to_string(),
-    }
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// Parses an RFC 3339 instant, a plain `YYYY-MM-DD` date (midnight UTC) or epoch
@@ -46,6 +45,7 @@ mod tests {
         let ms = 1_763_712_000_123;
         let text = format_stamp(ms);
         assert!(text.ends_with(".123Z"), "{text}");
+        assert_eq!(format_stamp(1_763_712_000_100), "2025-11-21T08:00:00.100Z");
         assert_eq!(parse_instant(&text), Some(ms));
         assert_eq!(parse_instant("2025-11-21"), Some(1_763_683_200_000));
         assert_eq!(parse_instant("42"), Some(42));

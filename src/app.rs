@@ -1,0 +1,112 @@
+//! Start-up: from a [`Config`] to a running server.
+//!
+//! [`Application::build`] opens the store, makes sure the admin account and the token key
+//! exist, starts the router, binds the listener (port 0 works: tests use it) and returns
+//! the server ready to run. `main` and the black-box tests both start the server this way.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::Actor;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use switchboard_actors::router::CoreConfig;
+use switchboard_actors::{Router, RouterStats, Store, StoreOptions};
+
+use crate::auth::Authenticator;
+use crate::config::{secs, Config};
+use crate::http;
+use crate::secrets;
+use crate::state::AppState;
+
+/// A built, not yet running, server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    /// Set when this start generated the admin password (first start without one).
+    pub generated_admin_password: Option<PathBuf>,
+}
+
+impl Application {
+    /// Builds the server. Must run inside an actix system (`#[actix_web::main]`,
+    /// `#[actix_web::test]`).
+    pub async fn build(config: Config) -> Result<Application, String> {
+        let data_dir = &config.server.data_dir;
+        std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let store = Store::open(
+            &config.database_path(),
+            StoreOptions {
+                readers: config.store.readers,
+                max_batch: config.store.max_batch,
+                synchronous: config.store.synchronous.clone(),
+            },
+        )
+        .map_err(|e| format!("cannot open the database {}: {e}", config.database_path().display()))?;
+        let generated_admin_password = secrets::ensure_admin(&store, &config).await?;
+        if let Some(path) = &generated_admin_password {
+            tracing::warn!(path = %path.display(), "generated the admin password; it is in this file (mode 0600)");
+        }
+        let jwt_secret = secrets::jwt_secret(&config)?;
+        let usernames = store.usernames().await.map_err(|e| e.to_string())?;
+
+        let router_stats = Arc::new(RouterStats::default());
+        let router = Router::new(
+            CoreConfig {
+                domain: config.server.domain.clone(),
+                stream_idle_timeout: secs(config.streams.idle_timeout_secs),
+                max_connections_per_user: config.limits.max_connections_per_user,
+            },
+            store.clone(),
+            usernames,
+            router_stats.clone(),
+        )
+        .start();
+        let auth = Arc::new(Authenticator::new(store.clone(), &config.auth, &jwt_secret));
+
+        let listener = TcpListener::bind(&config.server.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.server.bind))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let workers = if config.server.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            config.server.workers
+        };
+        let max_body = config.limits.max_body_bytes;
+        let state = web::Data::new(AppState { config: Arc::new(config), router, store, auth, router_stats });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::JsonConfig::default().limit(max_body).error_handler(http::json_error))
+                .app_data(web::PayloadConfig::default().limit(max_body))
+                .app_data(web::QueryConfig::default().error_handler(http::query_error))
+                .configure(http::routes)
+                .default_service(web::to(http::no_route))
+        })
+        .workers(workers)
+        .listen(listener)
+        .map_err(|e| format!("cannot start the HTTP server: {e}"))?
+        .run();
+        Ok(Application { port, server, generated_admin_password })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM, or [`ServerHandle::stop`]).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

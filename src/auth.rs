@@ -1,0 +1,266 @@
+//! Who is calling: HTTP Basic, bearer tokens (HS256 JWT) and `?token=`.
+//!
+//! Passwords are checked against argon2 hashes on a blocking thread. A successful check is
+//! remembered for `auth.credential_cache_secs` as a keyed SHA-256 digest (the key is random
+//! per process), so repeated requests do not each pay for argon2; digests are compared in
+//! constant time. Failed logins are counted per user name and answered 429 past the limit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use base64::Engine;
+use futures_util::future::LocalBoxFuture;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use switchboard_actors::password::verify_password;
+use switchboard_actors::Store;
+
+use crate::config::{secs, AuthConfig};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The account every admin-only endpoint requires.
+pub const ADMIN_USERNAME: &str = "admin";
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub username: String,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.username == ADMIN_USERNAME
+    }
+
+    /// A user acts only as itself; the admin may act for anyone.
+    pub fn may_act_as(&self, username: &str) -> bool {
+        self.is_admin() || self.username == username
+    }
+
+    pub fn require_self(&self, username: &str) -> Result<(), ApiError> {
+        if self.may_act_as(username) {
+            Ok(())
+        } else {
+            Err(ApiError::not_yourself())
+        }
+    }
+}
+
+/// An authenticated admin (403 for anyone else).
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: u64,
+    exp: u64,
+}
+
+struct CachedCredential {
+    digest: [u8; 32],
+    until: Instant,
+}
+
+struct FailedLogins {
+    count: u32,
+    since: Instant,
+}
+
+/// Checks credentials and issues tokens. One per server, shared by every worker.
+pub struct Authenticator {
+    store: Store,
+    digest_key: [u8; 32],
+    cache: Mutex<HashMap<String, CachedCredential>>,
+    failures: Mutex<HashMap<String, FailedLogins>>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    token_ttl: Duration,
+    cache_ttl: Duration,
+    max_failed: u32,
+    failure_window: Duration,
+}
+
+impl Authenticator {
+    pub fn new(store: Store, config: &AuthConfig, jwt_secret: &[u8]) -> Self {
+        let mut digest_key = [0u8; 32];
+        getrandom::fill(&mut digest_key).expect("the operating system's random source is available");
+        Authenticator {
+            store,
+            digest_key,
+            cache: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            encoding: EncodingKey::from_secret(jwt_secret),
+            decoding: DecodingKey::from_secret(jwt_secret),
+            token_ttl: secs(config.token_ttl_secs),
+            cache_ttl: secs(config.credential_cache_secs),
+            max_failed: config.max_failed_logins,
+            failure_window: secs(config.failed_login_window_secs),
+        }
+    }
+
+    fn digest(&self, username: &str, password: &str) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(self.digest_key);
+        hasher.update(username.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(password.as_bytes());
+        hasher.finalize().into()
+    }
+
+    /// Checks a user name and password.
+    pub async fn verify(&self, username: &str, password: &str) -> Result<Caller, ApiError> {
+        self.check_not_locked(username)?;
+        let digest = self.digest(username, password);
+        {
+            let cache = self.cache.lock().expect("auth cache lock");
+            if let Some(hit) = cache.get(username) {
+                if hit.until > Instant::now() && bool::from(hit.digest.ct_eq(&digest)) {
+                    return Ok(Caller { username: username.to_owned() });
+                }
+            }
+        }
+        let user = self.store.find_user(username.to_owned()).await?;
+        let password = password.to_owned();
+        // An unknown user still costs one argon2 verification, so timing does not tell
+        // which user names exist.
+        let hash = user.map(|u| u.password_hash).unwrap_or_else(|| dummy_hash().to_owned());
+        let ok = web::block(move || verify_password(&password, &hash))
+            .await
+            .map_err(|_| ApiError::internal("password check failed to run"))?;
+        if ok {
+            self.failures.lock().expect("auth failures lock").remove(username);
+            self.cache
+                .lock()
+                .expect("auth cache lock")
+                .insert(username.to_owned(), CachedCredential { digest, until: Instant::now() + self.cache_ttl });
+            Ok(Caller { username: username.to_owned() })
+        } else {
+            self.record_failure(username);
+            Err(ApiError::unauthorized("wrong user name or password"))
+        }
+    }
+
+    fn check_not_locked(&self, username: &str) -> Result<(), ApiError> {
+        let failures = self.failures.lock().expect("auth failures lock");
+        if let Some(f) = failures.get(username) {
+            let elapsed = f.since.elapsed();
+            if f.count >= self.max_failed && elapsed < self.failure_window {
+                let wait = (self.failure_window - elapsed).as_secs().max(1);
+                return Err(ApiError::too_many(format!(
+                    "too many failed logins for '{username}'; try again in {wait} s"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn record_failure(&self, username: &str) {
+        let mut failures = self.failures.lock().expect("auth failures lock");
+        let entry = failures.entry(username.to_owned()).or_insert(FailedLogins { count: 0, since: Instant::now() });
+        if entry.since.elapsed() >= self.failure_window {
+            *entry = FailedLogins { count: 0, since: Instant::now() };
+        }
+        entry.count += 1;
+    }
+
+    /// Forgets a remembered password (it changed, or the account was deleted).
+    pub fn forget(&self, username: &str) {
+        self.cache.lock().expect("auth cache lock").remove(username);
+    }
+
+    /// Issues a token for `username`; returns it and its expiry (Unix seconds).
+    pub fn issue_token(&self, username: &str) -> Result<(String, u64), ApiError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let exp = now + self.token_ttl.as_secs().max(1);
+        let claims = Claims { sub: username.to_owned(), iat: now, exp };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::internal(format!("could not sign token: {e}")))?;
+        Ok((token, exp))
+    }
+
+    /// Checks a token's signature and expiry.
+    pub fn verify_token(&self, token: &str) -> Result<Caller, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
+        Ok(Caller { username: data.claims.sub })
+    }
+
+    /// Authenticates a request from its `Authorization` header (Basic or Bearer), or from
+    /// a `token` query parameter (browsers cannot set headers on EventSource/WebSocket).
+    pub async fn authenticate(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
+        if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+            let value = value.to_str().map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+            return if scheme.eq_ignore_ascii_case("basic") {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(rest.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
+                let (user, password) =
+                    decoded.split_once(':').ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
+                self.verify(user, password).await
+            } else if scheme.eq_ignore_ascii_case("bearer") {
+                self.verify_token(rest.trim())
+            } else {
+                Err(ApiError::unauthorized("unsupported Authorization scheme; use Basic or Bearer"))
+            };
+        }
+        if let Some(token) = query_param(req.query_string(), "token") {
+            return self.verify_token(&token);
+        }
+        Err(ApiError::unauthorized("authentication required (HTTP Basic, Bearer token or ?token=)"))
+    }
+}
+
+/// An argon2id hash of a random string, verified against when the user is unknown.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| switchboard_actors::password::hash_password(&switchboard_actors::random::random_hex(16)))
+}
+
+/// The first value of a query parameter, percent-decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    web::Query::<HashMap<String, String>>::from_query(query).ok().and_then(|q| q.get(name).cloned())
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
+            state.auth.authenticate(&req).await
+        })
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Admin, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        Box::pin(async move {
+            let caller = caller.await?;
+            if caller.is_admin() {
+                Ok(Admin(caller))
+            } else {
+                Err(ApiError::forbidden("this endpoint is for the admin only"))
+            }
+        })
+    }
+}

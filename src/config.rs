@@ -1,0 +1,334 @@
+//! Configuration: one serde struct with defaults, loaded from an optional TOML file,
+//! then environment variables, then command-line flags (each overriding the one before).
+//!
+//! Every key `key` of section `[section]` can be set from the environment as
+//! `SWITCHBOARD_<SECTION>_<KEY>` (upper case), e.g. `SWITCHBOARD_SERVER_BIND`,
+//! `SWITCHBOARD_ADMIN_PASSWORD`. `config/default.toml` documents every key; a test checks
+//! that it matches [`Config::default`]. Unknown keys are errors, so a typo never passes.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every environment override.
+pub const ENV_PREFIX: &str = "SWITCHBOARD";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub admin: AdminConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub streams: StreamsConfig,
+    pub sse: SseConfig,
+    pub websocket: WebsocketConfig,
+    pub store: StoreConfig,
+    pub history: HistoryConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub domain: String,
+    pub data_dir: PathBuf,
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:7070".into(),
+            domain: "localhost".into(),
+            data_dir: PathBuf::from("./data"),
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub jwt_secret: String,
+    pub token_ttl_secs: f64,
+    pub credential_cache_secs: f64,
+    pub max_failed_logins: u32,
+    pub failed_login_window_secs: f64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: String::new(),
+            token_ttl_secs: 3600.0,
+            credential_cache_secs: 300.0,
+            max_failed_logins: 10,
+            failed_login_window_secs: 300.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_body_bytes: usize,
+    pub max_message_chars: usize,
+    pub max_connections_per_user: usize,
+    pub outbox_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: 64 * 1024,
+            max_message_chars: 10_000,
+            max_connections_per_user: 64,
+            outbox_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamsConfig {
+    pub idle_timeout_secs: f64,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig { idle_timeout_secs: 1800.0 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SseConfig {
+    pub heartbeat_secs: f64,
+    pub replay_limit: usize,
+}
+
+impl Default for SseConfig {
+    fn default() -> Self {
+        SseConfig { heartbeat_secs: 10.0, replay_limit: 1000 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebsocketConfig {
+    pub ping_secs: f64,
+    pub timeout_secs: f64,
+}
+
+impl Default for WebsocketConfig {
+    fn default() -> Self {
+        WebsocketConfig { ping_secs: 30.0, timeout_secs: 90.0 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub file: String,
+    pub readers: usize,
+    pub max_batch: usize,
+    pub synchronous: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { file: "switchboard.db".into(), readers: 2, max_batch: 1024, synchronous: "full".into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    pub default_limit: usize,
+    pub max_limit: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig { default_limit: 100, max_limit: 1000 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into() }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, overridden by `file` (when given), then by `SWITCHBOARD_*` variables from
+    /// `env`.
+    pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut tree = toml::Value::try_from(Config::default()).expect("the default config serializes");
+        let source = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("<defaults>"));
+        if let Some(path) = file {
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let overrides: toml::Value = toml::from_str(&text)
+                .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+            merge(&mut tree, overrides);
+        }
+        apply_env(&mut tree, env)?;
+        let config: Config =
+            tree.try_into().map_err(|e: toml::de::Error| ConfigError::Parse { path: source, message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("auth.token_ttl_secs", self.auth.token_ttl_secs),
+            ("streams.idle_timeout_secs", self.streams.idle_timeout_secs),
+            ("sse.heartbeat_secs", self.sse.heartbeat_secs),
+            ("websocket.ping_secs", self.websocket.ping_secs),
+            ("websocket.timeout_secs", self.websocket.timeout_secs),
+        ];
+        for (key, value) in positive {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(ConfigError::Invalid(format!("{key} must be a positive number of seconds")));
+            }
+        }
+        if !matches!(self.store.synchronous.as_str(), "full" | "normal") {
+            return Err(ConfigError::Invalid("store.synchronous must be \"full\" or \"normal\"".into()));
+        }
+        if self.server.domain.is_empty() || self.server.domain.contains(['@', '/']) {
+            return Err(ConfigError::Invalid("server.domain must be a plain host name".into()));
+        }
+        if self.history.default_limit == 0 || self.history.default_limit > self.history.max_limit {
+            return Err(ConfigError::Invalid("history.default_limit must be between 1 and history.max_limit".into()));
+        }
+        Ok(())
+    }
+
+    /// Where the SQLite database lives.
+    pub fn database_path(&self) -> PathBuf {
+        self.server.data_dir.join(&self.store.file)
+    }
+}
+
+/// Seconds (as configured) to a `Duration`.
+pub fn secs(value: f64) -> Duration {
+    Duration::from_secs_f64(value.max(0.0))
+}
+
+fn merge(base: &mut toml::Value, overrides: toml::Value) {
+    match (base, overrides) {
+        (toml::Value::Table(base), toml::Value::Table(overrides)) => {
+            for (key, value) in overrides {
+                match base.get_mut(&key) {
+                    Some(existing) if existing.is_table() && value.is_table() => merge(existing, value),
+                    _ => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, value) => *base = value,
+    }
+}
+
+/// Applies `SWITCHBOARD_<SECTION>_<KEY>` variables, parsed as the key's type.
+fn apply_env(tree: &mut toml::Value, env: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    let toml::Value::Table(sections) = tree else {
+        return Ok(());
+    };
+    let vars: std::collections::HashMap<String, String> =
+        env.filter(|(name, _)| name.starts_with(ENV_PREFIX)).collect();
+    for (section_name, section) in sections.iter_mut() {
+        let toml::Value::Table(keys) = section else { continue };
+        for (key, value) in keys.iter_mut() {
+            let name = format!("{ENV_PREFIX}_{}_{}", section_name, key).to_uppercase();
+            let Some(raw) = vars.get(&name) else { continue };
+            let bad = |what: &str| ConfigError::Env { name: name.clone(), message: format!("expected {what}, got {raw:?}") };
+            *value = match value {
+                toml::Value::String(_) => toml::Value::String(raw.clone()),
+                toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
+                toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?),
+                toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().map_err(|_| bad("true or false"))?),
+                _ => continue,
+            };
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> std::iter::Empty<(String, String)> {
+        std::iter::empty()
+    }
+
+    #[test]
+    fn the_shipped_default_file_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let loaded = Config::load(Some(&path), no_env()).unwrap();
+        assert_eq!(loaded, Config::default());
+    }
+
+    #[test]
+    fn env_overrides_every_key_by_type() {
+        let env = vec![
+            ("SWITCHBOARD_SERVER_BIND".to_string(), "0.0.0.0:9".to_string()),
+            ("SWITCHBOARD_ADMIN_PASSWORD".to_string(), "pw".to_string()),
+            ("SWITCHBOARD_LIMITS_MAX_BODY_BYTES".to_string(), "12".to_string()),
+            ("SWITCHBOARD_SSE_HEARTBEAT_SECS".to_string(), "0.5".to_string()),
+            ("OTHER_THING".to_string(), "x".to_string()),
+        ];
+        let c = Config::load(None, env.into_iter()).unwrap();
+        assert_eq!(c.server.bind, "0.0.0.0:9");
+        assert_eq!(c.admin.password, "pw");
+        assert_eq!(c.limits.max_body_bytes, 12);
+        assert_eq!(c.sse.heartbeat_secs, 0.5);
+    }
+
+    #[test]
+    fn bad_values_and_unknown_keys_are_errors() {
+        let env = vec![("SWITCHBOARD_LIMITS_MAX_BODY_BYTES".to_string(), "lots".to_string())];
+        let err = Config::load(None, env.into_iter()).unwrap_err().to_string();
+        assert!(err.contains("SWITCHBOARD_LIMITS_MAX_BODY_BYTES"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nbnid = \"x\"\n").unwrap();
+        let err = Config::load(Some(&path), no_env()).unwrap_err().to_string();
+        assert!(err.contains("bnid"), "{err}");
+
+        std::fs::write(&path, "[store]\nsynchronous = \"sometimes\"\n").unwrap();
+        assert!(Config::load(Some(&path), no_env()).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! API errors, mapped to HTTP status and a JSON body in this one place.
+//!
+//! The body follows the restAPI plugin's shape (`specs/openfire.md` §5):
+//! `{"exception": "UserNotFoundException", "message": "user 'bob' does not exist"}`, with a
+//! message that always says what is wrong.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use switchboard_actors::{RouteError, StoreError};
+
+/// An error answered to an HTTP client.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub exception: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, exception: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, exception, message: message.into() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "IllegalArgumentException", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "NotAuthorizedException", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "ForbiddenException", message)
+    }
+
+    pub fn not_found(exception: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, exception, message)
+    }
+
+    pub fn conflict(exception: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, exception, message)
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException", message)
+    }
+
+    pub fn too_many(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerErrorException", message)
+    }
+
+    /// The caller may only act as itself (or be the admin).
+    pub fn not_yourself() -> Self {
+        Self::forbidden("you may only act as yourself")
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"switchboard\", charset=\"UTF-8\""));
+        }
+        response.json(json!({ "exception": self.exception, "message": self.message }))
+    }
+}
+
+impl From<RouteError> for ApiError {
+    fn from(e: RouteError) -> Self {
+        match &e {
+            RouteError::UnknownUser(_) => ApiError::not_found("UserNotFoundException", e.to_string()),
+            RouteError::UnknownStream(_) => ApiError::not_found("StreamNotFoundException", e.to_string()),
+            RouteError::NotYourStream(_) => ApiError::forbidden(e.to_string()),
+            RouteError::TooManyConnections(_) => ApiError::too_many(e.to_string()),
+            RouteError::Store(store) => store.clone().into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => ApiError::conflict("UserAlreadyExistsException", m),
+            StoreError::NotFound(m) => ApiError::not_found("UserNotFoundException", m),
+            StoreError::Database(m) => {
+                tracing::error!(error = %m, "store failure");
+                ApiError::internal("the store failed; nothing was changed")
+            }
+            StoreError::Unavailable => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", "the store is shutting down")
+            }
+        }
+    }
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(e: actix::MailboxError) -> Self {
+        tracing::error!(error = %e, "actor mailbox failure");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", "the server is shutting down")
+    }
+}

@@ -1,0 +1,244 @@
+//! Administration (restAPI plugin shapes, `specs/openfire.md` §5): users, sessions and
+//! server broadcasts. Every handler takes [`Admin`], so anyone else gets 403.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use switchboard_actors::clock::format_stamp;
+use switchboard_actors::password::hash_password;
+use switchboard_actors::router::{Broadcast, Kick, ListSessions, UserAdded, UserRemoved};
+use switchboard_actors::store::{NewUser, UserRecord, UserUpdate};
+use switchboard_actors::Username;
+
+use crate::auth::{Admin, ADMIN_USERNAME};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Longest password accepted (argon2 takes any length; this bounds the work).
+const MAX_PASSWORD_LEN: usize = 1024;
+
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct Property {
+    pub key: String,
+    pub value: String,
+}
+
+/// A user as the admin API reads and writes it. The password is write-only.
+#[derive(Debug, Deserialize, Default)]
+pub struct UserEntity {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub properties: Option<Vec<Property>>,
+}
+
+fn user_json(user: &UserRecord) -> serde_json::Value {
+    json!({
+        "username": user.username,
+        "name": user.name,
+        "email": user.email,
+        "properties": user.properties.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+        "creationDate": format_stamp(user.created_ms),
+        "modificationDate": format_stamp(user.modified_ms),
+    })
+}
+
+fn check_password(password: &str) -> Result<(), ApiError> {
+    if password.is_empty() {
+        return Err(ApiError::bad_request("password must not be empty"));
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(ApiError::bad_request(format!("password must be at most {MAX_PASSWORD_LEN} bytes")));
+    }
+    Ok(())
+}
+
+fn check_email(email: &str) -> Result<(), ApiError> {
+    if !email.is_empty() && !(email.contains('@') && !email.contains(char::is_whitespace)) {
+        return Err(ApiError::bad_request(format!("email {email:?} is not an e-mail address")));
+    }
+    Ok(())
+}
+
+fn properties(list: Option<Vec<Property>>) -> Result<Option<Vec<(String, String)>>, ApiError> {
+    let Some(list) = list else { return Ok(None) };
+    if list.iter().any(|p| p.key.is_empty()) {
+        return Err(ApiError::bad_request("property keys must not be empty"));
+    }
+    Ok(Some(list.into_iter().map(|p| (p.key, p.value)).collect()))
+}
+
+/// Hashes on a blocking thread: argon2 is deliberately slow.
+async fn hash(password: String) -> Result<String, ApiError> {
+    web::block(move || hash_password(&password)).await.map_err(|_| ApiError::internal("password hashing failed to run"))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    search: Option<String>,
+}
+
+/// `GET /restapi/v1/users[?search=]`.
+pub async fn list_users(
+    _: Admin,
+    state: web::Data<AppState>,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let users = state.store.list_users(query.into_inner().search).await?;
+    Ok(HttpResponse::Ok().json(json!({ "users": users.iter().map(user_json).collect::<Vec<_>>() })))
+}
+
+/// `POST /restapi/v1/users` → 201.
+pub async fn create_user(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<UserEntity>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let raw_name = body.username.ok_or_else(|| ApiError::bad_request("missing field: username"))?;
+    let username = Username::parse(&raw_name).map_err(|e| ApiError::bad_request(format!("invalid username: {e}")))?;
+    let password = body.password.ok_or_else(|| ApiError::bad_request("missing field: password"))?;
+    check_password(&password)?;
+    let email = body.email.unwrap_or_default();
+    check_email(&email)?;
+    let properties = properties(body.properties)?.unwrap_or_default();
+    let password_hash = hash(password).await?;
+    state
+        .store
+        .create_user(NewUser {
+            username: username.to_string(),
+            password_hash,
+            name: body.name.unwrap_or_default(),
+            email,
+            properties,
+        })
+        .await?;
+    state.router.do_send(UserAdded { username: username.to_string() });
+    Ok(HttpResponse::Created().json(json!({ "username": username.to_string() })))
+}
+
+/// `GET /restapi/v1/users/{username}`.
+pub async fn get_user(_: Admin, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let username = path.into_inner();
+    match state.store.find_user(username.clone()).await? {
+        Some(user) => Ok(HttpResponse::Ok().json(user_json(&user))),
+        None => Err(ApiError::not_found("UserNotFoundException", format!("user '{username}' does not exist"))),
+    }
+}
+
+/// `PUT /restapi/v1/users/{username}`: name, email, password and properties; renaming is
+/// not supported.
+pub async fn update_user(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UserEntity>,
+) -> Result<HttpResponse, ApiError> {
+    let username = path.into_inner();
+    let body = body.into_inner();
+    if let Some(other) = body.username.as_deref().filter(|n| *n != username) {
+        return Err(ApiError::bad_request(format!("renaming '{username}' to '{other}' is not supported")));
+    }
+    if let Some(email) = &body.email {
+        check_email(email)?;
+    }
+    let password_hash = match body.password {
+        Some(password) => {
+            check_password(&password)?;
+            Some(hash(password).await?)
+        }
+        None => None,
+    };
+    let password_changed = password_hash.is_some();
+    state
+        .store
+        .update_user(UserUpdate {
+            username: username.clone(),
+            password_hash,
+            name: body.name,
+            email: body.email,
+            properties: properties(body.properties)?,
+        })
+        .await?;
+    if password_changed {
+        state.auth.forget(&username);
+    }
+    Ok(HttpResponse::Ok().json(json!({ "username": username })))
+}
+
+/// `DELETE /restapi/v1/users/{username}`: the account goes and its stations end.
+pub async fn delete_user(_: Admin, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let username = path.into_inner();
+    if username == ADMIN_USERNAME {
+        return Err(ApiError::forbidden("the admin account cannot be deleted"));
+    }
+    state.store.delete_user(username.clone()).await?;
+    state.auth.forget(&username);
+    state.router.send(UserRemoved { username: username.clone() }).await?;
+    Ok(HttpResponse::Ok().json(json!({ "username": username })))
+}
+
+/// `GET /restapi/v1/sessions`: one entry per station.
+pub async fn list_sessions(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let domain = state.domain().to_owned();
+    let sessions = state.router.send(ListSessions).await?;
+    let list: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "sessionId": format!("{}@{}/{}", s.username, domain, s.resource),
+                "username": s.username,
+                "resource": s.resource,
+                "node": "Local",
+                "sessionStatus": "Authenticated",
+                "presenceStatus": if s.connections > 0 { "Online" } else { "Offline" },
+                "priority": 0,
+                "creationDate": format_stamp(s.created_ms),
+                "lastActionDate": format_stamp(s.last_active_ms),
+                "loginStream": s.stream_id.is_some(),
+                "connections": s.connections,
+                "doors": s.doors,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "sessions": list })))
+}
+
+/// `DELETE /restapi/v1/sessions/{username}`: ends every station of the user.
+pub async fn kick_user(_: Admin, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let username = path.into_inner();
+    if state.store.find_user(username.clone()).await?.is_none() {
+        return Err(ApiError::not_found("UserNotFoundException", format!("user '{username}' does not exist")));
+    }
+    let ended = state
+        .router
+        .send(Kick { username: username.clone(), reason: "the administrator ended the session".into() })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "username": username, "stationsEnded": ended })))
+}
+
+#[derive(Deserialize)]
+pub struct BroadcastBody {
+    body: String,
+}
+
+/// `POST /restapi/v1/messages/users` `{"body"}` → 201: a headline to every online user.
+pub async fn broadcast(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<BroadcastBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner().body;
+    if body.trim().is_empty() {
+        return Err(ApiError::bad_request("body must not be empty"));
+    }
+    if body.chars().count() > state.config.limits.max_message_chars {
+        return Err(ApiError::too_large(format!(
+            "body is longer than {} characters",
+            state.config.limits.max_message_chars
+        )));
+    }
+    let reached = state.router.send(Broadcast { body }).await?;
+    Ok(HttpResponse::Created().json(json!({ "usersReached": reached })))
+}

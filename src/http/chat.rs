@@ -1,0 +1,187 @@
+//! ofchat's stream API (`specs/openfire.md` §2): log in to a stream id, send messages, read
+//! history. A user may only use its own streams and read its own history; the admin may act
+//! for anyone.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_actors::clock::{format_stamp, parse_instant};
+use switchboard_actors::router::{Login, Logoff, ResolveStream, StreamInfo, Submit};
+use switchboard_actors::store::HistoryQuery;
+use switchboard_actors::{Jid, MessageKind, NewMessage};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Resolves a stream id the caller may use: 404 if unknown, 403 if another user's.
+pub async fn caller_stream(state: &AppState, caller: &Caller, stream_id: String) -> Result<StreamInfo, ApiError> {
+    let info = state
+        .router
+        .send(ResolveStream { stream_id: stream_id.clone() })
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "StreamNotFoundException",
+                format!("stream '{stream_id}' does not exist (it may have expired or been logged off)"),
+            )
+        })?;
+    caller.require_self(&info.username)?;
+    Ok(info)
+}
+
+/// `POST /restapi/v1/chat/{username}/login` → 200 `text/plain` stream id. Each login is a
+/// new station.
+pub async fn login(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let username = path.into_inner();
+    caller.require_self(&username)?;
+    let info = state.router.send(Login { username }).await??;
+    let stream_id = info.stream_id.expect("a login always has a stream id");
+    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(stream_id))
+}
+
+/// `POST /restapi/v1/chat/{streamid}/logoff`.
+pub async fn logoff(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let stream_id = path.into_inner();
+    caller_stream(&state, &caller, stream_id.clone()).await?;
+    state.router.send(Logoff { stream_id }).await??;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// A message body as posted: JSON `{"body": …, …}` (the whole object travels as `data`, as in
+/// ofchat) or plain text.
+pub struct PostedMessage {
+    pub body: String,
+    pub data: Option<Value>,
+}
+
+/// Parses a posted message. With `Content-Type: application/json` the body must be a JSON
+/// object with a string `body`; otherwise a JSON object with a `body` is read as JSON and
+/// anything else is the text itself.
+pub fn parse_posted(req: &HttpRequest, raw: &[u8], max_chars: usize) -> Result<PostedMessage, ApiError> {
+    let text = std::str::from_utf8(raw).map_err(|_| ApiError::bad_request("message body is not valid UTF-8"))?;
+    let declared_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let posted = if declared_json || text.trim_start().starts_with('{') {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(object)) => {
+                let body = match object.get("body") {
+                    Some(Value::String(body)) => body.clone(),
+                    Some(_) => return Err(ApiError::bad_request("\"body\" must be a string")),
+                    None => return Err(ApiError::bad_request("a JSON message needs a string \"body\"")),
+                };
+                PostedMessage { body, data: Some(Value::Object(object)) }
+            }
+            Ok(_) if declared_json => return Err(ApiError::bad_request("a JSON message must be an object")),
+            Err(e) if declared_json => return Err(ApiError::bad_request(format!("invalid JSON: {e}"))),
+            _ => PostedMessage { body: text.to_owned(), data: None },
+        }
+    } else {
+        PostedMessage { body: text.to_owned(), data: None }
+    };
+    if posted.body.trim().is_empty() {
+        return Err(ApiError::bad_request("message body is empty"));
+    }
+    if posted.body.chars().count() > max_chars {
+        return Err(ApiError::too_large(format!("message body is longer than {max_chars} characters")));
+    }
+    Ok(posted)
+}
+
+/// Parses a recipient in any of the accepted spellings (400 if malformed, 404 if another
+/// domain's).
+pub fn parse_recipient(raw: &str, domain: &str) -> Result<Jid, ApiError> {
+    Jid::parse(raw, domain).map_err(|e| match e {
+        switchboard_actors::jid::AddressError::ForeignDomain(_) => {
+            ApiError::not_found("UserNotFoundException", format!("recipient {raw:?}: {e}"))
+        }
+        _ => ApiError::bad_request(format!("recipient {raw:?}: {e}")),
+    })
+}
+
+/// `POST /restapi/v1/chat/{streamid}/messages/{to}` → 200 `{"id","stamp"}` once stored.
+pub async fn send_message(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, to) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    let to = parse_recipient(&to, state.domain())?;
+    let posted = parse_posted(&req, &raw, state.config.limits.max_message_chars)?;
+    let message = NewMessage {
+        from: station.jid(),
+        to,
+        kind: MessageKind::Chat,
+        body: posted.body,
+        data: posted.data,
+        client_id: None,
+    };
+    let stored = state.router.send(Submit { message }).await??;
+    Ok(HttpResponse::Ok().json(json!({ "id": stored.id.to_string(), "stamp": format_stamp(stored.stamp_ms) })))
+}
+
+#[derive(Deserialize)]
+pub struct HistoryParams {
+    to: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    keywords: Option<String>,
+    limit: Option<usize>,
+    before: Option<i64>,
+    after: Option<i64>,
+}
+
+/// `GET /restapi/v1/chat/{username}/messages?to=&start=&end=&keywords=&limit=&before=&after=`
+/// → `{"messages":[…]}`, oldest first. Without `before`/`after` it is the newest page;
+/// `before=ID` pages back, `after=ID` pages forward.
+pub async fn history(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    params: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
+    let username = path.into_inner();
+    caller.require_self(&username)?;
+    let p = params.into_inner();
+    let instant = |name: &str, raw: &Option<String>| -> Result<Option<i64>, ApiError> {
+        raw.as_deref()
+            .map(|r| {
+                parse_instant(r).ok_or_else(|| {
+                    ApiError::bad_request(format!("{name} must be an RFC 3339 instant, a YYYY-MM-DD date or epoch ms"))
+                })
+            })
+            .transpose()
+    };
+    let limits = &state.config.history;
+    let limit = p.limit.unwrap_or(limits.default_limit);
+    if limit == 0 || limit > limits.max_limit {
+        return Err(ApiError::bad_request(format!("limit must be between 1 and {}", limits.max_limit)));
+    }
+    if p.before.is_some() && p.after.is_some() {
+        return Err(ApiError::bad_request("give either before or after, not both"));
+    }
+    let with = match p.to.as_deref() {
+        Some(raw) => Some(parse_recipient(raw, state.domain())?.user.to_string()),
+        None => None,
+    };
+    let query = HistoryQuery {
+        username,
+        with,
+        start_ms: instant("start", &p.start)?,
+        end_ms: instant("end", &p.end)?,
+        keywords: p.keywords,
+        before: p.before,
+        after: p.after,
+        limit,
+    };
+    let domain = state.domain().to_owned();
+    let messages = state.store.history(query).await?;
+    Ok(HttpResponse::Ok().json(json!({ "messages": messages.iter().map(|m| m.to_json(&domain)).collect::<Vec<_>>() })))
+}

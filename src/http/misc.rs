@@ -1,0 +1,27 @@
+//! Health check and token issue.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `GET /healthz`.
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+#[derive(Deserialize)]
+pub struct TokenRequest {
+    username: String,
+    password: String,
+}
+
+/// `POST /restapi/v1/auth/token` `{"username","password"}` → `{"token","expires"}`: an HS256
+/// JWT for `/ws?token=` and `/sse/{user}?token=`, where browsers cannot send headers.
+pub async fn issue_token(state: web::Data<AppState>, body: web::Json<TokenRequest>) -> Result<HttpResponse, ApiError> {
+    let caller = state.auth.verify(&body.username, &body.password).await?;
+    let (token, expires) = state.auth.issue_token(&caller.username)?;
+    Ok(HttpResponse::Ok().json(json!({ "token": token, "expires": expires })))
+}

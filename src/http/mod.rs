@@ -1,0 +1,75 @@
+//! The HTTP doors: routes, and the extractor settings that turn bad input into clear errors.
+//!
+//! One file per endpoint family: [`admin`] (restAPI-style administration), [`chat`]
+//! (ofchat's stream API), [`misc`] (health, tokens). SSE and websockets live in
+//! `crate::sse` and `crate::ws`.
+
+pub mod admin;
+pub mod chat;
+pub mod misc;
+
+use actix_web::error::{JsonPayloadError, PayloadError};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::ApiError;
+
+/// Every route of the server.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(misc::health))
+        .route("/restapi/v1/auth/token", web::post().to(misc::issue_token))
+        // Administration (admin only).
+        .route("/restapi/v1/users", web::get().to(admin::list_users))
+        .route("/restapi/v1/users", web::post().to(admin::create_user))
+        .route("/restapi/v1/users/{username}", web::get().to(admin::get_user))
+        .route("/restapi/v1/users/{username}", web::put().to(admin::update_user))
+        .route("/restapi/v1/users/{username}", web::delete().to(admin::delete_user))
+        .route("/restapi/v1/sessions", web::get().to(admin::list_sessions))
+        .route("/restapi/v1/sessions/{username}", web::delete().to(admin::kick_user))
+        .route("/restapi/v1/messages/users", web::post().to(admin::broadcast))
+        // The chat stream API (each user as itself).
+        .route("/restapi/v1/chat/{username}/login", web::post().to(chat::login))
+        .route("/restapi/v1/chat/{streamid}/logoff", web::post().to(chat::logoff))
+        .route("/restapi/v1/chat/{streamid}/messages/{to}", web::post().to(chat::send_message))
+        .route("/restapi/v1/chat/{username}/messages", web::get().to(chat::history))
+        // Live doors.
+        .route("/sse/{username}", web::get().to(crate::sse::open))
+        .route("/ws", web::get().to(crate::ws::open));
+}
+
+/// 404 for paths no route serves.
+pub async fn no_route(req: HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::not_found(
+        "NotFoundException",
+        format!("no resource at {} {}", req.method(), req.path()),
+    ))
+}
+
+/// Maps JSON body errors: too large → 413, anything else → 400 with serde's message.
+pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::too_large(format!("request body is larger than {limit} bytes"))
+        }
+        JsonPayloadError::ContentType => ApiError::bad_request("expected Content-Type: application/json"),
+        JsonPayloadError::Deserialize(e) => ApiError::bad_request(format!("invalid JSON: {e}")),
+        JsonPayloadError::Serialize(e) => ApiError::bad_request(format!("invalid JSON: {e}")),
+        JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::too_large("request body is too large"),
+        other => ApiError::bad_request(format!("unreadable request body: {other}")),
+    };
+    api.into()
+}
+
+/// Maps raw body errors: too large → 413.
+pub fn payload_error(err: &actix_web::Error) -> Option<ApiError> {
+    let text = err.to_string();
+    if text.contains("overflow") || text.contains("larger than") {
+        Some(ApiError::too_large("request body is too large"))
+    } else {
+        None
+    }
+}
+
+/// Maps query-string errors to 400.
+pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request(format!("invalid query string: {err}")).into()
+}

@@ -1,0 +1,273 @@
+//! The Server-Sent Events door: `GET /sse/{username}[?stream=ID][&token=JWT]`.
+//!
+//! Each request is one connection: an [`SseConnection`] actor, attached by the router to a
+//! station, writes the station's events (ofchat names and keys, `specs/openfire.md` §3) into
+//! the response body. Unlike ofchat, every open connection of a user receives events,
+//! events carry `id:` lines, and a reconnect with `Last-Event-ID` replays the 1:1 messages
+//! received since that id (replay and live events are merged in id order, without
+//! duplicates). A heartbeat comment keeps idle connections open through proxies.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use actix::prelude::*;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::Stream;
+use serde_json::json;
+use switchboard_actors::router::{Attach, Detach, Router};
+use switchboard_actors::{Event, Push};
+use tokio::sync::mpsc;
+
+use crate::auth::{query_param, Caller};
+use crate::config::secs;
+use crate::error::ApiError;
+use crate::outbox::OutboxBudget;
+use crate::state::AppState;
+
+/// `GET /sse/{username}`.
+pub async fn open(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let username = path.into_inner();
+    caller.require_self(&username)?;
+    if let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
+        if !(accept.contains("text/event-stream") || accept.contains("*/*")) {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::NOT_ACCEPTABLE,
+                "NotAcceptableException",
+                "this resource is an event stream: send Accept: text/event-stream",
+            ));
+        }
+    }
+    let last_event_id = req
+        .headers()
+        .get("Last-Event-ID")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| query_param(req.query_string(), "lastEventId"))
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::bad_request("Last-Event-ID must be a message id")))
+        .transpose()?;
+    let stream_id = query_param(req.query_string(), "stream");
+
+    let budget = OutboxBudget::new(state.config.limits.outbox_bytes);
+    let (outbox, events) = mpsc::unbounded_channel();
+    let connection = SseConnection {
+        outbox,
+        budget: budget.clone(),
+        router: state.router.clone(),
+        binding: None,
+        highest_seq: 0,
+        held_for_replay: last_event_id.map(|_| Vec::new()),
+    }
+    .start();
+    let attached = match state
+        .router
+        .send(Attach { username: username.clone(), stream_id, connection: connection.clone().recipient(), door: "sse" })
+        .await
+    {
+        Ok(Ok(attached)) => attached,
+        Ok(Err(e)) => {
+            connection.do_send(ClientGone);
+            return Err(e.into());
+        }
+        Err(e) => {
+            connection.do_send(ClientGone);
+            return Err(e.into());
+        }
+    };
+    connection.do_send(Bind {
+        username: username.clone(),
+        resource: attached.station.resource.clone(),
+        connection_id: attached.connection_id,
+    });
+    if let Some(after) = last_event_id {
+        let domain = state.domain().to_owned();
+        let replay = state.store.received_since(username, after, state.config.sse.replay_limit);
+        let target = connection.clone();
+        actix_web::rt::spawn(async move {
+            let events = match replay.await {
+                Ok(messages) => messages.iter().map(|m| Event::chat(m, &domain)).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Last-Event-ID replay failed");
+                    Vec::new()
+                }
+            };
+            target.do_send(Replay { events });
+        });
+    }
+
+    let jid = attached.station.jid().render(state.domain());
+    let greeting = Bytes::from(format!(": connected as {jid}\nretry: 3000\n\n"));
+    let period = secs(state.config.sse.heartbeat_secs);
+    let body = SseBody {
+        greeting: Some(greeting),
+        events,
+        budget,
+        heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
+        connection,
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+/// One SSE connection: the live end of a station, writing into its response body.
+pub struct SseConnection {
+    outbox: mpsc::UnboundedSender<Bytes>,
+    budget: OutboxBudget,
+    router: Addr<Router>,
+    binding: Option<Bind>,
+    /// Highest stored-message id written: a message is never written twice.
+    highest_seq: i64,
+    /// Live events held back while a `Last-Event-ID` replay is read.
+    held_for_replay: Option<Vec<Arc<Event>>>,
+}
+
+impl SseConnection {
+    fn write_event(&mut self, event: &Arc<Event>, ctx: &mut Context<Self>) {
+        if let Some(seq) = event.seq {
+            if seq <= self.highest_seq {
+                return;
+            }
+            self.highest_seq = seq;
+        }
+        self.write(event.sse_frame.clone(), ctx);
+    }
+
+    fn write(&mut self, frame: Bytes, ctx: &mut Context<Self>) {
+        if !self.budget.try_take(frame.len()) {
+            tracing::info!(user = ?self.binding.as_ref().map(|b| &b.username), "closing a slow SSE client: outbox full");
+            ctx.stop();
+            return;
+        }
+        if self.outbox.send(frame).is_err() {
+            ctx.stop();
+        }
+    }
+}
+
+impl Actor for SseConnection {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(b) = self.binding.take() {
+            self.router.do_send(Detach { username: b.username, resource: b.resource, connection_id: b.connection_id });
+        }
+    }
+}
+
+impl Handler<Push> for SseConnection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Push, ctx: &mut Context<Self>) {
+        match msg {
+            Push::Event(event) => match &mut self.held_for_replay {
+                Some(held) => held.push(event),
+                None => self.write_event(&event, ctx),
+            },
+            Push::Close { reason } => {
+                let frame = format!("event: chatapi.closed\ndata: {}\n\n", json!({ "reason": reason }));
+                self.write(Bytes::from(frame), ctx);
+                // The station already forgot this connection: no detach.
+                self.binding = None;
+                ctx.stop();
+            }
+        }
+    }
+}
+
+/// Where the router attached this connection. Sent by the SSE handler.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Bind {
+    pub username: String,
+    pub resource: String,
+    pub connection_id: u64,
+}
+
+impl Handler<Bind> for SseConnection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Bind, _: &mut Context<Self>) {
+        self.binding = Some(msg);
+    }
+}
+
+/// The messages a `Last-Event-ID` reconnect missed. Sent by the SSE handler's replay task.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Replay {
+    pub events: Vec<Arc<Event>>,
+}
+
+impl Handler<Replay> for SseConnection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Replay, ctx: &mut Context<Self>) {
+        let held = self.held_for_replay.take().unwrap_or_default();
+        for event in msg.events.iter().chain(held.iter()) {
+            self.write_event(event, ctx);
+        }
+    }
+}
+
+/// The client went away (the response body was dropped). Sent by [`SseBody`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ClientGone;
+
+impl Handler<ClientGone> for SseConnection {
+    type Result = ();
+
+    fn handle(&mut self, _: ClientGone, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// The response body: the greeting, then frames from the connection actor, with heartbeat
+/// comments while idle. Ends when the actor stops; tells the actor when the client leaves.
+struct SseBody {
+    greeting: Option<Bytes>,
+    events: mpsc::UnboundedReceiver<Bytes>,
+    budget: OutboxBudget,
+    heartbeat: tokio::time::Interval,
+    connection: Addr<SseConnection>,
+}
+
+impl Stream for SseBody {
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(greeting) = self.greeting.take() {
+            return Poll::Ready(Some(Ok(greeting)));
+        }
+        match self.events.poll_recv(cx) {
+            Poll::Ready(Some(frame)) => {
+                self.budget.release(frame.len());
+                self.heartbeat.reset();
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        match self.heartbeat.poll_tick(cx) {
+            Poll::Ready(_) => Poll::Ready(Some(Ok(Bytes::from_static(b": \n\n")))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for SseBody {
+    fn drop(&mut self) {
+        self.connection.do_send(ClientGone);
+    }
+}

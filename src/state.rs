@@ -1,0 +1,24 @@
+//! What every HTTP handler shares: the router's address, the store, the authenticator and
+//! the configuration.
+
+use std::sync::Arc;
+
+use actix::Addr;
+use switchboard_actors::{Router, RouterStats, Store};
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub router: Addr<Router>,
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub router_stats: Arc<RouterStats>,
+}
+
+impl AppState {
+    pub fn domain(&self) -> &str {
+        &self.config.server.domain
+    }
+}

@@ -1,0 +1,264 @@
+//! The JSON websocket door: `GET /ws[?stream=ID][&token=JWT]`.
+//!
+//! Each socket is a [`WsConnection`] actor (actix-web-actors), attached by the router to a
+//! station like an SSE connection. It pushes the same event objects as SSE, with an extra
+//! `"event"` key, and accepts JSON commands:
+//! - `{"op":"message","to","body","data","id"}` → `{"type":"ack","id","msgId","stamp"}` once
+//!   the message is committed, or `{"type":"error","id","code","message"}`;
+//! - `{"op":"ping","id"}` → `{"type":"pong","id"}`.
+//!
+//! A bad frame gets an error frame; the connection stays. A client that does not read
+//! (outbox over `limits.outbox_bytes`) or stays silent past `websocket.timeout_secs` is
+//! closed with a reason.
+//!
+//! actix-web-actors is deprecated upstream in favour of actix-ws; this module is the only
+//! one that uses it, so a move is local.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use bytestring::ByteString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_actors::clock::format_stamp;
+use switchboard_actors::router::{Attach, Detach, ResolveStream, Router, Submit};
+use switchboard_actors::{Jid, MessageKind, NewMessage, Push};
+
+use crate::auth::{query_param, Caller};
+use crate::config::{secs, Config};
+use crate::error::ApiError;
+use crate::http::chat::parse_recipient;
+use crate::outbox::{MeteredBody, OutboxBudget};
+use crate::state::AppState;
+
+/// `GET /ws`: authenticate, attach to a station, upgrade.
+pub async fn open(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let stream_id = query_param(req.query_string(), "stream");
+    let username = match &stream_id {
+        Some(id) => {
+            // Checked before the upgrade so that a wrong stream is an HTTP error, not a close.
+            let info = state.router.send(ResolveStream { stream_id: id.clone() }).await?.ok_or_else(|| {
+                ApiError::not_found("StreamNotFoundException", format!("stream '{id}' does not exist"))
+            })?;
+            caller.require_self(&info.username)?;
+            info.username
+        }
+        None => caller.username.clone(),
+    };
+    let mut response = ws::handshake(&req).map_err(|e| ApiError::bad_request(format!("not a websocket handshake: {e}")))?;
+    let budget = OutboxBudget::new(state.config.limits.outbox_bytes);
+    let actor = WsConnection {
+        router: state.router.clone(),
+        config: state.config.clone(),
+        binding: None,
+        budget: budget.clone(),
+        highest_seq: 0,
+        last_heard: Instant::now(),
+    };
+    let (connection, frames) = ws::WebsocketContext::create_with_addr(actor, payload);
+    let attached = state
+        .router
+        .send(Attach { username, stream_id, connection: connection.clone().recipient(), door: "ws" })
+        .await??;
+    // Queued before the upgrade answer is sent, so it is handled before any client frame.
+    connection.do_send(Bound { jid: attached.station.jid(), connection_id: attached.connection_id });
+    Ok(response.streaming(MeteredBody { inner: Box::pin(frames), budget }))
+}
+
+/// One websocket connection.
+pub struct WsConnection {
+    router: Addr<Router>,
+    config: Arc<Config>,
+    /// The station's full address and this connection's id, once attached.
+    binding: Option<Bound>,
+    budget: OutboxBudget,
+    /// Highest stored-message id written: a message is never written twice.
+    highest_seq: i64,
+    last_heard: Instant,
+}
+
+/// Commands a client sends.
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+enum ClientCommand {
+    Message { to: String, body: Option<String>, data: Option<Value>, id: Option<Value> },
+    Ping { id: Option<Value> },
+}
+
+impl WsConnection {
+    fn send_text(&mut self, text: ByteString, ctx: &mut ws::WebsocketContext<Self>) {
+        if !self.budget.try_take(text.len()) {
+            tracing::info!("closing a slow websocket client: outbox full");
+            ctx.close(Some(ws::CloseReason {
+                code: ws::CloseCode::Policy,
+                description: Some("outbox full: the client is not reading fast enough".into()),
+            }));
+            ctx.stop();
+            return;
+        }
+        ctx.text(text);
+    }
+
+    fn send_json(&mut self, value: Value, ctx: &mut ws::WebsocketContext<Self>) {
+        self.send_text(ByteString::from(value.to_string()), ctx);
+    }
+
+    fn send_error(&mut self, id: Option<Value>, error: &ApiError, ctx: &mut ws::WebsocketContext<Self>) {
+        self.send_json(
+            json!({ "type": "error", "id": id, "code": error.status.as_u16(), "message": error.message }),
+            ctx,
+        );
+    }
+
+    fn handle_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let command = match serde_json::from_str::<ClientCommand>(text) {
+            Ok(command) => command,
+            Err(e) => {
+                let id = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("id").cloned());
+                let hint = "expected {\"op\":\"message\"|\"ping\", …}";
+                self.send_error(id, &ApiError::bad_request(format!("invalid command: {e}; {hint}")), ctx);
+                return;
+            }
+        };
+        match command {
+            ClientCommand::Ping { id } => self.send_json(json!({ "type": "pong", "id": id }), ctx),
+            ClientCommand::Message { to, body, data, id } => match self.prepare_message(to, body, data) {
+                Ok(message) => {
+                    self.router
+                        .send(Submit { message })
+                        .into_actor(self)
+                        .map(move |result, act, ctx| match result {
+                            Ok(Ok(stored)) => act.send_json(
+                                json!({
+                                    "type": "ack",
+                                    "id": id,
+                                    "msgId": stored.id.to_string(),
+                                    "stamp": format_stamp(stored.stamp_ms),
+                                }),
+                                ctx,
+                            ),
+                            Ok(Err(e)) => act.send_error(id, &e.into(), ctx),
+                            Err(e) => act.send_error(id, &e.into(), ctx),
+                        })
+                        .spawn(ctx);
+                }
+                Err(e) => self.send_error(id, &e, ctx),
+            },
+        }
+    }
+
+    fn prepare_message(&self, to: String, body: Option<String>, data: Option<Value>) -> Result<NewMessage, ApiError> {
+        let from = self.binding.as_ref().map(|b| b.jid.clone()).ok_or_else(|| {
+            ApiError::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "NotReadyException", "connection not ready")
+        })?;
+        let body = body.filter(|b| !b.trim().is_empty()).ok_or_else(|| ApiError::bad_request("a message needs a non-empty \"body\""))?;
+        let max = self.config.limits.max_message_chars;
+        if body.chars().count() > max {
+            return Err(ApiError::too_large(format!("message body is longer than {max} characters")));
+        }
+        let to = parse_recipient(&to, &self.config.server.domain)?;
+        Ok(NewMessage { from, to, kind: MessageKind::Chat, body, data, client_id: None })
+    }
+}
+
+impl Actor for WsConnection {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let timeout = secs(self.config.websocket.timeout_secs);
+        ctx.run_interval(secs(self.config.websocket.ping_secs), move |act, ctx| {
+            if act.last_heard.elapsed() > timeout {
+                ctx.close(Some(ws::CloseReason {
+                    code: ws::CloseCode::Away,
+                    description: Some("no traffic from the client: timed out".into()),
+                }));
+                ctx.stop();
+            } else {
+                ctx.ping(b"");
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(b) = self.binding.take() {
+            self.router.do_send(Detach {
+                username: b.jid.user.to_string(),
+                resource: b.jid.resource.clone().unwrap_or_default(),
+                connection_id: b.connection_id,
+            });
+        }
+    }
+}
+
+/// Where the router attached this connection. Sent by the `/ws` handler.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Bound {
+    pub jid: Jid,
+    pub connection_id: u64,
+}
+
+impl Handler<Bound> for WsConnection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Bound, _: &mut Self::Context) {
+        self.binding = Some(msg);
+    }
+}
+
+impl Handler<Push> for WsConnection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Push, ctx: &mut Self::Context) {
+        match msg {
+            Push::Event(event) => {
+                if let Some(seq) = event.seq {
+                    if seq <= self.highest_seq {
+                        return;
+                    }
+                    self.highest_seq = seq;
+                }
+                self.send_text(event.ws_frame.clone(), ctx);
+            }
+            Push::Close { reason } => {
+                // The station already forgot this connection: no detach.
+                self.binding = None;
+                ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Normal, description: Some(reason) }));
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match item {
+            Ok(ws::Message::Text(text)) => self.handle_text(&text, ctx),
+            Ok(ws::Message::Binary(_)) => {
+                self.send_error(None, &ApiError::bad_request("binary frames are not supported; send JSON text"), ctx)
+            }
+            Ok(ws::Message::Continuation(_)) => {
+                self.send_error(None, &ApiError::bad_request("fragmented frames are not supported"), ctx)
+            }
+            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
+            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Err(e) => {
+                ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Policy, description: Some(e.to_string()) }));
+                ctx.stop();
+            }
+        }
+    }
+}
