@@ -202,8 +202,9 @@ impl Config {
             merge(&mut tree, overrides);
         }
         apply_env(&mut tree, env)?;
-        let config: Config =
-            tree.try_into().map_err(|e: toml::de::Error| ConfigError::Parse { path: source, message: e.to_string() })?;
+        let config: Config = tree
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { path: source, message: e.to_string() })?;
         config.validate()?;
         Ok(config)
     }
@@ -272,7 +273,8 @@ fn apply_env(tree: &mut toml::Value, env: impl Iterator<Item = (String, String)>
         for (key, value) in keys.iter_mut() {
             let name = format!("{ENV_PREFIX}_{}_{}", section_name, key).to_uppercase();
             let Some(raw) = vars.get(&name) else { continue };
-            let bad = |what: &str| ConfigError::Env { name: name.clone(), message: format!("expected {what}, got {raw:?}") };
+            let bad =
+                |what: &str| ConfigError::Env { name: name.clone(), message: format!("expected {what}, got {raw:?}") };
             *value = match value {
                 toml::Value::String(_) => toml::Value::String(raw.clone()),
                 toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),

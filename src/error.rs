@@ -96,9 +96,11 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %m, "store failure");
                 ApiError::internal("the store failed; nothing was changed")
             }
-            StoreError::Unavailable => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", "the store is shutting down")
-            }
+            StoreError::Unavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                "the store is shutting down",
+            ),
         }
     }
 }

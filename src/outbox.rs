@@ -35,9 +35,8 @@ impl OutboxBudget {
 
     /// Returns `bytes` written out (saturating: frame headers count on this side only).
     pub fn release(&self, bytes: usize) {
-        let _ = self
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| Some(queued.saturating_sub(bytes)));
+        let _ =
+            self.queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| Some(queued.saturating_sub(bytes)));
     }
 }
 

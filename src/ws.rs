@@ -53,7 +53,8 @@ pub async fn open(
         }
         None => caller.username.clone(),
     };
-    let mut response = ws::handshake(&req).map_err(|e| ApiError::bad_request(format!("not a websocket handshake: {e}")))?;
+    let mut response =
+        ws::handshake(&req).map_err(|e| ApiError::bad_request(format!("not a websocket handshake: {e}")))?;
     let budget = OutboxBudget::new(state.config.limits.outbox_bytes);
     let actor = WsConnection {
         router: state.router.clone(),
@@ -159,7 +160,9 @@ impl WsConnection {
         let from = self.binding.as_ref().map(|b| b.jid.clone()).ok_or_else(|| {
             ApiError::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "NotReadyException", "connection not ready")
         })?;
-        let body = body.filter(|b| !b.trim().is_empty()).ok_or_else(|| ApiError::bad_request("a message needs a non-empty \"body\""))?;
+        let body = body
+            .filter(|b| !b.trim().is_empty())
+            .ok_or_else(|| ApiError::bad_request("a message needs a non-empty \"body\""))?;
         let max = self.config.limits.max_message_chars;
         if body.chars().count() > max {
             return Err(ApiError::too_large(format!("message body is longer than {max} characters")));

@@ -11,9 +11,8 @@ pub fn now_ms() -> i64 {
 /// Renders a millisecond timestamp as RFC 3339 UTC with milliseconds, e.g.
 /// `2026-11-21T10:00:00.123Z` (XEP-0082 profile, as XMPP `<delay stamp>` uses).
 pub fn format_stamp(ms: i64) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&format).ok())
@@ -31,9 +30,7 @@ pub fn parse_instant(raw: &str) -> Option<i64> {
         return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(raw, &format)
-        .ok()
-        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
+    time::Date::parse(raw, &format).ok().map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
 }
 
 #[cfg(test)]

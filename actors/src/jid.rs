@@ -38,9 +38,8 @@ impl Username {
         if raw.chars().count() > MAX_USERNAME_LEN {
             return Err(UsernameError::TooLong);
         }
-        if let Some(bad) = raw
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
+        if let Some(bad) =
+            raw.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
         {
             return Err(UsernameError::BadCharacter(bad));
         }
@@ -163,14 +162,8 @@ mod tests {
         let d = "example.org";
         assert_eq!(Jid::parse("bob", d).unwrap(), Jid::bare(user("bob")));
         assert_eq!(Jid::parse("bob@example.org", d).unwrap(), Jid::bare(user("bob")));
-        assert_eq!(
-            Jid::parse("bob@example.org/phone", d).unwrap(),
-            Jid::full(user("bob"), "phone".into())
-        );
-        assert_eq!(
-            Jid::parse("bob@example.org@desk", d).unwrap(),
-            Jid::full(user("bob"), "desk".into())
-        );
+        assert_eq!(Jid::parse("bob@example.org/phone", d).unwrap(), Jid::full(user("bob"), "phone".into()));
+        assert_eq!(Jid::parse("bob@example.org@desk", d).unwrap(), Jid::full(user("bob"), "desk".into()));
         assert_eq!(Jid::parse("bob@example.org@%", d).unwrap(), Jid::bare(user("bob")));
         assert_eq!(Jid::parse("bob@EXAMPLE.org", d).unwrap(), Jid::bare(user("bob")));
     }
@@ -178,10 +171,7 @@ mod tests {
     #[test]
     fn foreign_domains_and_bad_parts_are_refused() {
         let d = "example.org";
-        assert_eq!(
-            Jid::parse("bob@elsewhere.net", d),
-            Err(AddressError::ForeignDomain("elsewhere.net".into()))
-        );
+        assert_eq!(Jid::parse("bob@elsewhere.net", d), Err(AddressError::ForeignDomain("elsewhere.net".into())));
         assert_eq!(Jid::parse("", d), Err(AddressError::Empty));
         assert!(matches!(Jid::parse("Bob", d), Err(AddressError::User(_))));
         assert_eq!(Jid::parse("bob@example.org/", d), Err(AddressError::BadResource));

@@ -21,8 +21,7 @@ use crate::jid::{Jid, Username};
 use crate::random::random_hex;
 use crate::store::{Store, StoreError};
 use crate::user_session::{
-    AttachConnection, CloseStation, DeliverLive, DeliverMessage, DetachConnection, OpenStation, Shutdown,
-    UserSession,
+    AttachConnection, CloseStation, DeliverLive, DeliverMessage, DetachConnection, OpenStation, Shutdown, UserSession,
 };
 
 /// What the core needs to know from the configuration.
@@ -72,10 +71,7 @@ pub struct StreamInfo {
 impl StreamInfo {
     /// The station's full address.
     pub fn jid(&self) -> Jid {
-        Jid::full(
-            Username::parse(&self.username).expect("stored user names are valid"),
-            self.resource.clone(),
-        )
+        Jid::full(Username::parse(&self.username).expect("stored user names are valid"), self.resource.clone())
     }
 }
 
@@ -142,12 +138,8 @@ impl Router {
 
     fn session_for(&mut self, username: &str) -> &mut OnlineUser {
         if !self.online.contains_key(username) {
-            let session =
-                UserSession::new(username.to_owned(), self.config.domain.clone(), self.store.clone()).start();
-            self.online.insert(
-                username.to_owned(),
-                OnlineUser { session, stations: HashMap::new(), connections: 0 },
-            );
+            let session = UserSession::new(username.to_owned(), self.config.domain.clone(), self.store.clone()).start();
+            self.online.insert(username.to_owned(), OnlineUser { session, stations: HashMap::new(), connections: 0 });
             self.stats.users_online.fetch_add(1, Relaxed);
         }
         self.online.get_mut(username).expect("inserted above")
@@ -160,7 +152,12 @@ impl Router {
         user.session.do_send(OpenStation { resource: resource.clone() });
         user.stations.insert(
             resource.clone(),
-            StationEntry { stream_id: stream_id.clone(), created_ms: now, last_active_ms: now, connections: HashMap::new() },
+            StationEntry {
+                stream_id: stream_id.clone(),
+                created_ms: now,
+                last_active_ms: now,
+                connections: HashMap::new(),
+            },
         );
         if let Some(id) = stream_id {
             self.streams.insert(id, (username.to_owned(), resource.clone()));
@@ -412,9 +409,11 @@ impl Handler<Submit> for Router {
         }
         // RFC 6121 §8.5.3.2.1: a full address whose resource is not a station of the user is
         // treated as the bare address.
-        let deliver_to = message.to.resource.clone().filter(|res| {
-            self.online.get(to_user).is_some_and(|u| u.stations.contains_key(res))
-        });
+        let deliver_to = message
+            .to
+            .resource
+            .clone()
+            .filter(|res| self.online.get(to_user).is_some_and(|u| u.stations.contains_key(res)));
         if let Some(res) = &message.from.resource {
             self.touch(message.from.user.as_str(), res);
         }

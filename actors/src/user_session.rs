@@ -100,8 +100,7 @@ impl UserSession {
                     tracing::warn!(user = %act.username, error = %e, "could not read pending messages");
                     Vec::new()
                 });
-                let FlushState::Running { held_back, again } =
-                    std::mem::replace(&mut act.flush, FlushState::Idle)
+                let FlushState::Running { held_back, again } = std::mem::replace(&mut act.flush, FlushState::Idle)
                 else {
                     return;
                 };

@@ -55,7 +55,7 @@ fn check_password(password: &str) -> Result<(), ApiError> {
 }
 
 fn check_email(email: &str) -> Result<(), ApiError> {
-    if !email.is_empty() && !(email.contains('@') && !email.contains(char::is_whitespace)) {
+    if !email.is_empty() && (!email.contains('@') || email.contains(char::is_whitespace)) {
         return Err(ApiError::bad_request(format!("email {email:?} is not an e-mail address")));
     }
     Ok(())
@@ -168,7 +168,11 @@ pub async fn update_user(
 }
 
 /// `DELETE /restapi/v1/users/{username}`: the account goes and its stations end.
-pub async fn delete_user(_: Admin, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_user(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
     if username == ADMIN_USERNAME {
         return Err(ApiError::forbidden("the admin account cannot be deleted"));
@@ -206,7 +210,11 @@ pub async fn list_sessions(_: Admin, state: web::Data<AppState>) -> Result<HttpR
 }
 
 /// `DELETE /restapi/v1/sessions/{username}`: ends every station of the user.
-pub async fn kick_user(_: Admin, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn kick_user(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
     if state.store.find_user(username.clone()).await?.is_none() {
         return Err(ApiError::not_found("UserNotFoundException", format!("user '{username}' does not exist")));

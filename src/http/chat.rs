@@ -17,23 +17,23 @@ use crate::state::AppState;
 
 /// Resolves a stream id the caller may use: 404 if unknown, 403 if another user's.
 pub async fn caller_stream(state: &AppState, caller: &Caller, stream_id: String) -> Result<StreamInfo, ApiError> {
-    let info = state
-        .router
-        .send(ResolveStream { stream_id: stream_id.clone() })
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "StreamNotFoundException",
-                format!("stream '{stream_id}' does not exist (it may have expired or been logged off)"),
-            )
-        })?;
+    let info = state.router.send(ResolveStream { stream_id: stream_id.clone() }).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "StreamNotFoundException",
+            format!("stream '{stream_id}' does not exist (it may have expired or been logged off)"),
+        )
+    })?;
     caller.require_self(&info.username)?;
     Ok(info)
 }
 
 /// `POST /restapi/v1/chat/{username}/login` → 200 `text/plain` stream id. Each login is a
 /// new station.
-pub async fn login(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
     caller.require_self(&username)?;
     let info = state.router.send(Login { username }).await??;
@@ -42,7 +42,11 @@ pub async fn login(caller: Caller, state: web::Data<AppState>, path: web::Path<S
 }
 
 /// `POST /restapi/v1/chat/{streamid}/logoff`.
-pub async fn logoff(caller: Caller, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn logoff(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let stream_id = path.into_inner();
     caller_stream(&state, &caller, stream_id.clone()).await?;
     state.router.send(Logoff { stream_id }).await??;

@@ -29,7 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // The chat stream API (each user as itself).
         .route("/restapi/v1/chat/{username}/login", web::post().to(chat::login))
         .route("/restapi/v1/chat/{streamid}/logoff", web::post().to(chat::logoff))
-        .route("/restapi/v1/chat/{streamid}/messages/{to}", web::post().to(chat::send_message))
+        .route("/restapi/v1/chat/{streamid}/messages/{to:.+}", web::post().to(chat::send_message))
         .route("/restapi/v1/chat/{username}/messages", web::get().to(chat::history))
         // Live doors.
         .route("/sse/{username}", web::get().to(crate::sse::open))

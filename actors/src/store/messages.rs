@@ -24,8 +24,7 @@ pub struct HistoryQuery {
     pub limit: usize,
 }
 
-const COLUMNS: &str =
-    "id, stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to";
+const COLUMNS: &str = "id, stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to";
 
 pub fn append(conn: &Connection, msg: &NewMessage, deliver_to: Option<String>) -> StoreResult<StoredMessage> {
     let stamp_ms = now_ms();
@@ -68,9 +67,8 @@ pub fn mark_delivered(conn: &Connection, ids: &[i64]) -> StoreResult<()> {
 }
 
 pub fn pending_for(conn: &Connection, username: &str) -> StoreResult<Vec<StoredMessage>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM messages WHERE to_user = ?1 AND pending = 1 ORDER BY id"
-    ))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE to_user = ?1 AND pending = 1 ORDER BY id"))?;
     let rows = stmt.query_map([username], row_to_message)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -88,14 +86,18 @@ pub fn retarget_all_pending(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn received_since(conn: &Connection, username: &str, after_id: i64, limit: usize) -> StoreResult<Vec<StoredMessage>> {
+pub fn received_since(
+    conn: &Connection,
+    username: &str,
+    after_id: i64,
+    limit: usize,
+) -> StoreResult<Vec<StoredMessage>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM messages
          WHERE to_user = ?1 AND id > ?2 AND kind IN ('chat', 'normal') ORDER BY id LIMIT ?3"
     ))?;
-    let rows = stmt
-        .query_map(params![username, after_id, limit as i64], row_to_message)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows =
+        stmt.query_map(params![username, after_id, limit as i64], row_to_message)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
@@ -138,9 +140,7 @@ pub fn history(conn: &Connection, q: &HistoryQuery) -> StoreResult<Vec<StoredMes
     let limit = arg((q.limit as i64).into(), &mut args);
     sql.push_str(&format!(" ORDER BY id {} LIMIT {limit}", if ascending { "ASC" } else { "DESC" }));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt
-        .query_map(rusqlite::params_from_iter(args), row_to_message)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = stmt.query_map(rusqlite::params_from_iter(args), row_to_message)?.collect::<Result<Vec<_>, _>>()?;
     if !ascending {
         rows.reverse();
     }
@@ -215,7 +215,8 @@ mod tests {
         assert_eq!(older.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
         let first = history(&conn, &HistoryQuery { after: Some(0), ..q.clone() }).unwrap();
         assert_eq!(first[0].body, "m0");
-        let kw = HistoryQuery { username: "bob".into(), keywords: Some("100%".into()), limit: 10, ..Default::default() };
+        let kw =
+            HistoryQuery { username: "bob".into(), keywords: Some("100%".into()), limit: 10, ..Default::default() };
         assert_eq!(history(&conn, &kw).unwrap().len(), 1);
         assert_eq!(received_since(&conn, "bob", first[0].id, 100).unwrap().len(), 5);
     }

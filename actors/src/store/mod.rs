@@ -111,13 +111,8 @@ impl Store {
             conn: open_connection(&reader_path, &reader_options)
                 .expect("the database opened once at start-up opens again"),
         });
-        let batcher = WriteBatcher {
-            writer,
-            queue: Vec::new(),
-            in_flight: false,
-            max_batch: options.max_batch.max(1),
-        }
-        .start();
+        let batcher =
+            WriteBatcher { writer, queue: Vec::new(), in_flight: false, max_batch: options.max_batch.max(1) }.start();
         Ok(Store { batcher, readers, stats })
     }
 
@@ -132,11 +127,7 @@ impl Store {
 
     /// As [`Store::write`], and runs `after_commit` with the result on the writer thread,
     /// in commit order, before the caller's future resolves.
-    pub fn write_then<T, F, H>(
-        &self,
-        work: F,
-        after_commit: H,
-    ) -> impl Future<Output = StoreResult<T>> + 'static
+    pub fn write_then<T, F, H>(&self, work: F, after_commit: H) -> impl Future<Output = StoreResult<T>> + 'static
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,

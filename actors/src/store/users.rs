@@ -141,8 +141,7 @@ fn replace_properties(conn: &Connection, username: &str, properties: &[(String, 
 }
 
 fn properties_of(conn: &Connection, username: &str) -> StoreResult<Vec<(String, String)>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT key, value FROM user_properties WHERE username = ?1 ORDER BY key")?;
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM user_properties WHERE username = ?1 ORDER BY key")?;
     let props = stmt.query_map([username], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
     Ok(props)
 }
@@ -190,8 +189,7 @@ mod tests {
         assert!(matches!(create(&conn, &alice()), Err(StoreError::Conflict(_))));
         let found = find(&conn, "alice").unwrap().unwrap();
         assert_eq!(found.properties, vec![("k".to_string(), "v".to_string())]);
-        update(&conn, &UserUpdate { username: "alice".into(), name: Some("A".into()), ..Default::default() })
-            .unwrap();
+        update(&conn, &UserUpdate { username: "alice".into(), name: Some("A".into()), ..Default::default() }).unwrap();
         assert_eq!(find(&conn, "alice").unwrap().unwrap().name, "A");
         assert_eq!(list(&conn, Some("EXAMPLE")).unwrap().len(), 1);
         assert_eq!(list(&conn, Some("%")).unwrap().len(), 0, "LIKE wildcards are literal");

@@ -1,0 +1,194 @@
+//! The admin REST API: users, sessions, broadcasts, and who may use it.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn health_answers_ok() {
+    let app = spawn_app().await;
+    let r = reply(app.client.get(app.url("/healthz")).send().await).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"status": "ok"}));
+}
+
+#[actix_web::test]
+async fn users_are_created_listed_updated_and_deleted() {
+    let app = spawn_app().await;
+    let body = json!({"username": "jane", "password": "secret-1", "name": "Jane Doe", "email": "jane@example.org",
+                      "properties": [{"key": "colour", "value": "teal"}]});
+    let r = app.post_json("/restapi/v1/users", app.admin(), &body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let r = app.post_json("/restapi/v1/users", app.admin(), &body).await;
+    assert_eq!(r.status, 409);
+    assert!(r.message().contains("already exists"), "{}", r.text());
+
+    let r = app.get("/restapi/v1/users/jane", app.admin()).await;
+    assert_eq!(r.status, 200);
+    let user = r.json();
+    assert_eq!(user["name"], "Jane Doe");
+    assert_eq!(user["properties"], json!([{"key": "colour", "value": "teal"}]));
+    assert!(!r.text().contains("secret-1") && !r.text().contains("argon2"), "no password or hash: {}", r.text());
+
+    let r = app.get("/restapi/v1/users", app.admin()).await;
+    let names: Vec<_> = r.json()["users"].as_array().unwrap().iter().map(|u| u["username"].clone()).collect();
+    assert_eq!(names, vec![json!("admin"), json!("jane")]);
+    assert!(!r.text().contains("argon2"));
+
+    let r = app.get("/restapi/v1/users?search=DOE", app.admin()).await;
+    assert_eq!(r.json()["users"].as_array().unwrap().len(), 1);
+    let r = app.get("/restapi/v1/users?search=nobody", app.admin()).await;
+    assert_eq!(r.json()["users"], json!([]));
+
+    // A new password replaces the old one at once.
+    assert_eq!(app.get("/restapi/v1/chat/jane/messages", ("jane", "secret-1")).await.status, 200);
+    let r = app.put_json("/restapi/v1/users/jane", app.admin(), &json!({"name": "J", "password": "secret-2"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(app.get("/restapi/v1/chat/jane/messages", ("jane", "secret-1")).await.status, 401);
+    assert_eq!(app.get("/restapi/v1/chat/jane/messages", ("jane", "secret-2")).await.status, 200);
+    assert_eq!(app.get("/restapi/v1/users/jane", app.admin()).await.json()["name"], "J");
+
+    let r = app.put_json("/restapi/v1/users/jane", app.admin(), &json!({"username": "joan"})).await;
+    assert_eq!(r.status, 400);
+    assert!(r.message().contains("renaming"), "{}", r.text());
+
+    assert_eq!(app.delete("/restapi/v1/users/jane", app.admin()).await.status, 200);
+    assert_eq!(app.get("/restapi/v1/users/jane", app.admin()).await.status, 404);
+    assert_eq!(app.delete("/restapi/v1/users/jane", app.admin()).await.status, 404);
+    assert_eq!(app.put_json("/restapi/v1/users/jane", app.admin(), &json!({"name": "x"})).await.status, 404);
+    assert_eq!(app.get("/restapi/v1/chat/jane/messages", ("jane", "secret-2")).await.status, 401);
+}
+
+#[actix_web::test]
+async fn invalid_user_input_is_refused_with_the_rule() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"username": "Jane", "password": "x"}), "lowercase"),
+        (json!({"username": "ja ne", "password": "x"}), "lowercase"),
+        (json!({"username": "", "password": "x"}), "empty"),
+        (json!({"username": "-jane", "password": "x"}), "start"),
+        (json!({"username": "a".repeat(65), "password": "x"}), "64"),
+        (json!({"username": "jane"}), "password"),
+        (json!({"password": "x"}), "username"),
+        (json!({"username": "jane", "password": ""}), "password"),
+        (json!({"username": "jane", "password": "x", "email": "not-an-address"}), "e-mail"),
+    ];
+    for (body, rule) in cases {
+        let r = app.post_json("/restapi/v1/users", app.admin(), &body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.message().contains(rule), "{body}: message {:?} should mention {rule:?}", r.message());
+    }
+    let r = reply(
+        app.client
+            .post(app.url("/restapi/v1/users"))
+            .basic_auth("admin", &app.admin_password)
+            .insert_header(("content-type", "application/json"))
+            .send_body("{\"username\": ")
+            .await,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.message().contains("invalid JSON"), "{}", r.text());
+    let huge = json!({"username": "jane", "password": "x", "name": "n".repeat(70_000)});
+    assert_eq!(app.post_json("/restapi/v1/users", app.admin(), &huge).await.status, 413);
+}
+
+#[actix_web::test]
+async fn the_admin_api_is_for_the_admin_only() {
+    let app = spawn_app().await;
+    app.create_user("mallory").await;
+    let me = ("mallory", "pw-mallory");
+    assert_eq!(app.get("/restapi/v1/users", me).await.status, 403);
+    assert_eq!(app.post_json("/restapi/v1/users", me, &json!({"username": "x", "password": "y"})).await.status, 403);
+    assert_eq!(app.get("/restapi/v1/users/mallory", me).await.status, 403);
+    assert_eq!(app.put_json("/restapi/v1/users/admin", me, &json!({"password": "mine"})).await.status, 403);
+    assert_eq!(app.delete("/restapi/v1/users/mallory", me).await.status, 403);
+    assert_eq!(app.get("/restapi/v1/sessions", me).await.status, 403);
+    assert_eq!(app.delete("/restapi/v1/sessions/admin", me).await.status, 403);
+    assert_eq!(app.post_json("/restapi/v1/messages/users", me, &json!({"body": "hi"})).await.status, 403);
+
+    let r = reply(app.client.get(app.url("/restapi/v1/users")).send().await).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(app.get("/restapi/v1/users", ("admin", "wrong")).await.status, 401);
+    assert_eq!(app.get("/restapi/v1/users", ("nobody", "x")).await.status, 401);
+    let r = app.delete("/restapi/v1/users/admin", app.admin()).await;
+    assert_eq!(r.status, 403, "the admin account cannot be deleted");
+}
+
+#[actix_web::test]
+async fn repeated_wrong_passwords_are_throttled() {
+    let app = spawn_app_with(|c| c.auth.max_failed_logins = 3).await;
+    app.create_user("carl").await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/restapi/v1/chat/carl/messages", ("carl", "guess")).await.status, 401);
+    }
+    let r = app.get("/restapi/v1/chat/carl/messages", ("carl", "pw-carl")).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.message().contains("too many failed logins"));
+}
+
+#[actix_web::test]
+async fn sessions_list_one_entry_per_station_and_can_be_ended() {
+    let app = spawn_app().await;
+    app.create_user("ann").await;
+    let _stream = app.login("ann").await;
+    let mut ws = app.ws("ann", "").await;
+    let r = app.get("/restapi/v1/sessions", app.admin()).await;
+    assert_eq!(r.status, 200);
+    let sessions = r.json()["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 1, "the websocket joined the login stream: {sessions:?}");
+    assert_eq!(sessions[0]["username"], "ann");
+    assert_eq!(sessions[0]["presenceStatus"], "Online");
+    assert_eq!(sessions[0]["doors"], json!(["ws"]));
+    assert!(sessions[0]["sessionId"].as_str().unwrap().starts_with("ann@localhost/"));
+
+    let _second = app.login("ann").await;
+    let r = app.get("/restapi/v1/sessions", app.admin()).await;
+    assert_eq!(r.json()["sessions"].as_array().unwrap().len(), 2);
+
+    let r = app.delete("/restapi/v1/sessions/ann", app.admin()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["stationsEnded"], 2);
+    let reason = ws.until_closed().await.expect("a close reason");
+    assert!(reason.description.unwrap_or_default().contains("administrator"));
+    let r = app.get("/restapi/v1/sessions", app.admin()).await;
+    assert_eq!(r.json()["sessions"], json!([]));
+    assert_eq!(app.delete("/restapi/v1/sessions/ghost", app.admin()).await.status, 404);
+}
+
+#[actix_web::test]
+async fn deleting_a_user_ends_its_stations() {
+    let app = spawn_app().await;
+    app.create_user("dora").await;
+    let mut sse = app.sse("dora", "").await;
+    assert_eq!(app.delete("/restapi/v1/users/dora", app.admin()).await.status, 200);
+    let events = sse.until_closed().await;
+    assert_eq!(events.last().map(|e| e.event.as_str()), Some("chatapi.closed"));
+    assert!(events.last().unwrap().data["reason"].as_str().unwrap().contains("deleted"));
+}
+
+#[actix_web::test]
+async fn a_broadcast_reaches_every_online_user_as_a_headline() {
+    let app = spawn_app().await;
+    app.create_user("ann").await;
+    app.create_user("bob").await;
+    app.create_user("cid").await;
+    let mut ann = app.sse("ann", "").await;
+    let mut bob = app.ws("bob", "").await;
+    let r = app.post_json("/restapi/v1/messages/users", app.admin(), &json!({"body": "maintenance at 5"})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["usersReached"], 2);
+    let e = ann.next().await;
+    assert_eq!(e.event, "chatapi.chat");
+    assert_eq!(e.data["type"], "headline");
+    assert_eq!(e.data["body"], "maintenance at 5");
+    let w = bob.next().await;
+    assert_eq!(w["type"], "headline");
+    assert_eq!(w["event"], "chatapi.chat");
+    // Headlines are live only: cid was offline and gets nothing later.
+    let mut cid = app.sse("cid", "").await;
+    cid.assert_quiet(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.post_json("/restapi/v1/messages/users", app.admin(), &json!({"body": " "})).await.status, 400);
+    assert_eq!(app.post_json("/restapi/v1/messages/users", app.admin(), &json!({"text": "x"})).await.status, 400);
+}

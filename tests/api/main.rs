@@ -1,0 +1,8 @@
+//! Black-box tests: the real server, real sockets (HTTP, SSE, websocket), one binary.
+
+mod admin;
+mod chat;
+mod delivery;
+mod helpers;
+mod live;
+mod restart;
