@@ -196,6 +196,16 @@ impl Authenticator {
         Ok(Caller { username: data.claims.sub })
     }
 
+    /// Checks a token, and that its account still exists (a deleted account's tokens die
+    /// with it, not at their expiry).
+    async fn verify_live_token(&self, token: &str) -> Result<Caller, ApiError> {
+        let caller = self.verify_token(token)?;
+        match self.store.find_user(caller.username.clone()).await? {
+            Some(_) => Ok(caller),
+            None => Err(ApiError::unauthorized("the token's account no longer exists")),
+        }
+    }
+
     /// Authenticates a request from its `Authorization` header (Basic or Bearer), or from
     /// a `token` query parameter (browsers cannot set headers on EventSource/WebSocket).
     pub async fn authenticate(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
@@ -212,13 +222,13 @@ impl Authenticator {
                     decoded.split_once(':').ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
                 self.verify(user, password).await
             } else if scheme.eq_ignore_ascii_case("bearer") {
-                self.verify_token(rest.trim())
+                self.verify_live_token(rest.trim()).await
             } else {
                 Err(ApiError::unauthorized("unsupported Authorization scheme; use Basic or Bearer"))
             };
         }
         if let Some(token) = query_param(req.query_string(), "token") {
-            return self.verify_token(&token);
+            return self.verify_live_token(&token).await;
         }
         Err(ApiError::unauthorized("authentication required (HTTP Basic, Bearer token or ?token=)"))
     }

@@ -227,6 +227,17 @@ async fn tokens_are_issued_for_the_right_password_only() {
     )
     .await;
     assert_eq!(forged.status, 401);
+    // A deleted account's token stops working at once.
+    assert_eq!(app.delete("/restapi/v1/users/ann", app.admin()).await.status, 200);
+    let orphan = reply(
+        app.client
+            .get(app.url("/restapi/v1/chat/ann/messages"))
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(orphan.status, 401);
     let r = reply(
         app.client
             .post(app.url("/restapi/v1/auth/token"))

@@ -214,3 +214,23 @@ async fn a_slow_websocket_reader_is_closed_not_buffered_forever() {
     let description = reason.and_then(|r| r.description).unwrap_or_default();
     assert!(description.contains("outbox full"), "close reason: {description:?}");
 }
+
+#[actix_web::test]
+async fn a_slow_sse_reader_is_closed_not_buffered_forever() {
+    let app = spawn_app_with(|c| c.limits.outbox_bytes = 16 * 1024).await;
+    app.create_user("ann").await;
+    app.create_user("bob").await;
+    let ann = app.login("ann").await;
+    let mut bob = app.sse("bob", "").await;
+    let body = "z".repeat(9_000);
+    let total = 1500;
+    for _ in 0..total {
+        assert_eq!(app.send("ann", &ann, "bob", &body).await.status, 200);
+    }
+    // The server gave up on the reader: the stream ends before all messages arrived.
+    let received = bob.until_closed().await;
+    assert!(received.len() < total, "closed after {} of {total}", received.len());
+    let sessions = app.get("/restapi/v1/sessions", app.admin()).await.json();
+    let bobs = sessions["sessions"].as_array().unwrap().iter().filter(|s| s["username"] == "bob").count();
+    assert_eq!(bobs, 0, "the closed connection's station ended: {sessions}");
+}
