@@ -11,6 +11,7 @@ use std::sync::Arc;
 use actix::Actor;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
+use switchboard_actors::password::start_password_workers;
 use switchboard_actors::router::CoreConfig;
 use switchboard_actors::{Router, RouterStats, Store, StoreOptions};
 
@@ -48,7 +49,8 @@ impl Application {
             },
         )
         .map_err(|e| format!("cannot open the database {}: {e}", config.database_path().display()))?;
-        let generated_admin_password = secrets::ensure_admin(&store, &config).await?;
+        let passwords = start_password_workers(config.auth.hash_threads);
+        let generated_admin_password = secrets::ensure_admin(&store, &passwords, &config).await?;
         if let Some(path) = &generated_admin_password {
             tracing::warn!(path = %path.display(), "generated the admin password; it is in this file (mode 0600)");
         }
@@ -67,7 +69,7 @@ impl Application {
             router_stats.clone(),
         )
         .start();
-        let auth = Arc::new(Authenticator::new(store.clone(), &config.auth, &jwt_secret));
+        let auth = Arc::new(Authenticator::new(store.clone(), passwords.clone(), &config.auth, &jwt_secret));
 
         let listener = TcpListener::bind(&config.server.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", config.server.bind))?;
@@ -78,7 +80,7 @@ impl Application {
             config.server.workers
         };
         let max_body = config.limits.max_body_bytes;
-        let state = web::Data::new(AppState { config: Arc::new(config), router, store, auth, router_stats });
+        let state = web::Data::new(AppState { config: Arc::new(config), router, store, auth, passwords, router_stats });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use actix::Addr;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -18,7 +19,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use switchboard_actors::password::verify_password;
+use switchboard_actors::password::{PasswordHasher, PasswordWorker, VerifyPassword};
 use switchboard_actors::Store;
 
 use crate::config::{secs, AuthConfig};
@@ -77,6 +78,7 @@ struct FailedLogins {
 /// Checks credentials and issues tokens. One per server, shared by every worker.
 pub struct Authenticator {
     store: Store,
+    passwords: Addr<PasswordWorker>,
     digest_key: [u8; 32],
     cache: Mutex<HashMap<String, CachedCredential>>,
     failures: Mutex<HashMap<String, FailedLogins>>,
@@ -89,11 +91,12 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(store: Store, config: &AuthConfig, jwt_secret: &[u8]) -> Self {
+    pub fn new(store: Store, passwords: Addr<PasswordWorker>, config: &AuthConfig, jwt_secret: &[u8]) -> Self {
         let mut digest_key = [0u8; 32];
         getrandom::fill(&mut digest_key).expect("the operating system's random source is available");
         Authenticator {
             store,
+            passwords,
             digest_key,
             cache: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
@@ -128,13 +131,10 @@ impl Authenticator {
             }
         }
         let user = self.store.find_user(username.to_owned()).await?;
-        let password = password.to_owned();
         // An unknown user still costs one argon2 verification, so timing does not tell
         // which user names exist.
         let hash = user.map(|u| u.password_hash).unwrap_or_else(|| dummy_hash().to_owned());
-        let ok = web::block(move || verify_password(&password, &hash))
-            .await
-            .map_err(|_| ApiError::internal("password check failed to run"))?;
+        let ok = self.passwords.send(VerifyPassword { password: password.to_owned(), phc: hash }).await?;
         if ok {
             self.failures.lock().expect("auth failures lock").remove(username);
             self.cache
@@ -237,7 +237,7 @@ impl Authenticator {
 /// An argon2id hash of a random string, verified against when the user is unknown.
 fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| switchboard_actors::password::hash_password(&switchboard_actors::random::random_hex(16)))
+    DUMMY.get_or_init(|| PasswordHasher::new().hash(&switchboard_actors::random::random_hex(16)))
 }
 
 /// The first value of a query parameter, percent-decoded.

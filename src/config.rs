@@ -63,6 +63,7 @@ pub struct AuthConfig {
     pub credential_cache_secs: f64,
     pub max_failed_logins: u32,
     pub failed_login_window_secs: f64,
+    pub hash_threads: usize,
 }
 
 impl Default for AuthConfig {
@@ -73,6 +74,7 @@ impl Default for AuthConfig {
             credential_cache_secs: 300.0,
             max_failed_logins: 10,
             failed_login_window_secs: 300.0,
+            hash_threads: 2,
         }
     }
 }

@@ -8,7 +8,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use switchboard_actors::password::{hash_password, verify_password};
+use actix::Addr;
+use switchboard_actors::password::{HashPassword, PasswordWorker, VerifyPassword};
 use switchboard_actors::random::random_hex;
 use switchboard_actors::store::{NewUser, UserUpdate};
 use switchboard_actors::Store;
@@ -38,17 +39,20 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Makes sure the `admin` account exists with the configured password, or with a generated
 /// one on first start. Returns the path of the generated password file, if one was written.
-pub async fn ensure_admin(store: &Store, config: &Config) -> Result<Option<PathBuf>, String> {
+pub async fn ensure_admin(
+    store: &Store,
+    passwords: &Addr<PasswordWorker>,
+    config: &Config,
+) -> Result<Option<PathBuf>, String> {
     let existing = store.find_user(ADMIN_USERNAME.to_owned()).await.map_err(|e| e.to_string())?;
     let configured = config.admin.password.clone();
     if !configured.is_empty() {
         match existing {
             Some(user) => {
-                let hash = user.password_hash.clone();
-                let pw = configured.clone();
-                let same = actix_web::web::block(move || verify_password(&pw, &hash)).await.unwrap_or(false);
+                let check = VerifyPassword { password: configured.clone(), phc: user.password_hash.clone() };
+                let same = passwords.send(check).await.map_err(|e| e.to_string())?;
                 if !same {
-                    let password_hash = hash_password(&configured);
+                    let password_hash = hash(passwords, &configured).await?;
                     store
                         .update_user(UserUpdate {
                             username: ADMIN_USERNAME.into(),
@@ -60,7 +64,7 @@ pub async fn ensure_admin(store: &Store, config: &Config) -> Result<Option<PathB
                     tracing::info!("admin password updated from the configuration");
                 }
             }
-            None => create_admin(store, &configured).await?,
+            None => create_admin(store, passwords, &configured).await?,
         }
         return Ok(None);
     }
@@ -70,12 +74,16 @@ pub async fn ensure_admin(store: &Store, config: &Config) -> Result<Option<PathB
     let generated = random_hex(12);
     let path = config.server.data_dir.join(ADMIN_PASSWORD_FILE);
     write_private(&path, &generated).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    create_admin(store, &generated).await?;
+    create_admin(store, passwords, &generated).await?;
     Ok(Some(path))
 }
 
-async fn create_admin(store: &Store, password: &str) -> Result<(), String> {
-    let password_hash = hash_password(password);
+async fn hash(passwords: &Addr<PasswordWorker>, password: &str) -> Result<String, String> {
+    passwords.send(HashPassword { password: password.to_owned() }).await.map_err(|e| e.to_string())
+}
+
+async fn create_admin(store: &Store, passwords: &Addr<PasswordWorker>, password: &str) -> Result<(), String> {
+    let password_hash = hash(passwords, password).await?;
     store
         .create_user(NewUser {
             username: ADMIN_USERNAME.into(),

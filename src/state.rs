@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use actix::Addr;
+use switchboard_actors::password::PasswordWorker;
 use switchboard_actors::{Router, RouterStats, Store};
 
 use crate::auth::Authenticator;
@@ -14,6 +15,7 @@ pub struct AppState {
     pub router: Addr<Router>,
     pub store: Store,
     pub auth: Arc<Authenticator>,
+    pub passwords: Addr<PasswordWorker>,
     pub router_stats: Arc<RouterStats>,
 }
 

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_actors::clock::format_stamp;
-use switchboard_actors::password::hash_password;
+use switchboard_actors::password::HashPassword;
 use switchboard_actors::router::{Broadcast, Kick, ListSessions, UserAdded, UserRemoved};
 use switchboard_actors::store::{NewUser, UserRecord, UserUpdate};
 use switchboard_actors::Username;
@@ -69,9 +69,9 @@ fn properties(list: Option<Vec<Property>>) -> Result<Option<Vec<(String, String)
     Ok(Some(list.into_iter().map(|p| (p.key, p.value)).collect()))
 }
 
-/// Hashes on a blocking thread: argon2 is deliberately slow.
-async fn hash(password: String) -> Result<String, ApiError> {
-    web::block(move || hash_password(&password)).await.map_err(|_| ApiError::internal("password hashing failed to run"))
+/// Hashes on the password workers: argon2 is deliberately slow.
+async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
+    Ok(state.passwords.send(HashPassword { password }).await?)
 }
 
 #[derive(Deserialize)]
@@ -103,7 +103,7 @@ pub async fn create_user(
     let email = body.email.unwrap_or_default();
     check_email(&email)?;
     let properties = properties(body.properties)?.unwrap_or_default();
-    let password_hash = hash(password).await?;
+    let password_hash = hash(&state, password).await?;
     state
         .store
         .create_user(NewUser {
@@ -146,7 +146,7 @@ pub async fn update_user(
     let password_hash = match body.password {
         Some(password) => {
             check_password(&password)?;
-            Some(hash(password).await?)
+            Some(hash(&state, password).await?)
         }
         None => None,
     };
