@@ -86,6 +86,8 @@ pub struct LimitsConfig {
     pub max_message_chars: usize,
     pub max_connections_per_user: usize,
     pub outbox_bytes: usize,
+    pub max_search_results: usize,
+    pub max_property_chars: usize,
 }
 
 impl Default for LimitsConfig {
@@ -95,6 +97,8 @@ impl Default for LimitsConfig {
             max_message_chars: 10_000,
             max_connections_per_user: 64,
             outbox_bytes: 1024 * 1024,
+            max_search_results: 50,
+            max_property_chars: 4000,
         }
     }
 }

@@ -24,13 +24,13 @@ use bytestring::ByteString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
-use switchboard_actors::router::{Attach, Detach, ResolveStream, Router, Submit};
+use switchboard_actors::router::{Attach, Detach, ResolveStream, Router, SendChatState, Submit};
 use switchboard_actors::{Jid, MessageKind, NewMessage, Push};
 
 use crate::auth::{query_param, Caller};
 use crate::config::{secs, Config};
 use crate::error::ApiError;
-use crate::http::chat::parse_recipient;
+use crate::http::chat::{parse_chat_state, parse_recipient};
 use crate::outbox::{MeteredBody, OutboxBudget};
 use crate::state::AppState;
 
@@ -92,6 +92,7 @@ pub struct WsConnection {
 enum ClientCommand {
     Message { to: String, body: Option<String>, data: Option<Value>, id: Option<Value> },
     Ping { id: Option<Value> },
+    Chatstate { to: String, state: String, id: Option<Value> },
 }
 
 impl WsConnection {
@@ -124,13 +125,27 @@ impl WsConnection {
             Ok(command) => command,
             Err(e) => {
                 let id = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("id").cloned());
-                let hint = "expected {\"op\":\"message\"|\"ping\", …}";
+                let hint = "expected {\"op\":\"message\"|\"chatstate\"|\"ping\", …}";
                 self.send_error(id, &ApiError::bad_request(format!("invalid command: {e}; {hint}")), ctx);
                 return;
             }
         };
         match command {
             ClientCommand::Ping { id } => self.send_json(json!({ "type": "pong", "id": id }), ctx),
+            ClientCommand::Chatstate { to, state, id } => match self.prepare_chat_state(&to, &state) {
+                Ok(command) => {
+                    self.router
+                        .send(command)
+                        .into_actor(self)
+                        .map(move |result, act, ctx| match result {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => act.send_error(id, &e.into(), ctx),
+                            Err(e) => act.send_error(id, &e.into(), ctx),
+                        })
+                        .spawn(ctx);
+                }
+                Err(e) => self.send_error(id, &e, ctx),
+            },
             ClientCommand::Message { to, body, data, id } => match self.prepare_message(to, body, data) {
                 Ok(message) => {
                     self.router
@@ -156,10 +171,22 @@ impl WsConnection {
         }
     }
 
-    fn prepare_message(&self, to: String, body: Option<String>, data: Option<Value>) -> Result<NewMessage, ApiError> {
-        let from = self.binding.as_ref().map(|b| b.jid.clone()).ok_or_else(|| {
+    /// This connection's station address (set once attached, before any client frame).
+    fn station(&self) -> Result<Jid, ApiError> {
+        self.binding.as_ref().map(|b| b.jid.clone()).ok_or_else(|| {
             ApiError::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "NotReadyException", "connection not ready")
-        })?;
+        })
+    }
+
+    fn prepare_chat_state(&self, to: &str, state: &str) -> Result<SendChatState, ApiError> {
+        let from = self.station()?;
+        let state = parse_chat_state(state)?;
+        let to = parse_recipient(to, &self.config.server.domain)?;
+        Ok(SendChatState { from, to, state })
+    }
+
+    fn prepare_message(&self, to: String, body: Option<String>, data: Option<Value>) -> Result<NewMessage, ApiError> {
+        let from = self.station()?;
         let body = body
             .filter(|b| !b.trim().is_empty())
             .ok_or_else(|| ApiError::bad_request("a message needs a non-empty \"body\""))?;

@@ -173,6 +173,52 @@ impl Event {
     }
 }
 
+/// A chat state (XEP-0085): live only, never archived or stored offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatState {
+    Active,
+    Composing,
+    Paused,
+    Inactive,
+    Gone,
+}
+
+impl ChatState {
+    pub const NAMES: &'static str = "active, composing, paused, inactive, gone";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "active" => Some(ChatState::Active),
+            "composing" => Some(ChatState::Composing),
+            "paused" => Some(ChatState::Paused),
+            "inactive" => Some(ChatState::Inactive),
+            "gone" => Some(ChatState::Gone),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatState::Active => "active",
+            ChatState::Composing => "composing",
+            ChatState::Paused => "paused",
+            ChatState::Inactive => "inactive",
+            ChatState::Gone => "gone",
+        }
+    }
+}
+
+impl Event {
+    /// A chat state as ofchat renders it: `chatapi.chat` with `state` and no body.
+    pub fn chat_state(id: String, from: &str, to: &str, state: ChatState) -> Arc<Event> {
+        Event::render(
+            "chatapi.chat",
+            None,
+            json!({ "id": id, "type": "chat", "from": from, "to": to, "state": state.as_str() }),
+        )
+    }
+}
+
 /// What a station pushes to each of its live connections.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]

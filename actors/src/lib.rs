@@ -23,7 +23,7 @@ pub mod station;
 pub mod store;
 pub mod user_session;
 
-pub use event::{Event, MessageKind, NewMessage, Push, StoredMessage};
+pub use event::{ChatState, Event, MessageKind, NewMessage, Push, StoredMessage};
 pub use jid::{Jid, Username};
 pub use router::{CoreConfig, RouteError, Router, RouterStats};
 pub use store::{Store, StoreError, StoreOptions};

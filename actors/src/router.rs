@@ -16,7 +16,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::clock::now_ms;
-use crate::event::{Event, NewMessage, Push, StoredMessage};
+use crate::event::{ChatState, Event, NewMessage, Push, StoredMessage};
 use crate::jid::{Jid, Username};
 use crate::random::random_hex;
 use crate::store::{Store, StoreError};
@@ -117,7 +117,7 @@ pub struct Router {
     /// Login stream id → (user, resource).
     streams: HashMap<String, (String, String)>,
     next_connection_id: u64,
-    next_headline: u64,
+    next_live_id: u64,
     stats: Arc<RouterStats>,
 }
 
@@ -131,7 +131,7 @@ impl Router {
             online: HashMap::new(),
             streams: HashMap::new(),
             next_connection_id: 1,
-            next_headline: 1,
+            next_live_id: 1,
             stats,
         }
     }
@@ -194,6 +194,13 @@ impl Router {
             self.close_station(username, resource, reason);
         }
         resources.len()
+    }
+
+    /// An id for an event that is not a stored message.
+    fn live_id(&mut self, kind: &str) -> String {
+        let id = format!("{kind}-{}", self.next_live_id);
+        self.next_live_id += 1;
+        id
     }
 
     fn touch(&mut self, username: &str, resource: &str) {
@@ -445,6 +452,40 @@ impl Handler<MessageCommitted> for Router {
     }
 }
 
+/// A chat state for the recipient's live stations; not archived, not stored offline. Sent
+/// by the chat API and `/ws`.
+#[derive(Message)]
+#[rtype(result = "Result<(), RouteError>")]
+pub struct SendChatState {
+    pub from: Jid,
+    pub to: Jid,
+    pub state: ChatState,
+}
+
+impl Handler<SendChatState> for Router {
+    type Result = Result<(), RouteError>;
+
+    fn handle(&mut self, msg: SendChatState, _: &mut Context<Self>) -> Self::Result {
+        let to_user = msg.to.user.as_str();
+        if !self.directory.contains(to_user) {
+            return Err(RouteError::UnknownUser(to_user.to_owned()));
+        }
+        if let Some(res) = &msg.from.resource {
+            self.touch(msg.from.user.as_str(), res);
+        }
+        let id = self.live_id("state");
+        let domain = &self.config.domain;
+        let Some(user) = self.online.get(to_user) else {
+            return Ok(()); // Offline: a chat state is not worth keeping.
+        };
+        // As for messages, a resource that is no station of the user means the bare address.
+        let resource = msg.to.resource.clone().filter(|r| user.stations.contains_key(r));
+        let event = Event::chat_state(id, &msg.from.render(domain), &msg.to.render(domain), msg.state);
+        user.session.do_send(DeliverLive { event, resource });
+        Ok(())
+    }
+}
+
 /// A headline to every online user, live only. Sent by the admin API; replies with the
 /// number of users it reached.
 #[derive(Message)]
@@ -457,12 +498,11 @@ impl Handler<Broadcast> for Router {
     type Result = usize;
 
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) -> usize {
-        let id = format!("headline-{}", self.next_headline);
-        self.next_headline += 1;
+        let id = self.live_id("headline");
         // Rendered once; every session and station shares the same Arc.
         let event = Event::headline(id, &self.config.domain, &msg.body, now_ms());
         for user in self.online.values() {
-            user.session.do_send(DeliverLive { event: event.clone() });
+            user.session.do_send(DeliverLive { event: event.clone(), resource: None });
         }
         self.online.len()
     }

@@ -213,19 +213,23 @@ impl Handler<DeliverMessage> for UserSession {
     }
 }
 
-/// An event for every live station, not stored (a server headline). Sent by the router.
+/// An event for live stations only, never stored (headlines, chat states): to every live
+/// station, or to one (`resource`). Sent by the router.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct DeliverLive {
     pub event: Arc<Event>,
+    pub resource: Option<String>,
 }
 
 impl Handler<DeliverLive> for UserSession {
     type Result = ();
 
     fn handle(&mut self, msg: DeliverLive, _: &mut Context<Self>) {
-        for (_, slot) in self.live_stations() {
-            slot.addr.do_send(StationEvent { event: msg.event.clone() });
+        for (resource, slot) in self.live_stations() {
+            if msg.resource.as_ref().is_none_or(|only| only == resource) {
+                slot.addr.do_send(StationEvent { event: msg.event.clone() });
+            }
         }
     }
 }

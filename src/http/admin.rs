@@ -85,7 +85,7 @@ pub async fn list_users(
     state: web::Data<AppState>,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let users = state.store.list_users(query.into_inner().search).await?;
+    let users = state.store.list_users(query.into_inner().search, None).await?;
     Ok(HttpResponse::Ok().json(json!({ "users": users.iter().map(user_json).collect::<Vec<_>>() })))
 }
 

@@ -7,9 +7,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::{format_stamp, parse_instant};
-use switchboard_actors::router::{Login, Logoff, ResolveStream, StreamInfo, Submit};
+use switchboard_actors::router::{Login, Logoff, ResolveStream, SendChatState, StreamInfo, Submit};
 use switchboard_actors::store::HistoryQuery;
-use switchboard_actors::{Jid, MessageKind, NewMessage};
+use switchboard_actors::{ChatState, Jid, MessageKind, NewMessage};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -188,4 +188,92 @@ pub async fn history(
     let domain = state.domain().to_owned();
     let messages = state.store.history(query).await?;
     Ok(HttpResponse::Ok().json(json!({ "messages": messages.iter().map(|m| m.to_json(&domain)).collect::<Vec<_>>() })))
+}
+
+/// Parses a chat state name (400 naming the allowed ones).
+pub fn parse_chat_state(raw: &str) -> Result<ChatState, ApiError> {
+    ChatState::parse(raw).ok_or_else(|| {
+        ApiError::bad_request(format!("unknown chat state {raw:?}; expected one of {}", ChatState::NAMES))
+    })
+}
+
+/// `POST /restapi/v1/chat/{streamid}/chatstate/{state}/{to}`: live only, never stored.
+pub async fn chat_state(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, chat_state, to) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    let chat_state = parse_chat_state(&chat_state)?;
+    let to = parse_recipient(&to, state.domain())?;
+    state.router.send(SendChatState { from: station.jid(), to, state: chat_state }).await??;
+    Ok(HttpResponse::Ok().finish())
+}
+
+fn check_property_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::bad_request("property names are 1 to 100 characters"));
+    }
+    Ok(())
+}
+
+/// `POST /restapi/v1/chat/{streamid}/users/{name}` (body: the value): sets the stream owner's
+/// own property.
+pub async fn set_property(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, name) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    check_property_name(&name)?;
+    let value = std::str::from_utf8(&raw).map_err(|_| ApiError::bad_request("the value is not valid UTF-8"))?;
+    let max = state.config.limits.max_property_chars;
+    if value.chars().count() > max {
+        return Err(ApiError::too_large(format!("property values are at most {max} characters")));
+    }
+    state.store.set_property(station.username, name, value.to_owned()).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `DELETE /restapi/v1/chat/{streamid}/users/{name}`: removes the stream owner's property
+/// (404 if it was not set).
+pub async fn delete_property(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, name) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    check_property_name(&name)?;
+    state.store.delete_property(station.username, name).await.map_err(|e| match e {
+        switchboard_actors::StoreError::NotFound(m) => ApiError::not_found("PropertyNotFoundException", m),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+#[derive(Deserialize)]
+pub struct SearchParams {
+    search: Option<String>,
+}
+
+/// `GET /restapi/v1/chat/users?search=`: "find friends" for any signed-in user. Only the
+/// public fields; capped at `limits.max_search_results`.
+pub async fn search_users(
+    _: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<SearchParams>,
+) -> Result<HttpResponse, ApiError> {
+    let search = params.into_inner().search.unwrap_or_default();
+    if search.trim().is_empty() {
+        return Err(ApiError::bad_request("search must not be empty"));
+    }
+    let users =
+        state.store.list_users(Some(search.trim().to_owned()), Some(state.config.limits.max_search_results)).await?;
+    let users: Vec<_> =
+        users.iter().map(|u| json!({ "username": u.username, "name": u.name, "email": u.email })).collect();
+    Ok(HttpResponse::Ok().json(json!({ "users": users })))
 }

@@ -31,6 +31,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/chat/{streamid}/logoff", web::post().to(chat::logoff))
         .route("/restapi/v1/chat/{streamid}/messages/{to:.+}", web::post().to(chat::send_message))
         .route("/restapi/v1/chat/{username}/messages", web::get().to(chat::history))
+        .route("/restapi/v1/chat/{streamid}/chatstate/{state}/{to:.+}", web::post().to(chat::chat_state))
+        .route("/restapi/v1/chat/{streamid}/users/{name}", web::post().to(chat::set_property))
+        .route("/restapi/v1/chat/{streamid}/users/{name}", web::delete().to(chat::delete_property))
+        .route("/restapi/v1/chat/users", web::get().to(chat::search_users))
         // Live doors.
         .route("/sse/{username}", web::get().to(crate::sse::open))
         .route("/ws", web::get().to(crate::ws::open));

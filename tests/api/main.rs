@@ -5,4 +5,5 @@ mod chat;
 mod delivery;
 mod helpers;
 mod live;
+mod profile;
 mod restart;

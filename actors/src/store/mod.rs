@@ -178,8 +178,21 @@ impl Store {
         self.read(move |c| users::find(c, &username))
     }
 
-    pub fn list_users(&self, search: Option<String>) -> impl Future<Output = StoreResult<Vec<UserRecord>>> {
-        self.read(move |c| users::list(c, search.as_deref()))
+    /// Accounts matching `search` (user name, name or e-mail), at most `limit`.
+    pub fn list_users(
+        &self,
+        search: Option<String>,
+        limit: Option<usize>,
+    ) -> impl Future<Output = StoreResult<Vec<UserRecord>>> {
+        self.read(move |c| users::list(c, search.as_deref(), limit))
+    }
+
+    pub fn set_property(&self, username: String, key: String, value: String) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| users::set_property(c, &username, &key, &value))
+    }
+
+    pub fn delete_property(&self, username: String, key: String) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| users::delete_property(c, &username, &key))
     }
 
     pub fn usernames(&self) -> impl Future<Output = StoreResult<Vec<String>>> {

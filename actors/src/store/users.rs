@@ -98,18 +98,42 @@ pub fn find(conn: &Connection, username: &str) -> StoreResult<Option<UserRecord>
 }
 
 /// Every account, by user name; `search` matches user name, name or e-mail (case-insensitive).
-pub fn list(conn: &Connection, search: Option<&str>) -> StoreResult<Vec<UserRecord>> {
+pub fn list(conn: &Connection, search: Option<&str>, limit: Option<usize>) -> StoreResult<Vec<UserRecord>> {
     let pattern = format!("%{}%", escape_like(search.unwrap_or("")));
     let mut stmt = conn.prepare_cached(
         "SELECT username, password_hash, name, email, created_ms, modified_ms FROM users
          WHERE username LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
-         ORDER BY username",
+         ORDER BY username LIMIT ?2",
     )?;
-    let mut users = stmt.query_map([pattern], row_to_user)?.collect::<Result<Vec<_>, _>>()?;
+    let limit = limit.map_or(-1, |l| l as i64);
+    let mut users = stmt.query_map(params![pattern, limit], row_to_user)?.collect::<Result<Vec<_>, _>>()?;
     for user in &mut users {
         user.properties = properties_of(conn, &user.username)?;
     }
     Ok(users)
+}
+
+/// Sets one property of a user (creating or replacing it).
+pub fn set_property(conn: &Connection, username: &str, key: &str, value: &str) -> StoreResult<()> {
+    if conn.query_row("SELECT 1 FROM users WHERE username = ?1", [username], |_| Ok(())).optional()?.is_none() {
+        return Err(not_found(username));
+    }
+    conn.execute(
+        "INSERT INTO user_properties (username, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (username, key) DO UPDATE SET value = excluded.value",
+        params![username, key, value],
+    )?;
+    Ok(())
+}
+
+/// Removes one property of a user; `NotFound` if it was not set.
+pub fn delete_property(conn: &Connection, username: &str, key: &str) -> StoreResult<()> {
+    let removed =
+        conn.execute("DELETE FROM user_properties WHERE username = ?1 AND key = ?2", params![username, key])?;
+    if removed == 0 {
+        return Err(StoreError::NotFound(format!("user '{username}' has no property '{key}'")));
+    }
+    Ok(())
 }
 
 pub fn usernames(conn: &Connection) -> StoreResult<Vec<String>> {
@@ -191,8 +215,15 @@ mod tests {
         assert_eq!(found.properties, vec![("k".to_string(), "v".to_string())]);
         update(&conn, &UserUpdate { username: "alice".into(), name: Some("A".into()), ..Default::default() }).unwrap();
         assert_eq!(find(&conn, "alice").unwrap().unwrap().name, "A");
-        assert_eq!(list(&conn, Some("EXAMPLE")).unwrap().len(), 1);
-        assert_eq!(list(&conn, Some("%")).unwrap().len(), 0, "LIKE wildcards are literal");
+        assert_eq!(list(&conn, Some("EXAMPLE"), None).unwrap().len(), 1);
+        assert_eq!(list(&conn, Some("%"), None).unwrap().len(), 0, "LIKE wildcards are literal");
+        assert_eq!(list(&conn, None, Some(0)).unwrap().len(), 0);
+        set_property(&conn, "alice", "k", "v2").unwrap();
+        set_property(&conn, "alice", "new", "x").unwrap();
+        assert_eq!(find(&conn, "alice").unwrap().unwrap().properties.len(), 2);
+        delete_property(&conn, "alice", "new").unwrap();
+        assert!(matches!(delete_property(&conn, "alice", "new"), Err(StoreError::NotFound(_))));
+        assert!(matches!(set_property(&conn, "ghost", "k", "v"), Err(StoreError::NotFound(_))));
         delete(&conn, "alice").unwrap();
         assert!(matches!(delete(&conn, "alice"), Err(StoreError::NotFound(_))));
         assert!(find(&conn, "alice").unwrap().is_none());
