@@ -209,34 +209,13 @@ async fn tokens_are_issued_for_the_right_password_only() {
     assert_eq!(r.status, 200);
     let token = r.json()["token"].as_str().unwrap().to_owned();
     assert!(r.json()["expires"].as_u64().unwrap() > 0);
-    let with_token = reply(
-        app.client
-            .get(app.url("/restapi/v1/chat/ann/messages"))
-            .insert_header(("authorization", format!("Bearer {token}")))
-            .send()
-            .await,
-    )
-    .await;
+    let with_token = app.get_bearer("/restapi/v1/chat/ann/messages", &token).await;
     assert_eq!(with_token.status, 200);
-    let forged = reply(
-        app.client
-            .get(app.url("/restapi/v1/chat/ann/messages"))
-            .insert_header(("authorization", format!("Bearer {token}x")))
-            .send()
-            .await,
-    )
-    .await;
+    let forged = app.get_bearer("/restapi/v1/chat/ann/messages", &format!("{token}x")).await;
     assert_eq!(forged.status, 401);
     // A deleted account's token stops working at once.
     assert_eq!(app.delete("/restapi/v1/users/ann", app.admin()).await.status, 200);
-    let orphan = reply(
-        app.client
-            .get(app.url("/restapi/v1/chat/ann/messages"))
-            .insert_header(("authorization", format!("Bearer {token}")))
-            .send()
-            .await,
-    )
-    .await;
+    let orphan = app.get_bearer("/restapi/v1/chat/ann/messages", &token).await;
     assert_eq!(orphan.status, 401);
     let r = reply(
         app.client

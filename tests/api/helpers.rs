@@ -106,6 +106,11 @@ impl TestApp {
         reply(self.client.get(self.url(path)).basic_auth(auth.0, auth.1).send().await).await
     }
 
+    pub async fn get_bearer(&self, path: &str, token: &str) -> Reply {
+        reply(self.client.get(self.url(path)).insert_header(("authorization", format!("Bearer {token}"))).send().await)
+            .await
+    }
+
     pub async fn delete(&self, path: &str, auth: (&str, &str)) -> Reply {
         reply(self.client.delete(self.url(path)).basic_auth(auth.0, auth.1).send().await).await
     }
