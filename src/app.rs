@@ -66,7 +66,7 @@ impl Application {
             },
             store.clone(),
             usernames,
-            router_stats.clone(),
+            router_stats,
         )
         .start();
         let auth = Arc::new(Authenticator::new(store.clone(), passwords.clone(), &config.auth, &jwt_secret));
@@ -80,7 +80,7 @@ impl Application {
             config.server.workers
         };
         let max_body = config.limits.max_body_bytes;
-        let state = web::Data::new(AppState { config: Arc::new(config), router, store, auth, passwords, router_stats });
+        let state = web::Data::new(AppState { config: Arc::new(config), router, store, auth, passwords });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -55,6 +55,10 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerErrorException", message)
     }
 
+    pub fn user_not_found(username: &str) -> Self {
+        Self::not_found("UserNotFoundException", format!("user '{username}' does not exist"))
+    }
+
     /// The caller may only act as itself (or be the admin).
     pub fn not_yourself() -> Self {
         Self::forbidden("you may only act as yourself")

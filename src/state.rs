@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 use switchboard_actors::password::PasswordWorker;
-use switchboard_actors::{Router, RouterStats, Store};
+use switchboard_actors::{Router, Store};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -16,7 +16,6 @@ pub struct AppState {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub passwords: Addr<PasswordWorker>,
-    pub router_stats: Arc<RouterStats>,
 }
 
 impl AppState {

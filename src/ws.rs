@@ -24,13 +24,13 @@ use bytestring::ByteString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
-use switchboard_actors::router::{Attach, Detach, ResolveStream, Router, SendChatState, Submit};
+use switchboard_actors::router::{Attach, Detach, Router, SendChatState, Submit};
 use switchboard_actors::{Jid, MessageKind, NewMessage, Push};
 
 use crate::auth::{query_param, Caller};
 use crate::config::{secs, Config};
 use crate::error::ApiError;
-use crate::http::chat::{parse_chat_state, parse_recipient};
+use crate::http::chat::{caller_stream, parse_chat_state, parse_recipient};
 use crate::outbox::{MeteredBody, OutboxBudget};
 use crate::state::AppState;
 
@@ -43,14 +43,8 @@ pub async fn open(
 ) -> Result<HttpResponse, ApiError> {
     let stream_id = query_param(req.query_string(), "stream");
     let username = match &stream_id {
-        Some(id) => {
-            // Checked before the upgrade so that a wrong stream is an HTTP error, not a close.
-            let info = state.router.send(ResolveStream { stream_id: id.clone() }).await?.ok_or_else(|| {
-                ApiError::not_found("StreamNotFoundException", format!("stream '{id}' does not exist"))
-            })?;
-            caller.require_self(&info.username)?;
-            info.username
-        }
+        // Checked before the upgrade so that a wrong stream is an HTTP error, not a close.
+        Some(id) => caller_stream(&state, &caller, id.clone()).await?.username,
         None => caller.username.clone(),
     };
     let mut response =

@@ -123,7 +123,7 @@ pub async fn get_user(_: Admin, state: web::Data<AppState>, path: web::Path<Stri
     let username = path.into_inner();
     match state.store.find_user(username.clone()).await? {
         Some(user) => Ok(HttpResponse::Ok().json(user_json(&user))),
-        None => Err(ApiError::not_found("UserNotFoundException", format!("user '{username}' does not exist"))),
+        None => Err(ApiError::user_not_found(&username)),
     }
 }
 
@@ -217,7 +217,7 @@ pub async fn kick_user(
 ) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
     if state.store.find_user(username.clone()).await?.is_none() {
-        return Err(ApiError::not_found("UserNotFoundException", format!("user '{username}' does not exist")));
+        return Err(ApiError::user_not_found(&username));
     }
     let ended = state
         .router

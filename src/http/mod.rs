@@ -63,16 +63,6 @@ pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     api.into()
 }
 
-/// Maps raw body errors: too large → 413.
-pub fn payload_error(err: &actix_web::Error) -> Option<ApiError> {
-    let text = err.to_string();
-    if text.contains("overflow") || text.contains("larger than") {
-        Some(ApiError::too_large("request body is too large"))
-    } else {
-        None
-    }
-}
-
 /// Maps query-string errors to 400.
 pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request(format!("invalid query string: {err}")).into()

@@ -397,3 +397,62 @@ impl<T: Send + 'static> Handler<Read<T>> for StoreReader {
         (msg.work)(&self.conn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::event::MessageKind;
+    use crate::jid::{Jid, Username};
+
+    fn message(i: usize) -> NewMessage {
+        NewMessage {
+            from: Jid::full(Username::parse("ann").unwrap(), "r".into()),
+            to: Jid::bare(Username::parse("bob").unwrap()),
+            kind: MessageKind::Chat,
+            body: format!("m{i}"),
+            data: None,
+            client_id: None,
+        }
+    }
+
+    fn user(name: &str) -> NewUser {
+        NewUser {
+            username: name.into(),
+            password_hash: "h".into(),
+            name: String::new(),
+            email: String::new(),
+            properties: vec![],
+        }
+    }
+
+    #[actix_rt::test]
+    async fn writes_that_arrive_together_commit_together_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
+        let fed: Arc<Mutex<Vec<i64>>> = Arc::default();
+        let mut appends = Vec::new();
+        let mut duplicate_pair = None;
+        for i in 0..200 {
+            let fed = fed.clone();
+            appends.push(store.append_message(message(i), None, move |m| fed.lock().unwrap().push(m.id)));
+            if i == 100 {
+                // The second of these fails inside a batch: it must undo only itself.
+                duplicate_pair = Some((store.create_user(user("carl")), store.create_user(user("carl"))));
+            }
+        }
+        let ids: Vec<i64> = futures_util::future::join_all(appends).await.into_iter().map(|r| r.unwrap().id).collect();
+        let (first, second) = duplicate_pair.unwrap();
+        assert_eq!(first.await, Ok(()));
+        assert!(matches!(second.await, Err(StoreError::Conflict(_))));
+        assert!(store.find_user("carl".into()).await.unwrap().is_some());
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids follow call order");
+        assert_eq!(*fed.lock().unwrap(), ids, "after_commit runs in commit order");
+        let batches = store.stats.batches.load(Relaxed);
+        let writes = store.stats.writes.load(Relaxed);
+        assert_eq!(writes, 202);
+        assert!(batches < 20, "202 writes issued together took {batches} commits");
+    }
+}
