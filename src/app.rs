@@ -56,6 +56,7 @@ impl Application {
         }
         let jwt_secret = secrets::jwt_secret(&config)?;
         let usernames = store.usernames().await.map_err(|e| e.to_string())?;
+        let blocks = store.all_blocks().await.map_err(|e| e.to_string())?;
 
         let router_stats = Arc::new(RouterStats::default());
         let router = Router::new(
@@ -63,9 +64,11 @@ impl Application {
                 domain: config.server.domain.clone(),
                 stream_idle_timeout: secs(config.streams.idle_timeout_secs),
                 max_connections_per_user: config.limits.max_connections_per_user,
+                roster_auto_accept: config.roster.auto_accept,
             },
             store.clone(),
             usernames,
+            blocks,
             router_stats,
         )
         .start();

@@ -26,6 +26,7 @@ pub struct Config {
     pub websocket: WebsocketConfig,
     pub store: StoreConfig,
     pub history: HistoryConfig,
+    pub roster: RosterConfig,
     pub log: LogConfig,
 }
 
@@ -167,6 +168,12 @@ impl Default for HistoryConfig {
     fn default() -> Self {
         HistoryConfig { default_limit: 100, max_limit: 1000 }
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RosterConfig {
+    pub auto_accept: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

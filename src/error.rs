@@ -86,6 +86,12 @@ impl From<RouteError> for ApiError {
             RouteError::UnknownStream(_) => ApiError::not_found("StreamNotFoundException", e.to_string()),
             RouteError::NotYourStream(_) => ApiError::forbidden(e.to_string()),
             RouteError::TooManyConnections(_) => ApiError::too_many(e.to_string()),
+            RouteError::NotAccepting(_) | RouteError::YouBlocked(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "NotAcceptableException", e.to_string())
+            }
+            RouteError::NotSubscribed(_) => ApiError::forbidden(e.to_string()),
+            RouteError::Yourself(_) => ApiError::bad_request(e.to_string()),
+            RouteError::Offline(_) => ApiError::conflict("NoSessionException", e.to_string()),
             RouteError::Store(store) => store.clone().into(),
         }
     }

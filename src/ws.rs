@@ -5,6 +5,8 @@
 //! `"event"` key, and accepts JSON commands:
 //! - `{"op":"message","to","body","data","id"}` → `{"type":"ack","id","msgId","stamp"}` once
 //!   the message is committed, or `{"type":"error","id","code","message"}`;
+//! - `{"op":"chatstate","to","state","id"}` and `{"op":"presence","show","status","priority","id"}`
+//!   → nothing on success, an error frame otherwise;
 //! - `{"op":"ping","id"}` → `{"type":"pong","id"}`.
 //!
 //! A bad frame gets an error frame; the connection stays. A client that does not read
@@ -24,13 +26,14 @@ use bytestring::ByteString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
-use switchboard_actors::router::{Attach, Detach, Router, SendChatState, Submit};
+use switchboard_actors::router::{Attach, Detach, RouteError, Router, SendChatState, SetPresence, Submit};
 use switchboard_actors::{Jid, MessageKind, NewMessage, Push};
 
 use crate::auth::{query_param, Caller};
 use crate::config::{secs, Config};
 use crate::error::ApiError;
 use crate::http::chat::{caller_stream, parse_chat_state, parse_recipient};
+use crate::http::contacts::parse_presence;
 use crate::outbox::{MeteredBody, OutboxBudget};
 use crate::state::AppState;
 
@@ -87,6 +90,7 @@ enum ClientCommand {
     Message { to: String, body: Option<String>, data: Option<Value>, id: Option<Value> },
     Ping { id: Option<Value> },
     Chatstate { to: String, state: String, id: Option<Value> },
+    Presence { show: Option<String>, status: Option<String>, priority: Option<i64>, id: Option<Value> },
 }
 
 impl WsConnection {
@@ -119,7 +123,7 @@ impl WsConnection {
             Ok(command) => command,
             Err(e) => {
                 let id = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("id").cloned());
-                let hint = "expected {\"op\":\"message\"|\"chatstate\"|\"ping\", …}";
+                let hint = "expected {\"op\":\"message\"|\"chatstate\"|\"presence\"|\"ping\", …}";
                 self.send_error(id, &ApiError::bad_request(format!("invalid command: {e}; {hint}")), ctx);
                 return;
             }
@@ -127,20 +131,16 @@ impl WsConnection {
         match command {
             ClientCommand::Ping { id } => self.send_json(json!({ "type": "pong", "id": id }), ctx),
             ClientCommand::Chatstate { to, state, id } => match self.prepare_chat_state(&to, &state) {
-                Ok(command) => {
-                    self.router
-                        .send(command)
-                        .into_actor(self)
-                        .map(move |result, act, ctx| match result {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => act.send_error(id, &e.into(), ctx),
-                            Err(e) => act.send_error(id, &e.into(), ctx),
-                        })
-                        .spawn(ctx);
-                }
+                Ok(command) => self.run_command(command, id, ctx),
                 Err(e) => self.send_error(id, &e, ctx),
             },
-            ClientCommand::Message { to, body, data, id } => match self.prepare_message(to, body, data) {
+            ClientCommand::Presence { show, status, priority, id } => {
+                match self.prepare_presence(show.as_deref(), status, priority) {
+                    Ok(command) => self.run_command(command, id, ctx),
+                    Err(e) => self.send_error(id, &e, ctx),
+                }
+            }
+            ClientCommand::Message { to, body, data, id } => match self.prepare_message(to, body, data, &id) {
                 Ok(message) => {
                     self.router
                         .send(Submit { message })
@@ -165,6 +165,23 @@ impl WsConnection {
         }
     }
 
+    /// Sends a command that answers nothing on success; a failure becomes an error frame.
+    fn run_command<M>(&mut self, command: M, id: Option<Value>, ctx: &mut ws::WebsocketContext<Self>)
+    where
+        M: Message<Result = Result<(), RouteError>> + Send + 'static,
+        Router: Handler<M>,
+    {
+        self.router
+            .send(command)
+            .into_actor(self)
+            .map(move |result, act, ctx| match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => act.send_error(id, &e.into(), ctx),
+                Err(e) => act.send_error(id, &e.into(), ctx),
+            })
+            .spawn(ctx);
+    }
+
     /// This connection's station address (set once attached, before any client frame).
     fn station(&self) -> Result<Jid, ApiError> {
         self.binding.as_ref().map(|b| b.jid.clone()).ok_or_else(|| {
@@ -179,7 +196,24 @@ impl WsConnection {
         Ok(SendChatState { from, to, state })
     }
 
-    fn prepare_message(&self, to: String, body: Option<String>, data: Option<Value>) -> Result<NewMessage, ApiError> {
+    fn prepare_presence(
+        &self,
+        show: Option<&str>,
+        status: Option<String>,
+        priority: Option<i64>,
+    ) -> Result<SetPresence, ApiError> {
+        let station = self.station()?;
+        let presence = parse_presence(show, status, priority)?;
+        Ok(SetPresence { username: station.user.to_string(), resource: station.resource.unwrap_or_default(), presence })
+    }
+
+    fn prepare_message(
+        &self,
+        to: String,
+        body: Option<String>,
+        data: Option<Value>,
+        id: &Option<Value>,
+    ) -> Result<NewMessage, ApiError> {
         let from = self.station()?;
         let body = body
             .filter(|b| !b.trim().is_empty())
@@ -189,7 +223,9 @@ impl WsConnection {
             return Err(ApiError::too_large(format!("message body is longer than {max} characters")));
         }
         let to = parse_recipient(&to, &self.config.server.domain)?;
-        Ok(NewMessage { from, to, kind: MessageKind::Chat, body, data, client_id: None })
+        // The client's id travels with the message so that a stanza error can name it.
+        let client_id = id.as_ref().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+        Ok(NewMessage { from, to, kind: MessageKind::Chat, body, data, client_id })
     }
 }
 

@@ -219,6 +219,18 @@ impl Event {
     }
 }
 
+impl Event {
+    /// A stanza error for the sender (RFC 6120 §8.3, e.g. a message to someone who blocks
+    /// the sender): `chatapi.chat` with `"type":"error"`, the condition and a message.
+    pub fn error(id: String, from: &str, to: &str, condition: &str, message: &str) -> Arc<Event> {
+        Event::render(
+            "chatapi.chat",
+            None,
+            json!({ "id": id, "type": "error", "from": from, "to": to, "condition": condition, "message": message }),
+        )
+    }
+}
+
 /// What a station pushes to each of its live connections.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]

@@ -8,6 +8,8 @@
 //!   writer.
 //! - [`router`]: `Router`, the registry of users, streams and stations and the first hop.
 //! - [`user_session`]: `UserSession`, one per online user: delivery and offline flush.
+//! - [`roster`], [`presence`]: contacts and the RFC 6121 subscription rules (plain code),
+//!   show values, a user's visible presence and its events.
 //! - [`station`]: `Station`, one per station: fan-out to its live connections.
 //! - [`password`], [`random`], [`clock`]: argon2 hashing, secrets and ids, timestamps.
 //!
@@ -17,7 +19,9 @@ pub mod clock;
 pub mod event;
 pub mod jid;
 pub mod password;
+pub mod presence;
 pub mod random;
+pub mod roster;
 pub mod router;
 pub mod station;
 pub mod store;

@@ -6,6 +6,10 @@
 //! [`UserSession`]. A submitted message is handed to the store; when its transaction
 //! commits, the store's writer thread sends [`MessageCommitted`] back here, in commit
 //! order, and the router passes it to the recipient's session for delivery.
+//!
+//! It also holds what presence needs across users: each online user's last visible
+//! presence (answering probes) and every blocklist (checked on every message, chat state,
+//! presence and subscription request, for offline recipients too).
 
 use std::collections::{HashMap, HashSet};
 use std::future::ready;
@@ -18,10 +22,13 @@ use actix::prelude::*;
 use crate::clock::now_ms;
 use crate::event::{ChatState, Event, NewMessage, Push, StoredMessage};
 use crate::jid::{Jid, Username};
+use crate::presence::{subscription_event, Availability, PresenceUpdate, StationPresence};
 use crate::random::random_hex;
+use crate::roster::{RosterOp, Transition};
 use crate::store::{Store, StoreError};
 use crate::user_session::{
-    AttachConnection, CloseStation, DeliverLive, DeliverMessage, DetachConnection, OpenStation, Shutdown, UserSession,
+    AttachConnection, CloseStation, ContactGone, ContactView, DeliverLive, DeliverMessage, DetachConnection,
+    GetPresence, IncomingPresence, ListContacts, OpenStation, RosterChanged, SetStationPresence, Shutdown, UserSession,
 };
 
 /// What the core needs to know from the configuration.
@@ -33,6 +40,8 @@ pub struct CoreConfig {
     pub stream_idle_timeout: Duration,
     /// Most live connections one user may hold at once.
     pub max_connections_per_user: usize,
+    /// Subscription requests are approved without asking the contact.
+    pub roster_auto_accept: bool,
 }
 
 /// Why the router refused a request.
@@ -46,6 +55,16 @@ pub enum RouteError {
     NotYourStream(String),
     #[error("too many connections for this user (limit {0})")]
     TooManyConnections(usize),
+    #[error("'{0}' is not accepting messages or requests from you")]
+    NotAccepting(String),
+    #[error("you have blocked '{0}'; unblock them first")]
+    YouBlocked(String),
+    #[error("you cannot {0} yourself")]
+    Yourself(&'static str),
+    #[error("you do not see the presence of '{0}' (not a contact you are subscribed to)")]
+    NotSubscribed(String),
+    #[error("user '{0}' has no live session")]
+    Offline(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -91,6 +110,8 @@ struct OnlineUser {
     session: Addr<UserSession>,
     stations: HashMap<String, StationEntry>,
     connections: usize,
+    /// The user's last visible presence, if available: what probes are answered with.
+    presence: Option<Arc<PresenceUpdate>>,
 }
 
 struct StationEntry {
@@ -116,39 +137,57 @@ pub struct Router {
     online: HashMap<String, OnlineUser>,
     /// Login stream id → (user, resource).
     streams: HashMap<String, (String, String)>,
+    /// Blocker → the users it blocks (XEP-0191), for every user.
+    blocks: HashMap<String, HashSet<String>>,
     next_connection_id: u64,
     next_live_id: u64,
     stats: Arc<RouterStats>,
 }
 
 impl Router {
-    /// A router over `store`, knowing the accounts in `usernames`.
-    pub fn new(config: CoreConfig, store: Store, usernames: Vec<String>, stats: Arc<RouterStats>) -> Self {
+    /// A router over `store`, knowing the accounts in `usernames` and the (blocker,
+    /// blocked) pairs in `blocks`.
+    pub fn new(
+        config: CoreConfig,
+        store: Store,
+        usernames: Vec<String>,
+        blocks: Vec<(String, String)>,
+        stats: Arc<RouterStats>,
+    ) -> Self {
+        let mut blocklists: HashMap<String, HashSet<String>> = HashMap::new();
+        for (blocker, blocked) in blocks {
+            blocklists.entry(blocker).or_default().insert(blocked);
+        }
         Router {
             config: Arc::new(config),
             store,
             directory: usernames.into_iter().collect(),
             online: HashMap::new(),
             streams: HashMap::new(),
+            blocks: blocklists,
             next_connection_id: 1,
             next_live_id: 1,
             stats,
         }
     }
 
-    fn session_for(&mut self, username: &str) -> &mut OnlineUser {
+    fn session_for(&mut self, username: &str, router: Addr<Router>) -> &mut OnlineUser {
         if !self.online.contains_key(username) {
-            let session = UserSession::new(username.to_owned(), self.config.domain.clone(), self.store.clone()).start();
-            self.online.insert(username.to_owned(), OnlineUser { session, stations: HashMap::new(), connections: 0 });
+            let session =
+                UserSession::new(username.to_owned(), self.config.domain.clone(), self.store.clone(), router).start();
+            self.online.insert(
+                username.to_owned(),
+                OnlineUser { session, stations: HashMap::new(), connections: 0, presence: None },
+            );
             self.stats.users_online.fetch_add(1, Relaxed);
         }
         self.online.get_mut(username).expect("inserted above")
     }
 
-    fn open_station(&mut self, username: &str, stream_id: Option<String>) -> String {
+    fn open_station(&mut self, username: &str, stream_id: Option<String>, router: Addr<Router>) -> String {
         let resource = random_hex(6);
         let now = now_ms();
-        let user = self.session_for(username);
+        let user = self.session_for(username, router);
         user.session.do_send(OpenStation { resource: resource.clone() });
         user.stations.insert(
             resource.clone(),
@@ -203,6 +242,57 @@ impl Router {
         id
     }
 
+    /// Whether either user blocks the other.
+    fn blocked_either(&self, a: &str, b: &str) -> bool {
+        let blocks = |x: &str, y: &str| self.blocks.get(x).is_some_and(|set| set.contains(y));
+        blocks(a, b) || blocks(b, a)
+    }
+
+    /// Why `from` may not send to `to`, if a block stands between them (XEP-0191 §3.5).
+    fn block_refusal(&self, from: &str, to: &str) -> Option<RouteError> {
+        if self.blocks.get(to).is_some_and(|set| set.contains(from)) {
+            Some(RouteError::NotAccepting(to.to_owned()))
+        } else if self.blocks.get(from).is_some_and(|set| set.contains(to)) {
+            Some(RouteError::YouBlocked(to.to_owned()))
+        } else {
+            None
+        }
+    }
+
+    /// Refuses a stanza because of a block: the sending station gets an error event (what
+    /// an XMPP client gets as a stanza error), and the door gets the error to answer with.
+    fn refuse(&mut self, from: &Jid, to: &Jid, client_id: Option<String>, error: RouteError) -> RouteError {
+        let condition = match error {
+            RouteError::YouBlocked(_) => "not-acceptable",
+            _ => "service-unavailable",
+        };
+        let id = client_id.unwrap_or_else(|| self.live_id("error"));
+        let domain = &self.config.domain;
+        let event = Event::error(
+            id,
+            &Jid::bare(to.user.clone()).render(domain),
+            &from.render(domain),
+            condition,
+            &error.to_string(),
+        );
+        if let Some(user) = self.online.get(from.user.as_str()) {
+            user.session.do_send(DeliverLive { event, resource: from.resource.clone() });
+        }
+        error
+    }
+
+    /// Pushes a presence to each online user in `to`, unless a block stands between them.
+    fn fan_out_presence(&self, update: &Arc<PresenceUpdate>, to: &[String]) {
+        for name in to {
+            if self.blocked_either(&update.from_user, name) {
+                continue;
+            }
+            if let Some(user) = self.online.get(name) {
+                user.session.do_send(IncomingPresence { update: update.clone(), resource: None });
+            }
+        }
+    }
+
     fn touch(&mut self, username: &str, resource: &str) {
         if let Some(entry) = self.online.get_mut(username).and_then(|u| u.stations.get_mut(resource)) {
             entry.last_active_ms = now_ms();
@@ -248,12 +338,12 @@ pub struct Login {
 impl Handler<Login> for Router {
     type Result = Result<StreamInfo, RouteError>;
 
-    fn handle(&mut self, msg: Login, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Login, ctx: &mut Context<Self>) -> Self::Result {
         if !self.directory.contains(&msg.username) {
             return Err(RouteError::UnknownUser(msg.username));
         }
         let stream_id = random_hex(16);
-        let resource = self.open_station(&msg.username, Some(stream_id.clone()));
+        let resource = self.open_station(&msg.username, Some(stream_id.clone()), ctx.address());
         Ok(StreamInfo { stream_id: Some(stream_id), username: msg.username, resource })
     }
 }
@@ -317,7 +407,7 @@ pub struct Attached {
 impl Handler<Attach> for Router {
     type Result = Result<Attached, RouteError>;
 
-    fn handle(&mut self, msg: Attach, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Attach, ctx: &mut Context<Self>) -> Self::Result {
         if !self.directory.contains(&msg.username) {
             return Err(RouteError::UnknownUser(msg.username));
         }
@@ -344,7 +434,7 @@ impl Handler<Attach> for Router {
                 });
                 match latest {
                     Some(found) => found,
-                    None => (self.open_station(&msg.username, None), None),
+                    None => (self.open_station(&msg.username, None, ctx.address()), None),
                 }
             }
         };
@@ -414,6 +504,10 @@ impl Handler<Submit> for Router {
         if !self.directory.contains(to_user) {
             return Box::pin(ready(Err(RouteError::UnknownUser(to_user.to_owned()))));
         }
+        if let Some(refusal) = self.block_refusal(message.from.user.as_str(), to_user) {
+            let error = self.refuse(&message.from, &message.to, message.client_id.clone(), refusal);
+            return Box::pin(ready(Err(error)));
+        }
         // RFC 6121 §8.5.3.2.1: a full address whose resource is not a station of the user is
         // treated as the bare address.
         let deliver_to = message
@@ -469,6 +563,9 @@ impl Handler<SendChatState> for Router {
         let to_user = msg.to.user.as_str();
         if !self.directory.contains(to_user) {
             return Err(RouteError::UnknownUser(to_user.to_owned()));
+        }
+        if let Some(refusal) = self.block_refusal(msg.from.user.as_str(), to_user) {
+            return Err(self.refuse(&msg.from, &msg.to, None, refusal));
         }
         if let Some(res) = &msg.from.resource {
             self.touch(msg.from.user.as_str(), res);
@@ -553,6 +650,14 @@ impl Handler<UserRemoved> for Router {
     fn handle(&mut self, msg: UserRemoved, _: &mut Context<Self>) {
         self.directory.remove(&msg.username);
         self.close_all(&msg.username, "the account was deleted");
+        // The store dropped the account's contacts and blocks; the live tables follow.
+        self.blocks.remove(&msg.username);
+        for set in self.blocks.values_mut() {
+            set.remove(&msg.username);
+        }
+        for user in self.online.values() {
+            user.session.do_send(ContactGone { username: msg.username.clone() });
+        }
     }
 }
 
@@ -587,5 +692,363 @@ impl Handler<ListSessions> for Router {
             .collect();
         out.sort_by(|a, b| (&a.username, a.created_ms).cmp(&(&b.username, b.created_ms)));
         out
+    }
+}
+
+// ---- contacts, presence, blocklists -----------------------------------------------------
+
+/// Change a roster (add, update, remove a contact; or the admin's direct set). Sent by the
+/// chat and admin APIs; replies after the commit with both sides' rows.
+#[derive(Message)]
+#[rtype(result = "Result<Transition, RouteError>")]
+pub struct ChangeRoster {
+    pub owner: String,
+    pub contact: String,
+    pub op: RosterOp,
+}
+
+impl Handler<ChangeRoster> for Router {
+    type Result = ResponseFuture<Result<Transition, RouteError>>;
+
+    fn handle(&mut self, msg: ChangeRoster, ctx: &mut Context<Self>) -> Self::Result {
+        if msg.owner == msg.contact {
+            return Box::pin(ready(Err(RouteError::Yourself("add as a contact"))));
+        }
+        for name in [&msg.owner, &msg.contact] {
+            if !self.directory.contains(name) {
+                return Box::pin(ready(Err(RouteError::UnknownUser(name.clone()))));
+            }
+        }
+        if matches!(msg.op, RosterOp::Add { .. }) {
+            if let Some(refusal) = self.block_refusal(&msg.owner, &msg.contact) {
+                return Box::pin(ready(Err(refusal)));
+            }
+        }
+        let feed = ctx.address();
+        let changed = self.store.change_roster(
+            msg.owner,
+            msg.contact,
+            msg.op,
+            self.config.roster_auto_accept,
+            move |transition| feed.do_send(RosterCommitted { transition: transition.clone() }),
+        );
+        Box::pin(async move { changed.await.map_err(RouteError::from) })
+    }
+}
+
+/// A roster change committed. Sent by the store's writer thread, in commit order.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RosterCommitted {
+    transition: Transition,
+}
+
+impl Handler<RosterCommitted> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: RosterCommitted, _: &mut Context<Self>) {
+        let Transition { owner_side, contact_side, notices } = msg.transition;
+        // The notices first: a contact hears "subscribed" before the presence it allows.
+        for notice in notices {
+            if let Some(user) = self.online.get(&notice.to) {
+                let event = subscription_event(notice.kind, &notice.from, &notice.to, &self.config.domain);
+                user.session.do_send(DeliverLive { event, resource: None });
+            }
+        }
+        for change in [owner_side, contact_side] {
+            if let Some(user) = self.online.get(&change.owner) {
+                user.session.do_send(RosterChanged { change });
+            }
+        }
+    }
+}
+
+/// A user's presence for some of its contacts. Sent by the user's session: `broadcast` for
+/// a change of its visible presence (to every subscriber; also remembered for probes),
+/// otherwise a directed presence (to a new or former subscriber).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PresenceOut {
+    pub sender: Addr<UserSession>,
+    pub update: Arc<PresenceUpdate>,
+    pub to: Vec<String>,
+    pub broadcast: bool,
+}
+
+impl Handler<PresenceOut> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: PresenceOut, _: &mut Context<Self>) {
+        if let Some(user) = self.online.get_mut(&msg.update.from_user) {
+            if user.session != msg.sender {
+                return; // From a session that already ended; the new one speaks for the user.
+            }
+            if msg.broadcast {
+                user.presence = msg.update.availability.is_some().then(|| msg.update.clone());
+            }
+        }
+        self.fan_out_presence(&msg.update, &msg.to);
+    }
+}
+
+/// Ask for the current presence of contacts. Sent by a session when a station comes alive
+/// or a new subscription is approved; each available contact's presence goes back to the
+/// requester (to one station, or to all).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Probe {
+    pub requester: String,
+    pub resource: Option<String>,
+    pub contacts: Vec<String>,
+}
+
+impl Handler<Probe> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: Probe, _: &mut Context<Self>) {
+        let Some(requester) = self.online.get(&msg.requester) else {
+            return;
+        };
+        for contact in &msg.contacts {
+            if self.blocked_either(&msg.requester, contact) {
+                continue;
+            }
+            if let Some(update) = self.online.get(contact).and_then(|c| c.presence.as_ref()) {
+                requester.session.do_send(IncomingPresence { update: update.clone(), resource: msg.resource.clone() });
+            }
+        }
+    }
+}
+
+/// Set one station's presence. Sent by the chat API and `/ws`.
+#[derive(Message)]
+#[rtype(result = "Result<(), RouteError>")]
+pub struct SetPresence {
+    pub username: String,
+    pub resource: String,
+    pub presence: StationPresence,
+}
+
+impl Handler<SetPresence> for Router {
+    type Result = Result<(), RouteError>;
+
+    fn handle(&mut self, msg: SetPresence, _: &mut Context<Self>) -> Self::Result {
+        self.touch(&msg.username, &msg.resource);
+        let user = self.online.get(&msg.username).ok_or_else(|| RouteError::Offline(msg.username.clone()))?;
+        user.session.do_send(SetStationPresence { resource: msg.resource, presence: msg.presence });
+        Ok(())
+    }
+}
+
+/// An online user's contact list with the presence it sees. Sent by the chat API.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<ContactView>, RouteError>")]
+pub struct Contacts {
+    pub username: String,
+}
+
+impl Handler<Contacts> for Router {
+    type Result = ResponseFuture<Result<Vec<ContactView>, RouteError>>;
+
+    fn handle(&mut self, msg: Contacts, _: &mut Context<Self>) -> Self::Result {
+        let Some(user) = self.online.get(&msg.username) else {
+            return Box::pin(ready(Err(RouteError::Offline(msg.username))));
+        };
+        let asked = user.session.send(ListContacts);
+        Box::pin(async move { asked.await.map_err(|_| RouteError::Offline(msg.username)) })
+    }
+}
+
+/// The presence of `of` as `username` may see it (itself, or a contact it is subscribed
+/// to); `None` is unavailable. Sent by the chat API.
+#[derive(Message)]
+#[rtype(result = "Result<Option<Availability>, RouteError>")]
+pub struct PresenceOf {
+    pub username: String,
+    pub of: String,
+}
+
+impl Handler<PresenceOf> for Router {
+    type Result = ResponseFuture<Result<Option<Availability>, RouteError>>;
+
+    fn handle(&mut self, msg: PresenceOf, _: &mut Context<Self>) -> Self::Result {
+        if !self.directory.contains(&msg.of) {
+            return Box::pin(ready(Err(RouteError::UnknownUser(msg.of))));
+        }
+        let Some(user) = self.online.get(&msg.username) else {
+            return Box::pin(ready(Err(RouteError::Offline(msg.username))));
+        };
+        let asked = user.session.send(GetPresence { of: msg.of });
+        Box::pin(async move { asked.await.map_err(|_| RouteError::Offline(msg.username))? })
+    }
+}
+
+/// Block (`on`) or unblock a user. Sent by the chat API; replies after the commit with
+/// whether anything changed.
+#[derive(Message)]
+#[rtype(result = "Result<bool, RouteError>")]
+pub struct SetBlock {
+    pub blocker: String,
+    pub blocked: String,
+    pub on: bool,
+}
+
+impl Handler<SetBlock> for Router {
+    type Result = ResponseActFuture<Self, Result<bool, RouteError>>;
+
+    fn handle(&mut self, msg: SetBlock, _: &mut Context<Self>) -> Self::Result {
+        if msg.blocker == msg.blocked {
+            return Box::pin(fut::ready(Err(RouteError::Yourself("block"))));
+        }
+        if !self.directory.contains(&msg.blocked) {
+            return Box::pin(fut::ready(Err(RouteError::UnknownUser(msg.blocked))));
+        }
+        let SetBlock { blocker, blocked, on } = msg;
+        let written = self.store.set_block(blocker.clone(), blocked.clone(), on);
+        Box::pin(written.into_actor(self).map(move |result, act, _| {
+            let changed = result?;
+            if changed {
+                act.apply_block(&blocker, &blocked, on);
+            }
+            Ok(changed)
+        }))
+    }
+}
+
+impl Router {
+    /// A committed block or unblock: update the live table and let each side's view of the
+    /// other follow (each session shows only what its own subscriptions allow).
+    fn apply_block(&mut self, blocker: &str, blocked: &str, on: bool) {
+        if on {
+            self.blocks.entry(blocker.to_owned()).or_default().insert(blocked.to_owned());
+        } else if let Some(set) = self.blocks.get_mut(blocker) {
+            set.remove(blocked);
+            if set.is_empty() {
+                self.blocks.remove(blocker);
+            }
+        }
+        for (from, to) in [(blocker, blocked), (blocked, blocker)] {
+            let (Some(sender), Some(receiver)) = (self.online.get(from), self.online.get(to)) else {
+                continue;
+            };
+            let Some(current) = &sender.presence else {
+                continue; // Unavailable already, as far as anyone can see.
+            };
+            let update = if on {
+                PresenceUpdate::new(from, None, &self.config.domain)
+            } else if self.blocked_either(from, to) {
+                continue; // Still blocked the other way.
+            } else {
+                current.clone()
+            };
+            receiver.session.do_send(IncomingPresence { update, resource: None });
+        }
+    }
+}
+
+/// The users `username` blocks, sorted. Sent by the chat API.
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct Blocklist {
+    pub username: String,
+}
+
+impl Handler<Blocklist> for Router {
+    type Result = Vec<String>;
+
+    fn handle(&mut self, msg: Blocklist, _: &mut Context<Self>) -> Vec<String> {
+        let mut list: Vec<String> =
+            self.blocks.get(&msg.username).map(|set| set.iter().cloned().collect()).unwrap_or_default();
+        list.sort_unstable();
+        list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::roster::Subscription;
+    use crate::store::{NewUser, StoreOptions};
+
+    /// A connection that records what it is pushed.
+    struct Recorder(Arc<Mutex<Vec<Arc<Event>>>>);
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Push> for Recorder {
+        type Result = ();
+
+        fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
+            if let Push::Event(event) = msg {
+                self.0.lock().unwrap().push(event);
+            }
+        }
+    }
+
+    async fn attach(router: &Addr<Router>, username: &str) -> Arc<Mutex<Vec<Arc<Event>>>> {
+        let seen: Arc<Mutex<Vec<Arc<Event>>>> = Arc::default();
+        let connection = Recorder(seen.clone()).start().recipient();
+        let attach = Attach { username: username.into(), stream_id: None, connection, door: "test" };
+        router.send(attach).await.unwrap().unwrap();
+        seen
+    }
+
+    #[actix_rt::test]
+    async fn a_presence_change_is_rendered_once_for_all_contacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
+        let names: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
+        for name in names.iter().chain([&"ann".to_owned()]) {
+            let user = NewUser {
+                username: name.clone(),
+                password_hash: "h".into(),
+                name: String::new(),
+                email: String::new(),
+                properties: vec![],
+            };
+            store.create_user(user).await.unwrap();
+        }
+        let config = CoreConfig {
+            domain: "d".into(),
+            stream_idle_timeout: Duration::from_secs(60),
+            max_connections_per_user: 4,
+            roster_auto_accept: false,
+        };
+        let mut everyone = names.clone();
+        everyone.push("ann".into());
+        let router = Router::new(config, store, everyone, vec![], Arc::default()).start();
+        for name in &names {
+            let op = RosterOp::AdminSet {
+                create: true,
+                nickname: None,
+                groups: vec![],
+                subscription: Some(Subscription::Both),
+            };
+            router.send(ChangeRoster { owner: "ann".into(), contact: name.clone(), op }).await.unwrap().unwrap();
+        }
+        let mut inboxes = Vec::new();
+        for name in &names {
+            inboxes.push(attach(&router, name).await);
+        }
+        attach(&router, "ann").await;
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let firsts: Vec<Arc<Event>> = loop {
+            let got: Vec<Option<Arc<Event>>> = inboxes
+                .iter()
+                .map(|inbox| inbox.lock().unwrap().iter().find(|e| e.json.contains("\"from\":\"ann@d\"")).cloned())
+                .collect();
+            if got.iter().all(Option::is_some) {
+                break got.into_iter().flatten().collect();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "every contact hears ann");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(firsts.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one rendering shared by all 20 contacts");
     }
 }

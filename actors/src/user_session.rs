@@ -6,6 +6,11 @@
 //! flushes the pending messages first, in id order, and holds back messages that commit
 //! meanwhile so that order is kept (DESIGN.md §5, offline delivery). The router starts it,
 //! tells it about stations and connections, and stops it when the last station ends.
+//!
+//! It also owns the user's contacts while the user is online (loaded from the store before
+//! it handles anything else, then kept current by the router's `RosterChanged`) and its
+//! presence: each station's own, the visible one contacts see (broadcast once per change,
+//! `unavailable` when the last station goes), and the contacts' presence it may show.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,6 +18,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::event::{Event, StoredMessage};
+use crate::presence::{subscription_event, visible, Availability, PresenceUpdate, StationPresence};
+use crate::roster::{NoticeKind, RosterItem, RowChange};
+use crate::router::{PresenceOut, Probe, RouteError, Router};
 use crate::station::{AddConnection, EndStation, RemoveConnection, Station, StationEvent};
 use crate::store::Store;
 
@@ -21,13 +29,21 @@ pub struct UserSession {
     username: String,
     domain: String,
     store: Store,
+    router: Addr<Router>,
     stations: HashMap<String, StationSlot>,
     flush: FlushState,
+    /// The user's roster rows, by contact.
+    roster: HashMap<String, RosterItem>,
+    /// Contacts' presence this user sees, for the available ones.
+    seen: HashMap<String, Arc<PresenceUpdate>>,
+    /// What subscribers currently see of this user: the last broadcast, while available.
+    visible: Option<Arc<PresenceUpdate>>,
 }
 
 struct StationSlot {
     addr: Addr<Station>,
     connections: usize,
+    presence: StationPresence,
 }
 
 /// The offline flush: `Running` while pending messages are being read from the store.
@@ -42,8 +58,62 @@ enum FlushState {
 }
 
 impl UserSession {
-    pub fn new(username: String, domain: String, store: Store) -> Self {
-        UserSession { username, domain, store, stations: HashMap::new(), flush: FlushState::Idle }
+    pub fn new(username: String, domain: String, store: Store, router: Addr<Router>) -> Self {
+        UserSession {
+            username,
+            domain,
+            store,
+            router,
+            stations: HashMap::new(),
+            flush: FlushState::Idle,
+            roster: HashMap::new(),
+            seen: HashMap::new(),
+            visible: None,
+        }
+    }
+
+    /// Sends `event` to every live station, or to one (`resource`).
+    fn push_live(&self, event: &Arc<Event>, resource: Option<&str>) {
+        for (name, slot) in self.live_stations() {
+            if resource.is_none_or(|only| only == name) {
+                slot.addr.do_send(StationEvent { event: event.clone() });
+            }
+        }
+    }
+
+    /// The contacts that receive this user's presence.
+    fn subscribers(&self) -> Vec<String> {
+        self.roster.values().filter(|r| r.subscription.has_from()).map(|r| r.contact.clone()).collect()
+    }
+
+    /// A station just came alive: it gets the presence of the contacts the user sees and
+    /// the subscription requests waiting for an answer (RFC 6121 §3.1.3).
+    fn greet_station(&self, resource: &str) {
+        let contacts: Vec<String> =
+            self.roster.values().filter(|r| r.subscription.has_to()).map(|r| r.contact.clone()).collect();
+        if !contacts.is_empty() {
+            self.router.do_send(Probe {
+                requester: self.username.clone(),
+                resource: Some(resource.to_owned()),
+                contacts,
+            });
+        }
+        for request in self.roster.values().filter(|r| r.pending_in) {
+            let event = subscription_event(NoticeKind::Subscribe, &request.contact, &self.username, &self.domain);
+            self.push_live(&event, Some(resource));
+        }
+    }
+
+    /// Recomputes the visible presence and, if it changed, broadcasts it (rendered once)
+    /// to every subscriber.
+    fn refresh_presence(&mut self, ctx: &mut Context<Self>) {
+        let now = visible(self.live_stations().map(|(_, slot)| &slot.presence));
+        if now == self.visible.as_ref().and_then(|u| u.availability.clone()) {
+            return;
+        }
+        let update = PresenceUpdate::new(&self.username, now, &self.domain);
+        self.visible = update.availability.is_some().then(|| update.clone());
+        self.router.do_send(PresenceOut { sender: ctx.address(), update, to: self.subscribers(), broadcast: true });
     }
 
     fn live_stations(&self) -> impl Iterator<Item = (&String, &StationSlot)> {
@@ -128,6 +198,18 @@ impl UserSession {
 
 impl Actor for UserSession {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Nothing else is handled until the roster is in: presence needs it.
+        self.store
+            .roster(self.username.clone())
+            .into_actor(self)
+            .map(|result, act, _| match result {
+                Ok(rows) => act.roster = rows.into_iter().map(|row| (row.contact.clone(), row)).collect(),
+                Err(e) => tracing::warn!(user = %act.username, error = %e, "could not load contacts"),
+            })
+            .wait(ctx);
+    }
 }
 
 /// A new station for this user. Sent by the router (login, or a connection without one).
@@ -142,7 +224,7 @@ impl Handler<OpenStation> for UserSession {
 
     fn handle(&mut self, msg: OpenStation, _: &mut Context<Self>) {
         let addr = Station::new().start();
-        self.stations.insert(msg.resource, StationSlot { addr, connections: 0 });
+        self.stations.insert(msg.resource, StationSlot { addr, connections: 0, presence: StationPresence::default() });
     }
 }
 
@@ -168,6 +250,8 @@ impl Handler<AttachConnection> for UserSession {
         if slot.connections == 1 {
             // The station just came alive: what waited for it goes out first.
             self.start_flush(ctx);
+            self.greet_station(&msg.resource);
+            self.refresh_presence(ctx);
         }
     }
 }
@@ -183,10 +267,13 @@ pub struct DetachConnection {
 impl Handler<DetachConnection> for UserSession {
     type Result = ();
 
-    fn handle(&mut self, msg: DetachConnection, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: DetachConnection, ctx: &mut Context<Self>) {
         if let Some(slot) = self.stations.get_mut(&msg.resource) {
             slot.addr.do_send(RemoveConnection { connection_id: msg.connection_id });
             slot.connections = slot.connections.saturating_sub(1);
+            if slot.connections == 0 {
+                self.refresh_presence(ctx);
+            }
         }
     }
 }
@@ -226,11 +313,7 @@ impl Handler<DeliverLive> for UserSession {
     type Result = ();
 
     fn handle(&mut self, msg: DeliverLive, _: &mut Context<Self>) {
-        for (resource, slot) in self.live_stations() {
-            if msg.resource.as_ref().is_none_or(|only| only == resource) {
-                slot.addr.do_send(StationEvent { event: msg.event.clone() });
-            }
-        }
+        self.push_live(&msg.event, msg.resource.as_deref());
     }
 }
 
@@ -250,6 +333,7 @@ impl Handler<CloseStation> for UserSession {
             return;
         };
         slot.addr.do_send(EndStation { reason: msg.reason });
+        self.refresh_presence(ctx);
         // What waited for this station now waits for any; a live one gets it at once.
         self.store
             .retarget_pending(self.username.clone(), msg.resource)
@@ -273,5 +357,153 @@ impl Handler<Shutdown> for UserSession {
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+/// Set one station's own presence. Sent by the router.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetStationPresence {
+    pub resource: String,
+    pub presence: StationPresence,
+}
+
+impl Handler<SetStationPresence> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetStationPresence, ctx: &mut Context<Self>) {
+        if let Some(slot) = self.stations.get_mut(&msg.resource) {
+            slot.presence = msg.presence;
+            self.refresh_presence(ctx);
+        }
+    }
+}
+
+/// A committed change to one of this user's roster rows, with the row before and after.
+/// Sent by the router, in commit order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RosterChanged {
+    pub change: RowChange,
+}
+
+impl Handler<RosterChanged> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: RosterChanged, ctx: &mut Context<Self>) {
+        let (before, after) = (msg.change.subscription_before(), msg.change.subscription_after());
+        let contact = msg.change.contact;
+        match msg.change.after {
+            Some(row) => self.roster.insert(contact.clone(), row),
+            None => self.roster.remove(&contact),
+        };
+        // The user stopped seeing the contact: its stations hear it went.
+        if before.has_to() && !after.has_to() && self.seen.remove(&contact).is_some() {
+            self.push_live(&PresenceUpdate::new(&contact, None, &self.domain).event, None);
+        }
+        // The contact may now see the user: it gets the user's presence (RFC 6121 §3.1.5).
+        // (The other transitions need nothing from here: the contact's own session hides
+        // what it no longer sees, and sends what the user now may see.)
+        if !before.has_from() && after.has_from() {
+            if let Some(current) = &self.visible {
+                let update = current.clone();
+                self.router.do_send(PresenceOut { sender: ctx.address(), update, to: vec![contact], broadcast: false });
+            }
+        }
+    }
+}
+
+/// A contact's presence. Sent by the router; shown only if the user is subscribed to it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IncomingPresence {
+    pub update: Arc<PresenceUpdate>,
+    /// Only for this station (a probe answer for a station that just came alive).
+    pub resource: Option<String>,
+}
+
+impl Handler<IncomingPresence> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: IncomingPresence, _: &mut Context<Self>) {
+        let from = &msg.update.from_user;
+        if !self.roster.get(from).is_some_and(|row| row.subscription.has_to()) {
+            return;
+        }
+        if msg.update.availability.is_some() {
+            self.seen.insert(from.clone(), msg.update.clone());
+        } else if self.seen.remove(from).is_none() {
+            return; // Already unavailable as far as this user knows.
+        }
+        self.push_live(&msg.update.event, msg.resource.as_deref());
+    }
+}
+
+/// A contact in the user's list, with the presence the user sees of it.
+#[derive(Debug, Clone)]
+pub struct ContactView {
+    pub item: RosterItem,
+    pub presence: Option<Availability>,
+}
+
+/// The user's contact list. Sent by the router.
+#[derive(Message)]
+#[rtype(result = "Vec<ContactView>")]
+pub struct ListContacts;
+
+impl Handler<ListContacts> for UserSession {
+    type Result = MessageResult<ListContacts>;
+
+    fn handle(&mut self, _: ListContacts, _: &mut Context<Self>) -> Self::Result {
+        let mut list: Vec<ContactView> = self
+            .roster
+            .values()
+            .filter(|row| row.listed)
+            .map(|row| ContactView {
+                item: row.clone(),
+                presence: self.seen.get(&row.contact).and_then(|u| u.availability.clone()),
+            })
+            .collect();
+        list.sort_by(|a, b| a.item.contact.cmp(&b.item.contact));
+        MessageResult(list)
+    }
+}
+
+/// The presence of `of` as this user may see it. Sent by the router.
+#[derive(Message)]
+#[rtype(result = "Result<Option<Availability>, RouteError>")]
+pub struct GetPresence {
+    pub of: String,
+}
+
+impl Handler<GetPresence> for UserSession {
+    type Result = Result<Option<Availability>, RouteError>;
+
+    fn handle(&mut self, msg: GetPresence, _: &mut Context<Self>) -> Self::Result {
+        if msg.of == self.username {
+            return Ok(self.visible.as_ref().and_then(|u| u.availability.clone()));
+        }
+        if !self.roster.get(&msg.of).is_some_and(|row| row.subscription.has_to()) {
+            return Err(RouteError::NotSubscribed(msg.of));
+        }
+        Ok(self.seen.get(&msg.of).and_then(|u| u.availability.clone()))
+    }
+}
+
+/// An account was deleted: forget it as a contact. Sent by the router.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ContactGone {
+    pub username: String,
+}
+
+impl Handler<ContactGone> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: ContactGone, _: &mut Context<Self>) {
+        self.roster.remove(&msg.username);
+        if self.seen.remove(&msg.username).is_some() {
+            self.push_live(&PresenceUpdate::new(&msg.username, None, &self.domain).event, None);
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! The HTTP doors: routes, and the extractor settings that turn bad input into clear errors.
 //!
 //! One file per endpoint family: [`admin`] (restAPI-style administration), [`chat`]
-//! (ofchat's stream API), [`misc`] (health, tokens). SSE and websockets live in
+//! (ofchat's stream API), [`contacts`] (rosters, presence, blocklists), [`misc`] (health,
+//! tokens). SSE and websockets live in
 //! `crate::sse` and `crate::ws`.
 
 pub mod admin;
 pub mod chat;
+pub mod contacts;
 pub mod misc;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
@@ -23,6 +25,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/users/{username}", web::get().to(admin::get_user))
         .route("/restapi/v1/users/{username}", web::put().to(admin::update_user))
         .route("/restapi/v1/users/{username}", web::delete().to(admin::delete_user))
+        .route("/restapi/v1/users/{username}/roster", web::get().to(contacts::admin_roster))
+        .route("/restapi/v1/users/{username}/roster", web::post().to(contacts::admin_add_item))
+        .route("/restapi/v1/users/{username}/roster/{jid}", web::put().to(contacts::admin_update_item))
+        .route("/restapi/v1/users/{username}/roster/{jid}", web::delete().to(contacts::admin_remove_item))
         .route("/restapi/v1/sessions", web::get().to(admin::list_sessions))
         .route("/restapi/v1/sessions/{username}", web::delete().to(admin::kick_user))
         .route("/restapi/v1/messages/users", web::post().to(admin::broadcast))
@@ -35,6 +41,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/chat/{streamid}/users/{name}", web::post().to(chat::set_property))
         .route("/restapi/v1/chat/{streamid}/users/{name}", web::delete().to(chat::delete_property))
         .route("/restapi/v1/chat/users", web::get().to(chat::search_users))
+        .route("/restapi/v1/chat/{streamid}/contacts", web::get().to(contacts::list_contacts))
+        .route("/restapi/v1/chat/{streamid}/contacts", web::post().to(contacts::add_contact))
+        .route("/restapi/v1/chat/{streamid}/contacts/{jid}", web::put().to(contacts::update_contact))
+        .route("/restapi/v1/chat/{streamid}/contacts/{jid}", web::delete().to(contacts::remove_contact))
+        .route("/restapi/v1/chat/{streamid}/presence", web::post().to(contacts::set_presence))
+        .route("/restapi/v1/chat/{streamid}/presence/{jid}", web::get().to(contacts::get_presence))
+        .route("/restapi/v1/chat/{streamid}/blocklist", web::get().to(contacts::get_blocklist))
+        .route("/restapi/v1/chat/{streamid}/blocklist/{jid}", web::post().to(contacts::block))
+        .route("/restapi/v1/chat/{streamid}/blocklist/{jid}", web::delete().to(contacts::unblock))
         // Live doors.
         .route("/sse/{username}", web::get().to(crate::sse::open))
         .route("/ws", web::get().to(crate::ws::open));

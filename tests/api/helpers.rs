@@ -237,6 +237,26 @@ impl Sse {
         }
     }
 
+    /// The next `chatapi.presence` event of `kind` from `from` (a bare address), skipping
+    /// others; panics after `WAIT`.
+    pub async fn next_presence(&mut self, kind: &str, from: &str) -> SseEvent {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut skipped = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(SseItem::Event(e))
+                    if e.event == "chatapi.presence" && e.data["type"] == kind && e.data["from"] == from =>
+                {
+                    return e
+                }
+                Some(SseItem::Event(e)) => skipped.push(e),
+                Some(SseItem::Closed) => panic!("SSE closed waiting for {kind} presence from {from}; saw {skipped:?}"),
+                None => panic!("no {kind} presence from {from} within {WAIT:?}; saw {skipped:?}"),
+            }
+        }
+    }
+
     /// The next event or the end of the stream, or `None` if nothing came within `limit`.
     pub async fn next_within(&mut self, limit: Duration) -> Option<SseItem> {
         let deadline = tokio::time::Instant::now() + limit;
@@ -374,6 +394,12 @@ impl Ws {
         if let Some(WsItem::Json(v)) = self.next_within(limit).await {
             panic!("unexpected websocket frame: {v}");
         }
+    }
+
+    /// Closes the socket from the client side, as a browser tab closing does.
+    pub async fn close(mut self) {
+        let _ = self.framed.send(ws::Message::Close(Some(ws::CloseCode::Normal.into()))).await;
+        let _ = self.until_closed().await;
     }
 
     /// Waits for a close frame (or the end) and returns its reason.

@@ -2,6 +2,7 @@
 
 mod admin;
 mod chat;
+mod contacts;
 mod delivery;
 mod helpers;
 mod live;

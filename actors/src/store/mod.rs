@@ -14,6 +14,7 @@
 //! To move to another engine (PostgreSQL), keep [`Store`]'s methods and replace this module.
 
 mod messages;
+mod roster;
 mod schema;
 mod users;
 
@@ -29,6 +30,7 @@ pub use messages::HistoryQuery;
 pub use users::{NewUser, UserRecord, UserUpdate};
 
 use crate::event::{NewMessage, StoredMessage};
+use crate::roster::{RosterItem, RosterOp, Transition};
 
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -241,6 +243,39 @@ impl Store {
 
     pub fn history(&self, query: HistoryQuery) -> impl Future<Output = StoreResult<Vec<StoredMessage>>> {
         self.read(move |c| messages::history(c, &query))
+    }
+
+    // ---- contacts and blocklists -------------------------------------------------------
+
+    /// Every roster row `owner` holds.
+    pub fn roster(&self, owner: String) -> impl Future<Output = StoreResult<Vec<RosterItem>>> {
+        self.read(move |c| roster::load(c, &owner))
+    }
+
+    /// Applies a roster change to both rows of the pair in one transaction; `after_commit`
+    /// sees the transition in commit order.
+    pub fn change_roster<H>(
+        &self,
+        owner: String,
+        contact: String,
+        op: RosterOp,
+        auto_accept: bool,
+        after_commit: H,
+    ) -> impl Future<Output = StoreResult<Transition>>
+    where
+        H: FnOnce(&Transition) + Send + 'static,
+    {
+        self.write_then(move |c| roster::change(c, &owner, &contact, op, auto_accept), after_commit)
+    }
+
+    /// Every (blocker, blocked) pair.
+    pub fn all_blocks(&self) -> impl Future<Output = StoreResult<Vec<(String, String)>>> {
+        self.read(roster::all_blocks)
+    }
+
+    /// Adds (`on`) or removes a block; resolves to false if there was nothing to change.
+    pub fn set_block(&self, blocker: String, blocked: String, on: bool) -> impl Future<Output = StoreResult<bool>> {
+        self.write(move |c| roster::set_block(c, &blocker, &blocked, on))
     }
 }
 

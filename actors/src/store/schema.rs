@@ -39,6 +39,27 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX messages_to ON messages (to_user, id);
      CREATE INDEX messages_from ON messages (from_user, id);
      CREATE INDEX messages_pending ON messages (to_user, id) WHERE pending = 1;",
+    // 2: contacts (one row per side of a pair, see roster.rs) and blocklists.
+    "CREATE TABLE roster (
+         owner        TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+         contact      TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+         nickname     TEXT,
+         groups       TEXT NOT NULL DEFAULT '[]',
+         subscription INTEGER NOT NULL DEFAULT 0,
+         ask_out      INTEGER NOT NULL DEFAULT 0,
+         pending_in   INTEGER NOT NULL DEFAULT 0,
+         preapproved  INTEGER NOT NULL DEFAULT 0,
+         listed       INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (owner, contact)
+     ) WITHOUT ROWID;
+     CREATE INDEX roster_contact ON roster (contact);
+     CREATE TABLE blocklist (
+         blocker    TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+         blocked    TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+         created_ms INTEGER NOT NULL,
+         PRIMARY KEY (blocker, blocked)
+     ) WITHOUT ROWID;
+     CREATE INDEX blocklist_blocked ON blocklist (blocked);",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own

@@ -1,0 +1,434 @@
+//! Contacts (the roster) and the RFC 6121 subscription rules, as plain code.
+//!
+//! A roster is stored as one row per (owner, contact) pair, holding both the item the owner
+//! sees (nickname, groups, `listed`) and the subscription state of that direction pair
+//! (`to`: the owner sees the contact's presence; `from`: the contact sees the owner's) with
+//! the pending flags of the handshake. Every change touches both rows of a pair at once:
+//! [`apply`] is the whole state machine, run by the store inside one transaction, so the
+//! two sides can never disagree. It returns the rows before and after and the subscription
+//! notices (`subscribe`, `subscribed`, …) the router delivers once the change commits.
+//!
+//! The chat API has no explicit "approve" call: a user approves a request by adding the
+//! requester back. To make that one step, adding a contact also pre-approves that contact's
+//! subscription (RFC 6121 §3.4), so two users who add each other end at `both`.
+
+use serde_json::{json, Value};
+
+/// The subscription state of one side of a pair (RFC 6121 §2.1.2.5), coded as ofchat does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Subscription {
+    #[default]
+    None,
+    /// The owner receives the contact's presence.
+    To,
+    /// The contact receives the owner's presence.
+    From,
+    Both,
+}
+
+impl Subscription {
+    /// ofchat's `subscriptionType`: 0 none, 1 to, 2 from, 3 both.
+    pub fn code(self) -> i64 {
+        match self {
+            Subscription::None => 0,
+            Subscription::To => 1,
+            Subscription::From => 2,
+            Subscription::Both => 3,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            0 => Some(Subscription::None),
+            1 => Some(Subscription::To),
+            2 => Some(Subscription::From),
+            3 => Some(Subscription::Both),
+            _ => None,
+        }
+    }
+
+    fn from_flags(to: bool, from: bool) -> Self {
+        match (to, from) {
+            (false, false) => Subscription::None,
+            (true, false) => Subscription::To,
+            (false, true) => Subscription::From,
+            (true, true) => Subscription::Both,
+        }
+    }
+
+    /// The owner sees the contact's presence.
+    pub fn has_to(self) -> bool {
+        matches!(self, Subscription::To | Subscription::Both)
+    }
+
+    /// The contact sees the owner's presence.
+    pub fn has_from(self) -> bool {
+        matches!(self, Subscription::From | Subscription::Both)
+    }
+
+    fn with_to(self, to: bool) -> Self {
+        Subscription::from_flags(to, self.has_from())
+    }
+
+    fn with_from(self, from: bool) -> Self {
+        Subscription::from_flags(self.has_to(), from)
+    }
+
+    /// The same pair seen from the other side.
+    fn mirrored(self) -> Self {
+        Subscription::from_flags(self.has_from(), self.has_to())
+    }
+}
+
+/// One side of a pair: what `owner` knows about `contact`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterItem {
+    pub owner: String,
+    pub contact: String,
+    pub nickname: Option<String>,
+    pub groups: Vec<String>,
+    pub subscription: Subscription,
+    /// The owner asked to see the contact's presence and waits for an answer.
+    pub ask_out: bool,
+    /// The contact asked to see the owner's presence and waits for the owner's answer.
+    pub pending_in: bool,
+    /// The owner approves a subscription request from the contact before it arrives.
+    pub preapproved: bool,
+    /// The item shows in the owner's contact list.
+    pub listed: bool,
+}
+
+impl RosterItem {
+    pub fn new(owner: &str, contact: &str) -> Self {
+        RosterItem {
+            owner: owner.to_owned(),
+            contact: contact.to_owned(),
+            nickname: None,
+            groups: Vec::new(),
+            subscription: Subscription::None,
+            ask_out: false,
+            pending_in: false,
+            preapproved: false,
+            listed: false,
+        }
+    }
+
+    /// A row with nothing left in it is deleted rather than stored.
+    pub fn is_empty(&self) -> bool {
+        !self.listed
+            && self.subscription == Subscription::None
+            && !self.ask_out
+            && !self.pending_in
+            && !self.preapproved
+    }
+
+    /// The item as the chat and admin APIs show it, without presence.
+    pub fn to_json(&self, domain: &str) -> Value {
+        json!({
+            "jid": format!("{}@{domain}", self.contact),
+            "nickname": self.nickname,
+            "subscriptionType": self.subscription.code(),
+            "groups": self.groups,
+            "ask": if self.ask_out { Some("subscribe") } else { None },
+        })
+    }
+}
+
+/// A change one user makes to their roster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RosterOp {
+    /// Add the contact and ask to see its presence (approving its request if it made one).
+    Add { nickname: Option<String>, groups: Vec<String> },
+    /// Change the nickname and groups of a listed contact.
+    Update { nickname: Option<String>, groups: Vec<String> },
+    /// Remove the contact and cancel the subscriptions both ways.
+    Remove,
+    /// Admin: write an item with the given subscription (`None`: keep the current one),
+    /// mirrored on the contact's side. `create` refuses an existing item; otherwise the
+    /// item must exist.
+    AdminSet { create: bool, nickname: Option<String>, groups: Vec<String>, subscription: Option<Subscription> },
+}
+
+/// A subscription-type presence (RFC 6121 §3) to show to `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+    Unsubscribed,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Subscribe => "subscribe",
+            NoticeKind::Subscribed => "subscribed",
+            NoticeKind::Unsubscribe => "unsubscribe",
+            NoticeKind::Unsubscribed => "unsubscribed",
+        }
+    }
+}
+
+/// One side's row before and after a change (`None`: no row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowChange {
+    pub owner: String,
+    pub contact: String,
+    pub before: Option<RosterItem>,
+    pub after: Option<RosterItem>,
+}
+
+impl RowChange {
+    fn subscription(row: &Option<RosterItem>) -> Subscription {
+        row.as_ref().map_or(Subscription::None, |r| r.subscription)
+    }
+
+    pub fn subscription_before(&self) -> Subscription {
+        Self::subscription(&self.before)
+    }
+
+    pub fn subscription_after(&self) -> Subscription {
+        Self::subscription(&self.after)
+    }
+}
+
+/// The outcome of one change: both rows and the notices to deliver after the commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub owner_side: RowChange,
+    pub contact_side: RowChange,
+    pub notices: Vec<Notice>,
+}
+
+/// Why a roster change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosterError {
+    #[error("'{0}' is already a contact")]
+    AlreadyListed(String),
+    #[error("'{0}' is not a contact")]
+    NotListed(String),
+}
+
+/// Applies `op` by `owner` on `contact` to the pair's two rows.
+pub fn apply(
+    op: RosterOp,
+    owner: &str,
+    contact: &str,
+    owner_row: Option<RosterItem>,
+    contact_row: Option<RosterItem>,
+    auto_accept: bool,
+) -> Result<Transition, RosterError> {
+    let listed = owner_row.as_ref().is_some_and(|r| r.listed);
+    let mut mine = owner_row.clone().unwrap_or_else(|| RosterItem::new(owner, contact));
+    let mut theirs = contact_row.clone().unwrap_or_else(|| RosterItem::new(contact, owner));
+    let mut notices = Vec::new();
+    let notice = |kind, from: &str, to: &str| Notice { kind, from: from.to_owned(), to: to.to_owned() };
+
+    match op {
+        RosterOp::Add { nickname, groups } => {
+            if listed {
+                return Err(RosterError::AlreadyListed(contact.to_owned()));
+            }
+            mine.listed = true;
+            mine.nickname = nickname;
+            mine.groups = groups;
+            // Adding back approves the contact's waiting request.
+            if mine.pending_in {
+                approve(&mut mine, &mut theirs);
+                notices.push(notice(NoticeKind::Subscribed, owner, contact));
+            }
+            // …and approves in advance the request the contact may send later.
+            if !mine.subscription.has_from() {
+                mine.preapproved = true;
+            }
+            // Then ask to see the contact's presence.
+            if !mine.subscription.has_to() {
+                if theirs.subscription.has_from() || theirs.preapproved || auto_accept {
+                    approve(&mut theirs, &mut mine);
+                    notices.push(notice(NoticeKind::Subscribed, contact, owner));
+                } else {
+                    mine.ask_out = true;
+                    theirs.pending_in = true;
+                    notices.push(notice(NoticeKind::Subscribe, owner, contact));
+                }
+            }
+        }
+        RosterOp::Update { nickname, groups } => {
+            if !listed {
+                return Err(RosterError::NotListed(contact.to_owned()));
+            }
+            mine.nickname = nickname;
+            mine.groups = groups;
+        }
+        RosterOp::Remove => {
+            if !listed {
+                return Err(RosterError::NotListed(contact.to_owned()));
+            }
+            if mine.subscription.has_to() || mine.ask_out {
+                theirs.subscription = theirs.subscription.with_from(false);
+                theirs.pending_in = false;
+                notices.push(notice(NoticeKind::Unsubscribe, owner, contact));
+            }
+            if mine.subscription.has_from() || mine.pending_in {
+                theirs.subscription = theirs.subscription.with_to(false);
+                theirs.ask_out = false;
+                notices.push(notice(NoticeKind::Unsubscribed, owner, contact));
+            }
+            mine = RosterItem::new(owner, contact);
+        }
+        RosterOp::AdminSet { create, nickname, groups, subscription } => {
+            if create && listed {
+                return Err(RosterError::AlreadyListed(contact.to_owned()));
+            }
+            if !create && !listed {
+                return Err(RosterError::NotListed(contact.to_owned()));
+            }
+            mine.listed = true;
+            mine.nickname = nickname;
+            mine.groups = groups;
+            mine.subscription = subscription.unwrap_or(mine.subscription);
+            theirs.subscription = mine.subscription.mirrored();
+            theirs.listed |= theirs.subscription != Subscription::None;
+            // A set subscription settles any handshake in flight between the two.
+            for row in [&mut mine, &mut theirs] {
+                row.ask_out = false;
+                row.pending_in = false;
+                row.preapproved = false;
+            }
+        }
+    }
+
+    let keep = |row: RosterItem| (!row.is_empty()).then_some(row);
+    Ok(Transition {
+        owner_side: RowChange {
+            owner: owner.to_owned(),
+            contact: contact.to_owned(),
+            before: owner_row,
+            after: keep(mine),
+        },
+        contact_side: RowChange {
+            owner: contact.to_owned(),
+            contact: owner.to_owned(),
+            before: contact_row,
+            after: keep(theirs),
+        },
+        notices,
+    })
+}
+
+/// `approver` lets `requester` see its presence: the approver gains `from`, the requester
+/// `to`, and the handshake flags of that direction clear. An approved subscription is
+/// always listed on the approver's side (RFC 6121 §3.1.5).
+fn approve(approver: &mut RosterItem, requester: &mut RosterItem) {
+    approver.subscription = approver.subscription.with_from(true);
+    approver.pending_in = false;
+    approver.preapproved = false;
+    approver.listed = true;
+    requester.subscription = requester.subscription.with_to(true);
+    requester.ask_out = false;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add() -> RosterOp {
+        RosterOp::Add { nickname: None, groups: vec![] }
+    }
+
+    /// Runs `op` by `owner` against a two-user world and writes the result back.
+    fn run(world: &mut [Option<RosterItem>; 2], owner_is_ann: bool, op: RosterOp, auto: bool) -> Vec<NoticeKind> {
+        let (o, c, oi, ci) = if owner_is_ann { ("ann", "bob", 0, 1) } else { ("bob", "ann", 1, 0) };
+        let t = apply(op, o, c, world[oi].clone(), world[ci].clone(), auto).unwrap();
+        world[oi] = t.owner_side.after;
+        world[ci] = t.contact_side.after;
+        t.notices.into_iter().map(|n| n.kind).collect()
+    }
+
+    fn sub(world: &[Option<RosterItem>; 2], i: usize) -> Subscription {
+        world[i].as_ref().map_or(Subscription::None, |r| r.subscription)
+    }
+
+    #[test]
+    fn manual_handshake_ends_in_both_when_the_contact_adds_back() {
+        let mut world = [None, None];
+        assert_eq!(run(&mut world, true, add(), false), vec![NoticeKind::Subscribe]);
+        let bob = world[1].as_ref().unwrap();
+        assert!(bob.pending_in && !bob.listed, "bob has a request, not a contact");
+        assert!(world[0].as_ref().unwrap().ask_out);
+        assert_eq!(sub(&world, 0), Subscription::None);
+
+        // Bob adds Ann back: approves Ann's request; Ann's pre-approval approves Bob's.
+        assert_eq!(run(&mut world, false, add(), false), vec![NoticeKind::Subscribed, NoticeKind::Subscribed]);
+        assert_eq!(sub(&world, 0), Subscription::Both);
+        assert_eq!(sub(&world, 1), Subscription::Both);
+        assert!(world.iter().flatten().all(|r| r.listed && !r.ask_out && !r.pending_in && !r.preapproved));
+    }
+
+    #[test]
+    fn auto_accept_approves_at_once() {
+        let mut world = [None, None];
+        assert_eq!(run(&mut world, true, add(), true), vec![NoticeKind::Subscribed]);
+        assert_eq!(sub(&world, 0), Subscription::To);
+        assert_eq!(sub(&world, 1), Subscription::From);
+        assert!(world[1].as_ref().unwrap().listed);
+    }
+
+    #[test]
+    fn removing_cancels_both_directions_and_keeps_the_other_listed() {
+        let mut world = [None, None];
+        run(&mut world, true, add(), false);
+        run(&mut world, false, add(), false);
+        let kinds = run(&mut world, true, RosterOp::Remove, false);
+        assert_eq!(kinds, vec![NoticeKind::Unsubscribe, NoticeKind::Unsubscribed]);
+        assert!(world[0].is_none());
+        let bob = world[1].as_ref().unwrap();
+        assert_eq!(bob.subscription, Subscription::None);
+        assert!(bob.listed);
+    }
+
+    #[test]
+    fn removing_a_requester_denies_the_request() {
+        let mut world = [None, None];
+        run(&mut world, true, add(), false);
+        // Bob never added Ann, so he cannot remove her.
+        let t = apply(RosterOp::Remove, "bob", "ann", world[1].clone(), world[0].clone(), false);
+        assert_eq!(t.unwrap_err(), RosterError::NotListed("ann".into()));
+        // Ann withdraws: Bob's request disappears with his row.
+        run(&mut world, true, RosterOp::Remove, false);
+        assert!(world[0].is_none() && world[1].is_none());
+    }
+
+    #[test]
+    fn duplicates_and_unknown_items_are_refused() {
+        let mut world = [None, None];
+        run(&mut world, true, add(), false);
+        let again = apply(add(), "ann", "bob", world[0].clone(), world[1].clone(), false);
+        assert_eq!(again.unwrap_err(), RosterError::AlreadyListed("bob".into()));
+        let update = RosterOp::Update { nickname: Some("B".into()), groups: vec![] };
+        let t = apply(update, "bob", "ann", world[1].clone(), world[0].clone(), false);
+        assert_eq!(t.unwrap_err(), RosterError::NotListed("ann".into()));
+    }
+
+    #[test]
+    fn admin_set_mirrors_the_subscription() {
+        let mut world = [None, None];
+        let op = RosterOp::AdminSet {
+            create: true,
+            nickname: None,
+            groups: vec!["g".into()],
+            subscription: Some(Subscription::To),
+        };
+        assert!(run(&mut world, true, op, false).is_empty());
+        assert_eq!(sub(&world, 0), Subscription::To);
+        assert_eq!(sub(&world, 1), Subscription::From);
+        assert_eq!(Subscription::from_code(3).unwrap().mirrored(), Subscription::Both);
+    }
+}

@@ -1,0 +1,363 @@
+//! Contacts, presence and blocklists over HTTP: the stream owner's own
+//! (`/restapi/v1/chat/{streamid}/contacts|presence|blocklist`) and the admin's view of any
+//! user's roster (`/restapi/v1/users/{username}/roster`).
+//!
+//! Subscriptions follow RFC 6121 (see `switchboard_actors::roster`): a user adds a contact
+//! and the subscription follows the handshake; only the admin writes a subscription
+//! directly. A contact's `show`/`status` are what the user may see of it: its presence
+//! when subscribed to it, `"offline"` when subscribed and it is unavailable, and `null`
+//! when the user does not see it.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_actors::presence::{presence_json, Show, StationPresence};
+use switchboard_actors::roster::{RosterItem, RosterOp, Subscription};
+use switchboard_actors::router::{Blocklist, ChangeRoster, Contacts, PresenceOf, SetBlock, SetPresence};
+use switchboard_actors::user_session::ContactView;
+use switchboard_actors::StoreError;
+
+use crate::auth::{Admin, Caller};
+use crate::error::ApiError;
+use crate::http::chat::{caller_stream, parse_recipient};
+use crate::state::AppState;
+
+/// Longest nickname, group name and presence status, in characters.
+const MAX_LABEL_CHARS: usize = 1024;
+/// Most groups on one contact.
+const MAX_GROUPS: usize = 100;
+
+/// A roster item as posted: `{"jid","nickname","groups","subscriptionType"}`. `groups` may
+/// be a list or ofchat's `{"group":[…]}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RosterItemBody {
+    jid: Option<String>,
+    nickname: Option<String>,
+    #[serde(default)]
+    groups: Option<Value>,
+    subscription_type: Option<i64>,
+}
+
+/// A posted item, checked.
+struct ItemFields {
+    contact: Option<String>,
+    nickname: Option<String>,
+    groups: Vec<String>,
+    subscription: Option<Subscription>,
+}
+
+impl RosterItemBody {
+    fn check(self, domain: &str) -> Result<ItemFields, ApiError> {
+        let contact = self.jid.as_deref().map(|raw| parse_recipient(raw, domain)).transpose()?;
+        let nickname = self.nickname.filter(|n| !n.trim().is_empty());
+        if nickname.as_ref().is_some_and(|n| n.chars().count() > MAX_LABEL_CHARS) {
+            return Err(ApiError::bad_request(format!("nickname is longer than {MAX_LABEL_CHARS} characters")));
+        }
+        let listed = match self.groups {
+            None | Some(Value::Null) => Value::Array(vec![]),
+            Some(Value::Object(mut map)) => match map.remove("group") {
+                Some(Value::String(one)) => Value::Array(vec![Value::String(one)]),
+                Some(list) => list,
+                None => Value::Array(vec![]),
+            },
+            Some(other) => other,
+        };
+        let groups: Vec<String> = serde_json::from_value(listed)
+            .map_err(|_| ApiError::bad_request("groups must be a list of strings (or {\"group\":[…]})"))?;
+        if groups.len() > MAX_GROUPS
+            || groups.iter().any(|g| g.trim().is_empty() || g.chars().count() > MAX_LABEL_CHARS)
+        {
+            return Err(ApiError::bad_request(format!(
+                "at most {MAX_GROUPS} groups, each 1 to {MAX_LABEL_CHARS} characters"
+            )));
+        }
+        let subscription = self
+            .subscription_type
+            .map(|code| {
+                Subscription::from_code(code).ok_or_else(|| {
+                    ApiError::bad_request("subscriptionType must be 0 (none), 1 (to), 2 (from) or 3 (both)")
+                })
+            })
+            .transpose()?;
+        Ok(ItemFields { contact: contact.map(|jid| jid.user.to_string()), nickname, groups, subscription })
+    }
+}
+
+/// Roster refusals with roster names (the store's generic ones speak of users).
+fn roster_error(e: switchboard_actors::RouteError) -> ApiError {
+    match e {
+        switchboard_actors::RouteError::Store(StoreError::Conflict(m)) => {
+            ApiError::conflict("RosterItemExistsException", m)
+        }
+        switchboard_actors::RouteError::Store(StoreError::NotFound(m)) => {
+            ApiError::not_found("RosterItemNotFoundException", m)
+        }
+        other => other.into(),
+    }
+}
+
+fn contact_json(view: &ContactView, domain: &str) -> Value {
+    let mut value = view.item.to_json(domain);
+    let (show, status) = match (&view.presence, view.item.subscription.has_to()) {
+        (Some(p), _) => (Some(p.show), p.status.clone()),
+        (None, true) => (Some(Show::Offline), None),
+        (None, false) => (None, None),
+    };
+    value["show"] = json!(show.map(Show::as_str));
+    value["status"] = json!(status);
+    value["availability"] = json!(show.map(Show::ozeki));
+    value
+}
+
+/// Applies a roster change; answers the owner's item as it now is (`None` once removed).
+async fn change(
+    state: &AppState,
+    owner: String,
+    contact: String,
+    op: RosterOp,
+) -> Result<Option<RosterItem>, ApiError> {
+    let transition = state.router.send(ChangeRoster { owner, contact, op }).await?.map_err(roster_error)?;
+    Ok(transition.owner_side.after)
+}
+
+/// The JSON answer for an item that was added or changed (and so is listed).
+fn changed_item_json(item: Option<RosterItem>, domain: &str) -> Value {
+    item.map_or(Value::Null, |item| item.to_json(domain))
+}
+
+/// `GET /restapi/v1/chat/{streamid}/contacts` → `{"rosterItem":[…]}` with presence.
+pub async fn list_contacts(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let station = caller_stream(&state, &caller, path.into_inner()).await?;
+    let contacts = state.router.send(Contacts { username: station.username }).await??;
+    let items: Vec<Value> = contacts.iter().map(|c| contact_json(c, state.domain())).collect();
+    Ok(HttpResponse::Ok().json(json!({ "rosterItem": items })))
+}
+
+/// `POST /restapi/v1/chat/{streamid}/contacts` (a roster item) → 201: adds the contact and
+/// asks to see its presence (approving its own request, if it made one).
+pub async fn add_contact(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<RosterItemBody>,
+) -> Result<HttpResponse, ApiError> {
+    let station = caller_stream(&state, &caller, path.into_inner()).await?;
+    let fields = body.into_inner().check(state.domain())?;
+    let contact = fields.contact.ok_or_else(|| ApiError::bad_request("a roster item needs a \"jid\""))?;
+    let op = RosterOp::Add { nickname: fields.nickname, groups: fields.groups };
+    let item = change(&state, station.username, contact, op).await?;
+    Ok(HttpResponse::Created().json(changed_item_json(item, state.domain())))
+}
+
+/// `PUT /restapi/v1/chat/{streamid}/contacts/{jid}` (a roster item): nickname and groups.
+pub async fn update_contact(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<RosterItemBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, jid) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    let contact = parse_recipient(&jid, state.domain())?.user.to_string();
+    let fields = body.into_inner().check(state.domain())?;
+    let op = RosterOp::Update { nickname: fields.nickname, groups: fields.groups };
+    let item = change(&state, station.username, contact, op).await?;
+    Ok(HttpResponse::Ok().json(changed_item_json(item, state.domain())))
+}
+
+/// `DELETE /restapi/v1/chat/{streamid}/contacts/{jid}`: removes the contact and cancels the
+/// subscriptions both ways.
+pub async fn remove_contact(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, jid) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    let contact = parse_recipient(&jid, state.domain())?.user.to_string();
+    change(&state, station.username, contact, RosterOp::Remove).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// Checks a presence as given at a door (400 naming what is wrong).
+pub fn parse_presence(
+    show: Option<&str>,
+    status: Option<String>,
+    priority: Option<i64>,
+) -> Result<StationPresence, ApiError> {
+    let show = match show {
+        None => Show::Available,
+        Some(raw) => Show::parse(raw)
+            .ok_or_else(|| ApiError::bad_request(format!("unknown show {raw:?}; expected one of {}", Show::NAMES)))?,
+    };
+    let status = status.filter(|s| !s.is_empty());
+    if status.as_ref().is_some_and(|s| s.chars().count() > MAX_LABEL_CHARS) {
+        return Err(ApiError::bad_request(format!("status is longer than {MAX_LABEL_CHARS} characters")));
+    }
+    let priority = match priority {
+        None => 0,
+        Some(p) => i8::try_from(p).map_err(|_| ApiError::bad_request("priority must be between -128 and 127"))?,
+    };
+    Ok(StationPresence { show, status, priority })
+}
+
+#[derive(Deserialize)]
+pub struct PresenceParams {
+    show: Option<String>,
+    status: Option<String>,
+    priority: Option<i64>,
+}
+
+/// `POST /restapi/v1/chat/{streamid}/presence?show=&status=&priority=`: this station's
+/// presence.
+pub async fn set_presence(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    params: web::Query<PresenceParams>,
+) -> Result<HttpResponse, ApiError> {
+    let station = caller_stream(&state, &caller, path.into_inner()).await?;
+    let p = params.into_inner();
+    let presence = parse_presence(p.show.as_deref(), p.status, p.priority)?;
+    state.router.send(SetPresence { username: station.username, resource: station.resource, presence }).await??;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `GET /restapi/v1/chat/{streamid}/presence/{jid}`: the caller's own presence, or a
+/// contact's it is subscribed to (403 otherwise).
+pub async fn get_presence(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, jid) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    let of = parse_recipient(&jid, state.domain())?.user.to_string();
+    let availability = state.router.send(PresenceOf { username: station.username, of: of.clone() }).await??;
+    let mut value = presence_json(&of, availability.as_ref(), state.domain());
+    value["jid"] = json!(format!("{of}@{}", state.domain()));
+    Ok(HttpResponse::Ok().json(value))
+}
+
+/// `GET /restapi/v1/chat/{streamid}/blocklist` → `{"blocked":[jid…]}`.
+pub async fn get_blocklist(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let station = caller_stream(&state, &caller, path.into_inner()).await?;
+    let blocked = state.router.send(Blocklist { username: station.username }).await?;
+    let domain = state.domain();
+    let jids: Vec<String> = blocked.iter().map(|u| format!("{u}@{domain}")).collect();
+    Ok(HttpResponse::Ok().json(json!({ "blocked": jids })))
+}
+
+async fn set_block(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    on: bool,
+) -> Result<bool, ApiError> {
+    let (stream_id, jid) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    let blocked = parse_recipient(&jid, state.domain())?.user.to_string();
+    Ok(state.router.send(SetBlock { blocker: station.username, blocked, on }).await??)
+}
+
+/// `POST /restapi/v1/chat/{streamid}/blocklist/{jid}` → 201 (200 if already blocked).
+pub async fn block(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let added = set_block(caller, state, path, true).await?;
+    Ok(HttpResponse::build(if added { StatusCode::CREATED } else { StatusCode::OK }).finish())
+}
+
+/// `DELETE /restapi/v1/chat/{streamid}/blocklist/{jid}` → 200 (404 if not blocked).
+pub async fn unblock(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    if !set_block(caller, state, path, false).await? {
+        return Err(ApiError::not_found("NotBlockedException", "that user is not blocked"));
+    }
+    Ok(HttpResponse::Ok().finish())
+}
+
+// ---- admin: any user's roster ----------------------------------------------------------
+
+/// `GET /restapi/v1/users/{username}/roster` → `{"rosterItem":[…]}`, online or not.
+pub async fn admin_roster(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let username = path.into_inner();
+    if state.store.find_user(username.clone()).await?.is_none() {
+        return Err(ApiError::user_not_found(&username));
+    }
+    let rows = state.store.roster(username).await?;
+    let items: Vec<Value> = rows.iter().filter(|r| r.listed).map(|r| r.to_json(state.domain())).collect();
+    Ok(HttpResponse::Ok().json(json!({ "rosterItem": items })))
+}
+
+/// `POST /restapi/v1/users/{username}/roster` (a roster item, `subscriptionType` default 0)
+/// → 201; the subscription is mirrored on the contact's side.
+pub async fn admin_add_item(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<RosterItemBody>,
+) -> Result<HttpResponse, ApiError> {
+    let fields = body.into_inner().check(state.domain())?;
+    let contact = fields.contact.ok_or_else(|| ApiError::bad_request("a roster item needs a \"jid\""))?;
+    let op = RosterOp::AdminSet {
+        create: true,
+        nickname: fields.nickname,
+        groups: fields.groups,
+        subscription: Some(fields.subscription.unwrap_or_default()),
+    };
+    let item = change(&state, path.into_inner(), contact, op).await?;
+    Ok(HttpResponse::Created().json(changed_item_json(item, state.domain())))
+}
+
+/// `PUT /restapi/v1/users/{username}/roster/{jid}` (a roster item): nickname, groups and,
+/// when given, the subscription.
+pub async fn admin_update_item(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<RosterItemBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (username, jid) = path.into_inner();
+    let contact = parse_recipient(&jid, state.domain())?.user.to_string();
+    let fields = body.into_inner().check(state.domain())?;
+    let op = RosterOp::AdminSet {
+        create: false,
+        nickname: fields.nickname,
+        groups: fields.groups,
+        subscription: fields.subscription,
+    };
+    let item = change(&state, username, contact, op).await?;
+    Ok(HttpResponse::Ok().json(changed_item_json(item, state.domain())))
+}
+
+/// `DELETE /restapi/v1/users/{username}/roster/{jid}`: as the user's own removal.
+pub async fn admin_remove_item(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (username, jid) = path.into_inner();
+    let contact = parse_recipient(&jid, state.domain())?.user.to_string();
+    change(&state, username, contact, RosterOp::Remove).await?;
+    Ok(HttpResponse::Ok().finish())
+}
