@@ -287,10 +287,14 @@ async fn blocking_stops_messages_and_presence_both_ways() {
     assert!(e.data["message"].as_str().unwrap().contains("not accepting"));
     let mut ann_ws = app.ws("ann", &format!("?stream={ann}")).await;
     ann_ws.send(json!({"op": "message", "to": "bob", "body": "hello?", "id": "m1"})).await;
-    let event = ann_ws.next().await;
-    assert_eq!((event["event"].clone(), event["type"].clone()), (json!("chatapi.chat"), json!("error")));
-    let err = ann_ws.next_of_type("error").await;
-    assert_eq!((err["code"].clone(), err["id"].clone()), (json!(403), json!("m1")));
+    // Two frames, in either order: the reply to the op and the stanza error event.
+    let (first, second) = (ann_ws.next().await, ann_ws.next().await);
+    let (event, err) = if first.get("event").is_some() { (first, second) } else { (second, first) };
+    assert_eq!((event["event"].clone(), event["id"].clone()), (json!("chatapi.chat"), json!("m1")));
+    assert_eq!(
+        (err["type"].clone(), err["code"].clone(), err["id"].clone()),
+        (json!("error"), json!(403), json!("m1"))
+    );
     assert_eq!(
         app.post_text(&format!("/restapi/v1/chat/{ann}/chatstate/composing/bob"), (a, &ap), "").await.status,
         403
@@ -304,6 +308,11 @@ async fn blocking_stops_messages_and_presence_both_ways() {
     assert_eq!(app.presence("ann", &ann, "?show=chat").await.status, 200);
     assert_eq!(app.presence("bob", &bob, "?show=chat").await.status, 200);
     bob_sse.assert_quiet(QUIET).await;
+    // Ann's station heard only its own refusals (the websocket message, the chat state).
+    for _ in 0..2 {
+        assert_eq!(ann_sse.next().await.data["type"], "error");
+    }
+    ann_sse.assert_quiet(QUIET).await;
     let history = app.get("/restapi/v1/chat/bob/messages", (b, &bp)).await.json();
     assert_eq!(history["messages"], json!([]), "nothing stored for the blocker");
     assert_eq!(app.get(&format!("/restapi/v1/chat/{ann}/presence/bob"), (a, &ap)).await.json()["type"], "unavailable");
