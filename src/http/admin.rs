@@ -216,9 +216,7 @@ pub async fn kick_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
-    if state.store.find_user(username.clone()).await?.is_none() {
-        return Err(ApiError::user_not_found(&username));
-    }
+    require_account(&state, &username).await?;
     let ended = state
         .router
         .send(Kick { username: username.clone(), reason: "the administrator ended the session".into() })
@@ -249,4 +247,12 @@ pub async fn broadcast(
     }
     let reached = state.router.send(Broadcast { body }).await?;
     Ok(HttpResponse::Created().json(json!({ "usersReached": reached })))
+}
+
+/// 404 unless the account exists.
+pub async fn require_account(state: &AppState, username: &str) -> Result<(), ApiError> {
+    match state.store.find_user(username.to_owned()).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::user_not_found(username)),
+    }
 }

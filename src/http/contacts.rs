@@ -20,6 +20,7 @@ use switchboard_actors::StoreError;
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
+use crate::http::admin::require_account;
 use crate::http::chat::{caller_stream, parse_recipient};
 use crate::state::AppState;
 
@@ -301,9 +302,7 @@ pub async fn admin_roster(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
-    if state.store.find_user(username.clone()).await?.is_none() {
-        return Err(ApiError::user_not_found(&username));
-    }
+    require_account(&state, &username).await?;
     let rows = state.store.roster(username).await?;
     let items: Vec<Value> = rows.iter().filter(|r| r.listed).map(|r| r.to_json(state.domain())).collect();
     Ok(HttpResponse::Ok().json(json!({ "rosterItem": items })))
