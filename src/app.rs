@@ -11,6 +11,8 @@ use std::sync::Arc;
 use actix::Actor;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
+use switchboard_actors::muc::conference::Conference;
+use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::start_password_workers;
 use switchboard_actors::router::CoreConfig;
 use switchboard_actors::{Router, RouterStats, Store, StoreOptions};
@@ -57,6 +59,14 @@ impl Application {
         let jwt_secret = secrets::jwt_secret(&config)?;
         let usernames = store.usernames().await.map_err(|e| e.to_string())?;
         let blocks = store.all_blocks().await.map_err(|e| e.to_string())?;
+        let rooms = store.all_rooms().await.map_err(|e| e.to_string())?;
+        let muc = MucOptions {
+            domain: config.server.domain.clone(),
+            service: config.muc.service.clone(),
+            history: config.muc.history,
+            users_can_create: config.muc.users_can_create,
+        };
+        let conference = Conference::new(muc.clone(), store.clone(), rooms).start();
 
         let router_stats = Arc::new(RouterStats::default());
         let router = Router::new(
@@ -67,6 +77,7 @@ impl Application {
                 roster_auto_accept: config.roster.auto_accept,
             },
             store.clone(),
+            conference.clone(),
             usernames,
             blocks,
             router_stats,
@@ -83,7 +94,15 @@ impl Application {
             config.server.workers
         };
         let max_body = config.limits.max_body_bytes;
-        let state = web::Data::new(AppState { config: Arc::new(config), router, store, auth, passwords });
+        let state = web::Data::new(AppState {
+            config: Arc::new(config),
+            router,
+            conference,
+            muc: Arc::new(muc),
+            store,
+            auth,
+            passwords,
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -27,6 +27,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub history: HistoryConfig,
     pub roster: RosterConfig,
+    pub muc: MucConfig,
     pub log: LogConfig,
 }
 
@@ -178,6 +179,20 @@ pub struct RosterConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+pub struct MucConfig {
+    pub service: String,
+    pub history: usize,
+    pub users_can_create: bool,
+}
+
+impl Default for MucConfig {
+    fn default() -> Self {
+        MucConfig { service: "conference".into(), history: 20, users_can_create: true }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub level: String,
 }
@@ -240,6 +255,11 @@ impl Config {
         }
         if self.server.domain.is_empty() || self.server.domain.contains(['@', '/']) {
             return Err(ConfigError::Invalid("server.domain must be a plain host name".into()));
+        }
+        if self.muc.service.is_empty() || !self.muc.service.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(ConfigError::Invalid(
+                "muc.service must be a plain subdomain label, e.g. \"conference\"".into(),
+            ));
         }
         if self.history.default_limit == 0 || self.history.default_limit > self.history.max_limit {
             return Err(ConfigError::Invalid("history.default_limit must be between 1 and history.max_limit".into()));

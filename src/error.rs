@@ -7,6 +7,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
+use switchboard_actors::muc::RoomError;
 use switchboard_actors::{RouteError, StoreError};
 
 /// An error answered to an HTTP client.
@@ -93,6 +94,29 @@ impl From<RouteError> for ApiError {
             RouteError::Yourself(_) => ApiError::bad_request(e.to_string()),
             RouteError::Offline(_) => ApiError::conflict("NoSessionException", e.to_string()),
             RouteError::Store(store) => store.clone().into(),
+        }
+    }
+}
+
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> Self {
+        let message = e.to_string();
+        match e {
+            RoomError::NotFound(_) | RoomError::CreationRestricted(_) => {
+                ApiError::not_found("RoomNotFoundException", message)
+            }
+            RoomError::NotAffiliated(..) => ApiError::not_found("AffiliationNotFoundException", message),
+            RoomError::Exists(_) => ApiError::conflict("RoomAlreadyExistsException", message),
+            RoomError::NickTaken(_) => ApiError::conflict("NicknameTakenException", message),
+            RoomError::BadName(_) | RoomError::BadRequest(_) => ApiError::bad_request(message),
+            RoomError::Outcast(_)
+            | RoomError::MembersOnly(_)
+            | RoomError::BadPassword(_)
+            | RoomError::NotOccupant(_)
+            | RoomError::Visitor(_)
+            | RoomError::MayNotInvite(_) => ApiError::forbidden(message),
+            RoomError::Full(..) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "RoomFullException", message),
+            RoomError::Store(store) => store.into(),
         }
     }
 }

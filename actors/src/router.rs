@@ -22,13 +22,17 @@ use actix::prelude::*;
 use crate::clock::now_ms;
 use crate::event::{ChatState, Event, NewMessage, Push, StoredMessage};
 use crate::jid::{Jid, Username};
+use crate::muc::conference::Conference;
+use crate::muc::room::Joined;
+use crate::muc::RoomError;
 use crate::presence::{subscription_event, Availability, PresenceUpdate, StationPresence};
 use crate::random::random_hex;
 use crate::roster::{RosterOp, Transition};
 use crate::store::{Store, StoreError};
 use crate::user_session::{
-    AttachConnection, CloseStation, ContactGone, ContactView, DeliverLive, DeliverMessage, DetachConnection,
-    GetPresence, IncomingPresence, ListContacts, OpenStation, RosterChanged, SetStationPresence, Shutdown, UserSession,
+    AttachConnection, CloseStation, ContactGone, ContactView, DeliverLive, DeliverMessage, DetachConnection, EnterRoom,
+    ExitRoom, GetPresence, IncomingPresence, ListContacts, OpenStation, RosterChanged, SetStationPresence, Shutdown,
+    UserSession,
 };
 
 /// What the core needs to know from the configuration.
@@ -133,6 +137,7 @@ impl StationEntry {
 pub struct Router {
     config: Arc<CoreConfig>,
     store: Store,
+    conference: Addr<Conference>,
     directory: HashSet<String>,
     online: HashMap<String, OnlineUser>,
     /// Login stream id → (user, resource).
@@ -150,6 +155,7 @@ impl Router {
     pub fn new(
         config: CoreConfig,
         store: Store,
+        conference: Addr<Conference>,
         usernames: Vec<String>,
         blocks: Vec<(String, String)>,
         stats: Arc<RouterStats>,
@@ -161,6 +167,7 @@ impl Router {
         Router {
             config: Arc::new(config),
             store,
+            conference,
             directory: usernames.into_iter().collect(),
             online: HashMap::new(),
             streams: HashMap::new(),
@@ -173,8 +180,14 @@ impl Router {
 
     fn session_for(&mut self, username: &str, router: Addr<Router>) -> &mut OnlineUser {
         if !self.online.contains_key(username) {
-            let session =
-                UserSession::new(username.to_owned(), self.config.domain.clone(), self.store.clone(), router).start();
+            let session = UserSession::new(
+                username.to_owned(),
+                self.config.domain.clone(),
+                self.store.clone(),
+                router,
+                self.conference.clone(),
+            )
+            .start();
             self.online.insert(
                 username.to_owned(),
                 OnlineUser { session, stations: HashMap::new(), connections: 0, presence: None },
@@ -964,6 +977,82 @@ impl Handler<Blocklist> for Router {
     }
 }
 
+// ---- rooms and direct events --------------------------------------------------------
+
+/// Enter a room from a station. Sent by the chat API; forwarded to the user's session,
+/// which remembers the room so that the station leaves it when it ends.
+#[derive(Message)]
+#[rtype(result = "Result<Joined, RoomError>")]
+pub struct JoinRoomAs {
+    pub username: String,
+    pub resource: String,
+    pub room: String,
+    pub nick: String,
+    pub password: Option<String>,
+}
+
+impl Handler<JoinRoomAs> for Router {
+    type Result = ResponseFuture<Result<Joined, RoomError>>;
+
+    fn handle(&mut self, msg: JoinRoomAs, _: &mut Context<Self>) -> Self::Result {
+        self.touch(&msg.username, &msg.resource);
+        let Some(user) = self.online.get(&msg.username) else {
+            return Box::pin(ready(Err(RoomError::BadRequest("the station has ended".into()))));
+        };
+        let asked = user.session.send(EnterRoom {
+            resource: msg.resource,
+            room: msg.room.clone(),
+            nick: msg.nick,
+            password: msg.password,
+        });
+        Box::pin(async move { asked.await.map_err(|_| RoomError::NotFound(msg.room))? })
+    }
+}
+
+/// Leave a room from a station. Sent by the chat API.
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct LeaveRoomAs {
+    pub username: String,
+    pub resource: String,
+    pub room: String,
+}
+
+impl Handler<LeaveRoomAs> for Router {
+    type Result = ResponseFuture<Result<(), RoomError>>;
+
+    fn handle(&mut self, msg: LeaveRoomAs, _: &mut Context<Self>) -> Self::Result {
+        let Some(user) = self.online.get(&msg.username) else {
+            return Box::pin(ready(Err(RoomError::NotOccupant(msg.room))));
+        };
+        let asked = user.session.send(ExitRoom { resource: msg.resource, room: msg.room.clone() });
+        Box::pin(async move { asked.await.map_err(|_| RoomError::NotOccupant(msg.room))? })
+    }
+}
+
+/// A live-only event for every live station of a user (a room invitation). Sent by the
+/// APIs; `UnknownUser` if there is no such account, nothing kept if it is offline.
+#[derive(Message)]
+#[rtype(result = "Result<(), RouteError>")]
+pub struct DeliverToUser {
+    pub username: String,
+    pub event: Arc<Event>,
+}
+
+impl Handler<DeliverToUser> for Router {
+    type Result = Result<(), RouteError>;
+
+    fn handle(&mut self, msg: DeliverToUser, _: &mut Context<Self>) -> Self::Result {
+        if !self.directory.contains(&msg.username) {
+            return Err(RouteError::UnknownUser(msg.username));
+        }
+        if let Some(user) = self.online.get(&msg.username) {
+            user.session.do_send(DeliverLive { event: msg.event, resource: None });
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -1021,7 +1110,14 @@ mod tests {
         };
         let mut everyone = names.clone();
         everyone.push("ann".into());
-        let router = Router::new(config, store, everyone, vec![], Arc::default()).start();
+        let muc = crate::muc::MucOptions {
+            domain: "d".into(),
+            service: "conference".into(),
+            history: 0,
+            users_can_create: false,
+        };
+        let conference = crate::muc::conference::Conference::new(muc, store.clone(), vec![]).start();
+        let router = Router::new(config, store, conference, everyone, vec![], Arc::default()).start();
         for name in &names {
             let op = RosterOp::AdminSet {
                 create: true,

@@ -18,6 +18,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::event::{Event, StoredMessage};
+use crate::muc::conference::{Conference, FindRoom, JoinRoom, StationLeft};
+use crate::muc::room::{Joined, Leave};
+use crate::muc::RoomError;
 use crate::presence::{subscription_event, visible, Availability, PresenceUpdate, StationPresence};
 use crate::roster::{NoticeKind, RosterItem, RowChange};
 use crate::router::{PresenceOut, Probe, RouteError, Router};
@@ -30,6 +33,7 @@ pub struct UserSession {
     domain: String,
     store: Store,
     router: Addr<Router>,
+    conference: Addr<Conference>,
     stations: HashMap<String, StationSlot>,
     flush: FlushState,
     /// The user's roster rows, by contact.
@@ -44,6 +48,8 @@ struct StationSlot {
     addr: Addr<Station>,
     connections: usize,
     presence: StationPresence,
+    /// Rooms this station is in: it leaves them when it ends.
+    rooms: HashSet<String>,
 }
 
 /// The offline flush: `Running` while pending messages are being read from the store.
@@ -58,12 +64,19 @@ enum FlushState {
 }
 
 impl UserSession {
-    pub fn new(username: String, domain: String, store: Store, router: Addr<Router>) -> Self {
+    pub fn new(
+        username: String,
+        domain: String,
+        store: Store,
+        router: Addr<Router>,
+        conference: Addr<Conference>,
+    ) -> Self {
         UserSession {
             username,
             domain,
             store,
             router,
+            conference,
             stations: HashMap::new(),
             flush: FlushState::Idle,
             roster: HashMap::new(),
@@ -224,7 +237,10 @@ impl Handler<OpenStation> for UserSession {
 
     fn handle(&mut self, msg: OpenStation, _: &mut Context<Self>) {
         let addr = Station::new().start();
-        self.stations.insert(msg.resource, StationSlot { addr, connections: 0, presence: StationPresence::default() });
+        self.stations.insert(
+            msg.resource,
+            StationSlot { addr, connections: 0, presence: StationPresence::default(), rooms: HashSet::new() },
+        );
     }
 }
 
@@ -333,6 +349,13 @@ impl Handler<CloseStation> for UserSession {
             return;
         };
         slot.addr.do_send(EndStation { reason: msg.reason });
+        for room in slot.rooms {
+            self.conference.do_send(StationLeft {
+                room,
+                username: self.username.clone(),
+                resource: msg.resource.clone(),
+            });
+        }
         self.refresh_presence(ctx);
         // What waited for this station now waits for any; a live one gets it at once.
         self.store
@@ -505,5 +528,76 @@ impl Handler<ContactGone> for UserSession {
         if self.seen.remove(&msg.username).is_some() {
             self.push_live(&PresenceUpdate::new(&msg.username, None, &self.domain).event, None);
         }
+    }
+}
+
+/// Enter a room from one of the user's stations. Sent by the router.
+#[derive(Message)]
+#[rtype(result = "Result<Joined, RoomError>")]
+pub struct EnterRoom {
+    pub resource: String,
+    pub room: String,
+    pub nick: String,
+    pub password: Option<String>,
+}
+
+impl Handler<EnterRoom> for UserSession {
+    type Result = ResponseActFuture<Self, Result<Joined, RoomError>>;
+
+    fn handle(&mut self, msg: EnterRoom, _: &mut Context<Self>) -> Self::Result {
+        let Some(slot) = self.stations.get(&msg.resource) else {
+            return Box::pin(fut::ready(Err(RoomError::BadRequest("the station has ended".into()))));
+        };
+        let join = JoinRoom::new(
+            msg.room.clone(),
+            self.username.clone(),
+            msg.resource.clone(),
+            msg.nick,
+            msg.password,
+            slot.addr.clone(),
+        );
+        Box::pin(self.conference.send(join).into_actor(self).map(move |result, act, _| {
+            let joined = result.map_err(|_| RoomError::NotFound(msg.room.clone()))??;
+            match act.stations.get_mut(&msg.resource) {
+                Some(slot) => {
+                    slot.rooms.insert(msg.room);
+                }
+                // The station ended while joining: leave again.
+                None => act.conference.do_send(StationLeft {
+                    room: msg.room,
+                    username: act.username.clone(),
+                    resource: msg.resource,
+                }),
+            }
+            Ok(joined)
+        }))
+    }
+}
+
+/// Leave a room from one of the user's stations. Sent by the router.
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct ExitRoom {
+    pub resource: String,
+    pub room: String,
+}
+
+impl Handler<ExitRoom> for UserSession {
+    type Result = ResponseActFuture<Self, Result<(), RoomError>>;
+
+    fn handle(&mut self, msg: ExitRoom, _: &mut Context<Self>) -> Self::Result {
+        if let Some(slot) = self.stations.get_mut(&msg.resource) {
+            slot.rooms.remove(&msg.room);
+        }
+        let name = msg.room.clone();
+        let leave = Leave { username: self.username.clone(), resource: msg.resource };
+        let found = self.conference.send(FindRoom { name: msg.room });
+        Box::pin(
+            async move {
+                let room = found.await.ok().flatten().ok_or_else(|| RoomError::NotFound(name.clone()))?;
+                room.send(leave).await.map_err(|_| RoomError::NotFound(name))?
+            }
+            .into_actor(self),
+        )
     }
 }

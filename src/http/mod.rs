@@ -1,19 +1,21 @@
 //! The HTTP doors: routes, and the extractor settings that turn bad input into clear errors.
 //!
 //! One file per endpoint family: [`admin`] (restAPI-style administration), [`chat`]
-//! (ofchat's stream API), [`contacts`] (rosters, presence, blocklists), [`misc`] (health,
-//! tokens). SSE and websockets live in
+//! (ofchat's stream API), [`contacts`] (rosters, presence, blocklists), [`rooms`] (MUC),
+//! [`misc`] (health, tokens). SSE and websockets live in
 //! `crate::sse` and `crate::ws`.
 
 pub mod admin;
 pub mod chat;
 pub mod contacts;
 pub mod misc;
+pub mod rooms;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
+use rooms::RoomPart;
 
 /// Every route of the server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -29,9 +31,46 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/users/{username}/roster", web::post().to(contacts::admin_add_item))
         .route("/restapi/v1/users/{username}/roster/{jid}", web::put().to(contacts::admin_update_item))
         .route("/restapi/v1/users/{username}/roster/{jid}", web::delete().to(contacts::admin_remove_item))
+        .route("/restapi/v1/chatrooms", web::get().to(rooms::admin_list))
+        .route("/restapi/v1/chatrooms", web::post().to(rooms::admin_create))
+        .route("/restapi/v1/chatrooms/{room}", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Entity)))
+        .route("/restapi/v1/chatrooms/{room}", web::put().to(rooms::admin_update))
+        .route("/restapi/v1/chatrooms/{room}", web::delete().to(rooms::admin_delete))
+        .route(
+            "/restapi/v1/chatrooms/{room}/occupants",
+            web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Occupants)),
+        )
+        .route(
+            "/restapi/v1/chatrooms/{room}/participants",
+            web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Participants)),
+        )
+        .route(
+            "/restapi/v1/chatrooms/{room}/chathistory",
+            web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::History)),
+        )
+        .route("/restapi/v1/chatrooms/{room}/invite", web::post().to(rooms::admin_invite))
+        .route("/restapi/v1/chatrooms/{room}/{list}", web::get().to(rooms::admin_affiliations))
+        .route("/restapi/v1/chatrooms/{room}/{list}", web::put().to(rooms::admin_replace_affiliations))
+        .route("/restapi/v1/chatrooms/{room}/{list}/{jid}", web::post().to(rooms::admin_affiliate))
+        .route("/restapi/v1/chatrooms/{room}/{list}/{jid}", web::delete().to(rooms::admin_unaffiliate))
         .route("/restapi/v1/sessions", web::get().to(admin::list_sessions))
         .route("/restapi/v1/sessions/{username}", web::delete().to(admin::kick_user))
         .route("/restapi/v1/messages/users", web::post().to(admin::broadcast))
+        // The room directory (any signed-in user), before the stream routes it would shadow.
+        .route("/restapi/v1/chat/rooms", web::get().to(rooms::directory))
+        .route("/restapi/v1/chat/rooms/{room}", web::get().to(|c, s, p| rooms::room_part(c, s, p, RoomPart::Entity)))
+        .route(
+            "/restapi/v1/chat/rooms/{room}/occupants",
+            web::get().to(|c, s, p| rooms::room_part(c, s, p, RoomPart::Occupants)),
+        )
+        .route(
+            "/restapi/v1/chat/rooms/{room}/participants",
+            web::get().to(|c, s, p| rooms::room_part(c, s, p, RoomPart::Participants)),
+        )
+        .route(
+            "/restapi/v1/chat/rooms/{room}/chathistory",
+            web::get().to(|c, s, p| rooms::room_part(c, s, p, RoomPart::History)),
+        )
         // The chat stream API (each user as itself).
         .route("/restapi/v1/chat/{username}/login", web::post().to(chat::login))
         .route("/restapi/v1/chat/{streamid}/logoff", web::post().to(chat::logoff))
@@ -45,6 +84,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/chat/{streamid}/contacts", web::post().to(contacts::add_contact))
         .route("/restapi/v1/chat/{streamid}/contacts/{jid}", web::put().to(contacts::update_contact))
         .route("/restapi/v1/chat/{streamid}/contacts/{jid}", web::delete().to(contacts::remove_contact))
+        .route("/restapi/v1/chat/{streamid}/rooms/{room}", web::put().to(rooms::join))
+        .route("/restapi/v1/chat/{streamid}/rooms/{room}", web::delete().to(rooms::leave))
+        .route("/restapi/v1/chat/{streamid}/rooms/{room}", web::post().to(rooms::post))
+        .route("/restapi/v1/chat/{streamid}/rooms/{room}/{jid}", web::post().to(rooms::invite))
         .route("/restapi/v1/chat/{streamid}/presence", web::post().to(contacts::set_presence))
         .route("/restapi/v1/chat/{streamid}/presence/{jid}", web::get().to(contacts::get_presence))
         .route("/restapi/v1/chat/{streamid}/blocklist", web::get().to(contacts::get_blocklist))

@@ -8,3 +8,4 @@ mod helpers;
 mod live;
 mod profile;
 mod restart;
+mod rooms;

@@ -14,6 +14,7 @@
 //! To move to another engine (PostgreSQL), keep [`Store`]'s methods and replace this module.
 
 mod messages;
+mod rooms;
 mod roster;
 mod schema;
 mod users;
@@ -27,9 +28,11 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use messages::HistoryQuery;
+pub use rooms::{NewRoomMessage, RoomMessage};
 pub use users::{NewUser, UserRecord, UserUpdate};
 
 use crate::event::{NewMessage, StoredMessage};
+use crate::muc::RoomRecord;
 use crate::roster::{RosterItem, RosterOp, Transition};
 
 /// Why a store call failed.
@@ -266,6 +269,53 @@ impl Store {
         H: FnOnce(&Transition) + Send + 'static,
     {
         self.write_then(move |c| roster::change(c, &owner, &contact, op, auto_accept), after_commit)
+    }
+
+    // ---- rooms ---------------------------------------------------------------------------
+
+    /// Stores a new room; `Conflict` if the name is taken.
+    pub fn create_room(&self, room: RoomRecord) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| rooms::create(c, &room))
+    }
+
+    /// Writes a room's config and affiliations (creating the row if needed).
+    pub fn save_room(&self, room: RoomRecord) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| rooms::save(c, &room))
+    }
+
+    /// Forgets a room's config and affiliations; its archive stays.
+    pub fn delete_room(&self, name: String) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| rooms::delete(c, &name))
+    }
+
+    pub fn all_rooms(&self) -> impl Future<Output = StoreResult<Vec<RoomRecord>>> {
+        self.read(rooms::load_all)
+    }
+
+    pub fn room_exists(&self, name: String) -> impl Future<Output = StoreResult<bool>> {
+        self.read(move |c| rooms::exists(c, &name))
+    }
+
+    /// Archives a room message; `after_commit` sees it in commit order.
+    pub fn append_room_message<H>(
+        &self,
+        message: NewRoomMessage,
+        after_commit: H,
+    ) -> impl Future<Output = StoreResult<Arc<RoomMessage>>>
+    where
+        H: FnOnce(&Arc<RoomMessage>) + Send + 'static,
+    {
+        self.write_then(move |c| rooms::append_message(c, &message).map(Arc::new), after_commit)
+    }
+
+    /// The newest `limit` messages of a room since `since_ms`, oldest first.
+    pub fn room_messages(
+        &self,
+        room: String,
+        since_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<RoomMessage>>> {
+        self.read(move |c| rooms::recent_messages(c, &room, since_ms, limit))
     }
 
     /// Every (blocker, blocked) pair.

@@ -60,6 +60,30 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (blocker, blocked)
      ) WITHOUT ROWID;
      CREATE INDEX blocklist_blocked ON blocklist (blocked);",
+    // 3: persistent MUC rooms (config as JSON), their affiliations, and every room message.
+    // The archive outlives a room; a room's history starts at its `created_ms`.
+    "CREATE TABLE rooms (
+         name        TEXT PRIMARY KEY,
+         config      TEXT NOT NULL,
+         created_ms  INTEGER NOT NULL,
+         modified_ms INTEGER NOT NULL
+     );
+     CREATE TABLE room_affiliations (
+         room        TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
+         username    TEXT NOT NULL,
+         affiliation TEXT NOT NULL,
+         PRIMARY KEY (room, username)
+     ) WITHOUT ROWID;
+     CREATE TABLE room_messages (
+         id        INTEGER PRIMARY KEY AUTOINCREMENT,
+         room      TEXT NOT NULL,
+         stamp_ms  INTEGER NOT NULL,
+         nick      TEXT NOT NULL,
+         from_user TEXT NOT NULL,
+         body      TEXT NOT NULL,
+         data      TEXT
+     );
+     CREATE INDEX room_messages_room ON room_messages (room, id);",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own

@@ -1,0 +1,227 @@
+//! `Conference`: the registry of rooms on `conference.{domain}`.
+//!
+//! It starts every stored (persistent) room at start-up, creates rooms on demand (a user's
+//! first join of an unknown room, when `users_can_create`; the admin API), hands out room
+//! addresses, and forgets temporary rooms once they stop. A join that reaches a room in the
+//! instant it stopped is retried on a fresh room.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::room::{Join, Joined, MucRoom, StationGone};
+use super::{Affiliation, MucOptions, RoomConfig, RoomError, RoomRecord};
+use crate::station::Station;
+use crate::store::{Store, StoreError};
+
+/// The room registry. One per server.
+pub struct Conference {
+    options: Arc<MucOptions>,
+    store: Store,
+    rooms: HashMap<String, Addr<MucRoom>>,
+    /// Names being created in the store (admin creation), so that a second create waits
+    /// for nothing and fails at once.
+    creating: HashSet<String>,
+    /// Rooms loaded from the store, started when the actor starts.
+    stored: Vec<RoomRecord>,
+}
+
+impl Conference {
+    pub fn new(options: MucOptions, store: Store, stored: Vec<RoomRecord>) -> Self {
+        Conference { options: Arc::new(options), store, rooms: HashMap::new(), creating: HashSet::new(), stored }
+    }
+
+    pub fn options(&self) -> Arc<MucOptions> {
+        self.options.clone()
+    }
+
+    fn start_room(&mut self, record: RoomRecord, ctx: &mut Context<Self>) -> Addr<MucRoom> {
+        let name = record.name.clone();
+        let room = MucRoom::new(self.options.clone(), self.store.clone(), ctx.address(), record).start();
+        self.rooms.insert(name, room.clone());
+        room
+    }
+
+    /// The room a join goes to, creating a temporary one owned by the joiner if allowed.
+    fn room_for_join(&mut self, msg: &JoinRoom, ctx: &mut Context<Self>) -> Result<(Addr<MucRoom>, bool), RoomError> {
+        if let Some(room) = self.rooms.get(&msg.room) {
+            return Ok((room.clone(), false));
+        }
+        if self.creating.contains(&msg.room) {
+            return Err(RoomError::NotFound(msg.room.clone()));
+        }
+        if !self.options.users_can_create {
+            return Err(RoomError::CreationRestricted(msg.room.clone()));
+        }
+        let mut record = RoomRecord::new(msg.room.clone(), RoomConfig::default());
+        record.affiliations.insert(msg.join.username.clone(), Affiliation::Owner);
+        Ok((self.start_room(record, ctx), true))
+    }
+}
+
+impl Actor for Conference {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        for record in std::mem::take(&mut self.stored) {
+            self.start_room(record, ctx);
+        }
+    }
+}
+
+/// Enter a room, creating it if it does not exist (and users may create rooms). Sent by
+/// the user's session, which remembers the room for the station.
+#[derive(Message)]
+#[rtype(result = "Result<Joined, RoomError>")]
+pub struct JoinRoom {
+    pub room: String,
+    pub join: Join,
+}
+
+impl JoinRoom {
+    pub fn new(
+        room: String,
+        username: String,
+        resource: String,
+        nick: String,
+        password: Option<String>,
+        station: Addr<Station>,
+    ) -> Self {
+        JoinRoom { room, join: Join { username, resource, nick, password, station } }
+    }
+}
+
+impl Handler<JoinRoom> for Conference {
+    type Result = ResponseActFuture<Self, Result<Joined, RoomError>>;
+
+    fn handle(&mut self, msg: JoinRoom, ctx: &mut Context<Self>) -> Self::Result {
+        let (room, created) = match self.room_for_join(&msg, ctx) {
+            Ok(found) => found,
+            Err(e) => return Box::pin(fut::ready(Err(e))),
+        };
+        let first = room.send(msg.join.clone());
+        Box::pin(first.into_actor(self).then(move |result, act, ctx| {
+            let outcome: actix::fut::LocalBoxActorFuture<Self, Result<Joined, RoomError>> = match result {
+                Ok(joined) => Box::pin(fut::ready(joined.map(|j| Joined { created, ..j }))),
+                Err(_) => {
+                    // The room stopped (it had emptied) just as the join reached it.
+                    if act.rooms.get(&msg.room) == Some(&room) {
+                        act.rooms.remove(&msg.room);
+                    }
+                    match act.room_for_join(&msg, ctx) {
+                        Ok((again, created)) => {
+                            let name = msg.room.clone();
+                            Box::pin(again.send(msg.join).into_actor(act).map(move |result, _, _| match result {
+                                Ok(joined) => joined.map(|j| Joined { created, ..j }),
+                                Err(_) => Err(RoomError::NotFound(name)),
+                            }))
+                        }
+                        Err(e) => Box::pin(fut::ready(Err(e))),
+                    }
+                }
+            };
+            outcome
+        }))
+    }
+}
+
+/// The address of a room, if it exists. Sent by the APIs.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<MucRoom>>")]
+pub struct FindRoom {
+    pub name: String,
+}
+
+impl Handler<FindRoom> for Conference {
+    type Result = Option<Addr<MucRoom>>;
+
+    fn handle(&mut self, msg: FindRoom, _: &mut Context<Self>) -> Self::Result {
+        self.rooms.get(&msg.name).cloned()
+    }
+}
+
+/// Every room's address. Sent by the listing APIs.
+#[derive(Message)]
+#[rtype(result = "Vec<Addr<MucRoom>>")]
+pub struct AllRooms;
+
+impl Handler<AllRooms> for Conference {
+    type Result = Vec<Addr<MucRoom>>;
+
+    fn handle(&mut self, _: AllRooms, _: &mut Context<Self>) -> Self::Result {
+        self.rooms.values().cloned().collect()
+    }
+}
+
+/// Create a room (admin API): stored first when persistent. `Exists` if the name is taken.
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct CreateRoom {
+    pub record: RoomRecord,
+}
+
+impl Handler<CreateRoom> for Conference {
+    type Result = ResponseActFuture<Self, Result<(), RoomError>>;
+
+    fn handle(&mut self, msg: CreateRoom, ctx: &mut Context<Self>) -> Self::Result {
+        let name = msg.record.name.clone();
+        if self.rooms.contains_key(&name) || self.creating.contains(&name) {
+            return Box::pin(fut::ready(Err(RoomError::Exists(name))));
+        }
+        if !msg.record.config.persistent {
+            self.start_room(msg.record, ctx);
+            return Box::pin(fut::ready(Ok(())));
+        }
+        self.creating.insert(name.clone());
+        let record = msg.record.clone();
+        Box::pin(self.store.create_room(msg.record).into_actor(self).map(move |result, act, ctx| {
+            act.creating.remove(&name);
+            match result {
+                Ok(()) => {
+                    act.start_room(record, ctx);
+                    Ok(())
+                }
+                Err(StoreError::Conflict(_)) => Err(RoomError::Exists(name)),
+                Err(e) => Err(e.into()),
+            }
+        }))
+    }
+}
+
+/// A station ended: it leaves the room. Sent by the user's session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StationLeft {
+    pub room: String,
+    pub username: String,
+    pub resource: String,
+}
+
+impl Handler<StationLeft> for Conference {
+    type Result = ();
+
+    fn handle(&mut self, msg: StationLeft, _: &mut Context<Self>) {
+        if let Some(room) = self.rooms.get(&msg.room) {
+            room.do_send(StationGone { username: msg.username, resource: msg.resource });
+        }
+    }
+}
+
+/// A room stopped (a temporary room emptied, or a room was destroyed). Sent by the room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomStopped {
+    pub name: String,
+    pub room: Addr<MucRoom>,
+}
+
+impl Handler<RoomStopped> for Conference {
+    type Result = ();
+
+    fn handle(&mut self, msg: RoomStopped, _: &mut Context<Self>) {
+        if self.rooms.get(&msg.name) == Some(&msg.room) {
+            self.rooms.remove(&msg.name);
+        }
+    }
+}

@@ -1,0 +1,664 @@
+//! `MucRoom`: one actor per room. It owns the occupant list (nick → station, real user,
+//! role), the config and affiliations, and a bounded ring of recent messages; it enforces
+//! XEP-0045's entry and speaking rules, archives every message before fanning it out, and
+//! renders each room event once: every occupant's station receives the same `Arc<Event>`.
+//!
+//! A persistent room lives as long as the server; a temporary one stops when its last
+//! occupant leaves, telling the [`Conference`] so that the name can be used again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde_json::{json, Value};
+
+use super::conference::{Conference, RoomStopped};
+use super::{Affiliation, AffiliationLists, MucOptions, Role, RoomConfig, RoomError, RoomRecord};
+use crate::clock::{format_stamp, now_ms};
+use crate::event::Event;
+use crate::station::{Station, StationEvent};
+use crate::store::{NewRoomMessage, RoomMessage, Store};
+
+/// One room.
+pub struct MucRoom {
+    options: Arc<MucOptions>,
+    store: Store,
+    conference: Addr<Conference>,
+    record: RoomRecord,
+    /// `name@conference.domain`.
+    jid: String,
+    occupants: HashMap<String, Occupant>,
+    /// (user, resource) → nick.
+    by_station: HashMap<(String, String), String>,
+    /// The recent messages, rendered as history (with `delay`), oldest first.
+    history: VecDeque<Arc<Event>>,
+}
+
+struct Occupant {
+    nick: String,
+    username: String,
+    resource: String,
+    station: Addr<Station>,
+    role: Role,
+    /// The affiliation its presence shows.
+    affiliation: Option<Affiliation>,
+    /// This occupant's presence, rendered once for everyone who joins after it.
+    presence: Arc<Event>,
+}
+
+/// An occupant as the APIs list it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OccupantView {
+    pub nick: String,
+    pub username: String,
+    pub role: Role,
+    pub affiliation: Option<Affiliation>,
+}
+
+/// A room's state for the APIs.
+#[derive(Debug, Clone)]
+pub struct RoomView {
+    pub record: RoomRecord,
+    pub occupants: Vec<OccupantView>,
+}
+
+impl MucRoom {
+    pub fn new(options: Arc<MucOptions>, store: Store, conference: Addr<Conference>, record: RoomRecord) -> Self {
+        let jid = format!("{}@{}", record.name, options.host());
+        MucRoom {
+            options,
+            store,
+            conference,
+            record,
+            jid,
+            occupants: HashMap::new(),
+            by_station: HashMap::new(),
+            history: VecDeque::new(),
+        }
+    }
+
+    fn occupant_address(&self, nick: &str) -> String {
+        format!("{}/{nick}", self.jid)
+    }
+
+    fn affiliation_of(&self, username: &str) -> Option<Affiliation> {
+        self.record.affiliations.get(username).copied()
+    }
+
+    /// An occupant's presence; an unavailable one may say why the room removed it.
+    fn render_presence(&self, occupant: &Occupant, available: bool, reason: Option<&str>) -> Arc<Event> {
+        let affiliation = occupant.affiliation;
+        let mut object = json!({
+            "type": if available { "available" } else { "unavailable" },
+            "from": self.occupant_address(&occupant.nick),
+            "to": null,
+            "room": self.jid,
+            "nick": occupant.nick,
+            "show": if available { "available" } else { "offline" },
+            "status": null,
+            "role": if available { occupant.role.as_str() } else { "none" },
+            "affiliation": affiliation.map_or("none", Affiliation::as_str),
+        });
+        if self.record.config.can_anyone_discover_jid {
+            object["jid"] = json!(format!("{}@{}", occupant.username, self.options.domain));
+        }
+        if let Some(reason) = reason {
+            object["reason"] = json!(reason);
+        }
+        Event::render("chatapi.presence", None, object)
+    }
+
+    fn render_message(&self, message: &RoomMessage, as_history: bool) -> Arc<Event> {
+        let mut object = json!({
+            "type": "groupchat",
+            "id": message.id.to_string(),
+            "from": self.occupant_address(&message.nick),
+            "to": self.jid,
+            "body": message.body,
+            "data": message.data,
+            "stamp": format_stamp(message.stamp_ms),
+        });
+        if as_history {
+            object["delay"] = json!(format_stamp(message.stamp_ms));
+        }
+        Event::render("chatapi.muc", None, object)
+    }
+
+    fn remember(&mut self, event: Arc<Event>) {
+        if self.options.history == 0 {
+            return;
+        }
+        if self.history.len() == self.options.history {
+            self.history.pop_front();
+        }
+        self.history.push_back(event);
+    }
+
+    /// The same event to every occupant's station.
+    fn broadcast(&self, event: &Arc<Event>) {
+        for occupant in self.occupants.values() {
+            occupant.station.do_send(StationEvent { event: event.clone() });
+        }
+    }
+
+    /// Removes an occupant and tells everyone (it included) that it left.
+    fn remove_occupant(&mut self, nick: &str, reason: Option<&str>) {
+        let Some(occupant) = self.occupants.remove(nick) else {
+            return;
+        };
+        self.by_station.remove(&(occupant.username.clone(), occupant.resource.clone()));
+        let gone = self.render_presence(&occupant, false, reason);
+        occupant.station.do_send(StationEvent { event: gone.clone() });
+        self.broadcast(&gone);
+    }
+
+    /// A temporary room with nobody in it ends.
+    fn stop_if_unused(&mut self, ctx: &mut Context<Self>) {
+        if self.occupants.is_empty() && !self.record.config.persistent {
+            self.conference.do_send(RoomStopped { name: self.record.name.clone(), room: ctx.address() });
+            ctx.stop();
+        }
+    }
+
+    /// After a change of config or affiliations: remove whoever may no longer be here,
+    /// and re-announce occupants whose role changed.
+    fn enforce_rules(&mut self) {
+        let nicks: Vec<String> = self.occupants.keys().cloned().collect();
+        for nick in nicks {
+            let username = self.occupants[&nick].username.clone();
+            let affiliation = self.affiliation_of(&username);
+            if affiliation == Some(Affiliation::Outcast) {
+                self.remove_occupant(&nick, Some("banned from the room"));
+                continue;
+            }
+            if self.record.config.members_only && affiliation.is_none() {
+                self.remove_occupant(&nick, Some("the room is members-only"));
+                continue;
+            }
+            let role = Role::on_entry(affiliation, self.record.config.moderated);
+            let occupant = &self.occupants[&nick];
+            if (occupant.role, occupant.affiliation) != (role, affiliation) {
+                let occupant = self.occupants.get_mut(&nick).expect("listed above");
+                occupant.role = role;
+                occupant.affiliation = affiliation;
+                let presence = self.render_presence(&self.occupants[&nick], true, None);
+                self.occupants.get_mut(&nick).expect("listed above").presence = presence.clone();
+                self.broadcast(&presence);
+            }
+        }
+    }
+
+    /// Saves the room's config and affiliations if it is persistent, or forgets them if not.
+    fn persist(&self) -> impl std::future::Future<Output = Result<(), RoomError>> + 'static {
+        let saved = if self.record.config.persistent {
+            futures_util::future::Either::Left(self.store.save_room(self.record.clone()))
+        } else {
+            futures_util::future::Either::Right(self.store.delete_room(self.record.name.clone()))
+        };
+        async move { saved.await.map_err(RoomError::from) }
+    }
+
+    fn view(&self) -> RoomView {
+        let mut occupants: Vec<OccupantView> = self
+            .occupants
+            .values()
+            .map(|o| OccupantView {
+                nick: o.nick.clone(),
+                username: o.username.clone(),
+                role: o.role,
+                affiliation: self.affiliation_of(&o.username),
+            })
+            .collect();
+        occupants.sort_by(|a, b| a.nick.cmp(&b.nick));
+        RoomView { record: self.record.clone(), occupants }
+    }
+}
+
+impl Actor for MucRoom {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // History survives restarts: the ring starts from the archive.
+        if self.options.history == 0 {
+            return;
+        }
+        self.store
+            .room_messages(self.record.name.clone(), self.record.created_ms, self.options.history)
+            .into_actor(self)
+            .map(|result, act, _| match result {
+                Ok(messages) => {
+                    for message in &messages {
+                        let event = act.render_message(message, true);
+                        act.remember(event);
+                    }
+                }
+                Err(e) => tracing::warn!(room = %act.record.name, error = %e, "could not load room history"),
+            })
+            .wait(ctx);
+    }
+}
+
+/// Enter the room from a station. Sent by the conference.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Joined, RoomError>")]
+pub struct Join {
+    pub username: String,
+    pub resource: String,
+    pub nick: String,
+    pub password: Option<String>,
+    pub station: Addr<Station>,
+}
+
+/// Where and as what a station entered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Joined {
+    pub room: String,
+    pub nick: String,
+    pub role: Role,
+    pub affiliation: Option<Affiliation>,
+    /// This join created the room.
+    pub created: bool,
+}
+
+impl Handler<Join> for MucRoom {
+    type Result = Result<Joined, RoomError>;
+
+    fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
+        let name = self.record.name.clone();
+        let affiliation = self.affiliation_of(&msg.username);
+        let key = (msg.username.clone(), msg.resource.clone());
+        if let Some(nick) = self.by_station.get(&key) {
+            let occupant = &self.occupants[nick];
+            return Ok(Joined {
+                room: self.jid.clone(),
+                nick: nick.clone(),
+                role: occupant.role,
+                affiliation,
+                created: false,
+            });
+        }
+        if affiliation == Some(Affiliation::Outcast) {
+            return Err(RoomError::Outcast(name));
+        }
+        if self.record.config.members_only && affiliation.is_none() {
+            return Err(RoomError::MembersOnly(name));
+        }
+        let privileged = matches!(affiliation, Some(Affiliation::Owner | Affiliation::Admin));
+        if let Some(password) = &self.record.config.password {
+            if !privileged && msg.password.as_deref() != Some(password.as_str()) {
+                return Err(RoomError::BadPassword(name));
+            }
+        }
+        let max = self.record.config.max_users;
+        if max > 0 && self.occupants.len() >= max as usize {
+            return Err(RoomError::Full(name, max));
+        }
+        if self.occupants.contains_key(&msg.nick) {
+            return Err(RoomError::NickTaken(msg.nick));
+        }
+        let role = Role::on_entry(affiliation, self.record.config.moderated);
+        // The newcomer first hears who is here, then everyone hears the newcomer, then the
+        // newcomer gets the history (XEP-0045 §7.2.3 – §7.2.15).
+        for other in self.occupants.values() {
+            msg.station.do_send(StationEvent { event: other.presence.clone() });
+        }
+        let placeholder = Event::render("chatapi.presence", None, json!({}));
+        let mut occupant = Occupant {
+            nick: msg.nick.clone(),
+            username: msg.username,
+            resource: msg.resource,
+            station: msg.station,
+            role,
+            affiliation,
+            presence: placeholder,
+        };
+        occupant.presence = self.render_presence(&occupant, true, None);
+        let presence = occupant.presence.clone();
+        let station = occupant.station.clone();
+        self.by_station.insert(key, msg.nick.clone());
+        self.occupants.insert(msg.nick.clone(), occupant);
+        self.broadcast(&presence);
+        for event in &self.history {
+            station.do_send(StationEvent { event: event.clone() });
+        }
+        Ok(Joined { room: self.jid.clone(), nick: msg.nick, role, affiliation, created: false })
+    }
+}
+
+/// Leave the room (`DELETE …/rooms/{room}`). Sent by the conference.
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct Leave {
+    pub username: String,
+    pub resource: String,
+}
+
+impl Handler<Leave> for MucRoom {
+    type Result = Result<(), RoomError>;
+
+    fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) -> Self::Result {
+        let nick = self
+            .by_station
+            .get(&(msg.username, msg.resource))
+            .cloned()
+            .ok_or_else(|| RoomError::NotOccupant(self.record.name.clone()))?;
+        self.remove_occupant(&nick, None);
+        self.stop_if_unused(ctx);
+        Ok(())
+    }
+}
+
+/// A station ended: it leaves the room. Sent by the user's session via the conference.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StationGone {
+    pub username: String,
+    pub resource: String,
+}
+
+impl Handler<StationGone> for MucRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: StationGone, ctx: &mut Context<Self>) {
+        if let Some(nick) = self.by_station.get(&(msg.username, msg.resource)).cloned() {
+            self.remove_occupant(&nick, None);
+            self.stop_if_unused(ctx);
+        }
+    }
+}
+
+/// Post a message to the room; replies once it is archived.
+#[derive(Message)]
+#[rtype(result = "Result<Arc<RoomMessage>, RoomError>")]
+pub struct Post {
+    pub username: String,
+    pub resource: String,
+    pub body: String,
+    pub data: Option<Value>,
+}
+
+impl Handler<Post> for MucRoom {
+    type Result = ResponseFuture<Result<Arc<RoomMessage>, RoomError>>;
+
+    fn handle(&mut self, msg: Post, ctx: &mut Context<Self>) -> Self::Result {
+        let name = self.record.name.clone();
+        let Some(nick) = self.by_station.get(&(msg.username.clone(), msg.resource)) else {
+            return Box::pin(std::future::ready(Err(RoomError::NotOccupant(name))));
+        };
+        if self.occupants[nick].role == Role::Visitor {
+            return Box::pin(std::future::ready(Err(RoomError::Visitor(name))));
+        }
+        let message =
+            NewRoomMessage { room: name, nick: nick.clone(), from_user: msg.username, body: msg.body, data: msg.data };
+        let room = ctx.address();
+        let stored = self.store.append_room_message(message, move |committed| {
+            room.do_send(RoomMessageCommitted { message: committed.clone() })
+        });
+        Box::pin(async move { stored.await.map_err(RoomError::from) })
+    }
+}
+
+/// A room message was archived. Sent by the store's writer thread, in commit order.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RoomMessageCommitted {
+    message: Arc<RoomMessage>,
+}
+
+impl Handler<RoomMessageCommitted> for MucRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: RoomMessageCommitted, _: &mut Context<Self>) {
+        let live = self.render_message(&msg.message, false);
+        self.broadcast(&live);
+        let as_history = self.render_message(&msg.message, true);
+        self.remember(as_history);
+    }
+}
+
+/// Invite users. `inviter` is an occupant's station, or `None` for the administrator.
+/// Replies with one rendered invitation per invitee, for the caller to deliver. In a
+/// members-only room the invitees become members (XEP-0045 §7.8.2).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<(String, Arc<Event>)>, RoomError>")]
+pub struct Invite {
+    pub inviter: Option<(String, String)>,
+    pub invitees: Vec<String>,
+    pub reason: String,
+}
+
+impl Handler<Invite> for MucRoom {
+    type Result = AtomicResponse<Self, Result<Vec<(String, Arc<Event>)>, RoomError>>;
+
+    fn handle(&mut self, msg: Invite, _: &mut Context<Self>) -> Self::Result {
+        let name = self.record.name.clone();
+        let inviter_address = match &msg.inviter {
+            None => format!("admin@{}", self.options.domain),
+            Some((username, resource)) => {
+                if !self.by_station.contains_key(&(username.clone(), resource.clone())) {
+                    return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::NotOccupant(name)))));
+                }
+                let privileged = matches!(self.affiliation_of(username), Some(Affiliation::Owner | Affiliation::Admin));
+                if !privileged && !self.record.config.can_occupants_invite {
+                    return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::MayNotInvite(name)))));
+                }
+                format!("{username}@{}", self.options.domain)
+            }
+        };
+        let mut changed = false;
+        if self.record.config.members_only {
+            for invitee in &msg.invitees {
+                if !self.record.affiliations.contains_key(invitee) {
+                    self.record.affiliations.insert(invitee.clone(), Affiliation::Member);
+                    changed = true;
+                }
+            }
+        }
+        let invitations: Vec<(String, Arc<Event>)> = msg
+            .invitees
+            .iter()
+            .map(|invitee| {
+                let event = Event::render(
+                    "chatapi.muc",
+                    None,
+                    json!({
+                        "type": "invitationReceived",
+                        "room": self.jid,
+                        "inviter": inviter_address,
+                        "to": format!("{invitee}@{}", self.options.domain),
+                        "from": self.jid,
+                        "reason": msg.reason,
+                        "password": self.record.config.password,
+                    }),
+                );
+                (invitee.clone(), event)
+            })
+            .collect();
+        let saved = if changed {
+            self.record.modified_ms = now_ms();
+            futures_util::future::Either::Left(self.persist())
+        } else {
+            futures_util::future::Either::Right(std::future::ready(Ok(())))
+        };
+        AtomicResponse::new(Box::pin(saved.into_actor(self).map(move |result, _, _| result.map(|()| invitations))))
+    }
+}
+
+/// The room's record and occupants. Sent by the APIs.
+#[derive(Message)]
+#[rtype(result = "RoomView")]
+pub struct Describe;
+
+impl Handler<Describe> for MucRoom {
+    type Result = MessageResult<Describe>;
+
+    fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.view())
+    }
+}
+
+/// A change by the administrator: the config, or one user's affiliation, or the whole
+/// list of one affiliation. Saved before it takes effect; occupants who may no longer be
+/// in the room are removed with a reason.
+#[derive(Message)]
+#[rtype(result = "Result<RoomView, RoomError>")]
+pub enum Administer {
+    /// A new config, and the affiliation lists to replace with it.
+    Configure(RoomConfig, AffiliationLists),
+    /// Give `username` an affiliation, or (`None`) remove the one it has, which must be
+    /// `expected` when given.
+    Affiliate { username: String, affiliation: Option<Affiliation>, expected: Option<Affiliation> },
+    /// Replace every holder of `affiliation` with `usernames`.
+    ReplaceAll { affiliation: Affiliation, usernames: Vec<String> },
+}
+
+impl Handler<Administer> for MucRoom {
+    type Result = AtomicResponse<Self, Result<RoomView, RoomError>>;
+
+    fn handle(&mut self, msg: Administer, _: &mut Context<Self>) -> Self::Result {
+        let mut next = self.record.clone();
+        match msg {
+            Administer::Configure(config, lists) => {
+                next.config = config;
+                for (affiliation, usernames) in lists {
+                    next.affiliations.retain(|_, a| *a != affiliation);
+                    for username in usernames {
+                        next.affiliations.insert(username, affiliation);
+                    }
+                }
+            }
+            Administer::Affiliate { username, affiliation, expected } => match affiliation {
+                Some(a) => {
+                    next.affiliations.insert(username, a);
+                }
+                None => {
+                    let current = next.affiliations.get(&username).copied();
+                    let wanted = expected.or(current);
+                    if current.is_none() || current != wanted {
+                        let what = expected.map_or("affiliated", Affiliation::as_str);
+                        return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::NotAffiliated(
+                            username, what,
+                        )))));
+                    }
+                    next.affiliations.remove(&username);
+                }
+            },
+            Administer::ReplaceAll { affiliation, usernames } => {
+                next.affiliations.retain(|_, a| *a != affiliation);
+                for username in usernames {
+                    next.affiliations.insert(username, affiliation);
+                }
+            }
+        }
+        next.modified_ms = now_ms();
+        let previous = std::mem::replace(&mut self.record, next);
+        let saved = self.persist();
+        AtomicResponse::new(Box::pin(saved.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(()) => {
+                act.enforce_rules();
+                let view = act.view();
+                act.stop_if_unused(ctx);
+                Ok(view)
+            }
+            Err(e) => {
+                act.record = previous;
+                Err(e)
+            }
+        })))
+    }
+}
+
+/// End the room (admin `DELETE`): its stored config and affiliations go, every occupant is
+/// told why and removed, and the actor stops.
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct Destroy {
+    pub reason: String,
+}
+
+impl Handler<Destroy> for MucRoom {
+    type Result = AtomicResponse<Self, Result<(), RoomError>>;
+
+    fn handle(&mut self, msg: Destroy, _: &mut Context<Self>) -> Self::Result {
+        let deleted = self.store.delete_room(self.record.name.clone());
+        AtomicResponse::new(Box::pin(deleted.into_actor(self).map(move |result, act, ctx| {
+            result?;
+            let ended = Event::render(
+                "chatapi.muc",
+                None,
+                json!({ "type": "destroyed", "room": act.jid, "from": act.jid, "reason": msg.reason }),
+            );
+            // One event for everyone (XEP-0045 §10.9), instead of every occupant leaving.
+            act.broadcast(&ended);
+            act.occupants.clear();
+            act.by_station.clear();
+            act.conference.do_send(RoomStopped { name: act.record.name.clone(), room: ctx.address() });
+            ctx.stop();
+            Ok(())
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::event::Push;
+    use crate::muc::conference::JoinRoom;
+    use crate::station::AddConnection;
+    use crate::store::StoreOptions;
+
+    struct Recorder(Arc<Mutex<Vec<Arc<Event>>>>);
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Push> for Recorder {
+        type Result = ();
+
+        fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
+            if let Push::Event(event) = msg {
+                self.0.lock().unwrap().push(event);
+            }
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_room_message_is_rendered_once_for_every_occupant() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
+        let options =
+            MucOptions { domain: "d".into(), service: "conference".into(), history: 5, users_can_create: true };
+        let conference = Conference::new(options, store, vec![]).start();
+        let mut inboxes = Vec::new();
+        for i in 0..200 {
+            let station = Station::new().start();
+            let inbox: Arc<Mutex<Vec<Arc<Event>>>> = Arc::default();
+            let connection = Recorder(inbox.clone()).start().recipient();
+            station.send(AddConnection { connection_id: 1, connection }).await.unwrap();
+            let join = JoinRoom::new("hall".into(), format!("u{i}"), "r".into(), format!("n{i}"), None, station);
+            conference.send(join).await.unwrap().unwrap();
+            inboxes.push(inbox);
+        }
+        let hall = conference.send(crate::muc::conference::FindRoom { name: "hall".into() }).await.unwrap().unwrap();
+        let post = Post { username: "u7".into(), resource: "r".into(), body: "to all".into(), data: None };
+        hall.send(post).await.unwrap().unwrap();
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let received: Vec<Arc<Event>> = loop {
+            let got: Vec<Option<Arc<Event>>> = inboxes
+                .iter()
+                .map(|inbox| inbox.lock().unwrap().iter().find(|e| e.json.contains("\"body\":\"to all\"")).cloned())
+                .collect();
+            if got.iter().all(Option::is_some) {
+                break got.into_iter().flatten().collect();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "every occupant hears the message");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(received.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one rendering shared by 200 occupants");
+    }
+}

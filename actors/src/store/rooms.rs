@@ -1,0 +1,144 @@
+//! MUC rooms: the `rooms`, `room_affiliations` and `room_messages` tables.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{StoreError, StoreResult};
+use crate::muc::{Affiliation, RoomConfig, RoomRecord};
+
+/// A room message as archived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomMessage {
+    pub id: i64,
+    pub room: String,
+    pub stamp_ms: i64,
+    pub nick: String,
+    pub from_user: String,
+    pub body: String,
+    pub data: Option<serde_json::Value>,
+}
+
+/// A room message before it is archived.
+#[derive(Debug, Clone)]
+pub struct NewRoomMessage {
+    pub room: String,
+    pub nick: String,
+    pub from_user: String,
+    pub body: String,
+    pub data: Option<serde_json::Value>,
+}
+
+fn config_json(config: &RoomConfig) -> String {
+    serde_json::to_string(config).expect("a room config serialises")
+}
+
+/// Inserts a new room with its affiliations; `Conflict` if the name is taken.
+pub fn create(conn: &Connection, room: &RoomRecord) -> StoreResult<()> {
+    let inserted = conn.execute(
+        "INSERT INTO rooms (name, config, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO NOTHING",
+        params![room.name, config_json(&room.config), room.created_ms, room.modified_ms],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("room '{}' already exists", room.name)));
+    }
+    write_affiliations(conn, room)
+}
+
+/// Writes a room's whole state (config and affiliations), creating it if needed.
+pub fn save(conn: &Connection, room: &RoomRecord) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO rooms (name, config, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO UPDATE SET config = excluded.config, modified_ms = excluded.modified_ms",
+        params![room.name, config_json(&room.config), room.created_ms, room.modified_ms],
+    )?;
+    write_affiliations(conn, room)
+}
+
+fn write_affiliations(conn: &Connection, room: &RoomRecord) -> StoreResult<()> {
+    conn.execute("DELETE FROM room_affiliations WHERE room = ?1", [&room.name])?;
+    let mut insert =
+        conn.prepare_cached("INSERT INTO room_affiliations (room, username, affiliation) VALUES (?1, ?2, ?3)")?;
+    for (username, affiliation) in &room.affiliations {
+        insert.execute(params![room.name, username, affiliation.as_str()])?;
+    }
+    Ok(())
+}
+
+/// Removes a room and its affiliations (its archived messages stay).
+pub fn delete(conn: &Connection, name: &str) -> StoreResult<()> {
+    conn.execute("DELETE FROM rooms WHERE name = ?1", [name])?;
+    Ok(())
+}
+
+/// Every stored room.
+pub fn load_all(conn: &Connection) -> StoreResult<Vec<RoomRecord>> {
+    let mut rooms: BTreeMap<String, RoomRecord> = BTreeMap::new();
+    let mut stmt = conn.prepare("SELECT name, config, created_ms, modified_ms FROM rooms")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+    })?;
+    for row in rows {
+        let (name, config, created_ms, modified_ms) = row?;
+        let config: RoomConfig = serde_json::from_str(&config)
+            .map_err(|e| StoreError::Database(format!("room '{name}' has an unreadable config: {e}")))?;
+        rooms.insert(name.clone(), RoomRecord { name, config, affiliations: BTreeMap::new(), created_ms, modified_ms });
+    }
+    let mut stmt = conn.prepare("SELECT room, username, affiliation FROM room_affiliations")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    for row in rows {
+        let (room, username, affiliation) = row?;
+        if let (Some(record), Some(affiliation)) = (rooms.get_mut(&room), Affiliation::parse(&affiliation)) {
+            record.affiliations.insert(username, affiliation);
+        }
+    }
+    Ok(rooms.into_values().collect())
+}
+
+/// Archives a room message; returns it with its id and stamp.
+pub fn append_message(conn: &Connection, message: &NewRoomMessage) -> StoreResult<RoomMessage> {
+    let stamp_ms = crate::clock::now_ms();
+    let data = message.data.as_ref().map(|d| d.to_string());
+    conn.prepare_cached(
+        "INSERT INTO room_messages (room, stamp_ms, nick, from_user, body, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![message.room, stamp_ms, message.nick, message.from_user, message.body, data])?;
+    Ok(RoomMessage {
+        id: conn.last_insert_rowid(),
+        room: message.room.clone(),
+        stamp_ms,
+        nick: message.nick.clone(),
+        from_user: message.from_user.clone(),
+        body: message.body.clone(),
+        data: message.data.clone(),
+    })
+}
+
+/// The newest `limit` messages of `room` since `since_ms`, oldest first.
+pub fn recent_messages(conn: &Connection, room: &str, since_ms: i64, limit: usize) -> StoreResult<Vec<RoomMessage>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, room, stamp_ms, nick, from_user, body, data FROM room_messages
+         WHERE room = ?1 AND stamp_ms >= ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![room, since_ms, limit as i64], |r| {
+        let data: Option<String> = r.get(6)?;
+        Ok(RoomMessage {
+            id: r.get(0)?,
+            room: r.get(1)?,
+            stamp_ms: r.get(2)?,
+            nick: r.get(3)?,
+            from_user: r.get(4)?,
+            body: r.get(5)?,
+            data: data.and_then(|d| serde_json::from_str(&d).ok()),
+        })
+    })?;
+    let mut messages: Vec<RoomMessage> = rows.collect::<Result<_, _>>()?;
+    messages.reverse();
+    Ok(messages)
+}
+
+/// Whether a stored room exists.
+pub fn exists(conn: &Connection, name: &str) -> StoreResult<bool> {
+    Ok(conn.query_row("SELECT 1 FROM rooms WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some())
+}

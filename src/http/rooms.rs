@@ -1,0 +1,520 @@
+//! MUC rooms over HTTP: the stream owner's joins, leaves, posts and invitations
+//! (`/restapi/v1/chat/{streamid}/rooms/…`), the room directory any signed-in user may read
+//! (`/restapi/v1/chat/rooms…`, members-only and hidden rooms only for their members), and
+//! the admin API (`/restapi/v1/chatrooms…`, restAPI's modern shapes).
+
+use actix::Addr;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::future::join_all;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_actors::clock::format_stamp;
+use switchboard_actors::muc::conference::{AllRooms, CreateRoom, FindRoom};
+use switchboard_actors::muc::room::{Administer, Describe, Destroy, Invite, MucRoom, OccupantView, Post, RoomView};
+use switchboard_actors::muc::{
+    check_room_name, Affiliation, AffiliationLists, Role, RoomConfig, RoomError, RoomRecord,
+};
+use switchboard_actors::router::{DeliverToUser, JoinRoomAs, LeaveRoomAs};
+
+use crate::auth::{Admin, Caller};
+use crate::error::ApiError;
+use crate::http::admin::require_account;
+use crate::http::chat::{caller_stream, parse_posted, parse_recipient};
+use crate::state::AppState;
+
+/// Longest nickname and invitation reason, in characters.
+const MAX_NICK_CHARS: usize = 64;
+const MAX_REASON_CHARS: usize = 1024;
+
+async fn find_room(state: &AppState, name: &str) -> Result<Addr<MucRoom>, ApiError> {
+    check_room_name(name)?;
+    state
+        .conference
+        .send(FindRoom { name: name.to_owned() })
+        .await?
+        .ok_or_else(|| RoomError::NotFound(name.to_owned()).into())
+}
+
+async fn describe(room: &Addr<MucRoom>, name: &str) -> Result<RoomView, ApiError> {
+    room.send(Describe).await.map_err(|_| RoomError::NotFound(name.to_owned()).into())
+}
+
+/// A room a signed-in user may see (404 otherwise, so hidden rooms stay hidden).
+async fn visible_room(state: &AppState, caller: &Caller, name: &str) -> Result<RoomView, ApiError> {
+    let room = find_room(state, name).await?;
+    let view = describe(&room, name).await?;
+    if !caller.is_admin() && !view.record.visible_to(&caller.username) {
+        return Err(RoomError::NotFound(name.to_owned()).into());
+    }
+    Ok(view)
+}
+
+fn occupant_json(state: &AppState, room: &str, o: &OccupantView) -> Value {
+    json!({
+        "jid": format!("{room}@{}/{}", state.muc.host(), o.nick),
+        "nick": o.nick,
+        "userAddress": format!("{}@{}", o.username, state.domain()),
+        "role": o.role.as_str(),
+        "affiliation": o.affiliation.map_or("none", Affiliation::as_str),
+    })
+}
+
+fn occupants_json(state: &AppState, view: &RoomView, voiced_only: bool) -> Vec<Value> {
+    view.occupants
+        .iter()
+        .filter(|o| !voiced_only || o.role != Role::Visitor)
+        .map(|o| occupant_json(state, &view.record.name, o))
+        .collect()
+}
+
+async fn history_json(state: &AppState, record: &RoomRecord) -> Result<Value, ApiError> {
+    let limit = state.config.history.max_limit;
+    let messages = state.store.room_messages(record.name.clone(), record.created_ms, limit).await?;
+    let room_jid = format!("{}@{}", record.name, state.muc.host());
+    let list: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let from = format!("{room_jid}/{}", m.nick);
+            json!({
+                "id": m.id.to_string(),
+                "type": "groupchat",
+                "from": from,
+                "to": room_jid,
+                "body": m.body,
+                "data": m.data,
+                "stamp": format_stamp(m.stamp_ms),
+                "delay_stamp": format_stamp(m.stamp_ms),
+                "delay_from": from,
+            })
+        })
+        .collect();
+    Ok(json!({ "messages": list }))
+}
+
+// ---- the stream owner's room actions -----------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct JoinParams {
+    nick: Option<String>,
+    password: Option<String>,
+}
+
+/// `PUT /restapi/v1/chat/{streamid}/rooms/{room}?nick=&password=`: enter (creating the room,
+/// as its owner, if it does not exist and users may create rooms) → 201 when created, else
+/// 200, with `{"room","nick","role","affiliation","created"}`.
+pub async fn join(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    params: web::Query<JoinParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, room) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    check_room_name(&room)?;
+    let params = params.into_inner();
+    let nick = params.nick.map(|n| n.trim().to_owned()).unwrap_or_else(|| station.username.clone());
+    if nick.is_empty() || nick.chars().count() > MAX_NICK_CHARS || nick.contains('/') {
+        return Err(ApiError::bad_request(format!("nick must be 1 to {MAX_NICK_CHARS} characters, without '/'")));
+    }
+    let joined = state
+        .router
+        .send(JoinRoomAs {
+            username: station.username,
+            resource: station.resource,
+            room,
+            nick,
+            password: params.password,
+        })
+        .await??;
+    let body = json!({
+        "room": joined.room,
+        "nick": joined.nick,
+        "role": joined.role.as_str(),
+        "affiliation": joined.affiliation.map_or("none", Affiliation::as_str),
+        "created": joined.created,
+    });
+    Ok(if joined.created { HttpResponse::Created().json(body) } else { HttpResponse::Ok().json(body) })
+}
+
+/// `DELETE /restapi/v1/chat/{streamid}/rooms/{room}`: leave.
+pub async fn leave(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, room) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    check_room_name(&room)?;
+    state.router.send(LeaveRoomAs { username: station.username, resource: station.resource, room }).await??;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `POST /restapi/v1/chat/{streamid}/rooms/{room}` (text or JSON `{"body",…}`) → 200
+/// `{"id","stamp"}` once archived; 403 if not an occupant, or a visitor of a moderated room.
+pub async fn post(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, name) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    let room = find_room(&state, &name).await?;
+    let posted = parse_posted(&req, &raw, state.config.limits.max_message_chars)?;
+    let post = Post { username: station.username, resource: station.resource, body: posted.body, data: posted.data };
+    let stored = room.send(post).await.map_err(|_| RoomError::NotFound(name))??;
+    Ok(HttpResponse::Ok().json(json!({ "id": stored.id.to_string(), "stamp": format_stamp(stored.stamp_ms) })))
+}
+
+/// Checks an invitation reason (text body).
+fn reason_text(raw: &[u8]) -> Result<String, ApiError> {
+    let reason = std::str::from_utf8(raw).map_err(|_| ApiError::bad_request("the reason is not valid UTF-8"))?;
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::bad_request(format!("the reason is longer than {MAX_REASON_CHARS} characters")));
+    }
+    Ok(reason.trim().to_owned())
+}
+
+/// Delivers invitations the room rendered, live, to each invitee's stations.
+async fn deliver_invitations(
+    state: &AppState,
+    room: &Addr<MucRoom>,
+    name: &str,
+    invite: Invite,
+) -> Result<usize, ApiError> {
+    for invitee in &invite.invitees {
+        require_account(state, invitee).await?;
+    }
+    let invitations = room.send(invite).await.map_err(|_| RoomError::NotFound(name.to_owned()))??;
+    let count = invitations.len();
+    for (username, event) in invitations {
+        state.router.send(DeliverToUser { username, event }).await??;
+    }
+    Ok(count)
+}
+
+/// `POST /restapi/v1/chat/{streamid}/rooms/{room}/{jid}` (body: the reason): a mediated
+/// invitation; the invitee's stations get `chatapi.muc {"type":"invitationReceived",…}`.
+pub async fn invite(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (stream_id, name, jid) = path.into_inner();
+    let station = caller_stream(&state, &caller, stream_id).await?;
+    let room = find_room(&state, &name).await?;
+    let invitee = parse_recipient(&jid, state.domain())?.user.to_string();
+    let invite = Invite {
+        inviter: Some((station.username, station.resource)),
+        invitees: vec![invitee],
+        reason: reason_text(&raw)?,
+    };
+    deliver_invitations(&state, &room, &name, invite).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+// ---- the directory ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    search: Option<String>,
+}
+
+/// The rooms `caller` may see, filtered by `type` (public | all) and `search`.
+async fn list_rooms(state: &AppState, caller: &Caller, params: ListParams) -> Result<Vec<Value>, ApiError> {
+    let public_only = match params.kind.as_deref() {
+        None | Some("all") => false,
+        Some("public") => true,
+        Some(other) => return Err(ApiError::bad_request(format!("type {other:?}: expected public or all"))),
+    };
+    let search = params.search.map(|s| s.to_lowercase());
+    let rooms = state.conference.send(AllRooms).await?;
+    let views = join_all(rooms.iter().map(|room| room.send(Describe))).await;
+    let admin = caller.is_admin();
+    let mut listed: Vec<Value> = views
+        .into_iter()
+        .flatten()
+        .filter(|v| admin || v.record.visible_to(&caller.username))
+        .filter(|v| !public_only || v.record.config.public_room)
+        .filter(|v| {
+            search.as_ref().is_none_or(|s| {
+                let c = &v.record.config;
+                [&v.record.name, &c.natural_name, &c.description].iter().any(|f| f.to_lowercase().contains(s))
+            })
+        })
+        .map(|v| v.record.to_json(&state.muc, v.occupants.len(), admin))
+        .collect();
+    listed.sort_by(|a, b| a["roomName"].as_str().cmp(&b["roomName"].as_str()));
+    Ok(listed)
+}
+
+/// `GET /restapi/v1/chat/rooms?type=public|all&search=` → `{"chatRooms":[…]}`.
+pub async fn directory(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let rooms = list_rooms(&state, &caller, params.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "chatRooms": rooms })))
+}
+
+/// What a room sub-resource shows.
+#[derive(Clone, Copy)]
+pub enum RoomPart {
+    Entity,
+    Occupants,
+    Participants,
+    History,
+}
+
+async fn show_part(state: &AppState, view: RoomView, part: RoomPart, admin: bool) -> Result<HttpResponse, ApiError> {
+    let body = match part {
+        RoomPart::Entity => view.record.to_json(&state.muc, view.occupants.len(), admin),
+        RoomPart::Occupants => json!({ "occupants": occupants_json(state, &view, false) }),
+        RoomPart::Participants => json!({ "participants": occupants_json(state, &view, true) }),
+        RoomPart::History => history_json(state, &view.record).await?,
+    };
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /restapi/v1/chat/rooms/{room}[/occupants|/participants|/chathistory]`.
+pub async fn room_part(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    part: RoomPart,
+) -> Result<HttpResponse, ApiError> {
+    let view = visible_room(&state, &caller, &path.into_inner()).await?;
+    show_part(&state, view, part, false).await
+}
+
+// ---- admin ------------------------------------------------------------------------------
+
+/// A room as the admin posts it: the restAPI entity (config keys, `roomName`, and the
+/// affiliation lists as JIDs or user names). `persistent` defaults to true here.
+fn room_from_body(
+    state: &AppState,
+    mut body: Value,
+    name: Option<&str>,
+) -> Result<(RoomRecord, AffiliationLists), ApiError> {
+    let object = body.as_object_mut().ok_or_else(|| ApiError::bad_request("a room must be a JSON object"))?;
+    let room_name = match (object.remove("roomName"), name) {
+        (_, Some(path_name)) => path_name.to_owned(),
+        (Some(Value::String(n)), None) => n,
+        (_, None) => return Err(ApiError::bad_request("a room needs a \"roomName\"")),
+    };
+    check_room_name(&room_name)?;
+    let mut lists = Vec::new();
+    for affiliation in Affiliation::ALL {
+        if let Some(value) = object.remove(affiliation.plural()) {
+            let jids: Vec<String> = serde_json::from_value(value).map_err(|_| {
+                ApiError::bad_request(format!("\"{}\" must be a list of user addresses", affiliation.plural()))
+            })?;
+            let users = jids
+                .iter()
+                .map(|jid| parse_recipient(jid, state.domain()).map(|j| j.user.to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
+            lists.push((affiliation, users));
+        }
+    }
+    object.entry("persistent").or_insert(Value::Bool(true));
+    for ignored in ["jid", "creationDate", "modificationDate", "passwordProtected", "occupantCount", "logEnabled"] {
+        object.remove(ignored);
+    }
+    let config: RoomConfig =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid room: {e}")))?;
+    if config.password.as_deref() == Some("") {
+        return Err(ApiError::bad_request("password must not be empty (use null for none)"));
+    }
+    let mut record = RoomRecord::new(room_name, config);
+    for (affiliation, users) in &lists {
+        for user in users {
+            record.affiliations.insert(user.clone(), *affiliation);
+        }
+    }
+    Ok((record, lists))
+}
+
+/// `GET /restapi/v1/chatrooms?type=&search=` → every room.
+pub async fn admin_list(
+    admin: Admin,
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let rooms = list_rooms(&state, &admin.0, params.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "chatRooms": rooms })))
+}
+
+/// `POST /restapi/v1/chatrooms` → 201; 409 if the name is taken, 400 if it is not lowercase.
+pub async fn admin_create(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (record, _) = room_from_body(&state, body.into_inner(), None)?;
+    let name = record.name.clone();
+    state.conference.send(CreateRoom { record }).await??;
+    let room = find_room(&state, &name).await?;
+    let view = describe(&room, &name).await?;
+    Ok(HttpResponse::Created().json(view.record.to_json(&state.muc, view.occupants.len(), true)))
+}
+
+/// `GET /restapi/v1/chatrooms/{room}[/occupants|/participants|/chathistory]`.
+pub async fn admin_part(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    part: RoomPart,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    let room = find_room(&state, &name).await?;
+    let view = describe(&room, &name).await?;
+    show_part(&state, view, part, true).await
+}
+
+/// `PUT /restapi/v1/chatrooms/{room}`: replaces the config and every affiliation list given.
+pub async fn admin_update(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    let room = find_room(&state, &name).await?;
+    let (record, lists) = room_from_body(&state, body.into_inner(), Some(&name))?;
+    let view =
+        room.send(Administer::Configure(record.config, lists)).await.map_err(|_| RoomError::NotFound(name))??;
+    Ok(HttpResponse::Ok().json(view.record.to_json(&state.muc, view.occupants.len(), true)))
+}
+
+/// `DELETE /restapi/v1/chatrooms/{room}`: ends the room; occupants are told why.
+pub async fn admin_delete(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    let room = find_room(&state, &name).await?;
+    let reason = "the room was destroyed by the administrator".to_owned();
+    room.send(Destroy { reason }).await.map_err(|_| RoomError::NotFound(name))??;
+    Ok(HttpResponse::Ok().finish())
+}
+
+fn affiliation_list(raw: &str) -> Result<Affiliation, ApiError> {
+    Affiliation::from_plural(raw).ok_or_else(|| {
+        ApiError::not_found(
+            "NotFoundException",
+            format!("no room resource {raw:?}; expected owners, admins, members or outcasts"),
+        )
+    })
+}
+
+/// `GET /restapi/v1/chatrooms/{room}/{owners|admins|members|outcasts}` → `{"owners":[jid…]}`.
+pub async fn admin_affiliations(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, list) = path.into_inner();
+    let affiliation = affiliation_list(&list)?;
+    let room = find_room(&state, &name).await?;
+    let view = describe(&room, &name).await?;
+    let jids: Vec<String> =
+        view.record.with_affiliation(affiliation).iter().map(|u| format!("{u}@{}", state.domain())).collect();
+    Ok(HttpResponse::Ok().json(json!({ affiliation.plural(): jids })))
+}
+
+/// `PUT /restapi/v1/chatrooms/{room}/{list}` (`{"owners":[…]}` or a bare list): replaces it.
+pub async fn admin_replace_affiliations(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, list) = path.into_inner();
+    let affiliation = affiliation_list(&list)?;
+    let room = find_room(&state, &name).await?;
+    let body = body.into_inner();
+    let jids = match body.get(affiliation.plural()) {
+        Some(inner) => inner.clone(),
+        None => body,
+    };
+    let jids: Vec<String> = serde_json::from_value(jids)
+        .map_err(|_| ApiError::bad_request(format!("expected {{\"{}\":[jid…]}}", affiliation.plural())))?;
+    let mut usernames = Vec::with_capacity(jids.len());
+    for jid in &jids {
+        let username = parse_recipient(jid, state.domain())?.user.to_string();
+        require_account(&state, &username).await?;
+        usernames.push(username);
+    }
+    let change = Administer::ReplaceAll { affiliation, usernames };
+    room.send(change).await.map_err(|_| RoomError::NotFound(name))??;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `POST /restapi/v1/chatrooms/{room}/{list}/{jid}` → 201: gives the user that affiliation.
+pub async fn admin_affiliate(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, list, jid) = path.into_inner();
+    let affiliation = affiliation_list(&list)?;
+    let room = find_room(&state, &name).await?;
+    let username = parse_recipient(&jid, state.domain())?.user.to_string();
+    require_account(&state, &username).await?;
+    let change = Administer::Affiliate { username, affiliation: Some(affiliation), expected: None };
+    room.send(change).await.map_err(|_| RoomError::NotFound(name))??;
+    Ok(HttpResponse::Created().finish())
+}
+
+/// `DELETE /restapi/v1/chatrooms/{room}/{list}/{jid}`: removes that affiliation (404 if the
+/// user does not hold it).
+pub async fn admin_unaffiliate(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, list, jid) = path.into_inner();
+    let affiliation = affiliation_list(&list)?;
+    let room = find_room(&state, &name).await?;
+    let username = parse_recipient(&jid, state.domain())?.user.to_string();
+    let change = Administer::Affiliate { username, affiliation: None, expected: Some(affiliation) };
+    room.send(change).await.map_err(|_| RoomError::NotFound(name))??;
+    Ok(HttpResponse::Ok().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminInvite {
+    #[serde(default)]
+    reason: String,
+    jids_to_invite: Vec<String>,
+}
+
+/// `POST /restapi/v1/chatrooms/{room}/invite` `{"reason","jidsToInvite":[…]}`.
+pub async fn admin_invite(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AdminInvite>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    let room = find_room(&state, &name).await?;
+    let body = body.into_inner();
+    if body.jids_to_invite.is_empty() {
+        return Err(ApiError::bad_request("jidsToInvite must name at least one user"));
+    }
+    let invitees = body
+        .jids_to_invite
+        .iter()
+        .map(|jid| parse_recipient(jid, state.domain()).map(|j| j.user.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let reason = reason_text(body.reason.as_bytes())?;
+    let count = deliver_invitations(&state, &room, &name, Invite { inviter: None, invitees, reason }).await?;
+    Ok(HttpResponse::Ok().json(json!({ "invited": count })))
+}

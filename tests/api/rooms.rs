@@ -1,0 +1,344 @@
+//! MUC rooms: join, leave, post and invite over REST with SSE and websocket occupants,
+//! history, the entry and speaking rules, the directory and the admin API.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const QUIET: Duration = Duration::from_millis(300);
+
+fn auth(name: &str) -> (&str, String) {
+    (name, format!("pw-{name}"))
+}
+
+impl TestApp {
+    async fn join(&self, name: &str, stream: &str, room: &str, query: &str) -> Reply {
+        let (u, p) = auth(name);
+        let url = self.url(&format!("/restapi/v1/chat/{stream}/rooms/{room}{query}"));
+        reply(self.client.put(url).basic_auth(u, &p).send().await).await
+    }
+
+    async fn say(&self, name: &str, stream: &str, room: &str, body: &str) -> Reply {
+        let (u, p) = auth(name);
+        self.post_json(&format!("/restapi/v1/chat/{stream}/rooms/{room}"), (u, &p), &json!({ "body": body })).await
+    }
+
+    async fn create_room(&self, room: Value) -> Reply {
+        self.post_json("/restapi/v1/chatrooms", self.admin(), &room).await
+    }
+}
+
+/// The next SSE event named `event` whose `type` is `kind`, skipping others.
+async fn next_of(sse: &mut Sse, event: &str, kind: &str) -> SseEvent {
+    loop {
+        let e = sse.next().await;
+        if e.event == event && e.data["type"] == kind {
+            return e;
+        }
+    }
+}
+
+/// The next websocket frame of event `event` and `type` `kind`.
+async fn next_ws_of(ws: &mut Ws, event: &str, kind: &str) -> Value {
+    loop {
+        let v = ws.next().await;
+        if v["event"] == event && v["type"] == kind {
+            return v;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn sse_and_websocket_occupants_share_a_room() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob", "carl"] {
+        app.create_user(name).await;
+    }
+    let ann = app.login("ann").await;
+    let mut ann_sse = app.sse("ann", &format!("?stream={ann}")).await;
+
+    // Ann's first join creates the room and makes her its owner.
+    let r = app.join("ann", &ann, "lobby", "").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"room": "lobby@conference.localhost", "nick": "ann", "role": "moderator", "affiliation": "owner", "created": true})
+    );
+    let me = next_of(&mut ann_sse, "chatapi.presence", "available").await;
+    assert_eq!(
+        (me.data["from"].clone(), me.data["role"].clone()),
+        (json!("lobby@conference.localhost/ann"), json!("moderator"))
+    );
+    assert_eq!(app.say("ann", &ann, "lobby", "first").await.status, 200);
+    assert_eq!(app.say("ann", &ann, "lobby", "second").await.status, 200);
+    let echo = next_of(&mut ann_sse, "chatapi.muc", "groupchat").await;
+    assert_eq!(
+        (echo.data["body"].clone(), echo.data["from"].clone()),
+        (json!("first"), json!("lobby@conference.localhost/ann"))
+    );
+    assert!(echo.id.is_none(), "room events carry no 1:1 replay id");
+
+    // Bob joins over the websocket with a nick: he hears Ann, himself, then the history.
+    let bob = app.login("bob").await;
+    let mut bob_ws = app.ws("bob", &format!("?stream={bob}")).await;
+    let r = app.join("bob", &bob, "lobby", "?nick=Bobby").await;
+    assert_eq!(
+        (r.status, r.json()["role"].clone(), r.json()["affiliation"].clone()),
+        (200, json!("participant"), json!("none"))
+    );
+    let first = bob_ws.next().await;
+    assert_eq!(
+        (first["event"].clone(), first["from"].clone()),
+        (json!("chatapi.presence"), json!("lobby@conference.localhost/ann"))
+    );
+    assert_eq!(bob_ws.next().await["from"], "lobby@conference.localhost/Bobby");
+    let h1 = bob_ws.next().await;
+    assert_eq!((h1["event"].clone(), h1["body"].clone()), (json!("chatapi.muc"), json!("first")));
+    assert!(h1["delay"].is_string(), "history is marked: {h1}");
+    assert_eq!(bob_ws.next().await["body"], "second");
+    let joined = next_of(&mut ann_sse, "chatapi.presence", "available").await;
+    assert_eq!(joined.data["nick"], "Bobby");
+
+    // A message reaches every occupant, the sender included, and is archived.
+    assert_eq!(app.say("bob", &bob, "lobby", "hello all").await.status, 200);
+    let live = next_ws_of(&mut bob_ws, "chatapi.muc", "groupchat").await;
+    assert_eq!((live["body"].clone(), live["delay"].clone()), (json!("hello all"), Value::Null));
+    assert_eq!(next_of(&mut ann_sse, "chatapi.muc", "groupchat").await.data["body"], "hello all");
+    let (c, cp) = auth("carl");
+    let history = app.get("/restapi/v1/chat/rooms/lobby/chathistory", (c, &cp)).await.json();
+    let bodies: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["first", "second", "hello all"]);
+    let occupants = app.get("/restapi/v1/chat/rooms/lobby/occupants", (c, &cp)).await.json();
+    assert_eq!(occupants["occupants"].as_array().unwrap().len(), 2);
+
+    // Refusals: a non-occupant may not post; a taken nick; someone else's stream.
+    let carl = app.login("carl").await;
+    assert_eq!(app.say("carl", &carl, "lobby", "let me in").await.status, 403);
+    assert_eq!(app.join("carl", &carl, "lobby", "?nick=ann").await.status, 409);
+    assert_eq!(app.join("carl", &ann, "lobby", "").await.status, 403);
+    assert_eq!(app.join("carl", &carl, "Lobby", "").await.status, 400);
+    assert_eq!(app.say("carl", &carl, "nowhere", "x").await.status, 404);
+
+    // Invitations: only occupants invite; the invitee hears it; unknown users are 404.
+    let mut carl_sse = app.sse("carl", &format!("?stream={carl}")).await;
+    let (b, bp) = auth("bob");
+    let (a, ap) = auth("ann");
+    let r = app.post_text(&format!("/restapi/v1/chat/{carl}/rooms/lobby/ann"), (c, &cp), "hi").await;
+    assert_eq!(r.status, 403);
+    let r = app.post_text(&format!("/restapi/v1/chat/{ann}/rooms/lobby/carl"), (a, &ap), "join us").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let invitation = carl_sse.next().await;
+    assert_eq!(invitation.event, "chatapi.muc");
+    assert_eq!(invitation.data["type"], "invitationReceived");
+    assert_eq!(
+        (invitation.data["room"].clone(), invitation.data["reason"].clone()),
+        (json!("lobby@conference.localhost"), json!("join us"))
+    );
+    assert_eq!(invitation.data["inviter"], "ann@localhost");
+    assert_eq!(app.post_text(&format!("/restapi/v1/chat/{ann}/rooms/lobby/ghost"), (a, &ap), "").await.status, 404);
+    let r = app.post_text(&format!("/restapi/v1/chat/{bob}/rooms/lobby/carl"), (b, &bp), "").await;
+    assert_eq!(r.status, 403, "participants may not invite unless the room allows it");
+
+    // Leaving is announced; the websocket closing leaves too.
+    assert_eq!(app.delete(&format!("/restapi/v1/chat/{ann}/rooms/lobby"), (a, &ap)).await.status, 200);
+    let gone = next_ws_of(&mut bob_ws, "chatapi.presence", "unavailable").await;
+    assert_eq!(gone["from"], "lobby@conference.localhost/ann");
+    let own = next_of(&mut ann_sse, "chatapi.presence", "unavailable").await;
+    assert_eq!(own.data["from"], "lobby@conference.localhost/ann", "the leaver hears it too");
+    assert_eq!(app.delete(&format!("/restapi/v1/chat/{ann}/rooms/lobby"), (a, &ap)).await.status, 403);
+    assert_eq!(app.join("ann", &ann, "lobby", "").await.status, 200);
+    let (b, bp) = (b, bp);
+    assert_eq!(app.post_text(&format!("/restapi/v1/chat/{bob}/logoff"), (b, &bp), "").await.status, 200);
+    let gone = next_of(&mut ann_sse, "chatapi.presence", "unavailable").await;
+    assert_eq!(gone.data["from"], "lobby@conference.localhost/Bobby");
+}
+
+#[actix_web::test]
+async fn the_entry_and_speaking_rules_hold() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob", "carl", "dave"] {
+        app.create_user(name).await;
+    }
+    let streams: Vec<String> = {
+        let mut v = Vec::new();
+        for name in ["ann", "bob", "carl", "dave"] {
+            v.push(app.login(name).await);
+        }
+        v
+    };
+    let (ann, bob, carl, dave) = (&streams[0], &streams[1], &streams[2], &streams[3]);
+
+    let r = app
+        .create_room(
+            json!({"roomName": "club", "membersOnly": true, "members": ["bob@localhost"], "outcasts": ["carl"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(app.join("carl", carl, "club", "").await.status, 403, "outcast");
+    let r = app.join("dave", dave, "club", "").await;
+    assert_eq!(r.status, 403, "not a member");
+    assert!(r.message().contains("members-only"), "{}", r.text());
+    assert_eq!(app.join("bob", bob, "club", "").await.status, 200, "a member");
+
+    app.create_room(json!({"roomName": "vault", "password": "sesame"})).await;
+    assert_eq!(app.join("ann", ann, "vault", "").await.status, 403);
+    assert_eq!(app.join("ann", ann, "vault", "?password=wrong").await.status, 403);
+    assert_eq!(app.join("ann", ann, "vault", "?password=sesame").await.status, 200);
+
+    app.create_room(json!({"roomName": "tiny", "maxUsers": 1})).await;
+    assert_eq!(app.join("ann", ann, "tiny", "").await.status, 200);
+    let r = app.join("bob", bob, "tiny", "").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+
+    app.create_room(json!({"roomName": "stage", "moderated": true, "members": ["bob"]})).await;
+    let r = app.join("dave", dave, "stage", "").await;
+    assert_eq!(r.json()["role"], "visitor");
+    let r = app.say("dave", dave, "stage", "may I?").await;
+    assert_eq!(r.status, 403);
+    assert!(r.message().contains("visitors"), "{}", r.text());
+    assert_eq!(app.join("bob", bob, "stage", "").await.json()["role"], "participant");
+    assert_eq!(app.say("bob", bob, "stage", "I may").await.status, 200);
+    let participants = app.get("/restapi/v1/chatrooms/stage/participants", app.admin()).await.json();
+    assert_eq!(participants["participants"].as_array().unwrap().len(), 1, "visitors have no voice");
+
+    // A temporary room vanishes with its last occupant; a persistent one stays.
+    assert_eq!(app.join("ann", ann, "popup", "").await.status, 201);
+    let (a, ap) = auth("ann");
+    assert_eq!(app.get("/restapi/v1/chat/rooms/popup", (a, &ap)).await.json()["persistent"], false);
+    assert_eq!(app.delete(&format!("/restapi/v1/chat/{ann}/rooms/popup"), (a, &ap)).await.status, 200);
+    assert_eq!(app.get("/restapi/v1/chat/rooms/popup", (a, &ap)).await.status, 404);
+    assert_eq!(app.delete(&format!("/restapi/v1/chat/{ann}/rooms/vault"), (a, &ap)).await.status, 200);
+    assert_eq!(app.get("/restapi/v1/chatrooms/vault", app.admin()).await.status, 200);
+    // And the name can be taken again, by a new owner.
+    assert_eq!(app.join("bob", bob, "popup", "").await.json()["affiliation"], "owner");
+
+    // The directory hides members-only rooms from non-members.
+    let (d, dp) = auth("dave");
+    let names = |v: Value| -> Vec<String> {
+        v["chatRooms"].as_array().unwrap().iter().map(|r| r["roomName"].as_str().unwrap().to_owned()).collect()
+    };
+    let seen = names(app.get("/restapi/v1/chat/rooms", (d, &dp)).await.json());
+    assert!(!seen.contains(&"club".to_owned()), "{seen:?}");
+    assert!(seen.contains(&"stage".to_owned()));
+    assert_eq!(app.get("/restapi/v1/chat/rooms/club", (d, &dp)).await.status, 404);
+    let (b, bp) = auth("bob");
+    assert!(names(app.get("/restapi/v1/chat/rooms", (b, &bp)).await.json()).contains(&"club".to_owned()));
+    assert_eq!(names(app.get("/restapi/v1/chat/rooms?search=VAU", (d, &dp)).await.json()), ["vault"]);
+    assert_eq!(app.get("/restapi/v1/chat/rooms?type=secret", (d, &dp)).await.status, 400);
+    let user_view = app.get("/restapi/v1/chat/rooms/vault", (d, &dp)).await.json();
+    assert_eq!((user_view["passwordProtected"].clone(), user_view.get("password")), (json!(true), None));
+}
+
+#[actix_web::test]
+async fn users_cannot_create_rooms_when_the_switch_is_off() {
+    let app = spawn_app_with(|c| c.muc.users_can_create = false).await;
+    app.create_user("ann").await;
+    let ann = app.login("ann").await;
+    let r = app.join("ann", &ann, "mine", "").await;
+    assert_eq!(r.status, 404);
+    assert!(r.message().contains("administrator"), "{}", r.text());
+}
+
+#[actix_web::test]
+async fn the_admin_api_manages_rooms_and_affiliations() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let (a, ap) = auth("ann");
+    assert_eq!(app.get("/restapi/v1/chatrooms", (a, &ap)).await.status, 403, "admin only");
+    assert_eq!(app.post_json("/restapi/v1/chatrooms", (a, &ap), &json!({"roomName": "x"})).await.status, 403);
+
+    let r = app.create_room(json!({"roomName": "team", "naturalName": "Team", "owners": ["ann"]})).await;
+    assert_eq!(r.status, 201);
+    let room = r.json();
+    assert_eq!((room["persistent"].clone(), room["owners"].clone()), (json!(true), json!(["ann@localhost"])));
+    assert_eq!(app.create_room(json!({"roomName": "team"})).await.status, 409);
+    assert_eq!(app.create_room(json!({"roomName": "Team"})).await.status, 400);
+    assert_eq!(app.create_room(json!({"naturalName": "no name"})).await.status, 400);
+    assert_eq!(app.create_room(json!({"roomName": "odd", "maxUsers": "many"})).await.status, 400);
+
+    let r = app
+        .put_json("/restapi/v1/chatrooms/team", app.admin(), &json!({"naturalName": "The Team", "description": "us"}))
+        .await;
+    assert_eq!((r.status, r.json()["naturalName"].clone()), (200, json!("The Team")));
+    assert_eq!(r.json()["owners"], json!(["ann@localhost"]), "lists not given are kept");
+    assert_eq!(app.put_json("/restapi/v1/chatrooms/ghost", app.admin(), &json!({})).await.status, 404);
+
+    // Affiliation lists.
+    assert_eq!(app.post_text("/restapi/v1/chatrooms/team/members/bob", app.admin(), "").await.status, 201);
+    let members = app.get("/restapi/v1/chatrooms/team/members", app.admin()).await.json();
+    assert_eq!(members, json!({"members": ["bob@localhost"]}));
+    assert_eq!(app.get("/restapi/v1/chatrooms/team/bosses", app.admin()).await.status, 404);
+    assert_eq!(app.post_text("/restapi/v1/chatrooms/team/members/ghost", app.admin(), "").await.status, 404);
+    let r = app.put_json("/restapi/v1/chatrooms/team/admins", app.admin(), &json!({"admins": ["bob@localhost"]})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(app.get("/restapi/v1/chatrooms/team/members", app.admin()).await.json(), json!({"members": []}));
+    assert_eq!(app.delete("/restapi/v1/chatrooms/team/members/bob", app.admin()).await.status, 404);
+
+    // Banning an occupant removes it with a reason; inviting and chat history.
+    let bob = app.login("bob").await;
+    let mut bob_sse = app.sse("bob", &format!("?stream={bob}")).await;
+    assert_eq!(app.join("bob", &bob, "team", "").await.json()["role"], "moderator");
+    let r = app
+        .post_json(
+            "/restapi/v1/chatrooms/team/invite",
+            app.admin(),
+            &json!({"reason": "meeting", "jidsToInvite": ["bob"]}),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["invited"].clone()), (200, json!(1)));
+    assert_eq!(next_of(&mut bob_sse, "chatapi.muc", "invitationReceived").await.data["reason"], "meeting");
+    assert_eq!(app.say("bob", &bob, "team", "minutes").await.status, 200);
+    let history = app.get("/restapi/v1/chatrooms/team/chathistory", app.admin()).await.json();
+    assert_eq!(history["messages"][0]["body"], "minutes");
+    let occupants = app.get("/restapi/v1/chatrooms/team/occupants", app.admin()).await.json();
+    assert_eq!(occupants["occupants"][0]["userAddress"], "bob@localhost");
+    assert_eq!(app.delete("/restapi/v1/chatrooms/team/admins/bob", app.admin()).await.status, 200);
+    assert_eq!(app.post_text("/restapi/v1/chatrooms/team/outcasts/bob", app.admin(), "").await.status, 201);
+    let banned = next_of(&mut bob_sse, "chatapi.presence", "unavailable").await;
+    assert_eq!(banned.data["reason"], "banned from the room");
+    assert_eq!(app.say("bob", &bob, "team", "still here?").await.status, 403);
+
+    // Deleting a room ends it for its occupants, with a reason.
+    let ann = app.login("ann").await;
+    let mut ann_sse = app.sse("ann", &format!("?stream={ann}")).await;
+    assert_eq!(app.join("ann", &ann, "team", "").await.status, 200);
+    assert_eq!(app.delete("/restapi/v1/chatrooms/team", app.admin()).await.status, 200);
+    let ended = next_of(&mut ann_sse, "chatapi.muc", "destroyed").await;
+    assert!(ended.data["reason"].as_str().unwrap().contains("destroyed"));
+    assert_eq!(app.get("/restapi/v1/chatrooms/team", app.admin()).await.status, 404);
+    assert_eq!(app.delete("/restapi/v1/chatrooms/team", app.admin()).await.status, 404);
+    ann_sse.assert_quiet(QUIET).await;
+}
+
+#[actix_web::test]
+async fn a_room_survives_a_restart_with_its_config_affiliations_and_history() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let r = app
+        .create_room(
+            json!({"roomName": "keep", "membersOnly": true, "members": ["ann"], "admins": ["bob"], "subject": "kept"}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let ann = app.login("ann").await;
+    assert_eq!(app.join("ann", &ann, "keep", "").await.status, 200);
+    assert_eq!(app.say("ann", &ann, "keep", "before the restart").await.status, 200);
+    let (dir, config) = app.stop().await;
+
+    let app = start(dir, config).await;
+    let room = app.get("/restapi/v1/chatrooms/keep", app.admin()).await.json();
+    assert_eq!((room["membersOnly"].clone(), room["subject"].clone()), (json!(true), json!("kept")));
+    assert_eq!((room["members"].clone(), room["admins"].clone()), (json!(["ann@localhost"]), json!(["bob@localhost"])));
+    let bob = app.login("bob").await;
+    let mut bob_ws = app.ws("bob", &format!("?stream={bob}")).await;
+    assert_eq!(app.join("bob", &bob, "keep", "").await.json()["role"], "moderator");
+    let history = next_ws_of(&mut bob_ws, "chatapi.muc", "groupchat").await;
+    assert_eq!((history["body"].clone(), history["delay"].is_string()), (json!("before the restart"), true));
+}
