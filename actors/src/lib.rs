@@ -29,6 +29,9 @@ pub mod station;
 pub mod store;
 pub mod user_session;
 
+#[cfg(test)]
+mod test_support;
+
 pub use event::{ChatState, Event, MessageKind, NewMessage, Push, StoredMessage};
 pub use jid::{Jid, Username};
 pub use router::{CoreConfig, RouteError, Router, RouterStats};

@@ -1055,33 +1055,15 @@ impl Handler<DeliverToUser> for Router {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
     use std::time::Duration;
 
     use super::*;
     use crate::roster::Subscription;
     use crate::store::{NewUser, StoreOptions};
+    use crate::test_support::{first_matching, recorder, Inbox};
 
-    /// A connection that records what it is pushed.
-    struct Recorder(Arc<Mutex<Vec<Arc<Event>>>>);
-
-    impl Actor for Recorder {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<Push> for Recorder {
-        type Result = ();
-
-        fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
-            if let Push::Event(event) = msg {
-                self.0.lock().unwrap().push(event);
-            }
-        }
-    }
-
-    async fn attach(router: &Addr<Router>, username: &str) -> Arc<Mutex<Vec<Arc<Event>>>> {
-        let seen: Arc<Mutex<Vec<Arc<Event>>>> = Arc::default();
-        let connection = Recorder(seen.clone()).start().recipient();
+    async fn attach(router: &Addr<Router>, username: &str) -> Inbox {
+        let (seen, connection) = recorder();
         let attach = Attach { username: username.into(), stream_id: None, connection, door: "test" };
         router.send(attach).await.unwrap().unwrap();
         seen
@@ -1133,18 +1115,7 @@ mod tests {
         }
         attach(&router, "ann").await;
 
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let firsts: Vec<Arc<Event>> = loop {
-            let got: Vec<Option<Arc<Event>>> = inboxes
-                .iter()
-                .map(|inbox| inbox.lock().unwrap().iter().find(|e| e.json.contains("\"from\":\"ann@d\"")).cloned())
-                .collect();
-            if got.iter().all(Option::is_some) {
-                break got.into_iter().flatten().collect();
-            }
-            assert!(tokio::time::Instant::now() < deadline, "every contact hears ann");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let firsts = first_matching(&inboxes, "\"from\":\"ann@d\"").await;
         assert!(firsts.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one rendering shared by all 20 contacts");
     }
 }

@@ -601,30 +601,11 @@ impl Handler<Destroy> for MucRoom {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-    use std::time::Duration;
-
     use super::*;
-    use crate::event::Push;
     use crate::muc::conference::JoinRoom;
     use crate::station::AddConnection;
     use crate::store::StoreOptions;
-
-    struct Recorder(Arc<Mutex<Vec<Arc<Event>>>>);
-
-    impl Actor for Recorder {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<Push> for Recorder {
-        type Result = ();
-
-        fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
-            if let Push::Event(event) = msg {
-                self.0.lock().unwrap().push(event);
-            }
-        }
-    }
+    use crate::test_support::{first_matching, recorder};
 
     #[actix_rt::test]
     async fn a_room_message_is_rendered_once_for_every_occupant() {
@@ -636,8 +617,7 @@ mod tests {
         let mut inboxes = Vec::new();
         for i in 0..200 {
             let station = Station::new().start();
-            let inbox: Arc<Mutex<Vec<Arc<Event>>>> = Arc::default();
-            let connection = Recorder(inbox.clone()).start().recipient();
+            let (inbox, connection) = recorder();
             station.send(AddConnection { connection_id: 1, connection }).await.unwrap();
             let join = JoinRoom::new("hall".into(), format!("u{i}"), "r".into(), format!("n{i}"), None, station);
             conference.send(join).await.unwrap().unwrap();
@@ -647,18 +627,7 @@ mod tests {
         let post = Post { username: "u7".into(), resource: "r".into(), body: "to all".into(), data: None };
         hall.send(post).await.unwrap().unwrap();
 
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let received: Vec<Arc<Event>> = loop {
-            let got: Vec<Option<Arc<Event>>> = inboxes
-                .iter()
-                .map(|inbox| inbox.lock().unwrap().iter().find(|e| e.json.contains("\"body\":\"to all\"")).cloned())
-                .collect();
-            if got.iter().all(Option::is_some) {
-                break got.into_iter().flatten().collect();
-            }
-            assert!(tokio::time::Instant::now() < deadline, "every occupant hears the message");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let received = first_matching(&inboxes, "\"body\":\"to all\"").await;
         assert!(received.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one rendering shared by 200 occupants");
     }
 }

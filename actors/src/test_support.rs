@@ -1,0 +1,52 @@
+//! Test helpers shared by the core's actor tests: a connection that records what it is
+//! pushed, and a wait for an event to reach every recorder.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::event::{Event, Push};
+
+/// What one recorded connection received.
+pub type Inbox = Arc<Mutex<Vec<Arc<Event>>>>;
+
+/// A connection that records what it is pushed.
+struct Recorder(Inbox);
+
+impl Actor for Recorder {
+    type Context = Context<Self>;
+}
+
+impl Handler<Push> for Recorder {
+    type Result = ();
+
+    fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
+        if let Push::Event(event) = msg {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+}
+
+/// A recording connection: its inbox, and the recipient to attach.
+pub fn recorder() -> (Inbox, Recipient<Push>) {
+    let inbox = Inbox::default();
+    (inbox.clone(), Recorder(inbox).start().recipient())
+}
+
+/// Waits (up to 5 s) until every inbox holds an event whose JSON contains `needle`, and
+/// returns the first such event of each.
+pub async fn first_matching(inboxes: &[Inbox], needle: &str) -> Vec<Arc<Event>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let found: Vec<Option<Arc<Event>>> = inboxes
+            .iter()
+            .map(|inbox| inbox.lock().unwrap().iter().find(|e| e.json.contains(needle)).cloned())
+            .collect();
+        if found.iter().all(Option::is_some) {
+            return found.into_iter().flatten().collect();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not every inbox received {needle}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
