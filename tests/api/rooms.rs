@@ -267,6 +267,13 @@ async fn the_admin_api_manages_rooms_and_affiliations() {
     assert_eq!((r.status, r.json()["naturalName"].clone()), (200, json!("The Team")));
     assert_eq!(r.json()["owners"], json!(["ann@localhost"]), "lists not given are kept");
     assert_eq!(app.put_json("/restapi/v1/chatrooms/ghost", app.admin(), &json!({})).await.status, 404);
+    app.create_room(json!({"roomName": "hidden", "publicRoom": false, "password": "pw"})).await;
+    let all = app.get("/restapi/v1/chatrooms?type=all", app.admin()).await.json();
+    assert_eq!(all["chatRooms"].as_array().unwrap().len(), 2, "the admin sees hidden rooms");
+    assert_eq!(all["chatRooms"][0]["password"], "pw", "and their passwords");
+    let public = app.get("/restapi/v1/chatrooms?type=public&search=team", app.admin()).await.json();
+    assert_eq!(public["chatRooms"][0]["roomName"], "team");
+    assert_eq!(public["chatRooms"].as_array().unwrap().len(), 1);
 
     // Affiliation lists.
     assert_eq!(app.post_text("/restapi/v1/chatrooms/team/members/bob", app.admin(), "").await.status, 201);
