@@ -10,6 +10,7 @@
 //! - [`user_session`]: `UserSession`, one per online user: delivery and offline flush.
 //! - [`roster`], [`presence`]: contacts and the RFC 6121 subscription rules (plain code),
 //!   show values, a user's visible presence and its events.
+//! - [`fastpath`]: the workgroup state machine (queue, offers, revokes).
 //! - [`muc`]: `MucRoom` (one per room) and the `Conference` registry.
 //! - [`station`]: `Station`, one per station: fan-out to its live connections.
 //! - [`password`], [`random`], [`clock`]: argon2 hashing, secrets and ids, timestamps.
@@ -18,6 +19,7 @@
 
 pub mod clock;
 pub mod event;
+pub mod fastpath;
 pub mod jid;
 pub mod muc;
 pub mod password;
