@@ -107,6 +107,11 @@ pub fn parse_recipient(raw: &str, domain: &str) -> Result<Jid, ApiError> {
     })
 }
 
+/// The local user an address names (any spelling `parse_recipient` accepts).
+pub fn parse_username(raw: &str, domain: &str) -> Result<String, ApiError> {
+    Ok(parse_recipient(raw, domain)?.user.to_string())
+}
+
 /// `POST /restapi/v1/chat/{streamid}/messages/{to}` → 200 `{"id","stamp"}` once stored.
 pub async fn send_message(
     req: HttpRequest,
@@ -172,7 +177,7 @@ pub async fn history(
         return Err(ApiError::bad_request("give either before or after, not both"));
     }
     let with = match p.to.as_deref() {
-        Some(raw) => Some(parse_recipient(raw, state.domain())?.user.to_string()),
+        Some(raw) => Some(parse_username(raw, state.domain())?),
         None => None,
     };
     let query = HistoryQuery {

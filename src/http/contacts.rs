@@ -21,7 +21,7 @@ use switchboard_actors::StoreError;
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::http::admin::require_account;
-use crate::http::chat::{caller_stream, parse_recipient};
+use crate::http::chat::{caller_stream, parse_recipient, parse_username};
 use crate::state::AppState;
 
 /// Longest nickname, group name and presence status, in characters.
@@ -165,7 +165,7 @@ pub async fn update_contact(
 ) -> Result<HttpResponse, ApiError> {
     let (stream_id, jid) = path.into_inner();
     let station = caller_stream(&state, &caller, stream_id).await?;
-    let contact = parse_recipient(&jid, state.domain())?.user.to_string();
+    let contact = parse_username(&jid, state.domain())?;
     let fields = body.into_inner().check(state.domain())?;
     let op = RosterOp::Update { nickname: fields.nickname, groups: fields.groups };
     let item = change(&state, station.username, contact, op).await?;
@@ -181,7 +181,7 @@ pub async fn remove_contact(
 ) -> Result<HttpResponse, ApiError> {
     let (stream_id, jid) = path.into_inner();
     let station = caller_stream(&state, &caller, stream_id).await?;
-    let contact = parse_recipient(&jid, state.domain())?.user.to_string();
+    let contact = parse_username(&jid, state.domain())?;
     change(&state, station.username, contact, RosterOp::Remove).await?;
     Ok(HttpResponse::Ok().finish())
 }
@@ -239,7 +239,7 @@ pub async fn get_presence(
 ) -> Result<HttpResponse, ApiError> {
     let (stream_id, jid) = path.into_inner();
     let station = caller_stream(&state, &caller, stream_id).await?;
-    let of = parse_recipient(&jid, state.domain())?.user.to_string();
+    let of = parse_username(&jid, state.domain())?;
     let availability = state.router.send(PresenceOf { username: station.username, of: of.clone() }).await??;
     let mut value = presence_json(&of, availability.as_ref(), state.domain());
     value["jid"] = json!(format!("{of}@{}", state.domain()));
@@ -267,7 +267,7 @@ async fn set_block(
 ) -> Result<bool, ApiError> {
     let (stream_id, jid) = path.into_inner();
     let station = caller_stream(&state, &caller, stream_id).await?;
-    let blocked = parse_recipient(&jid, state.domain())?.user.to_string();
+    let blocked = parse_username(&jid, state.domain())?;
     Ok(state.router.send(SetBlock { blocker: station.username, blocked, on }).await??)
 }
 
@@ -337,7 +337,7 @@ pub async fn admin_update_item(
     body: web::Json<RosterItemBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (username, jid) = path.into_inner();
-    let contact = parse_recipient(&jid, state.domain())?.user.to_string();
+    let contact = parse_username(&jid, state.domain())?;
     let fields = body.into_inner().check(state.domain())?;
     let op = RosterOp::AdminSet {
         create: false,
@@ -356,7 +356,7 @@ pub async fn admin_remove_item(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (username, jid) = path.into_inner();
-    let contact = parse_recipient(&jid, state.domain())?.user.to_string();
+    let contact = parse_username(&jid, state.domain())?;
     change(&state, username, contact, RosterOp::Remove).await?;
     Ok(HttpResponse::Ok().finish())
 }

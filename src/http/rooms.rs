@@ -19,7 +19,7 @@ use switchboard_actors::router::{DeliverToUser, JoinRoomAs, LeaveRoomAs};
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::http::admin::require_account;
-use crate::http::chat::{caller_stream, parse_posted, parse_recipient};
+use crate::http::chat::{caller_stream, parse_posted, parse_username};
 use crate::state::AppState;
 
 /// Longest nickname and invitation reason, in characters.
@@ -37,6 +37,16 @@ async fn find_room(state: &AppState, name: &str) -> Result<Addr<MucRoom>, ApiErr
 
 async fn describe(room: &Addr<MucRoom>, name: &str) -> Result<RoomView, ApiError> {
     room.send(Describe).await.map_err(|_| RoomError::NotFound(name.to_owned()).into())
+}
+
+/// Sends a request to a room; a room that stopped meanwhile is 404.
+async fn ask_room<M, T>(room: &Addr<MucRoom>, name: &str, msg: M) -> Result<T, ApiError>
+where
+    M: actix::Message<Result = Result<T, RoomError>> + Send + 'static,
+    T: Send + 'static,
+    MucRoom: actix::Handler<M>,
+{
+    Ok(room.send(msg).await.map_err(|_| RoomError::NotFound(name.to_owned()))??)
 }
 
 /// A room a signed-in user may see (404 otherwise, so hidden rooms stay hidden).
@@ -163,7 +173,7 @@ pub async fn post(
     let room = find_room(&state, &name).await?;
     let posted = parse_posted(&req, &raw, state.config.limits.max_message_chars)?;
     let post = Post { username: station.username, resource: station.resource, body: posted.body, data: posted.data };
-    let stored = room.send(post).await.map_err(|_| RoomError::NotFound(name))??;
+    let stored = ask_room(&room, &name, post).await?;
     Ok(HttpResponse::Ok().json(json!({ "id": stored.id.to_string(), "stamp": format_stamp(stored.stamp_ms) })))
 }
 
@@ -186,7 +196,7 @@ async fn deliver_invitations(
     for invitee in &invite.invitees {
         require_account(state, invitee).await?;
     }
-    let invitations = room.send(invite).await.map_err(|_| RoomError::NotFound(name.to_owned()))??;
+    let invitations = ask_room(room, name, invite).await?;
     let count = invitations.len();
     for (username, event) in invitations {
         state.router.send(DeliverToUser { username, event }).await??;
@@ -205,7 +215,7 @@ pub async fn invite(
     let (stream_id, name, jid) = path.into_inner();
     let station = caller_stream(&state, &caller, stream_id).await?;
     let room = find_room(&state, &name).await?;
-    let invitee = parse_recipient(&jid, state.domain())?.user.to_string();
+    let invitee = parse_username(&jid, state.domain())?;
     let invite = Invite {
         inviter: Some((station.username, station.resource)),
         invitees: vec![invitee],
@@ -314,10 +324,7 @@ fn room_from_body(
             let jids: Vec<String> = serde_json::from_value(value).map_err(|_| {
                 ApiError::bad_request(format!("\"{}\" must be a list of user addresses", affiliation.plural()))
             })?;
-            let users = jids
-                .iter()
-                .map(|jid| parse_recipient(jid, state.domain()).map(|j| j.user.to_string()))
-                .collect::<Result<Vec<_>, _>>()?;
+            let users = jids.iter().map(|jid| parse_username(jid, state.domain())).collect::<Result<Vec<_>, _>>()?;
             lists.push((affiliation, users));
         }
     }
@@ -386,8 +393,7 @@ pub async fn admin_update(
     let name = path.into_inner();
     let room = find_room(&state, &name).await?;
     let (record, lists) = room_from_body(&state, body.into_inner(), Some(&name))?;
-    let view =
-        room.send(Administer::Configure(record.config, lists)).await.map_err(|_| RoomError::NotFound(name))??;
+    let view = ask_room(&room, &name, Administer::Configure(record.config, lists)).await?;
     Ok(HttpResponse::Ok().json(view.record.to_json(&state.muc, view.occupants.len(), true)))
 }
 
@@ -400,7 +406,7 @@ pub async fn admin_delete(
     let name = path.into_inner();
     let room = find_room(&state, &name).await?;
     let reason = "the room was destroyed by the administrator".to_owned();
-    room.send(Destroy { reason }).await.map_err(|_| RoomError::NotFound(name))??;
+    ask_room(&room, &name, Destroy { reason }).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -447,12 +453,12 @@ pub async fn admin_replace_affiliations(
         .map_err(|_| ApiError::bad_request(format!("expected {{\"{}\":[jid…]}}", affiliation.plural())))?;
     let mut usernames = Vec::with_capacity(jids.len());
     for jid in &jids {
-        let username = parse_recipient(jid, state.domain())?.user.to_string();
+        let username = parse_username(jid, state.domain())?;
         require_account(&state, &username).await?;
         usernames.push(username);
     }
     let change = Administer::ReplaceAll { affiliation, usernames };
-    room.send(change).await.map_err(|_| RoomError::NotFound(name))??;
+    ask_room(&room, &name, change).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -465,10 +471,10 @@ pub async fn admin_affiliate(
     let (name, list, jid) = path.into_inner();
     let affiliation = affiliation_list(&list)?;
     let room = find_room(&state, &name).await?;
-    let username = parse_recipient(&jid, state.domain())?.user.to_string();
+    let username = parse_username(&jid, state.domain())?;
     require_account(&state, &username).await?;
     let change = Administer::Affiliate { username, affiliation: Some(affiliation), expected: None };
-    room.send(change).await.map_err(|_| RoomError::NotFound(name))??;
+    ask_room(&room, &name, change).await?;
     Ok(HttpResponse::Created().finish())
 }
 
@@ -482,9 +488,9 @@ pub async fn admin_unaffiliate(
     let (name, list, jid) = path.into_inner();
     let affiliation = affiliation_list(&list)?;
     let room = find_room(&state, &name).await?;
-    let username = parse_recipient(&jid, state.domain())?.user.to_string();
+    let username = parse_username(&jid, state.domain())?;
     let change = Administer::Affiliate { username, affiliation: None, expected: Some(affiliation) };
-    room.send(change).await.map_err(|_| RoomError::NotFound(name))??;
+    ask_room(&room, &name, change).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -509,11 +515,8 @@ pub async fn admin_invite(
     if body.jids_to_invite.is_empty() {
         return Err(ApiError::bad_request("jidsToInvite must name at least one user"));
     }
-    let invitees = body
-        .jids_to_invite
-        .iter()
-        .map(|jid| parse_recipient(jid, state.domain()).map(|j| j.user.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let invitees =
+        body.jids_to_invite.iter().map(|jid| parse_username(jid, state.domain())).collect::<Result<Vec<_>, _>>()?;
     let reason = reason_text(body.reason.as_bytes())?;
     let count = deliver_invitations(&state, &room, &name, Invite { inviter: None, invitees, reason }).await?;
     Ok(HttpResponse::Ok().json(json!({ "invited": count })))
