@@ -214,14 +214,6 @@ impl Machine {
         }
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    pub fn set_settings(&mut self, settings: Settings) {
-        self.settings = settings;
-    }
-
     /// Open, with at least one agent available to chat (§4.1 status OPEN).
     pub fn accepting(&self) -> bool {
         self.open && self.agents.values().any(|a| a.available)
@@ -237,11 +229,6 @@ impl Machine {
                 joined_ms: self.queue[i].joined_ms,
             })
             .collect()
-    }
-
-    /// The agents online for the workgroup.
-    pub fn agents(&self) -> Vec<String> {
-        self.agents.keys().cloned().collect()
     }
 
     fn estimate_secs(&self, position: usize) -> i64 {

@@ -32,10 +32,6 @@ impl Conference {
         Conference { options: Arc::new(options), store, rooms: HashMap::new(), creating: HashSet::new(), stored }
     }
 
-    pub fn options(&self) -> Arc<MucOptions> {
-        self.options.clone()
-    }
-
     fn start_room(&mut self, record: RoomRecord, ctx: &mut Context<Self>) -> Addr<MucRoom> {
         let name = record.name.clone();
         let room = MucRoom::new(self.options.clone(), self.store.clone(), ctx.address(), record).start();

@@ -292,10 +292,6 @@ impl Store {
         self.read(rooms::load_all)
     }
 
-    pub fn room_exists(&self, name: String) -> impl Future<Output = StoreResult<bool>> {
-        self.read(move |c| rooms::exists(c, &name))
-    }
-
     /// Archives a room message; `after_commit` sees it in commit order.
     pub fn append_room_message<H>(
         &self,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use super::{StoreError, StoreResult};
 use crate::muc::{Affiliation, RoomConfig, RoomRecord};
@@ -136,9 +136,4 @@ pub fn recent_messages(conn: &Connection, room: &str, since_ms: i64, limit: usiz
     let mut messages: Vec<RoomMessage> = rows.collect::<Result<_, _>>()?;
     messages.reverse();
     Ok(messages)
-}
-
-/// Whether a stored room exists.
-pub fn exists(conn: &Connection, name: &str) -> StoreResult<bool> {
-    Ok(conn.query_row("SELECT 1 FROM rooms WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some())
 }
