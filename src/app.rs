@@ -11,6 +11,8 @@ use std::sync::Arc;
 use actix::Actor;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
+use switchboard_actors::fastpath::registry::Fastpath;
+use switchboard_actors::fastpath::FastpathOptions;
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::start_password_workers;
@@ -60,6 +62,7 @@ impl Application {
         let usernames = store.usernames().await.map_err(|e| e.to_string())?;
         let blocks = store.all_blocks().await.map_err(|e| e.to_string())?;
         let rooms = store.all_rooms().await.map_err(|e| e.to_string())?;
+        let workgroups = store.all_workgroups().await.map_err(|e| e.to_string())?;
         let muc = MucOptions {
             domain: config.server.domain.clone(),
             service: config.muc.service.clone(),
@@ -83,6 +86,22 @@ impl Application {
             router_stats,
         )
         .start();
+        let muc = Arc::new(muc);
+        let fastpath_options = FastpathOptions {
+            domain: config.server.domain.clone(),
+            rejection_memory_ms: secs(config.fastpath.rejection_memory_secs).as_millis() as i64,
+            visitor_backlog: config.fastpath.visitor_backlog,
+            visitor_linger_ms: secs(config.fastpath.visitor_linger_secs).as_millis() as i64,
+        };
+        let fastpath = Fastpath::new(
+            fastpath_options.clone(),
+            muc.clone(),
+            store.clone(),
+            router.clone(),
+            conference.clone(),
+            workgroups,
+        )
+        .start();
         let auth = Arc::new(Authenticator::new(store.clone(), passwords.clone(), &config.auth, &jwt_secret));
 
         let listener = TcpListener::bind(&config.server.bind)
@@ -98,7 +117,9 @@ impl Application {
             config: Arc::new(config),
             router,
             conference,
-            muc: Arc::new(muc),
+            muc,
+            fastpath,
+            fastpath_options: Arc::new(fastpath_options),
             store,
             auth,
             passwords,

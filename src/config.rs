@@ -28,6 +28,7 @@ pub struct Config {
     pub history: HistoryConfig,
     pub roster: RosterConfig,
     pub muc: MucConfig,
+    pub fastpath: FastpathConfig,
     pub log: LogConfig,
 }
 
@@ -191,6 +192,31 @@ impl Default for MucConfig {
     }
 }
 
+/// Fastpath workgroups: the defaults a new workgroup gets, and the visitors' limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FastpathConfig {
+    pub offer_timeout_secs: f64,
+    pub request_timeout_secs: f64,
+    pub rejection_memory_secs: f64,
+    pub max_chats: u32,
+    pub visitor_linger_secs: f64,
+    pub visitor_backlog: usize,
+}
+
+impl Default for FastpathConfig {
+    fn default() -> Self {
+        FastpathConfig {
+            offer_timeout_secs: 20.0,
+            request_timeout_secs: 240.0,
+            rejection_memory_secs: 20.0,
+            max_chats: 4,
+            visitor_linger_secs: 60.0,
+            visitor_backlog: 64,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -244,11 +270,18 @@ impl Config {
             ("sse.heartbeat_secs", self.sse.heartbeat_secs),
             ("websocket.ping_secs", self.websocket.ping_secs),
             ("websocket.timeout_secs", self.websocket.timeout_secs),
+            ("fastpath.offer_timeout_secs", self.fastpath.offer_timeout_secs),
+            ("fastpath.request_timeout_secs", self.fastpath.request_timeout_secs),
+            ("fastpath.rejection_memory_secs", self.fastpath.rejection_memory_secs),
+            ("fastpath.visitor_linger_secs", self.fastpath.visitor_linger_secs),
         ];
         for (key, value) in positive {
             if !(value.is_finite() && value > 0.0) {
                 return Err(ConfigError::Invalid(format!("{key} must be a positive number of seconds")));
             }
+        }
+        if self.fastpath.max_chats == 0 {
+            return Err(ConfigError::Invalid("fastpath.max_chats must be at least 1".into()));
         }
         if !matches!(self.store.synchronous.as_str(), "full" | "normal") {
             return Err(ConfigError::Invalid("store.synchronous must be \"full\" or \"normal\"".into()));

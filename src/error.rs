@@ -7,6 +7,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
+use switchboard_actors::fastpath::FastpathError;
 use switchboard_actors::muc::RoomError;
 use switchboard_actors::{RouteError, StoreError};
 
@@ -117,6 +118,32 @@ impl From<RoomError> for ApiError {
             | RoomError::MayNotInvite(_) => ApiError::forbidden(message),
             RoomError::Full(..) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "RoomFullException", message),
             RoomError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<FastpathError> for ApiError {
+    fn from(e: FastpathError) -> Self {
+        let message = e.to_string();
+        let unavailable = |exception| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, exception, message.clone());
+        match e {
+            FastpathError::NoWorkgroup(_) => ApiError::not_found("WorkgroupNotFoundException", message),
+            FastpathError::UnknownVisitor(_) => ApiError::not_found("AssistanceNotFoundException", message),
+            FastpathError::UnknownOffer(_) => ApiError::not_found("OfferNotFoundException", message),
+            FastpathError::Exists(_) => ApiError::conflict("WorkgroupAlreadyExistsException", message),
+            FastpathError::AlreadyQueued(_) => ApiError::conflict("AlreadyQueuedException", message),
+            FastpathError::NotYourOffer(_) => ApiError::conflict("NotAcceptableException", message),
+            FastpathError::NotOnline(_) | FastpathError::Conflict(_) => {
+                ApiError::conflict("ConflictException", message)
+            }
+            FastpathError::NotMember(_) => ApiError::forbidden(message),
+            FastpathError::BadToken(_) => ApiError::forbidden(message),
+            FastpathError::UnknownToken => ApiError::unauthorized(message),
+            FastpathError::Closed(_) => unavailable("WorkgroupClosedException"),
+            FastpathError::NoAgent(_) => unavailable("ServiceUnavailableException"),
+            FastpathError::Gone => unavailable("ServiceUnavailableException"),
+            FastpathError::BadRequest(_) => ApiError::bad_request(message),
+            FastpathError::Store(store) => store.into(),
         }
     }
 }

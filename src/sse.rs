@@ -1,4 +1,5 @@
-//! The Server-Sent Events door: `GET /sse/{username}[?stream=ID][&token=JWT]`.
+//! The Server-Sent Events door: `GET /sse/{username}[?stream=ID][&token=JWT]`, and for
+//! Fastpath visitors `GET /sse/{userID}?token=visitor-…`.
 //!
 //! Each request is one connection: an [`SseConnection`] actor, attached by the router to a
 //! station, writes the station's events (ofchat names and keys, `specs/openfire.md` §3) into
@@ -17,25 +18,25 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::json;
-use switchboard_actors::router::{Attach, Detach, Router};
+use switchboard_actors::router::Attach;
 use switchboard_actors::{Event, Push};
 use tokio::sync::mpsc;
 
-use crate::auth::{query_param, Caller};
+use crate::auth::query_param;
+use crate::binding::{attach_visitor, Binding};
 use crate::config::secs;
 use crate::error::ApiError;
+use crate::http::fastpath::visitor_token;
 use crate::outbox::OutboxBudget;
 use crate::state::AppState;
 
-/// `GET /sse/{username}`.
+/// `GET /sse/{username}`, or a visitor's `GET /sse/{userID}?token=visitor-…`.
 pub async fn open(
     req: HttpRequest,
-    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let username = path.into_inner();
-    caller.require_self(&username)?;
+    let name = path.into_inner();
     if let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
         if !(accept.contains("text/event-stream") || accept.contains("*/*")) {
             return Err(ApiError::new(
@@ -45,6 +46,12 @@ pub async fn open(
             ));
         }
     }
+    if let Some(token) = visitor_token(&req) {
+        return open_for_visitor(&state, name, token).await;
+    }
+    let caller = state.auth.authenticate(&req).await?;
+    let username = name;
+    caller.require_self(&username)?;
     let last_event_id = req
         .headers()
         .get("Last-Event-ID")
@@ -56,17 +63,7 @@ pub async fn open(
         .transpose()?;
     let stream_id = query_param(req.query_string(), "stream");
 
-    let budget = OutboxBudget::new(state.config.limits.outbox_bytes);
-    let (outbox, events) = mpsc::unbounded_channel();
-    let connection = SseConnection {
-        outbox,
-        budget: budget.clone(),
-        router: state.router.clone(),
-        binding: None,
-        highest_seq: 0,
-        held_for_replay: last_event_id.map(|_| Vec::new()),
-    }
-    .start();
+    let (connection, body) = start_connection(&state, last_event_id.is_some());
     let attached = match state
         .router
         .send(Attach { username: username.clone(), stream_id, connection: connection.clone().recipient(), door: "sse" })
@@ -83,9 +80,12 @@ pub async fn open(
         }
     };
     connection.do_send(Bind {
-        username: username.clone(),
-        resource: attached.station.resource.clone(),
-        connection_id: attached.connection_id,
+        binding: Binding::User {
+            router: state.router.clone(),
+            username: username.clone(),
+            resource: attached.station.resource.clone(),
+            connection_id: attached.connection_id,
+        },
     });
     if let Some(after) = last_event_id {
         let domain = state.domain().to_owned();
@@ -102,30 +102,62 @@ pub async fn open(
             target.do_send(Replay { events });
         });
     }
-
     let jid = attached.station.jid().render(state.domain());
-    let greeting = Bytes::from(format!(": connected as {jid}\nretry: 3000\n\n"));
+    Ok(respond(body, &jid))
+}
+
+/// A visitor's event stream: attached to its station (401/403/404 from the token check).
+async fn open_for_visitor(state: &AppState, user_id: String, token: String) -> Result<HttpResponse, ApiError> {
+    let (connection, body) = start_connection(state, false);
+    match attach_visitor(state, user_id, token, connection.clone().recipient()).await {
+        Ok((binding, address)) => {
+            connection.do_send(Bind { binding });
+            Ok(respond(body, &address))
+        }
+        Err(e) => {
+            connection.do_send(ClientGone);
+            Err(e)
+        }
+    }
+}
+
+/// A connection actor and the response body it writes into.
+fn start_connection(state: &AppState, replaying: bool) -> (Addr<SseConnection>, SseBody) {
+    let budget = OutboxBudget::new(state.config.limits.outbox_bytes);
+    let (outbox, events) = mpsc::unbounded_channel();
+    let connection = SseConnection {
+        outbox,
+        budget: budget.clone(),
+        binding: None,
+        highest_seq: 0,
+        held_for_replay: replaying.then(Vec::new),
+    }
+    .start();
     let period = secs(state.config.sse.heartbeat_secs);
     let body = SseBody {
-        greeting: Some(greeting),
+        greeting: None,
         events,
         budget,
         heartbeat: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
-        connection,
+        connection: connection.clone(),
     };
-    Ok(HttpResponse::Ok()
+    (connection, body)
+}
+
+fn respond(mut body: SseBody, address: &str) -> HttpResponse {
+    body.greeting = Some(Bytes::from(format!(": connected as {address}\nretry: 3000\n\n")));
+    HttpResponse::Ok()
         .content_type("text/event-stream; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+        .streaming(body)
 }
 
 /// One SSE connection: the live end of a station, writing into its response body.
 pub struct SseConnection {
     outbox: mpsc::UnboundedSender<Bytes>,
     budget: OutboxBudget,
-    router: Addr<Router>,
-    binding: Option<Bind>,
+    binding: Option<Binding>,
     /// Highest stored-message id written: a message is never written twice.
     highest_seq: i64,
     /// Live events held back while a `Last-Event-ID` replay is read.
@@ -145,7 +177,7 @@ impl SseConnection {
 
     fn write(&mut self, frame: Bytes, ctx: &mut Context<Self>) {
         if !self.budget.try_take(frame.len()) {
-            tracing::info!(user = ?self.binding.as_ref().map(|b| &b.username), "closing a slow SSE client: outbox full");
+            tracing::info!(owner = ?self.binding.as_ref().map(Binding::owner), "closing a slow SSE client: outbox full");
             ctx.stop();
             return;
         }
@@ -159,8 +191,8 @@ impl Actor for SseConnection {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        if let Some(b) = self.binding.take() {
-            self.router.do_send(Detach { username: b.username, resource: b.resource, connection_id: b.connection_id });
+        if let Some(binding) = self.binding.take() {
+            binding.detach();
         }
     }
 }
@@ -185,20 +217,18 @@ impl Handler<Push> for SseConnection {
     }
 }
 
-/// Where the router attached this connection. Sent by the SSE handler.
-#[derive(Message, Clone)]
+/// Where this connection was attached. Sent by the SSE handler.
+#[derive(Message)]
 #[rtype(result = "()")]
 pub struct Bind {
-    pub username: String,
-    pub resource: String,
-    pub connection_id: u64,
+    pub binding: Binding,
 }
 
 impl Handler<Bind> for SseConnection {
     type Result = ();
 
     fn handle(&mut self, msg: Bind, _: &mut Context<Self>) {
-        self.binding = Some(msg);
+        self.binding = Some(msg.binding);
     }
 }
 

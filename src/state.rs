@@ -1,9 +1,11 @@
-//! What every HTTP handler shares: the router's and the conference's addresses, the store,
+//! What every HTTP handler shares: the router's, the conference's and Fastpath's addresses, the store,
 //! the authenticator and the configuration.
 
 use std::sync::Arc;
 
 use actix::Addr;
+use switchboard_actors::fastpath::registry::Fastpath;
+use switchboard_actors::fastpath::FastpathOptions;
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::PasswordWorker;
@@ -17,6 +19,8 @@ pub struct AppState {
     pub router: Addr<Router>,
     pub conference: Addr<Conference>,
     pub muc: Arc<MucOptions>,
+    pub fastpath: Addr<Fastpath>,
+    pub fastpath_options: Arc<FastpathOptions>,
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub passwords: Addr<PasswordWorker>,

@@ -1,4 +1,6 @@
-//! The JSON websocket door: `GET /ws[?stream=ID][&token=JWT]`.
+//! The JSON websocket door: `GET /ws[?stream=ID][&token=JWT]`, and for Fastpath
+//! visitors `GET /ws?token=visitor-…` (events only; a visitor posts with
+//! `PUT /restapi/v1/ask/{userID}`).
 //!
 //! Each socket is a [`WsConnection`] actor (actix-web-actors), attached by the router to a
 //! station like an SSE connection. It pushes the same event objects as SSE, with an extra
@@ -26,48 +28,80 @@ use bytestring::ByteString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
-use switchboard_actors::router::{Attach, Detach, RouteError, Router, SendChatState, SetPresence, Submit};
+use switchboard_actors::fastpath::registry::FindVisitor;
+use switchboard_actors::router::{Attach, RouteError, Router, SendChatState, SetPresence, Submit};
 use switchboard_actors::{Jid, MessageKind, NewMessage, Push};
 
-use crate::auth::{query_param, Caller};
+use crate::auth::query_param;
+use crate::binding::{attach_visitor, Binding};
 use crate::config::{secs, Config};
 use crate::error::ApiError;
 use crate::http::chat::{caller_stream, parse_chat_state, parse_recipient};
 use crate::http::contacts::parse_presence;
+use crate::http::fastpath::visitor_token;
 use crate::outbox::{MeteredBody, OutboxBudget};
 use crate::state::AppState;
 
-/// `GET /ws`: authenticate, attach to a station, upgrade.
+/// `GET /ws`: authenticate, attach to a station (or a visitor's), upgrade.
 pub async fn open(
     req: HttpRequest,
     payload: web::Payload,
-    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let stream_id = query_param(req.query_string(), "stream");
-    let username = match &stream_id {
-        // Checked before the upgrade so that a wrong stream is an HTTP error, not a close.
-        Some(id) => caller_stream(&state, &caller, id.clone()).await?.username,
-        None => caller.username.clone(),
-    };
+    let visitor = visitor_token(&req);
+    let mut user = None;
+    if visitor.is_none() {
+        let caller = state.auth.authenticate(&req).await?;
+        let stream_id = query_param(req.query_string(), "stream");
+        let username = match &stream_id {
+            // Checked before the upgrade so that a wrong stream is an HTTP error, not a close.
+            Some(id) => caller_stream(&state, &caller, id.clone()).await?.username,
+            None => caller.username.clone(),
+        };
+        user = Some((username, stream_id));
+    }
     let mut response =
         ws::handshake(&req).map_err(|e| ApiError::bad_request(format!("not a websocket handshake: {e}")))?;
     let budget = OutboxBudget::new(state.config.limits.outbox_bytes);
     let actor = WsConnection {
         router: state.router.clone(),
         config: state.config.clone(),
+        jid: None,
         binding: None,
         budget: budget.clone(),
         highest_seq: 0,
         last_heard: Instant::now(),
     };
     let (connection, frames) = ws::WebsocketContext::create_with_addr(actor, payload);
-    let attached = state
-        .router
-        .send(Attach { username, stream_id, connection: connection.clone().recipient(), door: "ws" })
-        .await??;
-    // Queued before the upgrade answer is sent, so it is handled before any client frame.
-    connection.do_send(Bound { jid: attached.station.jid(), connection_id: attached.connection_id });
+    // Each bind is queued before the upgrade answer is sent, so it is handled before any
+    // client frame.
+    match (user, visitor) {
+        (Some((username, stream_id)), _) => {
+            let attached = state
+                .router
+                .send(Attach {
+                    username: username.clone(),
+                    stream_id,
+                    connection: connection.clone().recipient(),
+                    door: "ws",
+                })
+                .await??;
+            let jid = attached.station.jid();
+            let binding = Binding::User {
+                router: state.router.clone(),
+                username,
+                resource: attached.station.resource.clone(),
+                connection_id: attached.connection_id,
+            };
+            connection.do_send(Bound { jid: Some(jid), binding });
+        }
+        (None, Some(token)) => {
+            let user_id = state.fastpath.send(FindVisitor { token: token.clone() }).await??;
+            let (binding, _) = attach_visitor(&state, user_id, token, connection.clone().recipient()).await?;
+            connection.do_send(Bound { jid: None, binding });
+        }
+        (None, None) => unreachable!("either an account or a visitor token was found above"),
+    }
     Ok(response.streaming(MeteredBody { inner: Box::pin(frames), budget }))
 }
 
@@ -76,7 +110,9 @@ pub struct WsConnection {
     router: Addr<Router>,
     config: Arc<Config>,
     /// The station's full address and this connection's id, once attached.
-    binding: Option<Bound>,
+    /// The station's full address, for an account's connection (a visitor's has none).
+    jid: Option<Jid>,
+    binding: Option<Binding>,
     budget: OutboxBudget,
     /// Highest stored-message id written: a message is never written twice.
     highest_seq: i64,
@@ -184,9 +220,17 @@ impl WsConnection {
 
     /// This connection's station address (set once attached, before any client frame).
     fn station(&self) -> Result<Jid, ApiError> {
-        self.binding.as_ref().map(|b| b.jid.clone()).ok_or_else(|| {
-            ApiError::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "NotReadyException", "connection not ready")
-        })
+        match (&self.jid, &self.binding) {
+            (Some(jid), _) => Ok(jid.clone()),
+            (None, Some(Binding::Visitor { user_id, .. })) => Err(ApiError::forbidden(format!(
+                "a visitor's websocket receives events only; post with PUT /restapi/v1/ask/{user_id}"
+            ))),
+            _ => Err(ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "NotReadyException",
+                "connection not ready",
+            )),
+        }
     }
 
     fn prepare_chat_state(&self, to: &str, state: &str) -> Result<SendChatState, ApiError> {
@@ -248,29 +292,27 @@ impl Actor for WsConnection {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if let Some(b) = self.binding.take() {
-            self.router.do_send(Detach {
-                username: b.jid.user.to_string(),
-                resource: b.jid.resource.clone().unwrap_or_default(),
-                connection_id: b.connection_id,
-            });
+        if let Some(binding) = self.binding.take() {
+            binding.detach();
         }
     }
 }
 
-/// Where the router attached this connection. Sent by the `/ws` handler.
-#[derive(Message, Clone)]
+/// Where this connection was attached, and the station's address for an account's
+/// connection. Sent by the `/ws` handler.
+#[derive(Message)]
 #[rtype(result = "()")]
 pub struct Bound {
-    pub jid: Jid,
-    pub connection_id: u64,
+    pub jid: Option<Jid>,
+    pub binding: Binding,
 }
 
 impl Handler<Bound> for WsConnection {
     type Result = ();
 
     fn handle(&mut self, msg: Bound, _: &mut Self::Context) {
-        self.binding = Some(msg);
+        self.jid = msg.jid;
+        self.binding = Some(msg.binding);
     }
 }
 

@@ -25,7 +25,7 @@ use crate::jid::{Jid, Username};
 use crate::muc::conference::Conference;
 use crate::muc::room::Joined;
 use crate::muc::RoomError;
-use crate::presence::{subscription_event, Availability, PresenceUpdate, StationPresence};
+use crate::presence::{subscription_event, Availability, PresenceUpdate, Show, StationPresence};
 use crate::random::random_hex;
 use crate::roster::{RosterOp, Transition};
 use crate::store::{Store, StoreError};
@@ -147,6 +147,8 @@ pub struct Router {
     next_connection_id: u64,
     next_live_id: u64,
     stats: Arc<RouterStats>,
+    /// User → watchers of its availability (workgroups watching their agents), by key.
+    watchers: HashMap<String, HashMap<String, Recipient<UserStatus>>>,
 }
 
 impl Router {
@@ -175,6 +177,7 @@ impl Router {
             next_connection_id: 1,
             next_live_id: 1,
             stats,
+            watchers: HashMap::new(),
         }
     }
 
@@ -235,6 +238,7 @@ impl Router {
         if user.stations.is_empty() {
             user.session.do_send(Shutdown);
             self.online.remove(username);
+            self.notify_watchers(username);
             self.stats.users_online.fetch_sub(1, Relaxed);
         }
     }
@@ -246,6 +250,26 @@ impl Router {
             self.close_station(username, resource, reason);
         }
         resources.len()
+    }
+
+    /// A user's availability as its watchers see it.
+    fn status_of(&self, username: &str) -> UserStatus {
+        let user = self.online.get(username);
+        let show = user.and_then(|u| u.presence.as_ref()).and_then(|p| p.availability.as_ref()).map(|a| a.show);
+        UserStatus {
+            username: username.to_owned(),
+            online: user.is_some(),
+            available_to_chat: matches!(show, Some(Show::Available | Show::Chat)),
+        }
+    }
+
+    fn notify_watchers(&self, username: &str) {
+        if let Some(watchers) = self.watchers.get(username) {
+            let status = self.status_of(username);
+            for watcher in watchers.values() {
+                watcher.do_send(status.clone());
+            }
+        }
     }
 
     /// An id for an event that is not a stored message.
@@ -798,6 +822,7 @@ impl Handler<PresenceOut> for Router {
             }
             if msg.broadcast {
                 user.presence = msg.update.availability.is_some().then(|| msg.update.clone());
+                self.notify_watchers(&msg.update.from_user);
             }
         }
         self.fan_out_presence(&msg.update, &msg.to);
@@ -1027,6 +1052,58 @@ impl Handler<LeaveRoomAs> for Router {
         };
         let asked = user.session.send(ExitRoom { resource: msg.resource, room: msg.room.clone() });
         Box::pin(async move { asked.await.map_err(|_| RoomError::NotOccupant(msg.room))? })
+    }
+}
+
+// ---- watching users (workgroup agents) ----------------------------------------------
+
+/// A watched user's availability: online (any station), and available to chat (its
+/// visible presence is available or `chat`, not away, xa or dnd). Sent to watchers.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct UserStatus {
+    pub username: String,
+    pub online: bool,
+    pub available_to_chat: bool,
+}
+
+/// Watch a user's availability under `key` (one watch per key and user); replies with the
+/// current status, then every change follows. Sent by workgroups for their agents.
+#[derive(Message)]
+#[rtype(result = "UserStatus")]
+pub struct WatchUser {
+    pub username: String,
+    pub key: String,
+    pub watcher: Recipient<UserStatus>,
+}
+
+impl Handler<WatchUser> for Router {
+    type Result = MessageResult<WatchUser>;
+
+    fn handle(&mut self, msg: WatchUser, _: &mut Context<Self>) -> Self::Result {
+        self.watchers.entry(msg.username.clone()).or_default().insert(msg.key, msg.watcher);
+        MessageResult(self.status_of(&msg.username))
+    }
+}
+
+/// Stop watching a user.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UnwatchUser {
+    pub username: String,
+    pub key: String,
+}
+
+impl Handler<UnwatchUser> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: UnwatchUser, _: &mut Context<Self>) {
+        if let Some(watchers) = self.watchers.get_mut(&msg.username) {
+            watchers.remove(&msg.key);
+            if watchers.is_empty() {
+                self.watchers.remove(&msg.username);
+            }
+        }
     }
 }
 

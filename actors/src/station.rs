@@ -3,10 +3,13 @@
 //!
 //! A station is what a full address `user@domain/resource` names. Its connections (SSE
 //! streams, websockets) are `Recipient<Push>`s: the station never knows which door a
-//! connection belongs to. It is started and ended by the user's [`UserSession`].
+//! connection belongs to. It is started and ended by the user's [`UserSession`], or by
+//! a workgroup for a visitor; a visitor's station keeps a bounded backlog of the events
+//! sent while no connection is open (a visitor gets its token before it can connect).
 //!
 //! [`UserSession`]: crate::user_session::UserSession
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -16,11 +19,19 @@ use crate::event::{Event, Push};
 /// One station and its live connections.
 pub struct Station {
     connections: Vec<(u64, Recipient<Push>)>,
+    /// Events kept while no connection is open, with the most kept (oldest dropped).
+    backlog: Option<(VecDeque<Arc<Event>>, usize)>,
 }
 
 impl Station {
     pub fn new() -> Self {
-        Station { connections: Vec::new() }
+        Station { connections: Vec::new(), backlog: None }
+    }
+
+    /// A station that keeps up to `limit` events while no connection is open and hands
+    /// them to the next connection.
+    pub fn with_backlog(limit: usize) -> Self {
+        Station { connections: Vec::new(), backlog: Some((VecDeque::new(), limit.max(1))) }
     }
 }
 
@@ -46,6 +57,11 @@ impl Handler<AddConnection> for Station {
     type Result = ();
 
     fn handle(&mut self, msg: AddConnection, _: &mut Context<Self>) {
+        if let Some((kept, _)) = &mut self.backlog {
+            for event in kept.drain(..) {
+                msg.connection.do_send(Push::Event(event));
+            }
+        }
         self.connections.push((msg.connection_id, msg.connection));
     }
 }
@@ -77,6 +93,15 @@ impl Handler<StationEvent> for Station {
     type Result = ();
 
     fn handle(&mut self, msg: StationEvent, _: &mut Context<Self>) {
+        if self.connections.is_empty() {
+            if let Some((kept, limit)) = &mut self.backlog {
+                if kept.len() == *limit {
+                    kept.pop_front();
+                }
+                kept.push_back(msg.event);
+            }
+            return;
+        }
         for (_, connection) in &self.connections {
             connection.do_send(Push::Event(msg.event.clone()));
         }

@@ -2,12 +2,14 @@
 //!
 //! One file per endpoint family: [`admin`] (restAPI-style administration), [`chat`]
 //! (ofchat's stream API), [`contacts`] (rosters, presence, blocklists), [`rooms`] (MUC),
+//! [`fastpath`] (workgroups: admin, agents, visitors),
 //! [`misc`] (health, tokens). SSE and websockets live in
 //! `crate::sse` and `crate::ws`.
 
 pub mod admin;
 pub mod chat;
 pub mod contacts;
+pub mod fastpath;
 pub mod misc;
 pub mod rooms;
 
@@ -56,6 +58,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/sessions", web::get().to(admin::list_sessions))
         .route("/restapi/v1/sessions/{username}", web::delete().to(admin::kick_user))
         .route("/restapi/v1/messages/users", web::post().to(admin::broadcast))
+        .route("/restapi/v1/workgroups", web::get().to(fastpath::admin_list))
+        .route("/restapi/v1/workgroups", web::post().to(fastpath::admin_create))
+        .route("/restapi/v1/workgroups/{name}", web::get().to(fastpath::admin_get))
+        .route("/restapi/v1/workgroups/{name}", web::put().to(fastpath::admin_update))
+        .route("/restapi/v1/workgroups/{name}", web::delete().to(fastpath::admin_delete))
+        .route("/restapi/v1/workgroups/{name}/chats", web::get().to(fastpath::admin_chats))
+        .route("/restapi/v1/workgroups/{name}/chats/{room}", web::get().to(fastpath::admin_transcript))
+        .route("/restapi/v1/ask/admin", web::post().to(fastpath::ask_admin_create))
+        .route("/restapi/v1/ask/admin/{name}", web::post().to(fastpath::ask_admin_members))
+        .route("/restapi/v1/ask/admin/{name}", web::delete().to(fastpath::ask_admin_delete))
+        // Fastpath visitors (no account: a token from POST /ask).
+        .route("/restapi/v1/ask", web::post().to(fastpath::ask))
+        .route("/restapi/v1/ask/", web::post().to(fastpath::ask))
+        .route("/restapi/v1/ask/{userid}", web::get().to(fastpath::visitor_status))
+        .route("/restapi/v1/ask/{userid}", web::delete().to(fastpath::visitor_leave))
+        .route("/restapi/v1/ask/{userid}", web::post().to(fastpath::visitor_join))
+        .route("/restapi/v1/ask/{userid}", web::put().to(fastpath::visitor_say))
         // The room directory (any signed-in user), before the stream routes it would shadow.
         .route("/restapi/v1/chat/rooms", web::get().to(rooms::directory))
         .route("/restapi/v1/chat/rooms/{room}", web::get().to(|c, s, p| rooms::room_part(c, s, p, RoomPart::Entity)))
@@ -93,6 +112,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/chat/{streamid}/blocklist", web::get().to(contacts::get_blocklist))
         .route("/restapi/v1/chat/{streamid}/blocklist/{jid}", web::post().to(contacts::block))
         .route("/restapi/v1/chat/{streamid}/blocklist/{jid}", web::delete().to(contacts::unblock))
+        .route("/restapi/v1/chat/{streamid}/assists", web::get().to(fastpath::assists))
+        .route("/restapi/v1/chat/{streamid}/assists/queues", web::get().to(fastpath::queues))
+        .route("/restapi/v1/chat/{streamid}/assists/{workgroup}", web::post().to(fastpath::agent_online))
+        .route("/restapi/v1/chat/{streamid}/assists/{workgroup}", web::delete().to(fastpath::agent_offline))
+        .route("/restapi/v1/chat/{streamid}/offer/{offerid}", web::post().to(fastpath::accept_offer))
+        .route("/restapi/v1/chat/{streamid}/offer/{offerid}", web::delete().to(fastpath::reject_offer))
         // Live doors.
         .route("/sse/{username}", web::get().to(crate::sse::open))
         .route("/ws", web::get().to(crate::ws::open));

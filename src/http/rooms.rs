@@ -364,7 +364,7 @@ pub async fn admin_create(
 ) -> Result<HttpResponse, ApiError> {
     let (record, _) = room_from_body(&state, body.into_inner(), None)?;
     let name = record.name.clone();
-    state.conference.send(CreateRoom { record }).await??;
+    state.conference.send(CreateRoom { record, watcher: None, empty_timeout: None }).await??;
     let room = find_room(&state, &name).await?;
     let view = describe(&room, &name).await?;
     Ok(HttpResponse::Created().json(view.record.to_json(&state.muc, view.occupants.len(), true)))

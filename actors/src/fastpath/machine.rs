@@ -124,8 +124,8 @@ pub enum Effect {
     Offer { agent: String, offer_id: String, user_id: String, metadata: Value, timeout_secs: i64 },
     /// Take an offer back from an agent.
     Revoke { agent: String, offer_id: String, user_id: String, reason: RevokeReason },
-    /// An agent accepted: create the room `room`, invite both.
-    Accepted { agent: String, user_id: String, room: String, metadata: Value },
+    /// An agent accepted: create a room, invite both.
+    Accepted { agent: String, user_id: String, metadata: Value },
     /// The queue changed: agents get a summary.
     QueueChanged,
 }
@@ -160,7 +160,6 @@ struct Agent {
 
 #[derive(Debug, Clone)]
 struct Request {
-    /// Also the room name once accepted.
     id: String,
     user_id: String,
     metadata: Value,
@@ -200,6 +199,15 @@ pub struct Waiting {
     pub joined_ms: i64,
 }
 
+/// An online agent, for queue summaries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentView {
+    pub name: String,
+    pub available: bool,
+    pub chats: u32,
+    pub offer_pending: bool,
+}
+
 impl Machine {
     pub fn new(name: &str, settings: Settings, open: bool) -> Self {
         Machine {
@@ -229,6 +237,52 @@ impl Machine {
                 joined_ms: self.queue[i].joined_ms,
             })
             .collect()
+    }
+
+    /// The agents online, by name.
+    pub fn agents(&self) -> Vec<AgentView> {
+        self.agents
+            .iter()
+            .map(|(name, a)| AgentView {
+                name: name.clone(),
+                available: a.available,
+                chats: a.chats,
+                offer_pending: a.pending_offer.is_some(),
+            })
+            .collect()
+    }
+
+    pub fn is_agent(&self, name: &str) -> bool {
+        self.agents.contains_key(name)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// New timeouts and limits (an admin update); offers in flight keep their deadlines.
+    pub fn set_settings(&mut self, settings: Settings) {
+        self.settings = settings;
+    }
+
+    /// The running average wait of served requests, in seconds (0 before the first).
+    pub fn average_wait_secs(&self) -> i64 {
+        self.average_wait_ms.map_or(0, |ms| (ms + 999) / 1000)
+    }
+
+    /// The next time at which `Tick` changes something: an offer or a request expiring,
+    /// or a rejector becoming eligible again. `None`: nothing is waiting on the clock.
+    pub fn next_deadline(&self, now: i64) -> Option<i64> {
+        let offers = self.offers.values().map(|o| o.expires_ms);
+        let requests = self.queue.iter().filter(|r| r.offer.is_none()).flat_map(|r| {
+            let memories = r.rejected_by.values().copied().filter(move |until| *until > now);
+            std::iter::once(r.joined_ms + self.settings.request_timeout_ms).chain(memories)
+        });
+        offers.chain(requests).min()
     }
 
     fn estimate_secs(&self, position: usize) -> i64 {
@@ -416,12 +470,7 @@ impl Machine {
                 let request = self.remove_request(index, &mut effects);
                 let served = self.agents.get_mut(&agent).expect("offers belong to agents");
                 served.chats += 1;
-                effects.push(Effect::Accepted {
-                    agent,
-                    user_id: request.user_id,
-                    room: request.id,
-                    metadata: request.metadata,
-                });
+                effects.push(Effect::Accepted { agent, user_id: request.user_id, metadata: request.metadata });
             }
             Input::Reject { agent, offer_id } => {
                 self.own_offer(&agent, &offer_id)?;

@@ -2,5 +2,165 @@
 //!
 //! - [`machine`]: the state machine as plain code, `on(input, now) -> effects`, unit-tested
 //!   with a fake clock.
+//! - [`workgroup`]: `Workgroup`, one actor per workgroup: it feeds the machine (agents'
+//!   commands and presence, visitors' requests, a timer armed for the machine's next
+//!   deadline) and runs its effects: events to agents and visitors, rooms for accepted
+//!   requests.
+//! - [`registry`]: `Fastpath`, the registry: stored workgroups, membership checks, and the
+//!   index of visitors (user id → workgroup, token).
+//!
+//! This file holds the plain types they share: a workgroup's stored settings, a chat's
+//! record, the options and the errors.
 
 pub mod machine;
+pub mod registry;
+pub mod workgroup;
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::store::StoreError;
+
+/// What Fastpath needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct FastpathOptions {
+    /// The XMPP domain; workgroups are `name@workgroup.{domain}`.
+    pub domain: String,
+    /// How long an agent who rejected a request is skipped for it (ms).
+    pub rejection_memory_ms: i64,
+    /// Events a visitor's station keeps while the visitor has no connection open.
+    pub visitor_backlog: usize,
+    /// How long a visitor whose request or chat ended stays known (for `GET /ask/{id}` and
+    /// a late connection), in ms.
+    pub visitor_linger_ms: i64,
+}
+
+impl FastpathOptions {
+    /// `workgroup.{domain}`.
+    pub fn host(&self) -> String {
+        format!("workgroup.{}", self.domain)
+    }
+}
+
+/// A workgroup's stored settings and agents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkgroupRecord {
+    pub name: String,
+    pub description: String,
+    /// The user names of its agents.
+    pub members: BTreeSet<String>,
+    /// The admin's open flag: closed workgroups refuse visitors.
+    pub open: bool,
+    pub max_chats: u32,
+    pub offer_timeout_ms: i64,
+    pub request_timeout_ms: i64,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+/// Seconds as JSON: a whole number when it is one, else a fraction.
+fn seconds(ms: i64) -> Value {
+    if ms % 1000 == 0 {
+        json!(ms / 1000)
+    } else {
+        json!(ms as f64 / 1000.0)
+    }
+}
+
+impl WorkgroupRecord {
+    /// The admin API's shape (times in seconds).
+    pub fn to_json(&self, options: &FastpathOptions) -> Value {
+        json!({
+            "name": self.name,
+            "jid": format!("{}@{}", self.name, options.host()),
+            "description": self.description,
+            "members": self.members,
+            "open": self.open,
+            "maxChats": self.max_chats,
+            "offerTimeout": seconds(self.offer_timeout_ms),
+            "requestTimeout": seconds(self.request_timeout_ms),
+        })
+    }
+}
+
+/// Checks a workgroup name: 1 to 64 characters of `a-z`, `0-9`, `.`, `_`, `-`, starting
+/// with a letter or digit (the node part of its address).
+pub fn check_workgroup_name(raw: &str) -> Result<(), FastpathError> {
+    let valid = !raw.is_empty()
+        && raw.len() <= 64
+        && raw.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(FastpathError::BadRequest(format!(
+            "workgroup name {raw:?} must be 1 to 64 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+        )))
+    }
+}
+
+/// Checks a visitor's `userID`: 1 to 64 characters of letters, digits, `.`, `_`, `-`, `@`
+/// and `+` (it appears in URLs and addresses).
+pub fn check_visitor_id(raw: &str) -> Result<(), FastpathError> {
+    let valid = !raw.is_empty()
+        && raw.len() <= 64
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'));
+    if valid {
+        Ok(())
+    } else {
+        Err(FastpathError::BadRequest(format!(
+            "userID {raw:?} must be 1 to 64 characters of letters, digits, '.', '_', '-', '@' and '+'"
+        )))
+    }
+}
+
+/// One chat a workgroup set up: its room, who met there, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRecord {
+    pub room: String,
+    pub workgroup: String,
+    pub visitor: String,
+    pub agent: String,
+    pub question: String,
+    pub email: String,
+    pub started_ms: i64,
+    pub ended_ms: Option<i64>,
+}
+
+/// Why a Fastpath request was refused; the doors map each to a status code.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FastpathError {
+    #[error("workgroup '{0}' does not exist")]
+    NoWorkgroup(String),
+    #[error("workgroup '{0}' already exists")]
+    Exists(String),
+    #[error("you are not an agent (member) of workgroup '{0}'")]
+    NotMember(String),
+    #[error("workgroup '{0}' is closed")]
+    Closed(String),
+    #[error("workgroup '{0}' has no agent available; try again later")]
+    NoAgent(String),
+    #[error("'{0}' is already waiting in a queue")]
+    AlreadyQueued(String),
+    #[error("no visitor '{0}' is known (never asked, or gone)")]
+    UnknownVisitor(String),
+    #[error("the visitor token is unknown or has expired")]
+    UnknownToken,
+    #[error("the token does not belong to visitor '{0}'")]
+    BadToken(String),
+    #[error("offer '{0}' does not exist (it was answered, revoked or never made)")]
+    UnknownOffer(String),
+    #[error("offer '{0}' is not your pending offer")]
+    NotYourOffer(String),
+    #[error("you are not online as an agent of workgroup '{0}'")]
+    NotOnline(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the workgroup stopped")]
+    Gone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::room::{Join, Joined, MucRoom, StationGone};
+use super::room::{Join, Joined, MucRoom, RoomActivity, StationGone};
 use super::{Affiliation, MucOptions, RoomConfig, RoomError, RoomRecord};
 use crate::station::Station;
 use crate::store::{Store, StoreError};
@@ -33,8 +33,20 @@ impl Conference {
     }
 
     fn start_room(&mut self, record: RoomRecord, ctx: &mut Context<Self>) -> Addr<MucRoom> {
+        self.start_watched_room(record, None, None, ctx)
+    }
+
+    fn start_watched_room(
+        &mut self,
+        record: RoomRecord,
+        watcher: Option<Recipient<RoomActivity>>,
+        empty_timeout: Option<std::time::Duration>,
+        ctx: &mut Context<Self>,
+    ) -> Addr<MucRoom> {
         let name = record.name.clone();
-        let room = MucRoom::new(self.options.clone(), self.store.clone(), ctx.address(), record).start();
+        let room = MucRoom::new(self.options.clone(), self.store.clone(), ctx.address(), record)
+            .watched(watcher, empty_timeout)
+            .start();
         self.rooms.insert(name, room.clone());
         room
     }
@@ -44,7 +56,7 @@ impl Conference {
         if let Some(room) = self.rooms.get(&msg.room) {
             return Ok((room.clone(), false));
         }
-        if self.creating.contains(&msg.room) {
+        if self.creating.contains(&msg.room) || !msg.may_create {
             return Err(RoomError::NotFound(msg.room.clone()));
         }
         if !self.options.users_can_create {
@@ -73,6 +85,8 @@ impl Actor for Conference {
 pub struct JoinRoom {
     pub room: String,
     pub join: Join,
+    /// Whether an unknown room may be created by this join (false: `NotFound`).
+    pub may_create: bool,
 }
 
 impl JoinRoom {
@@ -84,7 +98,7 @@ impl JoinRoom {
         password: Option<String>,
         station: Addr<Station>,
     ) -> Self {
-        JoinRoom { room, join: Join { username, resource, nick, password, station } }
+        JoinRoom { room, join: Join { username, resource, nick, password, station }, may_create: true }
     }
 }
 
@@ -150,11 +164,15 @@ impl Handler<AllRooms> for Conference {
     }
 }
 
-/// Create a room (admin API): stored first when persistent. `Exists` if the name is taken.
+/// Create a room (admin API, workgroups): stored first when persistent. `Exists` if the
+/// name is taken. A `watcher` hears when occupants leave and when the room ends; a room
+/// still empty `empty_timeout` after its creation ends.
 #[derive(Message)]
 #[rtype(result = "Result<(), RoomError>")]
 pub struct CreateRoom {
     pub record: RoomRecord,
+    pub watcher: Option<Recipient<RoomActivity>>,
+    pub empty_timeout: Option<std::time::Duration>,
 }
 
 impl Handler<CreateRoom> for Conference {
@@ -166,7 +184,7 @@ impl Handler<CreateRoom> for Conference {
             return Box::pin(fut::ready(Err(RoomError::Exists(name))));
         }
         if !msg.record.config.persistent {
-            self.start_room(msg.record, ctx);
+            self.start_watched_room(msg.record, msg.watcher, msg.empty_timeout, ctx);
             return Box::pin(fut::ready(Ok(())));
         }
         self.creating.insert(name.clone());

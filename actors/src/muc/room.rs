@@ -32,6 +32,20 @@ pub struct MucRoom {
     by_station: HashMap<(String, String), String>,
     /// The recent messages, rendered as history (with `delay`), oldest first.
     history: VecDeque<Arc<Event>>,
+    /// Who hears about departures and the room's end (the workgroup that made it).
+    watcher: Option<Recipient<RoomActivity>>,
+    /// A temporary room still empty this long after it started ends.
+    empty_timeout: Option<std::time::Duration>,
+}
+
+/// What a watcher hears about its room.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub enum RoomActivity {
+    /// An occupant left (or was removed).
+    Left { room: String, username: String },
+    /// The room ended.
+    Ended { room: String },
 }
 
 struct Occupant {
@@ -74,7 +88,21 @@ impl MucRoom {
             occupants: HashMap::new(),
             by_station: HashMap::new(),
             history: VecDeque::new(),
+            watcher: None,
+            empty_timeout: None,
         }
+    }
+
+    /// A room whose departures and end `watcher` hears about, ending if still empty
+    /// `empty_timeout` after it starts (nobody came).
+    pub fn watched(
+        mut self,
+        watcher: Option<Recipient<RoomActivity>>,
+        empty_timeout: Option<std::time::Duration>,
+    ) -> Self {
+        self.watcher = watcher;
+        self.empty_timeout = empty_timeout;
+        self
     }
 
     fn occupant_address(&self, nick: &str) -> String {
@@ -150,6 +178,9 @@ impl MucRoom {
         let gone = self.render_presence(&occupant, false, reason);
         occupant.station.do_send(StationEvent { event: gone.clone() });
         self.broadcast(&gone);
+        if let Some(watcher) = &self.watcher {
+            watcher.do_send(RoomActivity::Left { room: self.record.name.clone(), username: occupant.username });
+        }
     }
 
     /// A temporary room with nobody in it ends.
@@ -217,7 +248,16 @@ impl MucRoom {
 impl Actor for MucRoom {
     type Context = Context<Self>;
 
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(watcher) = &self.watcher {
+            watcher.do_send(RoomActivity::Ended { room: self.record.name.clone() });
+        }
+    }
+
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timeout) = self.empty_timeout {
+            ctx.run_later(timeout, |act, ctx| act.stop_if_unused(ctx));
+        }
         // History survives restarts: the ring starts from the archive.
         if self.options.history == 0 {
             return;

@@ -18,6 +18,7 @@ mod rooms;
 mod roster;
 mod schema;
 mod users;
+mod workgroups;
 
 use std::future::Future;
 use std::path::Path;
@@ -32,6 +33,7 @@ pub use rooms::{NewRoomMessage, RoomMessage};
 pub use users::{NewUser, UserRecord, UserUpdate};
 
 use crate::event::{NewMessage, StoredMessage};
+use crate::fastpath::{ChatRecord, WorkgroupRecord};
 use crate::muc::RoomRecord;
 use crate::roster::{RosterItem, RosterOp, Transition};
 
@@ -312,6 +314,49 @@ impl Store {
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<RoomMessage>>> {
         self.read(move |c| rooms::recent_messages(c, &room, since_ms, limit))
+    }
+
+    // ---- workgroups -----------------------------------------------------------------------
+
+    /// Stores a new workgroup; `Conflict` if the name is taken, `NotFound` for a member
+    /// without an account.
+    pub fn create_workgroup(&self, workgroup: WorkgroupRecord) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| workgroups::create(c, &workgroup))
+    }
+
+    /// Replaces a workgroup's settings and members.
+    pub fn update_workgroup(&self, workgroup: WorkgroupRecord) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| workgroups::update(c, &workgroup))
+    }
+
+    /// Forgets a workgroup; false if there was none. Its chat records stay.
+    pub fn delete_workgroup(&self, name: String) -> impl Future<Output = StoreResult<bool>> {
+        self.write(move |c| workgroups::delete(c, &name))
+    }
+
+    pub fn all_workgroups(&self) -> impl Future<Output = StoreResult<Vec<WorkgroupRecord>>> {
+        self.read(workgroups::load_all)
+    }
+
+    pub fn start_chat(&self, chat: ChatRecord) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| workgroups::start_chat(c, &chat))
+    }
+
+    pub fn end_chat(&self, room: String, ended_ms: i64) -> impl Future<Output = StoreResult<()>> {
+        self.write(move |c| workgroups::end_chat(c, &room, ended_ms))
+    }
+
+    pub fn workgroup_chat(&self, room: String) -> impl Future<Output = StoreResult<Option<ChatRecord>>> {
+        self.read(move |c| workgroups::chat(c, &room))
+    }
+
+    /// A workgroup's chats, newest first.
+    pub fn workgroup_chats(
+        &self,
+        workgroup: String,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<ChatRecord>>> {
+        self.read(move |c| workgroups::chats(c, &workgroup, limit))
     }
 
     /// Every (blocker, blocked) pair.

@@ -84,6 +84,34 @@ const MIGRATIONS: &[&str] = &[
          data      TEXT
      );
      CREATE INDEX room_messages_room ON room_messages (room, id);",
+    // 4: Fastpath workgroups, their agents (members), and one row per chat a workgroup
+    // set up (its transcript is the room's archive in `room_messages`).
+    "CREATE TABLE workgroups (
+         name               TEXT PRIMARY KEY,
+         description        TEXT NOT NULL,
+         open               INTEGER NOT NULL,
+         max_chats          INTEGER NOT NULL,
+         offer_timeout_ms   INTEGER NOT NULL,
+         request_timeout_ms INTEGER NOT NULL,
+         created_ms         INTEGER NOT NULL,
+         modified_ms        INTEGER NOT NULL
+     );
+     CREATE TABLE workgroup_members (
+         workgroup TEXT NOT NULL REFERENCES workgroups(name) ON DELETE CASCADE,
+         username  TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+         PRIMARY KEY (workgroup, username)
+     ) WITHOUT ROWID;
+     CREATE TABLE workgroup_chats (
+         room       TEXT PRIMARY KEY,
+         workgroup  TEXT NOT NULL,
+         visitor    TEXT NOT NULL,
+         agent      TEXT NOT NULL,
+         question   TEXT NOT NULL,
+         email      TEXT NOT NULL,
+         started_ms INTEGER NOT NULL,
+         ended_ms   INTEGER
+     );
+     CREATE INDEX workgroup_chats_workgroup ON workgroup_chats (workgroup, started_ms);",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own
