@@ -186,8 +186,13 @@ impl TestApp {
         if let Some(id) = last_event_id {
             request = request.insert_header(("Last-Event-ID", id));
         }
+        Self::open_sse(request, name).await
+    }
+
+    /// Opens an SSE stream from a prepared request; waits for the greeting.
+    pub async fn open_sse(request: awc::ClientRequest, who: &str) -> Sse {
         let response = request.send().await.expect("SSE request sent");
-        assert_eq!(response.status().as_u16(), 200, "SSE for {name}");
+        assert_eq!(response.status().as_u16(), 200, "SSE for {who}");
         let mut sse = Sse { body: Box::pin(response), buffer: String::new(), comments: Vec::new() };
         // The greeting comment arrives once the connection is attached.
         sse.wait_comment("connected as").await;
@@ -206,6 +211,26 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("websocket for {name}: {e}"));
         assert_eq!(response.status().as_u16(), 101);
         Ws { framed }
+    }
+}
+
+/// The next SSE event named `event` whose `type` is `kind`, skipping others.
+pub async fn next_of(sse: &mut Sse, event: &str, kind: &str) -> SseEvent {
+    loop {
+        let e = sse.next().await;
+        if e.event == event && e.data["type"] == kind {
+            return e;
+        }
+    }
+}
+
+/// The next websocket frame of event `event` and `type` `kind`, skipping others.
+pub async fn next_ws_of(ws: &mut Ws, event: &str, kind: &str) -> Value {
+    loop {
+        let v = ws.next().await;
+        if v["event"] == event && v["type"] == kind {
+            return v;
+        }
     }
 }
 

@@ -4,6 +4,7 @@ mod admin;
 mod chat;
 mod contacts;
 mod delivery;
+mod fastpath;
 mod helpers;
 mod live;
 mod profile;

@@ -30,26 +30,6 @@ impl TestApp {
     }
 }
 
-/// The next SSE event named `event` whose `type` is `kind`, skipping others.
-async fn next_of(sse: &mut Sse, event: &str, kind: &str) -> SseEvent {
-    loop {
-        let e = sse.next().await;
-        if e.event == event && e.data["type"] == kind {
-            return e;
-        }
-    }
-}
-
-/// The next websocket frame of event `event` and `type` `kind`.
-async fn next_ws_of(ws: &mut Ws, event: &str, kind: &str) -> Value {
-    loop {
-        let v = ws.next().await;
-        if v["event"] == event && v["type"] == kind {
-            return v;
-        }
-    }
-}
-
 #[actix_web::test]
 async fn sse_and_websocket_occupants_share_a_room() {
     let app = spawn_app().await;

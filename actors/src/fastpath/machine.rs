@@ -689,4 +689,16 @@ mod tests {
         assert_eq!(offers(&effects)[0].2, "w");
         assert_eq!(m.waiting()[0].remaining_secs, 1, "estimates use the average wait once a request was served");
     }
+
+    #[test]
+    fn the_next_deadline_is_the_first_expiry_or_a_rejector_returning() {
+        let mut m = Machine::new("wg", Settings { request_timeout_ms: 100_000, ..Settings::default() }, true);
+        assert_eq!(m.next_deadline(0), None, "nothing waits on the clock");
+        m.on(Input::AgentOnline { agent: "ann".into() }, 0).unwrap();
+        let first = offers(&join(&mut m, "v", 1_000));
+        assert_eq!(m.next_deadline(1_000), Some(21_000), "the offer expires first");
+        m.on(Input::Reject { agent: "ann".into(), offer_id: first[0].1.clone() }, 2_000).unwrap();
+        assert_eq!(m.next_deadline(2_000), Some(22_000), "Ann may take it again after the rejection memory");
+        assert_eq!(m.next_deadline(22_000), Some(101_000), "then only the request timeout is left");
+    }
 }
