@@ -20,6 +20,7 @@ pub mod secrets;
 pub mod sse;
 pub mod state;
 pub mod ws;
+pub mod xmpp;
 
 pub use app::Application;
 pub use config::Config;

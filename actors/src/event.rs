@@ -120,6 +120,9 @@ pub struct Event {
     pub sse_frame: Bytes,
     /// The JSON object with an extra `"event"` key, for `/ws`.
     pub ws_frame: ByteString,
+    /// The XMPP stanza, rendered by the first XMPP connection that receives the event and
+    /// shared by the rest (`None`: the event has no XMPP form).
+    pub xmpp_frame: std::sync::OnceLock<Option<ByteString>>,
 }
 
 impl Event {
@@ -146,6 +149,7 @@ impl Event {
             json: Arc::from(json.as_str()),
             sse_frame: Bytes::from(sse),
             ws_frame: ByteString::from(object.to_string()),
+            xmpp_frame: std::sync::OnceLock::new(),
         })
     }
 

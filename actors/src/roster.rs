@@ -37,6 +37,16 @@ impl Subscription {
         }
     }
 
+    /// RFC 6121's name: `none`, `to`, `from` or `both`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Subscription::None => "none",
+            Subscription::To => "to",
+            Subscription::From => "from",
+            Subscription::Both => "both",
+        }
+    }
+
     pub fn from_code(code: i64) -> Option<Self> {
         match code {
             0 => Some(Subscription::None),

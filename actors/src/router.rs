@@ -1107,6 +1107,26 @@ impl Handler<UnwatchUser> for Router {
     }
 }
 
+/// A live-only event for one station (a reply to a stanza posted over HTTP). Dropped if the
+/// station has ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverToStation {
+    pub username: String,
+    pub resource: String,
+    pub event: Arc<Event>,
+}
+
+impl Handler<DeliverToStation> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverToStation, _: &mut Context<Self>) {
+        if let Some(user) = self.online.get(&msg.username) {
+            user.session.do_send(DeliverLive { event: msg.event, resource: Some(msg.resource) });
+        }
+    }
+}
+
 /// A live-only event for every live station of a user (a room invitation). Sent by the
 /// APIs; `UnknownUser` if there is no such account, nothing kept if it is offline.
 #[derive(Message)]

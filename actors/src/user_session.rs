@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
+use serde_json::json;
 
 use crate::event::{Event, StoredMessage};
 use crate::muc::conference::{Conference, FindRoom, JoinRoom, StationLeft};
@@ -40,6 +41,8 @@ pub struct UserSession {
     roster: HashMap<String, RosterItem>,
     /// Contacts' presence this user sees, for the available ones.
     seen: HashMap<String, Arc<PresenceUpdate>>,
+    /// Ids of roster pushes.
+    next_push: u64,
     /// What subscribers currently see of this user: the last broadcast, while available.
     visible: Option<Arc<PresenceUpdate>>,
 }
@@ -81,6 +84,7 @@ impl UserSession {
             flush: FlushState::Idle,
             roster: HashMap::new(),
             seen: HashMap::new(),
+            next_push: 0,
             visible: None,
         }
     }
@@ -415,11 +419,29 @@ impl Handler<RosterChanged> for UserSession {
 
     fn handle(&mut self, msg: RosterChanged, ctx: &mut Context<Self>) {
         let (before, after) = (msg.change.subscription_before(), msg.change.subscription_after());
+        let was_listed = msg.change.before.as_ref().is_some_and(|row| row.listed);
         let contact = msg.change.contact;
         match msg.change.after {
             Some(row) => self.roster.insert(contact.clone(), row),
             None => self.roster.remove(&contact),
         };
+        // A roster push (RFC 6121 §2.1.6) to every live station, when the visible list changed.
+        let listed = self.roster.get(&contact).filter(|row| row.listed);
+        if was_listed || listed.is_some() {
+            self.next_push += 1;
+            let item = match listed {
+                Some(row) => json!({
+                    "jid": format!("{contact}@{}", self.domain),
+                    "nickname": row.nickname,
+                    "subscription": row.subscription.name(),
+                    "ask": row.ask_out,
+                    "groups": row.groups,
+                }),
+                None => json!({ "jid": format!("{contact}@{}", self.domain), "subscription": "remove", "groups": [] }),
+            };
+            let push = json!({ "type": "push", "id": format!("push-{}", self.next_push), "item": item });
+            self.push_live(&Event::render("chatapi.roster", None, push), None);
+        }
         // The user stopped seeing the contact: its stations hear it went.
         if before.has_to() && !after.has_to() && self.seen.remove(&contact).is_some() {
             self.push_live(&PresenceUpdate::new(&contact, None, &self.domain).event, None);

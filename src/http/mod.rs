@@ -112,6 +112,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/chat/{streamid}/blocklist", web::get().to(contacts::get_blocklist))
         .route("/restapi/v1/chat/{streamid}/blocklist/{jid}", web::post().to(contacts::block))
         .route("/restapi/v1/chat/{streamid}/blocklist/{jid}", web::delete().to(contacts::unblock))
+        .route("/restapi/v1/chat/{streamid}/xmpp", web::post().to(crate::xmpp::post::post_stanza))
         .route("/restapi/v1/chat/{streamid}/assists", web::get().to(fastpath::assists))
         .route("/restapi/v1/chat/{streamid}/assists/queues", web::get().to(fastpath::queues))
         .route("/restapi/v1/chat/{streamid}/assists/{workgroup}", web::post().to(fastpath::agent_online))
@@ -120,7 +121,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/chat/{streamid}/offer/{offerid}", web::delete().to(fastpath::reject_offer))
         // Live doors.
         .route("/sse/{username}", web::get().to(crate::sse::open))
-        .route("/ws", web::get().to(crate::ws::open));
+        .route("/ws", web::get().to(crate::ws::open))
+        .route("/xmpp-websocket", web::get().to(crate::xmpp::websocket::open));
 }
 
 /// 404 for paths no route serves.

@@ -187,7 +187,7 @@ fn reason_text(raw: &[u8]) -> Result<String, ApiError> {
 }
 
 /// Delivers invitations the room rendered, live, to each invitee's stations.
-async fn deliver_invitations(
+pub async fn deliver_invitations(
     state: &AppState,
     room: &Addr<MucRoom>,
     name: &str,

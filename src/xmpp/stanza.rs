@@ -1,0 +1,439 @@
+//! What a stanza from a station means: `<message>`, `<presence>` and `<iq>` turned into the
+//! core's messages (the same ones the JSON doors send), and the replies they produce.
+//!
+//! Both XMPP doors call [`dispatch`] with the station's full address; the `from` a client
+//! wrote is ignored (the server stamps it). A refusal comes back as [`Refused`]: the POST
+//! door answers it as an HTTP status, the websocket door as a stanza error.
+
+use actix_web::http::StatusCode;
+use switchboard_actors::fastpath::registry::AnswerOffer;
+use switchboard_actors::muc::conference::FindRoom;
+use switchboard_actors::muc::room::{Invite, Post};
+use switchboard_actors::roster::{RosterOp, Subscription};
+use switchboard_actors::router::{
+    ChangeRoster, Contacts, JoinRoomAs, LeaveRoomAs, RouteError, SendChatState, SetPresence, Submit,
+};
+use switchboard_actors::{Jid, MessageKind, NewMessage};
+
+use super::ns;
+use super::xml::Element;
+use crate::error::ApiError;
+use crate::http::chat::{parse_chat_state, parse_recipient};
+use crate::http::contacts::parse_presence;
+use crate::http::rooms::deliver_invitations;
+use crate::state::AppState;
+
+/// A stanza refused, with its RFC 6120 §8.3.3 condition and the HTTP status it maps to.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub condition: &'static str,
+    pub error_type: &'static str,
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Refused {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Refused {
+            condition: "bad-request",
+            error_type: "modify",
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Refused {
+            condition: "service-unavailable",
+            error_type: "cancel",
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    pub fn into_api(self) -> ApiError {
+        let exception = match self.status {
+            StatusCode::NOT_FOUND => "NotFoundException",
+            StatusCode::FORBIDDEN => "ForbiddenException",
+            StatusCode::CONFLICT => "ConflictException",
+            StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLargeException",
+            StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableException",
+            _ => "IllegalArgumentException",
+        };
+        ApiError::new(self.status, exception, self.message)
+    }
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        let (condition, error_type) = match e.status {
+            StatusCode::NOT_FOUND => ("item-not-found", "cancel"),
+            StatusCode::FORBIDDEN if e.exception == "NotAcceptableException" => ("not-acceptable", "cancel"),
+            StatusCode::FORBIDDEN => ("forbidden", "auth"),
+            StatusCode::UNAUTHORIZED => ("not-authorized", "auth"),
+            StatusCode::CONFLICT => ("conflict", "cancel"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("policy-violation", "modify"),
+            StatusCode::SERVICE_UNAVAILABLE => ("service-unavailable", "wait"),
+            StatusCode::TOO_MANY_REQUESTS => ("resource-constraint", "wait"),
+            s if s.is_server_error() => ("internal-server-error", "wait"),
+            _ => ("bad-request", "modify"),
+        };
+        Refused { condition, error_type, status: e.status, message: e.message }
+    }
+}
+
+impl From<RouteError> for Refused {
+    fn from(e: RouteError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<actix::MailboxError> for Refused {
+    fn from(e: actix::MailboxError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+/// The error form of `original`, sent back to `to` (RFC 6120 §8.3).
+pub fn error_reply(original: &Element, refused: &Refused, to: &str) -> Element {
+    let mut reply = Element::new(&original.name, ns::CLIENT).attr("type", "error").attr("to", to);
+    if let Some(from) = original.get_attr("to") {
+        reply.set_attr("from", from);
+    }
+    if let Some(id) = original.get_attr("id") {
+        reply.set_attr("id", id);
+    }
+    let error = Element::new("error", ns::CLIENT)
+        .attr("type", refused.error_type)
+        .child(Element::new(refused.condition, ns::STANZAS))
+        .child(Element::new("text", ns::STANZAS).text(refused.message.clone()));
+    reply.child(error)
+}
+
+/// The stanza kinds a station may send.
+pub fn is_stanza(el: &Element) -> bool {
+    el.ns == ns::CLIENT && matches!(el.name.as_str(), "message" | "presence" | "iq")
+}
+
+/// Where a stanza comes from: a station's full address.
+pub struct Origin<'a> {
+    pub state: &'a AppState,
+    pub username: &'a str,
+    pub resource: &'a str,
+}
+
+impl Origin<'_> {
+    fn full(&self) -> String {
+        format!("{}@{}/{}", self.username, self.state.domain(), self.resource)
+    }
+
+    fn jid(&self) -> Result<Jid, Refused> {
+        Ok(parse_recipient(&format!("{}/{}", self.username, self.resource), self.state.domain())?)
+    }
+
+    /// The room name when `to` is on the MUC service: (`room`, nick).
+    fn room_address<'t>(&self, to: &'t str) -> Option<(&'t str, Option<&'t str>)> {
+        let host = self.state.muc.host();
+        let (bare, nick) = match to.split_once('/') {
+            Some((bare, nick)) => (bare, Some(nick)),
+            None => (to, None),
+        };
+        let (room, domain) = bare.split_once('@')?;
+        (domain == host).then_some((room, nick))
+    }
+
+    fn result_for(&self, iq: &Element) -> Element {
+        let mut reply = Element::new("iq", ns::CLIENT)
+            .attr("type", "result")
+            .attr("id", iq.get_attr("id").unwrap_or_default())
+            .attr("to", self.full());
+        if let Some(from) = iq.get_attr("to") {
+            reply.set_attr("from", from);
+        }
+        reply
+    }
+}
+
+/// Carries out one stanza; replies (IQ results, IQ errors for unsupported queries) go back
+/// to the station.
+pub async fn dispatch(origin: &Origin<'_>, stanza: &Element) -> Result<Vec<Element>, Refused> {
+    match stanza.name.as_str() {
+        "message" => message(origin, stanza).await.map(|()| Vec::new()),
+        "presence" => presence(origin, stanza).await.map(|()| Vec::new()),
+        "iq" => iq(origin, stanza).await,
+        other => {
+            Err(Refused::bad_request(format!("<{other}> is not a stanza; expected <message>, <presence> or <iq>")))
+        }
+    }
+}
+
+fn check_body(origin: &Origin<'_>, body: &str) -> Result<(), Refused> {
+    let max = origin.state.config.limits.max_message_chars;
+    if body.chars().count() > max {
+        return Err(ApiError::too_large(format!("message body is longer than {max} characters")).into());
+    }
+    Ok(())
+}
+
+async fn message(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
+    let state = origin.state;
+    let kind = el.get_attr("type").unwrap_or("normal");
+    if kind == "error" {
+        return Ok(());
+    }
+    let to = el.get_attr("to").ok_or_else(|| Refused::bad_request("a <message> needs a 'to' address"))?;
+    let body = el.child_text("body", ns::CLIENT).filter(|b| !b.trim().is_empty());
+    if let Some((room, _)) = origin.room_address(to) {
+        let found = state.conference.send(FindRoom { name: room.to_owned() }).await?;
+        let room_addr =
+            found.ok_or_else(|| ApiError::from(switchboard_actors::muc::RoomError::NotFound(room.into())))?;
+        if let Some(invite) = el.find("x", ns::MUC_USER).and_then(|x| x.find("invite", ns::MUC_USER)) {
+            let invitee = invite.get_attr("to").ok_or_else(|| Refused::bad_request("<invite> needs a 'to'"))?;
+            let invitee = parse_recipient(invitee, state.domain())?.user.to_string();
+            let reason = invite.child_text("reason", ns::MUC_USER).unwrap_or_default();
+            let invite = Invite {
+                inviter: Some((origin.username.to_owned(), origin.resource.to_owned())),
+                invitees: vec![invitee],
+                reason,
+            };
+            deliver_invitations(state, &room_addr, room, invite).await?;
+            return Ok(());
+        }
+        if kind != "groupchat" {
+            return Err(Refused::bad_request(
+                "messages to a room are type 'groupchat' (private messages are not supported)",
+            ));
+        }
+        let body = body.ok_or_else(|| Refused::bad_request("a groupchat message needs a <body>"))?;
+        check_body(origin, &body)?;
+        let post =
+            Post { username: origin.username.to_owned(), resource: origin.resource.to_owned(), body, data: None };
+        room_addr
+            .send(post)
+            .await
+            .map_err(|_| ApiError::from(switchboard_actors::muc::RoomError::NotFound(room.into())))?
+            .map_err(ApiError::from)?;
+        return Ok(());
+    }
+    let recipient = parse_recipient(to, state.domain())?;
+    let from = origin.jid()?;
+    if let Some(body) = body {
+        check_body(origin, &body)?;
+        let kind = match kind {
+            "chat" => MessageKind::Chat,
+            "headline" => MessageKind::Headline,
+            "normal" => MessageKind::Normal,
+            other => {
+                return Err(Refused::bad_request(format!(
+                    "message type '{other}' is not one of chat, normal, headline, groupchat"
+                )))
+            }
+        };
+        let message =
+            NewMessage { from, to: recipient, kind, body, data: None, client_id: el.get_attr("id").map(str::to_owned) };
+        state.router.send(Submit { message }).await??;
+        return Ok(());
+    }
+    let chat_state = el.elements().find(|c| c.ns == ns::CHAT_STATES);
+    match chat_state {
+        Some(chat_state) => {
+            let chat_state = parse_chat_state(&chat_state.name)?;
+            state.router.send(SendChatState { from, to: recipient, state: chat_state }).await??;
+            Ok(())
+        }
+        None => Err(Refused::bad_request("a <message> needs a <body> or a chat state")),
+    }
+}
+
+async fn presence(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
+    let state = origin.state;
+    let kind = el.get_attr("type");
+    let Some(to) = el.get_attr("to") else {
+        // Broadcast presence: this station's availability.
+        let (show, priority) = match kind {
+            None => (
+                el.child_text("show", ns::CLIENT),
+                el.child_text("priority", ns::CLIENT).and_then(|p| p.trim().parse::<i64>().ok()),
+            ),
+            Some("unavailable") => (Some("offline".to_owned()), None),
+            Some(other) => return Err(Refused::bad_request(format!("presence type '{other}' needs a 'to'"))),
+        };
+        let presence = parse_presence(show.as_deref(), el.child_text("status", ns::CLIENT), priority)?;
+        let set = SetPresence { username: origin.username.to_owned(), resource: origin.resource.to_owned(), presence };
+        state.router.send(set).await??;
+        return Ok(());
+    };
+    if let Some((room, nick)) = origin.room_address(to) {
+        let room = room.to_owned();
+        match kind {
+            None => {
+                let nick = nick.filter(|n| !n.is_empty()).ok_or_else(|| Refused {
+                    condition: "jid-malformed",
+                    ..Refused::bad_request("joining a room needs room@service/nick")
+                })?;
+                let password = el.find("x", ns::MUC).and_then(|x| x.child_text("password", ns::MUC));
+                let join = JoinRoomAs {
+                    username: origin.username.to_owned(),
+                    resource: origin.resource.to_owned(),
+                    room,
+                    nick: nick.to_owned(),
+                    password,
+                };
+                state.router.send(join).await?.map_err(ApiError::from)?;
+            }
+            Some("unavailable") => {
+                let leave =
+                    LeaveRoomAs { username: origin.username.to_owned(), resource: origin.resource.to_owned(), room };
+                state.router.send(leave).await?.map_err(ApiError::from)?;
+            }
+            Some(other) => return Err(Refused::bad_request(format!("presence type '{other}' is not for rooms"))),
+        }
+        return Ok(());
+    }
+    let contact = parse_recipient(to, state.domain())?.user.to_string();
+    let op = match kind {
+        Some("subscribe") | Some("subscribed") => RosterOp::Add { nickname: None, groups: Vec::new() },
+        Some("unsubscribe") | Some("unsubscribed") => RosterOp::Remove,
+        // Directed availability to a user is not kept (presence is per user, to subscribers).
+        None | Some("unavailable") | Some("probe") => return Ok(()),
+        Some(other) => return Err(Refused::bad_request(format!("unknown presence type '{other}'"))),
+    };
+    let change = ChangeRoster { owner: origin.username.to_owned(), contact, op };
+    match state.router.send(change).await? {
+        // Asking again, or cancelling what is not there, changes nothing: not an error.
+        Ok(_)
+        | Err(RouteError::Store(switchboard_actors::StoreError::Conflict(_)))
+        | Err(RouteError::Store(switchboard_actors::StoreError::NotFound(_))) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn iq(origin: &Origin<'_>, el: &Element) -> Result<Vec<Element>, Refused> {
+    let kind = el.get_attr("type").unwrap_or_default();
+    if matches!(kind, "result" | "error") {
+        return Ok(Vec::new());
+    }
+    if !matches!(kind, "get" | "set") {
+        return Err(Refused::bad_request("an <iq> needs type get, set, result or error"));
+    }
+    if el.get_attr("id").is_none_or(str::is_empty) {
+        return Err(Refused::bad_request("an <iq> needs an 'id'"));
+    }
+    let payload = el.elements().next().ok_or_else(|| Refused::bad_request("an <iq> needs one payload element"))?;
+    let reply = match (kind, payload.ns.as_str(), payload.name.as_str()) {
+        ("get", ns::ROSTER, "query") => roster_get(origin, el).await?,
+        ("set", ns::ROSTER, "query") => roster_set(origin, el, payload).await?,
+        ("get", ns::PING, "ping") | ("set", ns::SESSION, "session") => origin.result_for(el),
+        ("get", ns::DISCO_INFO, "query") => disco_info(origin, el)?,
+        ("get", ns::DISCO_ITEMS, "query") => disco_items(origin, el),
+        ("set", ns::WORKGROUP, "offer-accept") | ("set", ns::WORKGROUP, "offer-reject") => {
+            let offer_id =
+                payload.get_attr("id").ok_or_else(|| Refused::bad_request("the offer answer needs an 'id'"))?;
+            let answer = AnswerOffer {
+                agent: origin.username.to_owned(),
+                offer_id: offer_id.to_owned(),
+                accept: payload.name == "offer-accept",
+            };
+            origin.state.fastpath.send(answer).await?.map_err(ApiError::from)?;
+            origin.result_for(el)
+        }
+        _ => {
+            let refused = Refused::unsupported(format!("<{} xmlns='{}'/> is not supported", payload.name, payload.ns));
+            error_reply(el, &refused, &origin.full())
+        }
+    };
+    Ok(vec![reply])
+}
+
+fn roster_item(item: &switchboard_actors::roster::RosterItem, domain: &str) -> Element {
+    let subscription = match item.subscription {
+        Subscription::None => "none",
+        Subscription::To => "to",
+        Subscription::From => "from",
+        Subscription::Both => "both",
+    };
+    let mut el = Element::new("item", ns::ROSTER)
+        .attr("jid", format!("{}@{domain}", item.contact))
+        .attr("subscription", subscription)
+        .attr("name", item.nickname.clone().unwrap_or_default());
+    if item.ask_out {
+        el.set_attr("ask", "subscribe");
+    }
+    for group in &item.groups {
+        el = el.text_child("group", ns::ROSTER, group.clone());
+    }
+    el
+}
+
+async fn roster_get(origin: &Origin<'_>, iq: &Element) -> Result<Element, Refused> {
+    let contacts = origin.state.router.send(Contacts { username: origin.username.to_owned() }).await??;
+    let mut query = Element::new("query", ns::ROSTER);
+    for contact in contacts.iter().filter(|c| c.item.listed) {
+        query = query.child(roster_item(&contact.item, origin.state.domain()));
+    }
+    Ok(origin.result_for(iq).child(query))
+}
+
+async fn roster_set(origin: &Origin<'_>, iq: &Element, query: &Element) -> Result<Element, Refused> {
+    let item = query.find("item", ns::ROSTER).ok_or_else(|| Refused::bad_request("a roster set needs one <item>"))?;
+    let jid = item.get_attr("jid").ok_or_else(|| Refused::bad_request("a roster <item> needs a 'jid'"))?;
+    let contact = parse_recipient(jid, origin.state.domain())?.user.to_string();
+    let change = |op| ChangeRoster { owner: origin.username.to_owned(), contact: contact.clone(), op };
+    if item.get_attr("subscription") == Some("remove") {
+        origin.state.router.send(change(RosterOp::Remove)).await??;
+        return Ok(origin.result_for(iq));
+    }
+    let nickname = item.get_attr("name").map(str::to_owned);
+    let groups: Vec<String> = item.elements().filter(|g| g.name == "group").map(Element::text_content).collect();
+    let added =
+        origin.state.router.send(change(RosterOp::Add { nickname: nickname.clone(), groups: groups.clone() })).await?;
+    match added {
+        Ok(_) => {}
+        // Already a contact: a roster set updates the name and groups.
+        Err(RouteError::Store(switchboard_actors::StoreError::Conflict(_))) => {
+            origin.state.router.send(change(RosterOp::Update { nickname, groups })).await??;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(origin.result_for(iq))
+}
+
+fn disco_info(origin: &Origin<'_>, iq: &Element) -> Result<Element, Refused> {
+    let domain = origin.state.domain();
+    let to = iq.get_attr("to").unwrap_or(domain);
+    let muc_host = origin.state.muc.host();
+    let (category, kind, name, features): (&str, &str, String, Vec<&str>) = if to == domain {
+        (
+            "server",
+            "im",
+            "Switchboard".into(),
+            vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::ROSTER, "urn:xmpp:delay"],
+        )
+    } else if to == muc_host {
+        ("conference", "text", "Chat rooms".into(), vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC])
+    } else if origin.room_address(to).is_some() {
+        ("conference", "text", to.split('@').next().unwrap_or_default().into(), vec![ns::DISCO_INFO, ns::MUC])
+    } else if to == origin.state.fastpath_options.host() {
+        ("collaboration", "workgroup", "Workgroups".into(), vec![ns::DISCO_INFO, ns::WORKGROUP])
+    } else {
+        return Err(ApiError::not_found("NotFoundException", format!("no disco#info for {to}")).into());
+    };
+    let mut query = Element::new("query", ns::DISCO_INFO).child(
+        Element::new("identity", ns::DISCO_INFO).attr("category", category).attr("type", kind).attr("name", name),
+    );
+    for feature in features {
+        query = query.child(Element::new("feature", ns::DISCO_INFO).attr("var", feature));
+    }
+    Ok(origin.result_for(iq).child(query))
+}
+
+fn disco_items(origin: &Origin<'_>, iq: &Element) -> Element {
+    let domain = origin.state.domain();
+    let mut query = Element::new("query", ns::DISCO_ITEMS);
+    if iq.get_attr("to").unwrap_or(domain) == domain {
+        for service in [origin.state.muc.host(), origin.state.fastpath_options.host()] {
+            query = query.child(Element::new("item", ns::DISCO_ITEMS).attr("jid", service));
+        }
+    }
+    origin.result_for(iq).child(query)
+}
