@@ -93,7 +93,7 @@ pub async fn open(
         let target = connection.clone();
         actix_web::rt::spawn(async move {
             let events = match replay.await {
-                Ok(messages) => messages.iter().map(|m| Event::chat(m, &domain)).collect(),
+                Ok(messages) => messages.iter().map(|m| Event::chat_delayed(m, &domain)).collect(),
                 Err(e) => {
                     tracing::warn!(error = %e, "Last-Event-ID replay failed");
                     Vec::new()

@@ -158,6 +158,14 @@ impl Event {
         Event::render("chatapi.chat", Some(message.id), message.to_json(domain))
     }
 
+    /// A stored 1:1 message delivered late (from the offline store, or replayed): the event
+    /// carries `"delay"`, the original stamp (XEP-0203).
+    pub fn chat_delayed(message: &StoredMessage, domain: &str) -> Arc<Event> {
+        let mut object = message.to_json(domain);
+        object["delay"] = Value::String(format_stamp(message.stamp_ms));
+        Event::render("chatapi.chat", Some(message.id), object)
+    }
+
     /// A server headline (admin broadcast): a `chatapi.chat` event with `"type":"headline"`
     /// (ofchat sends any message with a body as `chatapi.chat`); live only, never stored.
     pub fn headline(id: String, from: &str, body: &str, stamp_ms: i64) -> Arc<Event> {

@@ -195,7 +195,7 @@ impl UserSession {
                 let mut delivered = Vec::new();
                 for message in pending {
                     flushed.insert(message.id);
-                    if act.push_message(&message, &Event::chat(&message, &act.domain)) {
+                    if act.push_message(&message, &Event::chat_delayed(&message, &act.domain)) {
                         delivered.push(message.id);
                     }
                 }

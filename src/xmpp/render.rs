@@ -10,14 +10,10 @@
 use base64::Engine;
 use bytestring::ByteString;
 use serde_json::Value;
-use switchboard_actors::clock::{now_ms, parse_instant};
 use switchboard_actors::Event;
 
 use super::ns;
 use super::xml::Element;
-
-/// A stored message older than this when rendered is marked as delayed (offline delivery).
-const DELAYED_AFTER_MS: i64 = 2_000;
 
 fn text(json: &Value, key: &str) -> String {
     json.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
@@ -92,8 +88,7 @@ fn chat(kind: &str, json: &Value, domain: &str) -> Option<Element> {
         // XEP-0335 JSON container: the JSON doors' `data` travels with the message.
         el = el.child(Element::new("json", "urn:xmpp:json:0").text(data.to_string()));
     }
-    let stamp = text(json, "stamp");
-    if parse_instant(&stamp).is_some_and(|ms| now_ms() - ms > DELAYED_AFTER_MS) {
+    if let Some(stamp) = json.get("delay").and_then(Value::as_str) {
         el = el.child(Element::new("delay", ns::DELAY).attr("from", domain).attr("stamp", stamp));
     }
     Some(el)

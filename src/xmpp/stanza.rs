@@ -128,7 +128,7 @@ impl Origin<'_> {
     }
 
     fn jid(&self) -> Result<Jid, Refused> {
-        Ok(parse_recipient(&format!("{}/{}", self.username, self.resource), self.state.domain())?)
+        Ok(parse_recipient(&self.full(), self.state.domain())?)
     }
 
     /// The room name when `to` is on the MUC service: (`room`, nick).

@@ -6,6 +6,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
+/// Roster pushes (RFC 6121 §2.1.6) go to every station; these tests watch presence.
+const ROSTER_PUSHES: &[&str] = &["chatapi.roster"];
 const QUIET: Duration = Duration::from_millis(300);
 
 fn pw(name: &str) -> (&str, String) {
@@ -72,7 +74,7 @@ async fn the_subscription_handshake_runs_both_ways_and_waits_for_an_offline_cont
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0]["nickname"].clone(), listed[0]["groups"].clone()), (json!("Bobby"), json!(["friends"])));
     assert_eq!(listed[0]["show"], Value::Null, "not subscribed yet: unknown, not offline");
-    ann_sse.assert_quiet(QUIET).await;
+    ann_sse.assert_quiet_except(QUIET, ROSTER_PUSHES).await;
 
     // Bob approves by adding Ann back: both directions at once.
     let r = app.add_contact("bob", &bob, json!({"jid": "ann@localhost"})).await;
@@ -121,7 +123,7 @@ async fn auto_accept_approves_without_asking() {
     assert_eq!((r.status, r.json()["subscriptionType"].clone()), (201, json!(1)));
     ann_sse.next_presence("subscribed", "bob@localhost").await;
     ann_sse.next_presence("available", "bob@localhost").await;
-    bob_sse.assert_quiet(QUIET).await; // Ann is not visible to Bob: his side is `from`.
+    bob_sse.assert_quiet_except(QUIET, ROSTER_PUSHES).await; // Ann is not visible to Bob: his side is `from`.
     let bob = app.login("bob").await;
     let theirs = app.contacts("bob", &bob).await;
     assert_eq!((theirs[0]["jid"].clone(), theirs[0]["subscriptionType"].clone()), (json!("ann@localhost"), json!(2)));
@@ -150,7 +152,7 @@ async fn removing_a_contact_cancels_both_directions() {
     assert_eq!(theirs[0]["subscriptionType"], 0, "Bob keeps Ann listed, with no subscription");
     // Ann's presence no longer reaches Bob.
     assert_eq!(app.presence("ann", &ann, "?show=away").await.status, 200);
-    bob_sse.assert_quiet(QUIET).await;
+    bob_sse.assert_quiet_except(QUIET, ROSTER_PUSHES).await;
     let (b, bp) = pw("bob");
     let r = app.get(&format!("/restapi/v1/chat/{bob}/presence/ann"), (b, &bp)).await;
     assert_eq!(r.status, 403, "{}", r.text());
@@ -174,7 +176,7 @@ async fn presence_reaches_subscribers_only_and_follows_the_best_station() {
     // A login stream without a live connection is not available yet.
     let r = app.presence("ann", &ann, "?show=away&status=lunch").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    bob_sse.assert_quiet(QUIET).await;
+    bob_sse.assert_quiet_except(QUIET, ROSTER_PUSHES).await;
     let mut ann_sse = app.sse("ann", &format!("?stream={ann}")).await;
     let e = bob_sse.next_presence("available", "ann@localhost").await;
     assert_eq!((e.data["show"].clone(), e.data["status"].clone()), (json!("away"), json!("lunch")));
@@ -183,7 +185,7 @@ async fn presence_reaches_subscribers_only_and_follows_the_best_station() {
     assert_eq!((frame["event"].clone(), frame["show"].clone()), (json!("chatapi.presence"), json!("away")));
     // Initial presence: Ann's new station saw Bob (available) at once; not Dave.
     ann_sse.next_presence("available", "bob@localhost").await;
-    ann_sse.assert_quiet(QUIET).await;
+    ann_sse.assert_quiet_except(QUIET, ROSTER_PUSHES).await;
 
     // A second station with a higher priority decides what contacts see.
     let second = app.login("ann").await;
@@ -196,7 +198,7 @@ async fn presence_reaches_subscribers_only_and_follows_the_best_station() {
     ann_ws.send(json!({"op": "presence", "show": "offline"})).await;
     let e = bob_sse.next_presence("available", "ann@localhost").await;
     assert_eq!(e.data["show"], "away", "back to the other station");
-    carl_sse.assert_quiet(QUIET).await;
+    carl_sse.assert_quiet_except(QUIET, ROSTER_PUSHES).await;
 
     // Reading presence: own, a contact's, not a stranger's.
     let (a, p) = pw("ann");
@@ -236,7 +238,7 @@ async fn the_last_station_going_makes_the_user_unavailable() {
     bob_sse.next_presence("available", "ann@localhost").await;
     let ann_sse = app.sse("ann", "").await;
     ann_ws.close().await;
-    bob_sse.assert_quiet(QUIET).await;
+    bob_sse.assert_quiet_except(QUIET, ROSTER_PUSHES).await;
     // The SSE disconnect ends the last one.
     drop(ann_sse);
     let e = bob_sse.next_presence("unavailable", "ann@localhost").await;
@@ -307,12 +309,12 @@ async fn blocking_stops_messages_and_presence_both_ways() {
     // Presence changes do not cross, and a contact request is refused.
     assert_eq!(app.presence("ann", &ann, "?show=chat").await.status, 200);
     assert_eq!(app.presence("bob", &bob, "?show=chat").await.status, 200);
-    bob_sse.assert_quiet(QUIET).await;
+    bob_sse.assert_quiet_except(QUIET, ROSTER_PUSHES).await;
     // Ann's station heard only its own refusals (the websocket message, the chat state).
     for _ in 0..2 {
         assert_eq!(ann_sse.next().await.data["type"], "error");
     }
-    ann_sse.assert_quiet(QUIET).await;
+    ann_sse.assert_quiet_except(QUIET, ROSTER_PUSHES).await;
     let history = app.get("/restapi/v1/chat/bob/messages", (b, &bp)).await.json();
     assert_eq!(history["messages"], json!([]), "nothing stored for the blocker");
     assert_eq!(app.get(&format!("/restapi/v1/chat/{ann}/presence/bob"), (a, &ap)).await.json()["type"], "unavailable");
@@ -321,7 +323,7 @@ async fn blocking_stops_messages_and_presence_both_ways() {
     drop(bob_sse);
     assert_eq!(app.send("ann", &ann, "bob", "still me").await.status, 403);
     let mut bob_sse = app.sse("bob", &format!("?stream={bob}")).await;
-    bob_sse.assert_quiet(QUIET).await;
+    bob_sse.assert_quiet_except(QUIET, ROSTER_PUSHES).await;
 
     // Refusals of the blocklist itself.
     assert_eq!(app.post_text(&format!("/restapi/v1/chat/{bob}/blocklist/bob"), (b, &bp), "").await.status, 400);

@@ -341,6 +341,19 @@ impl Sse {
         }
     }
 
+    /// Asserts that no event other than those named in `except` arrives within `limit`.
+    pub async fn assert_quiet_except(&mut self, limit: Duration, except: &[&str]) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(SseItem::Event(e)) if except.contains(&e.event.as_str()) => continue,
+                Some(SseItem::Event(e)) => panic!("unexpected SSE event: {e:?}"),
+                _ => return,
+            }
+        }
+    }
+
     /// Waits for the end of the stream; returns the events seen before it.
     pub async fn until_closed(&mut self) -> Vec<SseEvent> {
         let mut seen = Vec::new();

@@ -10,3 +10,4 @@ mod live;
 mod profile;
 mod restart;
 mod rooms;
+mod xmpp;
