@@ -6,6 +6,7 @@ mod contacts;
 mod delivery;
 mod fastpath;
 mod helpers;
+mod interop;
 mod live;
 mod profile;
 mod restart;
