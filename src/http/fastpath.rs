@@ -483,7 +483,7 @@ pub async fn ask(state: web::Data<AppState>, body: web::Json<Value>) -> Result<H
     let workgroup = parse_workgroup(&state, &workgroup)?;
     let (waiting, token) = state
         .fastpath
-        .send(Ask { workgroup: workgroup.clone(), user_id: user_id.clone(), nickname, email, question })
+        .send(Ask { workgroup: workgroup.clone(), user_id: user_id.clone(), nickname, email, question, user: None })
         .await??;
     Ok(HttpResponse::Accepted().json(json!({
         "userID": user_id,

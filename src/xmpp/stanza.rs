@@ -6,7 +6,7 @@
 //! door answers it as an HTTP status, the websocket door as a stanza error.
 
 use actix_web::http::StatusCode;
-use switchboard_actors::fastpath::registry::AnswerOffer;
+use switchboard_actors::fastpath::registry::{AnswerOffer, Ask, UserDepart};
 use switchboard_actors::muc::conference::FindRoom;
 use switchboard_actors::muc::room::{Invite, Post};
 use switchboard_actors::roster::{RosterOp, Subscription};
@@ -326,6 +326,13 @@ async fn iq(origin: &Origin<'_>, el: &Element) -> Result<Vec<Element>, Refused> 
         ("get", ns::PING, "ping") | ("set", ns::SESSION, "session") => origin.result_for(el),
         ("get", ns::DISCO_INFO, "query") => disco_info(origin, el)?,
         ("get", ns::DISCO_ITEMS, "query") => disco_items(origin, el),
+        ("set", ns::WORKGROUP, "join-queue") => join_queue(origin, el, payload).await?,
+        ("set", ns::WORKGROUP, "depart-queue") => {
+            let workgroup = workgroup_of(origin, el)?;
+            let user_id = format!("{}@{}", origin.username, origin.state.domain());
+            origin.state.fastpath.send(UserDepart { workgroup, user_id }).await?.map_err(ApiError::from)?;
+            origin.result_for(el)
+        }
         ("set", ns::WORKGROUP, "offer-accept") | ("set", ns::WORKGROUP, "offer-reject") => {
             let offer_id =
                 payload.get_attr("id").ok_or_else(|| Refused::bad_request("the offer answer needs an 'id'"))?;
@@ -343,6 +350,36 @@ async fn iq(origin: &Origin<'_>, el: &Element) -> Result<Vec<Element>, Refused> 
         }
     };
     Ok(vec![reply])
+}
+
+/// The workgroup an IQ is addressed to (`name@workgroup.{domain}`).
+fn workgroup_of(origin: &Origin<'_>, iq: &Element) -> Result<String, Refused> {
+    let host = origin.state.fastpath_options.host();
+    iq.get_attr("to")
+        .and_then(|to| to.strip_suffix(&format!("@{host}")))
+        .map(str::to_owned)
+        .ok_or_else(|| Refused::bad_request(format!("workgroup requests go to name@{host}")))
+}
+
+/// `<join-queue>`: the user queues as itself; the queue's news and the room invitation come
+/// to its own stations.
+async fn join_queue(origin: &Origin<'_>, iq: &Element, join: &Element) -> Result<Element, Refused> {
+    let workgroup = workgroup_of(origin, iq)?;
+    let value = |name: &str| {
+        join.find("metadata", ns::JIVE_WORKGROUP)
+            .and_then(|m| m.elements().find(|v| v.name == "value" && v.get_attr("name") == Some(name)))
+            .map(Element::text_content)
+    };
+    let ask = Ask {
+        workgroup,
+        user_id: format!("{}@{}", origin.username, origin.state.domain()),
+        nickname: value("username").unwrap_or_else(|| origin.username.to_owned()),
+        email: value("email").unwrap_or_default(),
+        question: value("question").unwrap_or_default(),
+        user: Some(origin.username.to_owned()),
+    };
+    origin.state.fastpath.send(ask).await?.map_err(ApiError::from)?;
+    Ok(origin.result_for(iq))
 }
 
 fn roster_item(item: &switchboard_actors::roster::RosterItem, domain: &str) -> Element {

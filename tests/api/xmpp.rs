@@ -448,3 +448,90 @@ async fn raw_stanzas_posted_over_http_reach_sse_ws_and_xmpp_users() {
     assert_eq!(app.post_stanza("bob", &ann, "<presence/>").await.status, 403);
     bob_sse.assert_quiet_except(Duration::from_millis(200), &["chatapi.presence"]).await;
 }
+
+#[actix_web::test]
+async fn workgroup_iqs_queue_a_signed_in_user_and_answer_offers() {
+    let app = spawn_app().await;
+    for name in ["ann", "carl"] {
+        app.create_user(name).await;
+    }
+    let r = app.post_json("/restapi/v1/workgroups", app.admin(), &json!({"name": "desk", "members": ["ann"]})).await;
+    assert_eq!(r.status, 201);
+    let ann = app.login("ann").await;
+    let mut ann_sse = app.sse("ann", &format!("?stream={ann}")).await;
+    let mut carl = Xmpp::login(&app, "carl", "pw-carl").await;
+    const JOIN: &str = "<iq xmlns='jabber:client' type='set' id='q1' to='desk@workgroup.localhost'><join-queue xmlns='http://jabber.org/protocol/workgroup'><queue-notifications/><metadata xmlns='http://jivesoftware.com/protocol/workgroup'><value name='question'>where is my order?</value></metadata></join-queue></iq>";
+
+    // No agent online yet: service-unavailable.
+    carl.send(JOIN).await;
+    let refused = carl.next_where("the join result", |e| e.get_attr("id") == Some("q1")).await;
+    assert!(refused.to_xml().contains("service-unavailable"), "{}", refused.to_xml());
+
+    let r = app
+        .post_stanza(
+            "ann",
+            &ann,
+            "<iq type='set' id='x'><offer-accept xmlns='http://jabber.org/protocol/workgroup' id='desk-99'/></iq>",
+        )
+        .await;
+    assert_eq!(r.status, 404, "an unknown offer: {}", r.text());
+    assert!(r.message().contains("desk-99"), "{}", r.message());
+    assert_eq!(
+        reply(
+            app.client
+                .post(app.url(&format!("/restapi/v1/chat/{ann}/assists/desk")))
+                .basic_auth("ann", "pw-ann")
+                .send()
+                .await
+        )
+        .await
+        .status,
+        200
+    );
+
+    carl.send(JOIN).await;
+    let joined = carl.next_where("the join result", |e| e.get_attr("id") == Some("q1")).await;
+    assert_eq!(joined.get_attr("type"), Some("result"), "{}", joined.to_xml());
+    let status = carl
+        .next_where("queue status", |e| e.find("queue-status", "http://jabber.org/protocol/workgroup").is_some())
+        .await;
+    assert!(status.to_xml().contains("<position>1</position>"), "{}", status.to_xml());
+    let offer = loop {
+        let e = next_of(&mut ann_sse, "chatapi.assist", "offerReceived").await;
+        if e.data["userID"] == "carl@localhost" {
+            break e.data;
+        }
+    };
+    assert_eq!(offer["metaData"]["question"], "where is my order?");
+
+    // Departing revokes Ann's offer.
+    carl.send("<iq xmlns='jabber:client' type='set' id='q2' to='desk@workgroup.localhost'><depart-queue xmlns='http://jabber.org/protocol/workgroup'/></iq>").await;
+    let departed = carl.next_where("the depart result", |e| e.get_attr("id") == Some("q2")).await;
+    assert_eq!(departed.get_attr("type"), Some("result"), "{}", departed.to_xml());
+    let revoked = next_of(&mut ann_sse, "chatapi.assist", "offerRevoked").await;
+    assert_eq!(revoked.data["reason"], "User canceled");
+
+    // Again; Ann accepts with a raw IQ; Carl is invited and enters the room as himself.
+    carl.send(&JOIN.replace("q1", "q3")).await;
+    carl.next_where("the join result", |e| e.get_attr("id") == Some("q3")).await;
+    let offer = loop {
+        let e = next_of(&mut ann_sse, "chatapi.assist", "offerReceived").await;
+        if e.data["userID"] == "carl@localhost" {
+            break e.data;
+        }
+    };
+    let accept = format!(
+        "<iq type='set' id='a1'><offer-accept xmlns='http://jabber.org/protocol/workgroup' id='{}'/></iq>",
+        offer["id"].as_str().unwrap()
+    );
+    assert_eq!(app.post_stanza("ann", &ann, &accept).await.status, 202);
+    let invite =
+        carl.next_where("the room invitation", |e| e.find("x", "http://jabber.org/protocol/muc#user").is_some()).await;
+    let room = invite.get_attr("from").unwrap().to_owned();
+    assert!(room.ends_with("@conference.localhost"), "{}", invite.to_xml());
+    carl.send(&format!("<presence xmlns='jabber:client' to='{room}/carl'/>")).await;
+    let own = carl
+        .next_where("own presence", |e| e.name == "presence" && e.get_attr("from") == Some(&format!("{room}/carl")))
+        .await;
+    assert!(own.to_xml().contains("code=\"110\""), "{}", own.to_xml());
+}

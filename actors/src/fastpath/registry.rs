@@ -340,6 +340,8 @@ pub struct Ask {
     pub nickname: String,
     pub email: String,
     pub question: String,
+    /// A signed-in user queueing as itself; `None` for a web visitor.
+    pub user: Option<String>,
 }
 
 impl Handler<Ask> for Fastpath {
@@ -370,6 +372,7 @@ impl Handler<Ask> for Fastpath {
             nickname: msg.nickname,
             email: msg.email,
             question: msg.question,
+            user: msg.user,
         };
         Box::pin(forward(&addr, enqueue).into_actor(self).map(move |result, act, _| match result {
             Ok(waiting) => Ok((waiting, token)),
@@ -405,6 +408,29 @@ impl Handler<VisitorCall> for Fastpath {
         match self.workgroups.get(&visitor.workgroup) {
             Some(entry) => Box::pin(forward(&entry.addr, ForVisitor { user_id: msg.user_id, action: msg.action })),
             None => Box::pin(std::future::ready(Err(FastpathError::UnknownVisitor(msg.user_id)))),
+        }
+    }
+}
+
+/// A signed-in user leaves the queue it joined through the workgroup IQ.
+#[derive(Message)]
+#[rtype(result = "Result<VisitorReply, FastpathError>")]
+pub struct UserDepart {
+    pub workgroup: String,
+    /// The user's id in the queue (its bare address).
+    pub user_id: String,
+}
+
+impl Handler<UserDepart> for Fastpath {
+    type Result = ResponseFuture<Result<VisitorReply, FastpathError>>;
+
+    fn handle(&mut self, msg: UserDepart, _: &mut Context<Self>) -> Self::Result {
+        let known = self.visitors.get(&msg.user_id).filter(|v| v.workgroup == msg.workgroup && !v.settled);
+        match (known, self.workgroups.get(&msg.workgroup)) {
+            (Some(_), Some(entry)) => {
+                Box::pin(forward(&entry.addr, ForVisitor { user_id: msg.user_id, action: VisitorAction::Leave }))
+            }
+            _ => Box::pin(std::future::ready(Err(FastpathError::UnknownVisitor(msg.user_id)))),
         }
     }
 }

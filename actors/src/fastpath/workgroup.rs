@@ -64,11 +64,39 @@ struct Visitor {
     token: String,
     /// Tells this visitor apart from an earlier one with the same id (delayed timers).
     generation: u64,
-    station: Addr<Station>,
+    /// Where its events go and how it enters the room.
+    sink: Sink,
     nickname: String,
     email: String,
     question: String,
     stage: Stage,
+}
+
+/// A web visitor has a station of its own (reached with its token); a signed-in user who
+/// queued through the workgroup IQ gets the events on its own stations and enters the room
+/// as itself.
+enum Sink {
+    Station(Addr<Station>),
+    User(String),
+}
+
+impl Visitor {
+    /// How the visitor appears in its room's affiliations and occupants.
+    fn room_key(&self, user_id: &str) -> String {
+        match &self.sink {
+            Sink::Station(_) => visitor_key(user_id),
+            Sink::User(username) => username.clone(),
+        }
+    }
+
+    fn station(&self) -> Result<&Addr<Station>, FastpathError> {
+        match &self.sink {
+            Sink::Station(station) => Ok(station),
+            Sink::User(_) => {
+                Err(FastpathError::Conflict("a signed-in user's request is followed on its own stations".into()))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -185,7 +213,11 @@ impl Workgroup {
         if let Some(visitor) = self.visitors.get(user_id) {
             object["to"] = json!(self.visitor_address(user_id));
             object["from"] = json!(self.jid);
-            visitor.station.do_send(StationEvent { event: Event::render("chatapi.ask", None, object) });
+            let event = Event::render("chatapi.ask", None, object);
+            match &visitor.sink {
+                Sink::Station(station) => station.do_send(StationEvent { event }),
+                Sink::User(username) => self.router.do_send(DeliverToUser { username: username.clone(), event }),
+            }
         }
     }
 
@@ -286,7 +318,9 @@ impl Workgroup {
         };
         let mut record = RoomRecord::new(room.clone(), config);
         record.affiliations.insert(agent.clone(), Affiliation::Admin);
-        record.affiliations.insert(visitor_key(&user_id), Affiliation::Member);
+        if let Some(visitor) = self.visitors.get(&user_id) {
+            record.affiliations.insert(visitor.room_key(&user_id), Affiliation::Member);
+        }
         self.chats.insert(room.clone(), Chat { agent: agent.clone(), user_id: user_id.clone(), counted: true });
         if let Some(visitor) = self.visitors.get_mut(&user_id) {
             visitor.stage = Stage::Invited { room: room.clone() };
@@ -402,14 +436,16 @@ impl Workgroup {
         let Some(visitor) = self.visitors.remove(user_id) else {
             return;
         };
-        if let Stage::InRoom { room } = &visitor.stage {
-            self.conference.do_send(StationLeft {
-                room: room.clone(),
-                username: visitor_key(user_id),
-                resource: user_id.to_owned(),
-            });
+        if let Sink::Station(station) = &visitor.sink {
+            if let Stage::InRoom { room } = &visitor.stage {
+                self.conference.do_send(StationLeft {
+                    room: room.clone(),
+                    username: visitor_key(user_id),
+                    resource: user_id.to_owned(),
+                });
+            }
+            station.do_send(EndStation { reason: reason.to_owned() });
         }
-        visitor.station.do_send(EndStation { reason: reason.to_owned() });
         self.registry.do_send(VisitorGone { user_id: user_id.to_owned(), token: visitor.token });
     }
 
@@ -447,6 +483,8 @@ pub struct Enqueue {
     pub nickname: String,
     pub email: String,
     pub question: String,
+    /// A signed-in user queueing as itself (the workgroup IQ); `None` for a web visitor.
+    pub user: Option<String>,
 }
 
 impl Handler<Enqueue> for Workgroup {
@@ -463,7 +501,10 @@ impl Handler<Enqueue> for Workgroup {
         if self.visitors.get(&msg.user_id).is_some_and(|v| v.stage == Stage::Ended) {
             self.forget(&msg.user_id, "replaced by a new request");
         }
-        let station = Station::with_backlog(self.options.visitor_backlog).start();
+        let sink = match msg.user {
+            Some(username) => Sink::User(username),
+            None => Sink::Station(Station::with_backlog(self.options.visitor_backlog).start()),
+        };
         let generation = self.next_generation;
         self.next_generation += 1;
         let metadata = json!({ "question": msg.question, "email": msg.email, "username": msg.nickname });
@@ -472,7 +513,7 @@ impl Handler<Enqueue> for Workgroup {
             Visitor {
                 token: msg.token,
                 generation,
-                station: station.clone(),
+                sink,
                 nickname: msg.nickname,
                 email: msg.email,
                 question: msg.question,
@@ -487,8 +528,9 @@ impl Handler<Enqueue> for Workgroup {
                 .find(|w| w.user_id == msg.user_id)
                 .ok_or_else(|| FastpathError::Conflict("the request ended at once".into())),
             Err(refusal) => {
-                self.visitors.remove(&msg.user_id);
-                station.do_send(EndStation { reason: refusal.to_string() });
+                if let Some(Visitor { sink: Sink::Station(station), .. }) = self.visitors.remove(&msg.user_id) {
+                    station.do_send(EndStation { reason: refusal.to_string() });
+                }
                 Err(match refusal {
                     Refusal::Closed => FastpathError::Closed(self.record.name.clone()),
                     Refusal::NoAgent => FastpathError::NoAgent(self.record.name.clone()),
@@ -588,6 +630,10 @@ impl Handler<ForVisitor> for Workgroup {
                     }
                     Stage::Ended => return done(Err(FastpathError::Conflict("the request has ended".into()))),
                 };
+                let station = match visitor.station() {
+                    Ok(station) => station.clone(),
+                    Err(e) => return done(Err(e)),
+                };
                 let mut nick = visitor.nickname.clone();
                 if self.chats.get(&room).is_some_and(|c| c.agent == nick) {
                     nick.push_str(" (visitor)");
@@ -599,7 +645,7 @@ impl Handler<ForVisitor> for Workgroup {
                         resource: user_id.clone(),
                         nick,
                         password: None,
-                        station: visitor.station.clone(),
+                        station,
                     },
                     may_create: false,
                 };
@@ -636,13 +682,19 @@ impl Handler<ForVisitor> for Workgroup {
                 )
             }
             VisitorAction::Attach(connection) => {
+                let station = match visitor.station() {
+                    Ok(station) => station,
+                    Err(e) => return done(Err(e)),
+                };
                 let connection_id = self.next_connection;
                 self.next_connection += 1;
-                visitor.station.do_send(AddConnection { connection_id, connection });
+                station.do_send(AddConnection { connection_id, connection });
                 done(Ok(VisitorReply::Attached { connection_id, address: self.visitor_address(&user_id) }))
             }
             VisitorAction::Detach(connection_id) => {
-                visitor.station.do_send(RemoveConnection { connection_id });
+                if let Ok(station) = visitor.station() {
+                    station.do_send(RemoveConnection { connection_id });
+                }
                 done(Ok(VisitorReply::Done))
             }
         }
@@ -828,7 +880,7 @@ impl Handler<RoomActivity> for Workgroup {
                     chat.counted = false;
                     let agent = chat.agent.clone();
                     let _ = self.apply(Input::ChatEnded { agent }, ctx);
-                } else if username == visitor_key(&chat.user_id) {
+                } else if self.visitors.get(&chat.user_id).is_some_and(|v| v.room_key(&chat.user_id) == username) {
                     let user_id = chat.user_id.clone();
                     if self.visitors.get(&user_id).is_some_and(|v| v.stage == Stage::InRoom { room: room.clone() }) {
                         self.settle(&user_id, ctx);
