@@ -428,6 +428,11 @@ async fn raw_stanzas_posted_over_http_reach_sse_ws_and_xmpp_users() {
     assert_eq!(r.status, 202, "{}", r.text());
     next_of(&mut ann_sse, "chatapi.muc", "groupchat").await;
 
+    // A subscription request over HTTP reaches the contact.
+    let r = app.post_stanza("ann", &ann, "<presence to='bob@localhost' type='subscribe'/>").await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    bob_sse.next_presence("subscribe", "ann@localhost").await;
+
     // Bad input is answered.
     for (bad, status, needle) in [
         ("<message to='bob@localhost'><body>x</body>", 400, "not closed"),
