@@ -83,7 +83,7 @@ impl Application {
             conference.clone(),
             usernames,
             blocks,
-            router_stats,
+            router_stats.clone(),
         )
         .start();
         let muc = Arc::new(muc);
@@ -120,6 +120,7 @@ impl Application {
             muc,
             fastpath,
             fastpath_options: Arc::new(fastpath_options),
+            router_stats,
             store,
             auth,
             passwords,

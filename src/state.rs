@@ -9,7 +9,7 @@ use switchboard_actors::fastpath::FastpathOptions;
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::PasswordWorker;
-use switchboard_actors::{Router, Store};
+use switchboard_actors::{Router, RouterStats, Store};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -21,6 +21,8 @@ pub struct AppState {
     pub muc: Arc<MucOptions>,
     pub fastpath: Addr<Fastpath>,
     pub fastpath_options: Arc<FastpathOptions>,
+    /// Counters the router keeps (messages routed and stored, live users and stations).
+    pub router_stats: Arc<RouterStats>,
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub passwords: Addr<PasswordWorker>,

@@ -703,6 +703,45 @@ impl Handler<UserRemoved> for Router {
 #[rtype(result = "Vec<SessionInfo>")]
 pub struct ListSessions;
 
+/// Live stations and connections by door, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Census {
+    pub users_online: u64,
+    pub stations: u64,
+    /// Door → stations with at least one connection through it.
+    pub stations_by_door: std::collections::BTreeMap<&'static str, u64>,
+    /// Door → open connections.
+    pub connections_by_door: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Count what is live. Sent by `/metrics`.
+#[derive(Message)]
+#[rtype(result = "Census")]
+pub struct TakeCensus;
+
+impl Handler<TakeCensus> for Router {
+    type Result = MessageResult<TakeCensus>;
+
+    fn handle(&mut self, _: TakeCensus, _: &mut Context<Self>) -> Self::Result {
+        let mut census = Census { users_online: self.online.len() as u64, ..Census::default() };
+        for user in self.online.values() {
+            for station in user.stations.values() {
+                census.stations += 1;
+                let mut doors: Vec<&'static str> = station.connections.values().copied().collect();
+                for door in &doors {
+                    *census.connections_by_door.entry(door).or_default() += 1;
+                }
+                doors.sort_unstable();
+                doors.dedup();
+                for door in doors {
+                    *census.stations_by_door.entry(door).or_default() += 1;
+                }
+            }
+        }
+        MessageResult(census)
+    }
+}
+
 impl Handler<ListSessions> for Router {
     type Result = Vec<SessionInfo>;
 

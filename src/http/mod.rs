@@ -10,6 +10,7 @@ pub mod admin;
 pub mod chat;
 pub mod contacts;
 pub mod fastpath;
+pub mod metrics;
 pub mod misc;
 pub mod rooms;
 
@@ -22,6 +23,7 @@ use rooms::RoomPart;
 /// Every route of the server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(misc::health))
+        .route("/metrics", web::get().to(metrics::metrics))
         .route("/restapi/v1/auth/token", web::post().to(misc::issue_token))
         // Administration (admin only).
         .route("/restapi/v1/users", web::get().to(admin::list_users))

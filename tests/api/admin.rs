@@ -192,3 +192,34 @@ async fn a_broadcast_reaches_every_online_user_as_a_headline() {
     assert_eq!(app.post_json("/restapi/v1/messages/users", app.admin(), &json!({"body": " "})).await.status, 400);
     assert_eq!(app.post_json("/restapi/v1/messages/users", app.admin(), &json!({"text": "x"})).await.status, 400);
 }
+
+#[actix_web::test]
+async fn metrics_are_for_the_admin_and_count_what_is_live() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let ann = app.login("ann").await;
+    let _sse = app.sse("ann", &format!("?stream={ann}")).await;
+    let _ws = app.ws("bob", "").await;
+    assert_eq!(app.send("ann", &ann, "bob", "counted").await.status, 200);
+
+    assert_eq!(app.get("/metrics", ("ann", "pw-ann")).await.status, 403);
+    assert_eq!(reply(app.client.get(app.url("/metrics")).send().await).await.status, 401);
+    let r = app.get("/metrics", app.admin()).await;
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let value = |line: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse::<u64>().unwrap()))
+            .unwrap_or_else(|| panic!("no {line} in:\n{text}"))
+    };
+    assert_eq!(value("switchboard_users_online "), 2);
+    assert_eq!(value("switchboard_connections{door=\"sse\"} "), 1);
+    assert_eq!(value("switchboard_connections{door=\"ws\"} "), 1);
+    assert_eq!(value("switchboard_live_stations{door=\"ws\"} "), 1);
+    assert!(value("switchboard_messages_stored_total ") >= 1);
+    assert!(value("switchboard_store_batches_total ") >= 1);
+    assert!(value("switchboard_resident_memory_bytes ") > 1_000_000);
+    assert!(text.contains("# TYPE switchboard_store_writes_total counter"));
+}

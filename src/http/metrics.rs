@@ -1,0 +1,123 @@
+//! `GET /metrics`: Prometheus text format (0.0.4), admin only.
+//!
+//! Live stations and connections by door, users online, rooms, workgroups, messages routed
+//! and stored, the store's batches, writes and commit time (mean batch size and commit
+//! latency follow from them), and the process's resident memory.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use actix_web::{web, HttpResponse};
+use switchboard_actors::fastpath::registry::ListWorkgroups;
+use switchboard_actors::muc::conference::AllRooms;
+use switchboard_actors::router::TakeCensus;
+
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The process's resident memory in bytes, from `/proc/self/statm` (Linux); 0 elsewhere.
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+fn one(value: u64) -> Vec<(String, u64)> {
+    vec![(String::new(), value)]
+}
+
+/// `GET /metrics`.
+pub async fn metrics(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let census = state.router.send(TakeCensus).await?;
+    let rooms = state.conference.send(AllRooms).await?.len() as u64;
+    let workgroups = state.fastpath.send(ListWorkgroups).await?.len() as u64;
+    let router = &state.router_stats;
+    let store = &state.store.stats;
+    let by_door = |map: &std::collections::BTreeMap<&'static str, u64>| -> Vec<(String, u64)> {
+        map.iter().map(|(door, n)| (format!("{{door=\"{door}\"}}"), *n)).collect()
+    };
+    let mut out = String::with_capacity(2048);
+    metric(
+        &mut out,
+        "switchboard_users_online",
+        "gauge",
+        "Users with at least one station.",
+        &one(census.users_online),
+    );
+    metric(
+        &mut out,
+        "switchboard_stations",
+        "gauge",
+        "Stations (login streams and connection-owned stations).",
+        &one(census.stations),
+    );
+    metric(
+        &mut out,
+        "switchboard_live_stations",
+        "gauge",
+        "Stations with at least one open connection, by door.",
+        &by_door(&census.stations_by_door),
+    );
+    metric(
+        &mut out,
+        "switchboard_connections",
+        "gauge",
+        "Open connections, by door.",
+        &by_door(&census.connections_by_door),
+    );
+    metric(&mut out, "switchboard_rooms", "gauge", "Rooms running.", &one(rooms));
+    metric(&mut out, "switchboard_workgroups", "gauge", "Workgroups.", &one(workgroups));
+    metric(
+        &mut out,
+        "switchboard_messages_routed_total",
+        "counter",
+        "1:1 messages submitted.",
+        &one(router.messages_routed.load(Relaxed)),
+    );
+    metric(
+        &mut out,
+        "switchboard_messages_stored_total",
+        "counter",
+        "1:1 messages committed.",
+        &one(router.messages_stored.load(Relaxed)),
+    );
+    metric(
+        &mut out,
+        "switchboard_store_batches_total",
+        "counter",
+        "Store transactions (group commits).",
+        &one(store.batches.load(Relaxed)),
+    );
+    metric(
+        &mut out,
+        "switchboard_store_writes_total",
+        "counter",
+        "Writes committed in those transactions.",
+        &one(store.writes.load(Relaxed)),
+    );
+    metric(
+        &mut out,
+        "switchboard_store_commit_microseconds_total",
+        "counter",
+        "Time spent in store transactions, microseconds.",
+        &one(store.commit_micros.load(Relaxed)),
+    );
+    metric(
+        &mut out,
+        "switchboard_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the process.",
+        &one(resident_bytes()),
+    );
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(out))
+}
