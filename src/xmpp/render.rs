@@ -33,7 +33,9 @@ pub fn frame(event: &Event, domain: &str) -> Option<ByteString> {
 /// The occupant presence from `event` marked as the recipient's own (status code 110), if
 /// the event is an occupant presence from `own_address`.
 pub fn occupant_self_presence(event: &Event, own_address: &str) -> Option<ByteString> {
-    if event.name != "chatapi.presence" {
+    // A substring check first: most presences are someone else's, and parsing each one for
+    // every XMPP occupant would make a large room's joins quadratic in JSON parsing.
+    if event.name != "chatapi.presence" || !event.json.contains(own_address) {
         return None;
     }
     let json: Value = serde_json::from_str(&event.json).ok()?;
