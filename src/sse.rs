@@ -166,11 +166,8 @@ pub struct SseConnection {
 
 impl SseConnection {
     fn write_event(&mut self, event: &Arc<Event>, ctx: &mut Context<Self>) {
-        if let Some(seq) = event.seq {
-            if seq <= self.highest_seq {
-                return;
-            }
-            self.highest_seq = seq;
+        if !event.first_time(&mut self.highest_seq) {
+            return;
         }
         self.write(event.sse_frame.clone(), ctx);
     }

@@ -322,11 +322,8 @@ impl Handler<Push> for WsConnection {
     fn handle(&mut self, msg: Push, ctx: &mut Self::Context) {
         match msg {
             Push::Event(event) => {
-                if let Some(seq) = event.seq {
-                    if seq <= self.highest_seq {
-                        return;
-                    }
-                    self.highest_seq = seq;
+                if !event.first_time(&mut self.highest_seq) {
+                    return;
                 }
                 self.send_text(event.ws_frame.clone(), ctx);
             }

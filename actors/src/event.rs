@@ -153,6 +153,20 @@ impl Event {
         })
     }
 
+    /// Whether a connection that has written stored messages up to `highest_seq` should
+    /// write this event (events that are not stored messages always); advances the mark.
+    /// A message reaching a connection twice (replay and live) is written once.
+    pub fn first_time(&self, highest_seq: &mut i64) -> bool {
+        match self.seq {
+            Some(seq) if seq <= *highest_seq => false,
+            Some(seq) => {
+                *highest_seq = seq;
+                true
+            }
+            None => true,
+        }
+    }
+
     /// A stored 1:1 message as `chatapi.chat`.
     pub fn chat(message: &StoredMessage, domain: &str) -> Arc<Event> {
         Event::render("chatapi.chat", Some(message.id), message.to_json(domain))

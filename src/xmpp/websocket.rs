@@ -387,11 +387,8 @@ impl Handler<Push> for XmppConnection {
     fn handle(&mut self, msg: Push, ctx: &mut Ctx) {
         match msg {
             Push::Event(event) => {
-                if let Some(seq) = event.seq {
-                    if seq <= self.highest_seq {
-                        return;
-                    }
-                    self.highest_seq = seq;
+                if !event.first_time(&mut self.highest_seq) {
+                    return;
                 }
                 let own = self.own_occupants.iter().find_map(|own| render::occupant_self_presence(&event, own));
                 if let Some(frame) = own.or_else(|| render::frame(&event, self.state.domain())) {

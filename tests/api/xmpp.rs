@@ -147,7 +147,7 @@ impl TestApp {
 #[actix_web::test]
 async fn xmpp_and_sse_users_talk_one_to_one_with_delay_for_offline_messages() {
     let app = spawn_app().await;
-    for name in ["ann", "bob"] {
+    for name in ["ann", "bob", "dora"] {
         app.create_user(name).await;
     }
     let bob = app.login("bob").await;
@@ -196,6 +196,36 @@ async fn xmpp_and_sse_users_talk_one_to_one_with_delay_for_offline_messages() {
     assert_eq!(item.child_text("group", "jabber:iq:roster").as_deref(), Some("work"));
     let asked = next_of(&mut bob_sse, "chatapi.presence", "subscribe").await;
     assert_eq!(asked.data["from"], "ann@localhost");
+
+    // Presence broadcast both ways between mutual contacts (the admin makes them `both`).
+    let r = app
+        .post_json(
+            "/restapi/v1/users/ann/roster",
+            app.admin(),
+            &json!({"jid": "dora@localhost", "subscriptionType": 3}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let dora = app.login("dora").await;
+    let mut dora_sse = app.sse("dora", &format!("?stream={dora}")).await;
+    ann.send("<presence xmlns='jabber:client'><show>away</show><status>lunch</status></presence>").await;
+    let away = loop {
+        let e = dora_sse.next_presence("available", "ann@localhost").await;
+        if e.data["show"] == "away" {
+            break e;
+        }
+    };
+    assert_eq!(away.data["status"], "lunch");
+    let r = app.post_text(&format!("/restapi/v1/chat/{dora}/presence?show=dnd"), ("dora", "pw-dora"), "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = ann
+        .next_where("Dora's presence", |e| {
+            e.name == "presence"
+                && e.get_attr("from") == Some("dora@localhost")
+                && e.child_text("show", CLIENT).as_deref() == Some("dnd")
+        })
+        .await;
+    assert!(seen.get_attr("type").is_none(), "{}", seen.to_xml());
 
     // Ping and disco.
     ann.send("<iq xmlns='jabber:client' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>").await;

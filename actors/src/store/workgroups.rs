@@ -10,10 +10,27 @@ use crate::fastpath::{ChatRecord, WorkgroupRecord};
 /// Inserts a new workgroup with its members; `Conflict` if the name is taken, `NotFound`
 /// if a member has no account.
 pub fn create(conn: &Connection, workgroup: &WorkgroupRecord) -> StoreResult<()> {
-    let inserted = conn.execute(
+    write(conn, workgroup, true)
+}
+
+/// Replaces a workgroup's settings and members; `NotFound` if it does not exist.
+pub fn update(conn: &Connection, workgroup: &WorkgroupRecord) -> StoreResult<()> {
+    write(conn, workgroup, false)
+}
+
+fn write(conn: &Connection, workgroup: &WorkgroupRecord, create: bool) -> StoreResult<()> {
+    // Both statements take the same numbered values; an update keeps `created_ms` (?7).
+    let sql = if create {
         "INSERT INTO workgroups (name, description, open, max_chats, offer_timeout_ms, request_timeout_ms,
                                  created_ms, modified_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (name) DO NOTHING"
+    } else {
+        "UPDATE workgroups SET description = ?2, open = ?3, max_chats = ?4, offer_timeout_ms = ?5,
+                               request_timeout_ms = ?6, modified_ms = ?8
+         WHERE name = ?1"
+    };
+    let changed = conn.execute(
+        sql,
         params![
             workgroup.name,
             workgroup.description,
@@ -25,32 +42,11 @@ pub fn create(conn: &Connection, workgroup: &WorkgroupRecord) -> StoreResult<()>
             workgroup.modified_ms
         ],
     )?;
-    if inserted == 0 {
-        return Err(StoreError::Conflict(format!("workgroup '{}' already exists", workgroup.name)));
+    match (changed, create) {
+        (0, true) => Err(StoreError::Conflict(format!("workgroup '{}' already exists", workgroup.name))),
+        (0, false) => Err(StoreError::NotFound(format!("workgroup '{}' does not exist", workgroup.name))),
+        _ => write_members(conn, workgroup),
     }
-    write_members(conn, workgroup)
-}
-
-/// Replaces a workgroup's settings and members; `NotFound` if it does not exist.
-pub fn update(conn: &Connection, workgroup: &WorkgroupRecord) -> StoreResult<()> {
-    let updated = conn.execute(
-        "UPDATE workgroups SET description = ?2, open = ?3, max_chats = ?4, offer_timeout_ms = ?5,
-                               request_timeout_ms = ?6, modified_ms = ?7
-         WHERE name = ?1",
-        params![
-            workgroup.name,
-            workgroup.description,
-            workgroup.open,
-            workgroup.max_chats,
-            workgroup.offer_timeout_ms,
-            workgroup.request_timeout_ms,
-            workgroup.modified_ms
-        ],
-    )?;
-    if updated == 0 {
-        return Err(StoreError::NotFound(format!("workgroup '{}' does not exist", workgroup.name)));
-    }
-    write_members(conn, workgroup)
 }
 
 fn write_members(conn: &Connection, workgroup: &WorkgroupRecord) -> StoreResult<()> {
