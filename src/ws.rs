@@ -9,6 +9,9 @@
 //!   the message is committed, or `{"type":"error","id","code","message"}`;
 //! - `{"op":"chatstate","to","state","id"}` and `{"op":"presence","show","status","priority","id"}`
 //!   → nothing on success, an error frame otherwise;
+//! - `{"op":"join","room","nick","password","id"}` → `{"type":"joined","id","room","nick",…}`,
+//!   `{"op":"groupchat","room","body","data","id"}` → an ack once archived,
+//!   `{"op":"leave","room","id"}` → `{"type":"left","id","room"}`;
 //! - `{"op":"ping","id"}` → `{"type":"pong","id"}`.
 //!
 //! A bad frame gets an error frame; the connection stays. A client that does not read
@@ -18,7 +21,6 @@
 //! actix-web-actors is deprecated upstream in favour of actix-ws; this module is the only
 //! one that uses it, so a move is local.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -29,16 +31,22 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
 use switchboard_actors::fastpath::registry::FindVisitor;
-use switchboard_actors::router::{Attach, RouteError, Router, SendChatState, SetPresence, Submit};
+use switchboard_actors::muc::check_room_name;
+use switchboard_actors::muc::room::Post;
+use switchboard_actors::muc::RoomError;
+use switchboard_actors::router::{
+    Attach, JoinRoomAs, LeaveRoomAs, RouteError, Router, SendChatState, SetPresence, Submit,
+};
 use switchboard_actors::{Jid, MessageKind, NewMessage, Push};
 
 use crate::auth::query_param;
 use crate::binding::{attach_visitor, Binding};
-use crate::config::{secs, Config};
+use crate::config::secs;
 use crate::error::ApiError;
 use crate::http::chat::{caller_stream, parse_chat_state, parse_recipient};
 use crate::http::contacts::parse_presence;
 use crate::http::fastpath::visitor_token;
+use crate::http::rooms::{check_nick, find_room, joined_json};
 use crate::outbox::{MeteredBody, OutboxBudget};
 use crate::state::AppState;
 
@@ -64,8 +72,7 @@ pub async fn open(
         ws::handshake(&req).map_err(|e| ApiError::bad_request(format!("not a websocket handshake: {e}")))?;
     let budget = OutboxBudget::new(state.config.limits.outbox_bytes);
     let actor = WsConnection {
-        router: state.router.clone(),
-        config: state.config.clone(),
+        state: state.clone(),
         jid: None,
         binding: None,
         budget: budget.clone(),
@@ -105,10 +112,15 @@ pub async fn open(
     Ok(response.streaming(MeteredBody { inner: Box::pin(frames), budget }))
 }
 
+/// The acknowledgement of a committed message, 1:1 or in a room (the client's `id` is added
+/// by [`WsConnection::answer`]).
+fn ack(id: i64, stamp_ms: i64) -> Value {
+    json!({ "type": "ack", "msgId": id.to_string(), "stamp": format_stamp(stamp_ms) })
+}
+
 /// One websocket connection.
 pub struct WsConnection {
-    router: Addr<Router>,
-    config: Arc<Config>,
+    state: web::Data<AppState>,
     /// The station's full address and this connection's id, once attached.
     /// The station's full address, for an account's connection (a visitor's has none).
     jid: Option<Jid>,
@@ -127,6 +139,9 @@ enum ClientCommand {
     Ping { id: Option<Value> },
     Chatstate { to: String, state: String, id: Option<Value> },
     Presence { show: Option<String>, status: Option<String>, priority: Option<i64>, id: Option<Value> },
+    Join { room: String, nick: Option<String>, password: Option<String>, id: Option<Value> },
+    Leave { room: String, id: Option<Value> },
+    Groupchat { room: String, body: Option<String>, data: Option<Value>, id: Option<Value> },
 }
 
 impl WsConnection {
@@ -159,7 +174,7 @@ impl WsConnection {
             Ok(command) => command,
             Err(e) => {
                 let id = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("id").cloned());
-                let hint = "expected {\"op\":\"message\"|\"chatstate\"|\"presence\"|\"ping\", …}";
+                let hint = "expected {\"op\":\"message\"|\"groupchat\"|\"join\"|\"leave\"|\"chatstate\"|\"presence\"|\"ping\", …}";
                 self.send_error(id, &ApiError::bad_request(format!("invalid command: {e}; {hint}")), ctx);
                 return;
             }
@@ -178,27 +193,71 @@ impl WsConnection {
             }
             ClientCommand::Message { to, body, data, id } => match self.prepare_message(to, body, data, &id) {
                 Ok(message) => {
-                    self.router
-                        .send(Submit { message })
-                        .into_actor(self)
-                        .map(move |result, act, ctx| match result {
-                            Ok(Ok(stored)) => act.send_json(
-                                json!({
-                                    "type": "ack",
-                                    "id": id,
-                                    "msgId": stored.id.to_string(),
-                                    "stamp": format_stamp(stored.stamp_ms),
-                                }),
-                                ctx,
-                            ),
-                            Ok(Err(e)) => act.send_error(id, &e.into(), ctx),
-                            Err(e) => act.send_error(id, &e.into(), ctx),
-                        })
-                        .spawn(ctx);
+                    let router = self.state.router.clone();
+                    self.answer(id, ctx, async move {
+                        let stored = router.send(Submit { message }).await??;
+                        Ok(ack(stored.id, stored.stamp_ms))
+                    });
+                }
+                Err(e) => self.send_error(id, &e, ctx),
+            },
+            ClientCommand::Groupchat { room, body, data, id } => match self.prepare_post(body, data) {
+                Ok(post) => {
+                    let state = self.state.clone();
+                    self.answer(id, ctx, async move {
+                        let room_addr = find_room(&state, &room).await?;
+                        let stored = room_addr.send(post).await.map_err(|_| RoomError::NotFound(room))??;
+                        Ok(ack(stored.id, stored.stamp_ms))
+                    });
+                }
+                Err(e) => self.send_error(id, &e, ctx),
+            },
+            ClientCommand::Join { room, nick, password, id } => match self.prepare_join(room, nick, password) {
+                Ok(join) => {
+                    let router = self.state.router.clone();
+                    self.answer(id, ctx, async move {
+                        let joined = router.send(join).await??;
+                        let mut reply = joined_json(&joined);
+                        reply["type"] = "joined".into();
+                        Ok(reply)
+                    });
+                }
+                Err(e) => self.send_error(id, &e, ctx),
+            },
+            ClientCommand::Leave { room, id } => match self.station() {
+                Ok(station) => {
+                    let router = self.state.router.clone();
+                    let leave = LeaveRoomAs {
+                        username: station.user.to_string(),
+                        resource: station.resource.unwrap_or_default(),
+                        room: room.clone(),
+                    };
+                    self.answer(id, ctx, async move {
+                        router.send(leave).await??;
+                        Ok(json!({ "type": "left", "room": room }))
+                    });
                 }
                 Err(e) => self.send_error(id, &e, ctx),
             },
         }
+    }
+
+    /// Runs a command to its end, then writes its reply (with the client's `id`) or an
+    /// error frame. Replies to one connection's commands may come back in any order.
+    fn answer<F>(&mut self, id: Option<Value>, ctx: &mut ws::WebsocketContext<Self>, command: F)
+    where
+        F: std::future::Future<Output = Result<Value, ApiError>> + 'static,
+    {
+        command
+            .into_actor(self)
+            .map(move |result, act, ctx| match result {
+                Ok(mut reply) => {
+                    reply["id"] = id.unwrap_or(Value::Null);
+                    act.send_json(reply, ctx)
+                }
+                Err(e) => act.send_error(id, &e, ctx),
+            })
+            .spawn(ctx);
     }
 
     /// Sends a command that answers nothing on success; a failure becomes an error frame.
@@ -207,7 +266,8 @@ impl WsConnection {
         M: Message<Result = Result<(), RouteError>> + Send + 'static,
         Router: Handler<M>,
     {
-        self.router
+        self.state
+            .router
             .send(command)
             .into_actor(self)
             .map(move |result, act, ctx| match result {
@@ -236,7 +296,7 @@ impl WsConnection {
     fn prepare_chat_state(&self, to: &str, state: &str) -> Result<SendChatState, ApiError> {
         let from = self.station()?;
         let state = parse_chat_state(state)?;
-        let to = parse_recipient(to, &self.config.server.domain)?;
+        let to = parse_recipient(to, &self.state.config.server.domain)?;
         Ok(SendChatState { from, to, state })
     }
 
@@ -251,6 +311,42 @@ impl WsConnection {
         Ok(SetPresence { username: station.user.to_string(), resource: station.resource.unwrap_or_default(), presence })
     }
 
+    fn prepare_post(&self, body: Option<String>, data: Option<Value>) -> Result<Post, ApiError> {
+        let station = self.station()?;
+        let body = self.check_body(body)?;
+        Ok(Post { username: station.user.to_string(), resource: station.resource.unwrap_or_default(), body, data })
+    }
+
+    fn prepare_join(
+        &self,
+        room: String,
+        nick: Option<String>,
+        password: Option<String>,
+    ) -> Result<JoinRoomAs, ApiError> {
+        let station = self.station()?;
+        check_room_name(&room)?;
+        let nick = check_nick(nick, station.user.as_str())?;
+        Ok(JoinRoomAs {
+            username: station.user.to_string(),
+            resource: station.resource.unwrap_or_default(),
+            room,
+            nick,
+            password,
+        })
+    }
+
+    /// A message body: present, not blank, within `limits.max_message_chars`.
+    fn check_body(&self, body: Option<String>) -> Result<String, ApiError> {
+        let body = body
+            .filter(|b| !b.trim().is_empty())
+            .ok_or_else(|| ApiError::bad_request("a message needs a non-empty \"body\""))?;
+        let max = self.state.config.limits.max_message_chars;
+        if body.chars().count() > max {
+            return Err(ApiError::too_large(format!("message body is longer than {max} characters")));
+        }
+        Ok(body)
+    }
+
     fn prepare_message(
         &self,
         to: String,
@@ -259,14 +355,8 @@ impl WsConnection {
         id: &Option<Value>,
     ) -> Result<NewMessage, ApiError> {
         let from = self.station()?;
-        let body = body
-            .filter(|b| !b.trim().is_empty())
-            .ok_or_else(|| ApiError::bad_request("a message needs a non-empty \"body\""))?;
-        let max = self.config.limits.max_message_chars;
-        if body.chars().count() > max {
-            return Err(ApiError::too_large(format!("message body is longer than {max} characters")));
-        }
-        let to = parse_recipient(&to, &self.config.server.domain)?;
+        let body = self.check_body(body)?;
+        let to = parse_recipient(&to, &self.state.config.server.domain)?;
         // The client's id travels with the message so that a stanza error can name it.
         let client_id = id.as_ref().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
         Ok(NewMessage { from, to, kind: MessageKind::Chat, body, data, client_id })
@@ -277,8 +367,8 @@ impl Actor for WsConnection {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let timeout = secs(self.config.websocket.timeout_secs);
-        ctx.run_interval(secs(self.config.websocket.ping_secs), move |act, ctx| {
+        let timeout = secs(self.state.config.websocket.timeout_secs);
+        ctx.run_interval(secs(self.state.config.websocket.ping_secs), move |act, ctx| {
             if act.last_heard.elapsed() > timeout {
                 ctx.close(Some(ws::CloseReason {
                     code: ws::CloseCode::Away,

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
 use switchboard_actors::muc::conference::{AllRooms, CreateRoom, FindRoom};
-use switchboard_actors::muc::room::{Administer, Describe, Destroy, Invite, MucRoom, OccupantView, Post, RoomView};
+use switchboard_actors::muc::room::{
+    Administer, Describe, Destroy, Invite, Joined, MucRoom, OccupantView, Post, RoomView,
+};
 use switchboard_actors::muc::{
     check_room_name, Affiliation, AffiliationLists, Role, RoomConfig, RoomError, RoomRecord,
 };
@@ -26,7 +28,7 @@ use crate::state::AppState;
 const MAX_NICK_CHARS: usize = 64;
 const MAX_REASON_CHARS: usize = 1024;
 
-async fn find_room(state: &AppState, name: &str) -> Result<Addr<MucRoom>, ApiError> {
+pub async fn find_room(state: &AppState, name: &str) -> Result<Addr<MucRoom>, ApiError> {
     check_room_name(name)?;
     state
         .conference
@@ -122,10 +124,7 @@ pub async fn join(
     let station = caller_stream(&state, &caller, stream_id).await?;
     check_room_name(&room)?;
     let params = params.into_inner();
-    let nick = params.nick.map(|n| n.trim().to_owned()).unwrap_or_else(|| station.username.clone());
-    if nick.is_empty() || nick.chars().count() > MAX_NICK_CHARS || nick.contains('/') {
-        return Err(ApiError::bad_request(format!("nick must be 1 to {MAX_NICK_CHARS} characters, without '/'")));
-    }
+    let nick = check_nick(params.nick, &station.username)?;
     let joined = state
         .router
         .send(JoinRoomAs {
@@ -136,14 +135,28 @@ pub async fn join(
             password: params.password,
         })
         .await??;
-    let body = json!({
+    let body = joined_json(&joined);
+    Ok(if joined.created { HttpResponse::Created().json(body) } else { HttpResponse::Ok().json(body) })
+}
+
+/// A nickname to join with: the one asked for, trimmed, or else the user name.
+pub fn check_nick(asked: Option<String>, username: &str) -> Result<String, ApiError> {
+    let nick = asked.map(|n| n.trim().to_owned()).unwrap_or_else(|| username.to_owned());
+    if nick.is_empty() || nick.chars().count() > MAX_NICK_CHARS || nick.contains('/') {
+        return Err(ApiError::bad_request(format!("nick must be 1 to {MAX_NICK_CHARS} characters, without '/'")));
+    }
+    Ok(nick)
+}
+
+/// What a join answers: `{"room","nick","role","affiliation","created"}`.
+pub fn joined_json(joined: &Joined) -> Value {
+    json!({
         "room": joined.room,
         "nick": joined.nick,
         "role": joined.role.as_str(),
         "affiliation": joined.affiliation.map_or("none", Affiliation::as_str),
         "created": joined.created,
-    });
-    Ok(if joined.created { HttpResponse::Created().json(body) } else { HttpResponse::Ok().json(body) })
+    })
 }
 
 /// `DELETE /restapi/v1/chat/{streamid}/rooms/{room}`: leave.

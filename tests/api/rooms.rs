@@ -137,6 +137,78 @@ async fn sse_and_websocket_occupants_share_a_room() {
 }
 
 #[actix_web::test]
+async fn a_websocket_client_joins_posts_and_leaves_over_its_own_socket() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob", "carl"] {
+        app.create_user(name).await;
+    }
+    let mut ann = app.ws("ann", "").await;
+    let mut bob = app.ws("bob", "").await;
+
+    ann.send(json!({"op": "join", "room": "deck", "nick": "Annie", "id": "j1"})).await;
+    let joined = ann.next_of_type("joined").await;
+    assert_eq!(
+        joined,
+        json!({"type": "joined", "id": "j1", "room": "deck@conference.localhost", "nick": "Annie",
+               "role": "moderator", "affiliation": "owner", "created": true})
+    );
+    bob.send(json!({"op": "join", "room": "deck", "id": 7})).await;
+    let joined = bob.next_of_type("joined").await;
+    assert_eq!(
+        (joined["id"].clone(), joined["nick"].clone(), joined["created"].clone()),
+        (json!(7), json!("bob"), json!(false))
+    );
+    assert_eq!(next_ws_of(&mut ann, "chatapi.presence", "available").await["nick"], "bob");
+
+    // A groupchat is acknowledged once archived and reaches every occupant, the sender too
+    // (its own copy may come before or after the ack).
+    bob.send(json!({"op": "groupchat", "room": "deck", "body": "ahoy", "data": {"k": 1}, "id": "g1"})).await;
+    let (first, second) = (bob.next().await, bob.next().await);
+    let (ack, echo) = if first["type"] == "ack" { (first, second) } else { (second, first) };
+    assert_eq!(ack["id"], "g1");
+    let msg_id = ack["msgId"].as_str().expect("msgId").to_owned();
+    let live = next_ws_of(&mut ann, "chatapi.muc", "groupchat").await;
+    for seen in [echo, live] {
+        assert_eq!(
+            (
+                seen["type"].clone(),
+                seen["body"].clone(),
+                seen["from"].clone(),
+                seen["data"].clone(),
+                seen["id"].clone()
+            ),
+            (json!("groupchat"), json!("ahoy"), json!("deck@conference.localhost/bob"), json!({"k": 1}), json!(msg_id))
+        );
+    }
+
+    // Refusals come back as error frames naming the command; the socket stays.
+    let refusals = [
+        (json!({"op": "join", "room": "Deck!", "id": "e1"}), 400),
+        (json!({"op": "join", "room": "deck", "nick": "a/b", "id": "e3"}), 400),
+        (json!({"op": "groupchat", "room": "nowhere", "body": "x", "id": "e4"}), 404),
+        (json!({"op": "groupchat", "room": "deck", "body": "  ", "id": "e5"}), 400),
+        (json!({"op": "leave", "room": "elsewhere", "id": "e6"}), 404),
+    ];
+    for (command, status) in refusals {
+        let id = command["id"].clone();
+        bob.send(command).await;
+        let error = bob.next_of_type("error").await;
+        assert_eq!((error["id"].clone(), error["code"].clone()), (id, json!(status)), "{error}");
+    }
+
+    let mut carl = app.ws("carl", "").await;
+    carl.send(json!({"op": "join", "room": "deck", "nick": "Annie", "id": "e2"})).await;
+    assert_eq!(carl.next_of_type("error").await["code"], 409, "the nick is taken");
+
+    // Leaving: answered, announced, and posting afterwards is refused.
+    bob.send(json!({"op": "leave", "room": "deck", "id": "l1"})).await;
+    assert_eq!(bob.next_of_type("left").await, json!({"type": "left", "room": "deck", "id": "l1"}));
+    assert_eq!(next_ws_of(&mut ann, "chatapi.presence", "unavailable").await["from"], "deck@conference.localhost/bob");
+    bob.send(json!({"op": "groupchat", "room": "deck", "body": "still here?", "id": "g2"})).await;
+    assert_eq!(bob.next_of_type("error").await["code"], 403);
+}
+
+#[actix_web::test]
 async fn the_entry_and_speaking_rules_hold() {
     let app = spawn_app().await;
     for name in ["ann", "bob", "carl", "dave"] {
