@@ -1,0 +1,137 @@
+//! `idle`: N authenticated `/ws` connections, opened at `--rate` per second, held, then
+//! closed. Reports the server's resident memory before, while holding and after closing,
+//! the bytes each held connection costs (the server's, and the kernel's for TCP, which
+//! counts both ends on loopback), and the server's CPU per login.
+
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+
+use crate::client::open_ws;
+use crate::report::Report;
+use crate::scenarios::{close_all, Context};
+use crate::server::{raise_own_fd_limit, tcp_kernel_bytes, tokens};
+use crate::BenchError;
+
+/// Descriptors kept free for everything else the bench opens.
+const FD_SPARE: u64 = 64;
+
+pub async fn run(ctx: &mut Context, conns: usize, per_user: usize) -> Result<Report, BenchError> {
+    let mut report = Report::new("idle");
+    report.parameter("conns", conns);
+    report.parameter("per_user", per_user);
+    report.parameter("rate", ctx.opts.rate.map_or(serde_json::Value::Null, Into::into));
+
+    let own_limit = raise_own_fd_limit();
+    if conns as u64 + FD_SPARE > own_limit {
+        return Err(BenchError::Limits(format!(
+            "{conns} connections need {} file descriptors and the bench may open {own_limit}; raise the hard \
+             limit first (as root: `ulimit -Hn {}`, or `prlimit --pid $$ --nofile={}:{}`)",
+            conns as u64 + FD_SPARE,
+            conns as u64 + FD_SPARE,
+            conns as u64 + FD_SPARE,
+            conns as u64 + FD_SPARE
+        )));
+    }
+    if let Some(limit) = ctx.process.and_then(|p| p.open_files_limit()) {
+        if conns as u64 + FD_SPARE > limit {
+            return Err(BenchError::Limits(format!(
+                "the server may open {limit} files and {conns} connections need more; raise it with \
+                 `prlimit --pid {} --nofile={}:{}` (or start it under `ulimit -n`)",
+                ctx.opts.server_pid.unwrap_or_default(),
+                conns as u64 + FD_SPARE,
+                conns as u64 + FD_SPARE
+            )));
+        }
+    }
+
+    let users = conns.div_ceil(per_user);
+    let accounts = ctx.accounts(users).await?;
+    let tokens = tokens(&ctx.opts.server, &accounts).await?;
+    // Let the account set-up's allocations settle before the first reading.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = ctx.server_sample();
+    let kernel_before = tcp_kernel_bytes();
+
+    let started = Instant::now();
+    let pace = ctx.opts.rate.map(|rate| Duration::from_secs_f64(1.0 / rate));
+    let server = ctx.opts.server.clone();
+    let opened: Vec<Result<_, BenchError>> = stream::iter(0..conns)
+        .map(|i| {
+            let server = server.clone();
+            let token = tokens[i % users].clone();
+            async move {
+                if let Some(pace) = pace {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(started + pace.mul_f64(i as f64))).await;
+                }
+                open_ws(&server, &format!("/ws?token={token}"), None, i).await
+            }
+        })
+        .buffer_unordered(if pace.is_some() { 4096 } else { 128 })
+        .take_until(tokio::time::sleep(ctx.opts.duration))
+        .collect()
+        .await;
+    let ramp = started.elapsed();
+    let mut sinks = Vec::with_capacity(opened.len());
+    let mut first_error = None;
+    let mut readers = Vec::with_capacity(opened.len());
+    for result in opened {
+        match result {
+            Ok(ws) => {
+                let (sink, mut source) = ws.split();
+                sinks.push(sink);
+                // Reading answers the server's pings; nothing else arrives on an idle socket.
+                readers.push(tokio::spawn(async move { while let Some(Ok(_)) = source.next().await {} }));
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let held = sinks.len();
+    report.figure("connections_held", held as f64, "");
+    report.figure("ramp", ramp.as_secs_f64(), "s");
+    report.figure("logins_per_second", held as f64 / ramp.as_secs_f64().max(1e-9), "/s");
+    if let Some(e) = &first_error {
+        report.note(format!("{} connections failed; first: {e}", conns - held));
+        report.complete = false;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let holding = ctx.server_sample();
+    let kernel_holding = tcp_kernel_bytes();
+    if let Some(admin) = &ctx.admin {
+        if let Ok(metrics) = admin.metrics().await {
+            if let Some((_, v)) = metrics.iter().find(|(k, _)| k == "switchboard_connections{door=\"ws\"}") {
+                report.figure("server_ws_connections", *v, "");
+            }
+        }
+    }
+
+    close_all(sinks).await;
+    for reader in readers {
+        reader.abort();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = ctx.server_sample();
+
+    match (before, holding, after) {
+        (Some(before), Some(holding), Some(after)) => {
+            let mib = |b: u64| b as f64 / 1048576.0;
+            report.figure("server_rss_before", mib(before.resident_bytes), "MiB");
+            report.figure("server_rss_holding", mib(holding.resident_bytes), "MiB");
+            report.figure("server_rss_after_close", mib(after.resident_bytes), "MiB");
+            let per_conn = holding.resident_bytes.saturating_sub(before.resident_bytes) as f64 / held.max(1) as f64;
+            report.figure("server_bytes_per_connection", per_conn, "B");
+            let login_cpu = holding.cpu_seconds - before.cpu_seconds;
+            report.figure("server_cpu_per_login", login_cpu * 1e6 / held.max(1) as f64, "µs");
+            if let (Some(k0), Some(k1)) = (kernel_before, kernel_holding) {
+                let kernel = k1.saturating_sub(k0) as f64 / held.max(1) as f64;
+                report.figure("kernel_tcp_bytes_per_connection", kernel, "B");
+                report.figure("total_bytes_per_connection", per_conn + kernel / 2.0, "B");
+                report.note("kernel TCP memory counts both ends of each loopback connection; total takes half");
+            }
+        }
+        _ => report.note("pass --server-pid PID for the server's memory and CPU"),
+    }
+    Ok(report)
+}
