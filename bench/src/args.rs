@@ -378,8 +378,9 @@ mod tests {
     fn only_loopback_servers_are_loaded() {
         assert!(refusal("pairs --pairs 1 --messages 1 --admin-password pw --server http://192.0.2.7:7070")
             .contains("loopback"));
-        assert!(refusal("pairs --pairs 1 --messages 1 --admin-password pw --server https://127.0.0.1")
-            .contains("http://"));
+        assert!(
+            refusal("pairs --pairs 1 --messages 1 --admin-password pw --server https://127.0.0.1").contains("http://")
+        );
         let o = parse_words("pairs --pairs 1 --messages 1 --admin-password pw --server http://localhost:8080").unwrap();
         assert!(o.server.addr.ip().is_loopback());
         let o = parse_words("idle --conns 1 --admin-password pw --server http://127.0.0.2:9000/").unwrap();

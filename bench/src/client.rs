@@ -58,7 +58,10 @@ pub fn marker(sender: usize, sent_ns: u64) -> String {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Observed {
     /// A measured message arrived.
-    Delivered { sender: usize, sent_ns: u64 },
+    Delivered {
+        sender: usize,
+        sent_ns: u64,
+    },
     /// A message was acknowledged as stored (JSON door).
     Acked,
     /// A room join was answered (JSON `joined`, XMPP self-presence).
@@ -160,9 +163,13 @@ impl Outgoing {
         let body = marker(sender, sent_ns);
         match self {
             Outgoing::JsonChat { to } => format!(r#"{{"op":"message","to":"{to}","body":"{body}","id":{seq}}}"#),
-            Outgoing::JsonRoom { room } => format!(r#"{{"op":"groupchat","room":"{room}","body":"{body}","id":{seq}}}"#),
+            Outgoing::JsonRoom { room } => {
+                format!(r#"{{"op":"groupchat","room":"{room}","body":"{body}","id":{seq}}}"#)
+            }
             Outgoing::XmppChat { to } => {
-                format!(r#"<message xmlns="jabber:client" to="{to}" type="chat" id="m{seq}"><body>{body}</body></message>"#)
+                format!(
+                    r#"<message xmlns="jabber:client" to="{to}" type="chat" id="m{seq}"><body>{body}</body></message>"#
+                )
             }
             Outgoing::XmppRoom { room } => format!(
                 r#"<message xmlns="jabber:client" to="{room}" type="groupchat" id="m{seq}"><body>{body}</body></message>"#
@@ -201,7 +208,10 @@ mod tests {
     fn outgoing_frames_carry_the_marker() {
         let frame = Outgoing::JsonChat { to: "bob".into() }.frame(2, 9, 77);
         let value: serde_json::Value = serde_json::from_str(&frame).unwrap();
-        assert_eq!((value["op"].as_str(), value["body"].as_str(), value["id"].as_u64()), (Some("message"), Some("sb 2 77"), Some(9)));
+        assert_eq!(
+            (value["op"].as_str(), value["body"].as_str(), value["id"].as_u64()),
+            (Some("message"), Some("sb 2 77"), Some(9))
+        );
         let frame = Outgoing::XmppRoom { room: "r@conference.localhost".into() }.frame(1, 2, 3);
         assert_eq!(observe_xmpp(&frame), Observed::Delivered { sender: 1, sent_ns: 3 });
     }

@@ -29,8 +29,9 @@ impl Response {
     }
 
     pub fn json(&self) -> Result<serde_json::Value, BenchError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| BenchError::Server(format!("the server answered {} with non-JSON ({e}): {}", self.status, self.text())))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            BenchError::Server(format!("the server answered {} with non-JSON ({e}): {}", self.status, self.text()))
+        })
     }
 }
 
@@ -188,7 +189,10 @@ impl EventStream {
         let mut reader = BufReader::new(stream);
         let (status, chunked) = read_head(&mut reader).await?;
         if status != 200 {
-            return Err(BenchError::Refused(format!("GET {} answered {status}", path.split('?').next().unwrap_or(path))));
+            return Err(BenchError::Refused(format!(
+                "GET {} answered {status}",
+                path.split('?').next().unwrap_or(path)
+            )));
         }
         Ok(EventStream { reader, chunked, buffer: String::new() })
     }

@@ -69,7 +69,13 @@ pub struct Report {
 
 impl Report {
     pub fn new(scenario: impl Into<String>) -> Report {
-        Report { scenario: scenario.into(), parameters: Map::new(), figures: Vec::new(), notes: Vec::new(), complete: true }
+        Report {
+            scenario: scenario.into(),
+            parameters: Map::new(),
+            figures: Vec::new(),
+            notes: Vec::new(),
+            complete: true,
+        }
     }
 
     pub fn parameter(&mut self, name: &str, value: impl Into<Value>) {
@@ -80,9 +86,20 @@ impl Report {
         self.figures.push(Figure { name, value, unit });
     }
 
+    /// Sets a figure, replacing one of the same name.
+    pub fn set_figure(&mut self, name: &'static str, value: f64, unit: &'static str) {
+        self.figures.retain(|f| f.name != name);
+        self.figure(name, value, unit);
+    }
+
     pub fn latencies(&mut self, prefix: &'static str, summary: LatencySummary) {
         let names: [(&'static str, f64); 4] = match prefix {
-            "join" => [("join_p50", summary.p50), ("join_p90", summary.p90), ("join_p99", summary.p99), ("join_max", summary.max)],
+            "join" => [
+                ("join_p50", summary.p50),
+                ("join_p90", summary.p90),
+                ("join_p99", summary.p99),
+                ("join_max", summary.max),
+            ],
             _ => [
                 ("latency_p50", summary.p50),
                 ("latency_p90", summary.p90),
@@ -127,11 +144,8 @@ impl Report {
     }
 
     pub fn to_json(&self) -> Value {
-        let figures: Map<String, Value> = self
-            .figures
-            .iter()
-            .map(|f| (f.name.to_owned(), json!({ "value": f.value, "unit": f.unit })))
-            .collect();
+        let figures: Map<String, Value> =
+            self.figures.iter().map(|f| (f.name.to_owned(), json!({ "value": f.value, "unit": f.unit }))).collect();
         json!({
             "scenario": self.scenario,
             "parameters": self.parameters,

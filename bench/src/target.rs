@@ -18,19 +18,17 @@ pub struct Target {
 impl Target {
     /// Parses `http://host[:port][/path]` or `ws://…`; `flag` names the option in errors.
     pub fn parse(url: &str, flag: &str) -> Result<Target, BenchError> {
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("ws://"))
-            .ok_or_else(|| BenchError::Usage(format!("{flag} must be an http:// or ws:// URL (no TLS), not '{url}'")))?;
+        let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("ws://")).ok_or_else(|| {
+            BenchError::Usage(format!("{flag} must be an http:// or ws:// URL (no TLS), not '{url}'"))
+        })?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
         let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => (
-                host,
-                port.parse::<u16>().map_err(|_| BenchError::Usage(format!("{flag}: bad port in '{url}'")))?,
-            ),
+            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+                (host, port.parse::<u16>().map_err(|_| BenchError::Usage(format!("{flag}: bad port in '{url}'")))?)
+            }
             _ => (authority, 80),
         };
         if host.is_empty() {

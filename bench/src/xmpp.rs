@@ -73,10 +73,8 @@ fn node_of(start: &quick_xml::events::BytesStart<'_>) -> Node {
         .flatten()
         .map(|a| {
             let key = a.key.into_inner().to_owned();
-            let value = a
-                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map(|v| v.into_owned())
-                .unwrap_or_default();
+            let value =
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map(|v| v.into_owned()).unwrap_or_default();
             (key, value)
         })
         .collect();
@@ -209,7 +207,7 @@ impl Stream {
         let session_required = features
             .iter()
             .position(|n| n.name == "session")
-            .is_some_and(|at| !features[at + 1..].first().is_some_and(|n| n.name == "optional"));
+            .is_some_and(|at| features[at + 1..].first().is_none_or(|n| n.name != "optional"));
         if session_required {
             self.send(
                 r#"<iq xmlns="jabber:client" type="set" id="sess1"><session xmlns="urn:ietf:params:xml:ns:xmpp-session"/></iq>"#
@@ -392,7 +390,10 @@ mod tests {
     #[test]
     fn hmac_and_pbkdf2_match_their_test_vectors() {
         // RFC 2202 test case 2; RFC 6070 test case 2.
-        assert_eq!(hex(&hmac_sha1(b"Jefe", b"what do ya want for nothing?")), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        assert_eq!(
+            hex(&hmac_sha1(b"Jefe", b"what do ya want for nothing?")),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
         assert_eq!(hex(&pbkdf2_sha1(b"password", b"salt", 2)), "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957");
     }
 

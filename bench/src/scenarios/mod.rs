@@ -137,18 +137,31 @@ impl Context {
         }
     }
 
-    /// Server CPU and memory over a phase, added to the report per unit of work.
+    /// The server's CPU per unit of work over a phase (`name`, in µs), and its memory at the
+    /// end of the phase.
     pub fn add_server_cost(&self, report: &mut Report, before: Option<Sample>, per: f64, name: &'static str) {
         if let (Some(before), Some(after)) = (before, self.server_sample()) {
             let cpu = after.cpu_seconds - before.cpu_seconds;
-            report.figure("server_cpu_seconds", cpu, "s");
             if per > 0.0 {
                 report.figure(name, cpu * 1e6 / per, "µs");
             }
-            report.figure("server_resident_memory", after.resident_bytes as f64 / 1048576.0, "MiB");
-        } else {
+            report.set_figure("server_resident_memory", after.resident_bytes as f64 / 1048576.0, "MiB");
+        } else if !report.notes.iter().any(|n| n.contains("--server-pid")) {
             report.note("pass --server-pid PID for the server's CPU and memory");
         }
+    }
+
+    /// Waits (at most a second) for acknowledgements that trail the last delivery.
+    pub async fn await_acks(&self, shared: &Shared, sent: u64) -> u64 {
+        if self.opts.protocol == Protocol::Json {
+            for _ in 0..50 {
+                if shared.acked.load(Ordering::Relaxed) >= sent {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        shared.acked.load(Ordering::Relaxed)
     }
 }
 

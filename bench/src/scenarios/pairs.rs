@@ -69,18 +69,9 @@ pub async fn run(ctx: &mut Context, pairs: usize, messages: usize, receivers: Re
     ctx.add_server_cost(&mut report, before, outcome.delivered as f64, "server_cpu_per_message");
     let own = crate::server::own_sample();
     report.figure("bench_cpu_seconds", own.cpu_seconds - own_before.cpu_seconds, "s");
-    // Acks may trail the last delivery by a moment.
-    if protocol == Protocol::Json {
-        let wanted = outcome.sent;
-        for _ in 0..50 {
-            if shared_acked(&shared) >= wanted {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-    let latencies = readers_stop(readers).await;
-    let outcome = crate::scenarios::Outcome { acked: shared_acked(&shared), ..outcome };
+    let acked = ctx.await_acks(&shared, outcome.sent).await;
+    let latencies = readers.stop().await;
+    let outcome = crate::scenarios::Outcome { acked, ..outcome };
     report_outcome(&mut report, &outcome, latencies, protocol == Protocol::Json);
     if let Some(rate) = ctx.opts.rate {
         report.note(format!("offered load {rate} msg/s, paced over {pairs} senders"));
@@ -89,12 +80,4 @@ pub async fn run(ctx: &mut Context, pairs: usize, messages: usize, receivers: Re
     }
     close_all(lanes.into_iter().map(|l| l.sink).collect()).await;
     Ok(report)
-}
-
-fn shared_acked(shared: &Shared) -> u64 {
-    shared.acked.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-async fn readers_stop(readers: crate::scenarios::Readers) -> crate::report::Latencies {
-    readers.stop().await
 }

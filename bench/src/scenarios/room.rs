@@ -95,7 +95,9 @@ pub async fn run(ctx: &mut Context, occupants: usize, senders: usize, messages: 
     let before = ctx.server_sample();
     let (outcome, lanes) = measure(lanes, messages, &shared, &ctx.opts).await;
     ctx.add_server_cost(&mut report, before, outcome.delivered as f64, "server_cpu_per_delivery");
+    let acked = ctx.await_acks(&shared, outcome.sent).await;
     let latencies: Latencies = readers.stop().await;
+    let outcome = crate::scenarios::Outcome { acked, ..outcome };
     report_outcome(&mut report, &outcome, latencies, protocol == Protocol::Json);
     close_all(lanes.into_iter().map(|l| l.sink).chain(sinks).collect()).await;
     Ok(report)
