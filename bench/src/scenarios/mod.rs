@@ -288,14 +288,18 @@ impl Shared {
         }
     }
 
-    /// Waits until `count` more joins were answered (or `limit` passed); returns the time
-    /// from `since_ns` to the last answer, or `None` on time-out.
-    pub async fn joins(&self, count: u64, since_ns: u64, limit: Duration) -> Option<Duration> {
+    /// Expects `count` more join answers from now on (call before sending the joins).
+    pub fn expect_joins(&self, count: u64) {
         let target = self.joined.load(Ordering::Acquire) + count;
         self.joins_wanted.store(target, Ordering::Release);
-        if self.joined.load(Ordering::Acquire) < target
-            && tokio::time::timeout(limit, self.all_joined.notified()).await.is_err()
-        {
+    }
+
+    /// Waits until the expected joins were answered (or `limit` passed); returns the time
+    /// from `since_ns` to the last answer, or `None` on time-out.
+    pub async fn joins(&self, since_ns: u64, limit: Duration) -> Option<Duration> {
+        let target = self.joins_wanted.load(Ordering::Acquire);
+        let notified = self.all_joined.notified();
+        if self.joined.load(Ordering::Acquire) < target && tokio::time::timeout(limit, notified).await.is_err() {
             return None;
         }
         Some(Duration::from_nanos(self.last_join_ns.load(Ordering::Relaxed).saturating_sub(since_ns)))

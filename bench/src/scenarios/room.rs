@@ -51,6 +51,7 @@ pub async fn run(ctx: &mut Context, occupants: usize, senders: usize, messages: 
     let before_join = ctx.server_sample();
     let since = shared.now_ns();
     let presences_before = shared.presences();
+    shared.expect_joins(occupants as u64 - 1);
     let mut join_failed = None;
     for (i, sink) in sinks.iter_mut().enumerate().skip(1) {
         let nick = &accounts[i].username;
@@ -68,7 +69,7 @@ pub async fn run(ctx: &mut Context, occupants: usize, senders: usize, messages: 
     if let Some(e) = join_failed {
         return Err(BenchError::Server(format!("sending joins: {e}")));
     }
-    let join_time = shared.joins(occupants as u64 - 1, since, JOIN_LIMIT.min(ctx.opts.duration)).await;
+    let join_time = shared.joins(since, JOIN_LIMIT.min(ctx.opts.duration)).await;
     let Some(join_time) = join_time else {
         readers.stop().await;
         return Err(BenchError::Server(format!(
