@@ -215,25 +215,13 @@ async fn message(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
             .map_err(ApiError::from)?;
         return Ok(());
     }
-    let recipient = parse_recipient(to, state.domain())?;
-    let from = origin.jid()?;
     if let Some(body) = body {
-        check_body(origin, &body)?;
-        let kind = match kind {
-            "chat" => MessageKind::Chat,
-            "headline" => MessageKind::Headline,
-            "normal" => MessageKind::Normal,
-            other => {
-                return Err(Refused::bad_request(format!(
-                    "message type '{other}' is not one of chat, normal, headline, groupchat"
-                )))
-            }
-        };
-        let message =
-            NewMessage { from, to: recipient, kind, body, data: None, client_id: el.get_attr("id").map(str::to_owned) };
+        let message = new_message(origin, el, to, kind, body)?;
         state.router.send(Submit { message }).await??;
         return Ok(());
     }
+    let recipient = parse_recipient(to, state.domain())?;
+    let from = origin.jid()?;
     let chat_state = el.elements().find(|c| c.ns == ns::CHAT_STATES);
     match chat_state {
         Some(chat_state) => {
@@ -243,6 +231,49 @@ async fn message(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
         }
         None => Err(Refused::bad_request("a <message> needs a <body> or a chat state")),
     }
+}
+
+/// A 1:1 message with a body, as the core's [`NewMessage`].
+fn new_message(origin: &Origin<'_>, el: &Element, to: &str, kind: &str, body: String) -> Result<NewMessage, Refused> {
+    check_body(origin, &body)?;
+    let kind = match kind {
+        "chat" => MessageKind::Chat,
+        "headline" => MessageKind::Headline,
+        "normal" => MessageKind::Normal,
+        other => {
+            return Err(Refused::bad_request(format!(
+                "message type '{other}' is not one of chat, normal, headline, groupchat"
+            )))
+        }
+    };
+    let to = parse_recipient(to, origin.state.domain())?;
+    Ok(NewMessage { from: origin.jid()?, to, kind, body, data: None, client_id: el.get_attr("id").map(str::to_owned) })
+}
+
+/// The pipelined path for the commonest stanza, a 1:1 message with a body: it is handed to
+/// the router before this returns (so stanzas keep their order), and the returned future
+/// only reports whether it was stored. `None` for every other stanza, which goes through
+/// [`dispatch`].
+pub fn submit_chat(
+    origin: &Origin<'_>,
+    el: &Element,
+) -> Option<Result<impl std::future::Future<Output = Result<(), Refused>> + 'static, Refused>> {
+    if el.name != "message" {
+        return None;
+    }
+    let kind = el.get_attr("type").unwrap_or("normal");
+    let to = el.get_attr("to")?;
+    if kind == "error" || kind == "groupchat" || origin.room_address(to).is_some() {
+        return None;
+    }
+    let body = el.child_text("body", ns::CLIENT).filter(|b| !b.trim().is_empty())?;
+    Some(new_message(origin, el, to, kind, body).map(|message| {
+        let stored = origin.state.router.send(Submit { message });
+        async move {
+            stored.await??;
+            Ok(())
+        }
+    }))
 }
 
 async fn presence(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
