@@ -43,7 +43,7 @@ use crate::auth::query_param;
 use crate::binding::{attach_visitor, Binding};
 use crate::config::secs;
 use crate::error::ApiError;
-use crate::http::chat::{caller_stream, parse_chat_state, parse_recipient};
+use crate::http::chat::{caller_stream, check_message_body, parse_chat_state, parse_recipient};
 use crate::http::contacts::parse_presence;
 use crate::http::fastpath::visitor_token;
 use crate::http::rooms::{check_nick, find_room, joined_json};
@@ -337,13 +337,8 @@ impl WsConnection {
 
     /// A message body: present, not blank, within `limits.max_message_chars`.
     fn check_body(&self, body: Option<String>) -> Result<String, ApiError> {
-        let body = body
-            .filter(|b| !b.trim().is_empty())
-            .ok_or_else(|| ApiError::bad_request("a message needs a non-empty \"body\""))?;
-        let max = self.state.config.limits.max_message_chars;
-        if body.chars().count() > max {
-            return Err(ApiError::too_large(format!("message body is longer than {max} characters")));
-        }
+        let body = body.ok_or_else(|| ApiError::bad_request("a message needs a \"body\""))?;
+        check_message_body(&body, self.state.config.limits.max_message_chars)?;
         Ok(body)
     }
 

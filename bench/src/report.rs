@@ -20,14 +20,6 @@ impl Latencies {
         self.samples.extend(other.samples);
     }
 
-    pub fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
-    }
-
     /// p50, p90, p99 and max in milliseconds (all 0 without samples).
     pub fn summary(mut self) -> LatencySummary {
         self.samples.sort_unstable();
@@ -92,24 +84,11 @@ impl Report {
         self.figure(name, value, unit);
     }
 
-    pub fn latencies(&mut self, prefix: &'static str, summary: LatencySummary) {
-        let names: [(&'static str, f64); 4] = match prefix {
-            "join" => [
-                ("join_p50", summary.p50),
-                ("join_p90", summary.p90),
-                ("join_p99", summary.p99),
-                ("join_max", summary.max),
-            ],
-            _ => [
-                ("latency_p50", summary.p50),
-                ("latency_p90", summary.p90),
-                ("latency_p99", summary.p99),
-                ("latency_max", summary.max),
-            ],
-        };
-        for (name, value) in names {
-            self.figure(name, value, "ms");
-        }
+    pub fn latencies(&mut self, summary: LatencySummary) {
+        self.figure("latency_p50", summary.p50, "ms");
+        self.figure("latency_p90", summary.p90, "ms");
+        self.figure("latency_p99", summary.p99, "ms");
+        self.figure("latency_max", summary.max, "ms");
     }
 
     pub fn note(&mut self, note: impl Into<String>) {

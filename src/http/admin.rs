@@ -12,6 +12,7 @@ use switchboard_actors::Username;
 
 use crate::auth::{Admin, ADMIN_USERNAME};
 use crate::error::ApiError;
+use crate::http::chat::check_message_body;
 use crate::state::AppState;
 
 /// Longest password accepted (argon2 takes any length; this bounds the work).
@@ -236,15 +237,7 @@ pub async fn broadcast(
     body: web::Json<BroadcastBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner().body;
-    if body.trim().is_empty() {
-        return Err(ApiError::bad_request("body must not be empty"));
-    }
-    if body.chars().count() > state.config.limits.max_message_chars {
-        return Err(ApiError::too_large(format!(
-            "body is longer than {} characters",
-            state.config.limits.max_message_chars
-        )));
-    }
+    check_message_body(&body, state.config.limits.max_message_chars)?;
     let reached = state.router.send(Broadcast { body }).await?;
     Ok(HttpResponse::Created().json(json!({ "usersReached": reached })))
 }

@@ -87,13 +87,20 @@ pub fn parse_posted(req: &HttpRequest, raw: &[u8], max_chars: usize) -> Result<P
     } else {
         PostedMessage { body: text.to_owned(), data: None }
     };
-    if posted.body.trim().is_empty() {
+    check_message_body(&posted.body, max_chars)?;
+    Ok(posted)
+}
+
+/// The rule every door applies to a message body: not blank (400), at most `max_chars`
+/// characters (413, `limits.max_message_chars`).
+pub fn check_message_body(body: &str, max_chars: usize) -> Result<(), ApiError> {
+    if body.trim().is_empty() {
         return Err(ApiError::bad_request("message body is empty"));
     }
-    if posted.body.chars().count() > max_chars {
+    if body.chars().count() > max_chars {
         return Err(ApiError::too_large(format!("message body is longer than {max_chars} characters")));
     }
-    Ok(posted)
+    Ok(())
 }
 
 /// Parses a recipient in any of the accepted spellings (400 if malformed, 404 if another

@@ -22,7 +22,7 @@ use switchboard_actors::fastpath::{check_visitor_id, check_workgroup_name, Workg
 use crate::auth::{query_param, Admin, Caller};
 use crate::config::secs;
 use crate::error::ApiError;
-use crate::http::chat::{caller_stream, parse_username};
+use crate::http::chat::{caller_stream, check_message_body, parse_username};
 use crate::state::AppState;
 
 /// Longest question, e-mail address and nickname a visitor may give, in characters.
@@ -575,13 +575,7 @@ pub async fn visitor_say(
     raw: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let text = std::str::from_utf8(&raw).map_err(|_| ApiError::bad_request("message body is not valid UTF-8"))?;
-    if text.trim().is_empty() {
-        return Err(ApiError::bad_request("the message is empty"));
-    }
-    let max = state.config.limits.max_message_chars;
-    if text.chars().count() > max {
-        return Err(ApiError::too_large(format!("message body is longer than {max} characters")));
-    }
+    check_message_body(text, state.config.limits.max_message_chars)?;
     visitor_call(&state, &req, path.into_inner(), VisitorAction::Say(text.to_owned())).await?;
     Ok(HttpResponse::Ok().finish())
 }

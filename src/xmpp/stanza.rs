@@ -18,7 +18,7 @@ use switchboard_actors::{Jid, MessageKind, NewMessage};
 use super::ns;
 use super::xml::Element;
 use crate::error::ApiError;
-use crate::http::chat::{parse_chat_state, parse_recipient};
+use crate::http::chat::{check_message_body, parse_chat_state, parse_recipient};
 use crate::http::contacts::parse_presence;
 use crate::http::rooms::deliver_invitations;
 use crate::state::AppState;
@@ -168,11 +168,7 @@ pub async fn dispatch(origin: &Origin<'_>, stanza: &Element) -> Result<Vec<Eleme
 }
 
 fn check_body(origin: &Origin<'_>, body: &str) -> Result<(), Refused> {
-    let max = origin.state.config.limits.max_message_chars;
-    if body.chars().count() > max {
-        return Err(ApiError::too_large(format!("message body is longer than {max} characters")).into());
-    }
-    Ok(())
+    Ok(check_message_body(body, origin.state.config.limits.max_message_chars)?)
 }
 
 async fn message(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {

@@ -342,20 +342,16 @@ impl XmppConnection {
         // wait for its commit; only a refusal comes back, as a stanza error.
         let origin = Origin { state: &state, username: &username, resource: &resource };
         if let Some(submitted) = submit_chat(&origin, &stanza) {
-            let outcome = match submitted {
-                Ok(stored) => stored,
-                Err(refused) => {
-                    let reply = error_reply(&stanza, &refused, &self.full_address());
-                    self.send(&reply, ctx);
-                    return;
+            match submitted {
+                Ok(stored) => {
+                    ctx.spawn(stored.into_actor(self).map(move |outcome, act, ctx| {
+                        if let Err(refused) = outcome {
+                            act.refuse(&stanza, &refused, ctx);
+                        }
+                    }));
                 }
-            };
-            ctx.spawn(outcome.into_actor(self).map(move |outcome, act, ctx| {
-                if let Err(refused) = outcome {
-                    let reply = error_reply(&stanza, &refused, &act.full_address());
-                    act.send(&reply, ctx);
-                }
-            }));
+                Err(refused) => self.refuse(&stanza, &refused, ctx),
+            }
             return;
         }
         let handled = async move {
@@ -363,20 +359,23 @@ impl XmppConnection {
             let outcome = dispatch(&origin, &stanza).await;
             (stanza, outcome)
         };
-        // One stanza at a time: the next frame waits until this one is handed to the core.
+        // Every other stanza one at a time: the next frame waits until this one is done.
         ctx.wait(handled.into_actor(self).map(|(stanza, outcome), act, ctx| match outcome {
             Ok(replies) => {
                 for reply in replies {
                     act.send(&reply, ctx);
                 }
             }
-            Err(refused) => {
-                if stanza.get_attr("type") != Some("error") {
-                    let reply = error_reply(&stanza, &refused, &act.full_address());
-                    act.send(&reply, ctx);
-                }
-            }
+            Err(refused) => act.refuse(&stanza, &refused, ctx),
         }));
+    }
+
+    /// Answers a refused stanza with its stanza error (never an error to an error).
+    fn refuse(&mut self, stanza: &Element, refused: &Refused, ctx: &mut Ctx) {
+        if stanza.get_attr("type") != Some("error") {
+            let reply = error_reply(stanza, refused, &self.full_address());
+            self.send(&reply, ctx);
+        }
     }
 }
 

@@ -22,25 +22,20 @@ pub async fn run(ctx: &mut Context, conns: usize, per_user: usize) -> Result<Rep
     report.parameter("per_user", per_user);
     report.parameter("rate", ctx.opts.rate.map_or(serde_json::Value::Null, Into::into));
 
+    let needed = conns as u64 + FD_SPARE;
     let own_limit = raise_own_fd_limit();
-    if conns as u64 + FD_SPARE > own_limit {
+    if needed > own_limit {
         return Err(BenchError::Limits(format!(
-            "{conns} connections need {} file descriptors and the bench may open {own_limit}; raise the hard \
-             limit first (as root: `ulimit -Hn {}`, or `prlimit --pid $$ --nofile={}:{}`)",
-            conns as u64 + FD_SPARE,
-            conns as u64 + FD_SPARE,
-            conns as u64 + FD_SPARE,
-            conns as u64 + FD_SPARE
+            "{conns} connections need {needed} file descriptors and the bench may open {own_limit}; raise the \
+             hard limit first (as root: `ulimit -Hn {needed}`, or `prlimit --pid $$ --nofile={needed}:{needed}`)"
         )));
     }
     if let Some(limit) = ctx.process.and_then(|p| p.open_files_limit()) {
-        if conns as u64 + FD_SPARE > limit {
+        if needed > limit {
             return Err(BenchError::Limits(format!(
-                "the server may open {limit} files and {conns} connections need more; raise it with \
-                 `prlimit --pid {} --nofile={}:{}` (or start it under `ulimit -n`)",
-                ctx.opts.server_pid.unwrap_or_default(),
-                conns as u64 + FD_SPARE,
-                conns as u64 + FD_SPARE
+                "the server may open {limit} files and {conns} connections need {needed}; raise it with \
+                 `prlimit --pid {} --nofile={needed}:{needed}` (or start it under `ulimit -n {needed}`)",
+                ctx.opts.server_pid.unwrap_or_default()
             )));
         }
     }

@@ -445,7 +445,7 @@ pub fn report_outcome(report: &mut Report, outcome: &Outcome, latencies: Latenci
     report.figure("deliveries", outcome.delivered as f64, "");
     report.figure("elapsed", seconds, "s");
     report.figure("deliveries_per_second", outcome.delivered as f64 / seconds, "/s");
-    report.latencies("latency", latencies.summary());
+    report.latencies(latencies.summary());
     if outcome.refused > 0 {
         report.figure("errors", outcome.refused as f64, "");
         if let Some(e) = &outcome.first_error {
