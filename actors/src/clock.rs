@@ -11,12 +11,41 @@ pub fn now_ms() -> i64 {
 /// Renders a millisecond timestamp as RFC 3339 UTC with milliseconds, e.g.
 /// `2026-11-21T10:00:00.123Z` (XEP-0082 profile, as XMPP `<delay stamp>` uses).
 pub fn format_stamp(ms: i64) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| ms.to_string())
+    Stamp(ms).to_string()
+}
+
+/// An instant in epoch milliseconds that displays as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), or as
+/// the bare number when it is outside what a calendar date can show. Writing it into a
+/// buffer allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp(pub i64);
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000) else {
+            return write!(f, "{}", self.0);
+        };
+        if !(0..=9999).contains(&t.year()) {
+            return write!(f, "{}", self.0);
+        }
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        )
+    }
+}
+
+impl serde::Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// Parses an RFC 3339 instant, a plain `YYYY-MM-DD` date (midnight UTC) or epoch

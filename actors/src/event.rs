@@ -11,9 +11,10 @@ use std::sync::Arc;
 use actix::Message;
 use bytes::Bytes;
 use bytestring::ByteString;
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::clock::format_stamp;
+use crate::clock::{format_stamp, Stamp};
 use crate::jid::Jid;
 
 /// The `type` of a message stanza (RFC 6121 §5.2.2).
@@ -87,23 +88,72 @@ impl StoredMessage {
 
     /// The JSON object the history API and the events share.
     pub fn to_json(&self, domain: &str) -> Value {
-        json!({
-            "id": self.id.to_string(),
-            "type": self.kind.as_str(),
-            "from": self.from_address(domain),
-            "to": self.to_address(domain),
-            "body": self.body,
-            "data": self.data,
-            "stamp": format_stamp(self.stamp_ms),
-        })
+        serde_json::to_value(self.json_view(domain, false)).unwrap_or(Value::Null)
+    }
+
+    /// The message's JSON shape, borrowed; `delayed` adds `"delay"` (XEP-0203).
+    fn json_view<'a>(&'a self, domain: &'a str, delayed: bool) -> MessageJson<'a> {
+        MessageJson {
+            id: self.id,
+            kind: self.kind.as_str(),
+            from: Address { user: &self.from_user, resource: self.from_resource.as_deref(), domain },
+            to: Address { user: &self.to_user, resource: self.to_resource.as_deref(), domain },
+            body: &self.body,
+            data: self.data.as_ref(),
+            stamp: Stamp(self.stamp_ms),
+            delay: delayed.then_some(Stamp(self.stamp_ms)),
+        }
+    }
+}
+
+/// A stored message's JSON keys, in one place (ofchat's names).
+#[derive(Serialize)]
+struct MessageJson<'a> {
+    #[serde(serialize_with = "as_decimal_string")]
+    id: i64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    from: Address<'a>,
+    to: Address<'a>,
+    body: &'a str,
+    data: Option<&'a Value>,
+    stamp: Stamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delay: Option<Stamp>,
+}
+
+fn as_decimal_string<S: serde::Serializer>(id: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(id)
+}
+
+/// `user@domain` or `user@domain/resource`, written straight into the JSON.
+struct Address<'a> {
+    user: &'a str,
+    resource: Option<&'a str>,
+    domain: &'a str,
+}
+
+impl std::fmt::Display for Address<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.user)?;
+        f.write_str("@")?;
+        f.write_str(self.domain)?;
+        if let Some(resource) = self.resource {
+            f.write_str("/")?;
+            f.write_str(resource)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Address<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
 fn address(user: &str, resource: Option<&str>, domain: &str) -> String {
-    match resource {
-        Some(res) => format!("{user}@{domain}/{res}"),
-        None => format!("{user}@{domain}"),
-    }
+    Address { user, resource, domain }.to_string()
 }
 
 /// One event, rendered once for every door: the SSE frame and the `/ws` text frame.
@@ -127,9 +177,18 @@ pub struct Event {
 
 impl Event {
     /// Renders an event from its name and JSON object.
-    pub fn render(name: &'static str, seq: Option<i64>, mut object: Value) -> Arc<Event> {
-        let json = object.to_string();
-        let mut sse = String::with_capacity(json.len() + name.len() + 32);
+    pub fn render(name: &'static str, seq: Option<i64>, object: Value) -> Arc<Event> {
+        Event::from_object(name, seq, &object)
+    }
+
+    /// Renders an event from its name and anything that serializes as a JSON object: the
+    /// object is serialized once, and the SSE and `/ws` frames are built from that text.
+    fn from_object(name: &'static str, seq: Option<i64>, object: &impl Serialize) -> Arc<Event> {
+        let json = serde_json::to_string(object).unwrap_or_else(|e| {
+            tracing::error!(event = name, error = %e, "an event did not serialize; sending it empty");
+            "{}".to_owned()
+        });
+        let mut sse = String::with_capacity(json.len() + name.len() + 40);
         if let Some(seq) = seq {
             sse.push_str("id: ");
             sse.push_str(&seq.to_string());
@@ -140,15 +199,12 @@ impl Event {
         sse.push_str("\ndata: ");
         sse.push_str(&json);
         sse.push_str("\n\n");
-        if let Value::Object(map) = &mut object {
-            map.insert("event".to_owned(), Value::String(name.to_owned()));
-        }
         Arc::new(Event {
             name,
             seq,
-            json: Arc::from(json.as_str()),
+            ws_frame: ByteString::from(with_event_key(name, &json)),
+            json: Arc::from(json),
             sse_frame: Bytes::from(sse),
-            ws_frame: ByteString::from(object.to_string()),
             xmpp_frame: std::sync::OnceLock::new(),
         })
     }
@@ -169,15 +225,13 @@ impl Event {
 
     /// A stored 1:1 message as `chatapi.chat`.
     pub fn chat(message: &StoredMessage, domain: &str) -> Arc<Event> {
-        Event::render("chatapi.chat", Some(message.id), message.to_json(domain))
+        Event::from_object("chatapi.chat", Some(message.id), &message.json_view(domain, false))
     }
 
     /// A stored 1:1 message delivered late (from the offline store, or replayed): the event
     /// carries `"delay"`, the original stamp (XEP-0203).
     pub fn chat_delayed(message: &StoredMessage, domain: &str) -> Arc<Event> {
-        let mut object = message.to_json(domain);
-        object["delay"] = Value::String(format_stamp(message.stamp_ms));
-        Event::render("chatapi.chat", Some(message.id), object)
+        Event::from_object("chatapi.chat", Some(message.id), &message.json_view(domain, true))
     }
 
     /// A server headline (admin broadcast): a `chatapi.chat` event with `"type":"headline"`
@@ -197,6 +251,22 @@ impl Event {
             }),
         )
     }
+}
+
+/// The `/ws` form of an event: its JSON object with `"event":"<name>"` as the first key.
+fn with_event_key(name: &str, json: &str) -> String {
+    let Some(rest) = json.strip_prefix('{') else {
+        return json.to_owned();
+    };
+    let mut framed = String::with_capacity(json.len() + name.len() + 12);
+    framed.push_str("{\"event\":\"");
+    framed.push_str(name);
+    framed.push('"');
+    if rest.trim_start() != "}" {
+        framed.push(',');
+    }
+    framed.push_str(rest);
+    framed
 }
 
 /// A chat state (XEP-0085): live only, never archived or stored offline.
@@ -302,5 +372,27 @@ mod tests {
         let ws: Value = serde_json::from_str(&ev.ws_frame).unwrap();
         assert_eq!(ws["event"], "chatapi.chat");
         assert_eq!(ws["body"], parsed["body"]);
+        assert!(parsed.get("delay").is_none());
+    }
+
+    #[test]
+    fn the_history_object_and_the_event_carry_the_same_keys() {
+        let message = sample();
+        let history = message.to_json("d");
+        let mut event: Value = serde_json::from_str(&Event::chat(&message, "d").json).unwrap();
+        assert_eq!(event, history);
+        assert_eq!(history["stamp"], "1970-01-01T00:00:01.000Z");
+        let delayed: Value = serde_json::from_str(&Event::chat_delayed(&message, "d").json).unwrap();
+        assert_eq!(delayed["delay"], history["stamp"]);
+        event["delay"] = delayed["delay"].clone();
+        assert_eq!(delayed, event, "a delayed event differs only by its delay");
+    }
+
+    #[test]
+    fn the_ws_frame_puts_the_event_name_first() {
+        assert_eq!(with_event_key("e", "{}"), r#"{"event":"e"}"#);
+        assert_eq!(with_event_key("e", r#"{"a":1}"#), r#"{"event":"e","a":1}"#);
+        let ev = Event::render("chatapi.presence", None, json!({}));
+        assert_eq!(&*ev.ws_frame, r#"{"event":"chatapi.presence"}"#);
     }
 }

@@ -157,22 +157,6 @@ impl UserSession {
         delivered
     }
 
-    fn mark_delivered(&self, ids: Vec<i64>, ctx: &mut Context<Self>) {
-        if ids.is_empty() {
-            return;
-        }
-        let username = self.username.clone();
-        self.store
-            .mark_delivered(ids)
-            .into_actor(self)
-            .map(move |result, _, _| {
-                if let Err(e) = result {
-                    tracing::warn!(%username, error = %e, "could not mark messages delivered; they will be delivered again");
-                }
-            })
-            .spawn(ctx);
-    }
-
     fn start_flush(&mut self, ctx: &mut Context<Self>) {
         if let FlushState::Running { again, .. } = &mut self.flush {
             *again = true;
@@ -204,7 +188,7 @@ impl UserSession {
                         delivered.push(message.id);
                     }
                 }
-                act.mark_delivered(delivered, ctx);
+                act.store.mark_delivered(delivered);
                 if again {
                     act.start_flush(ctx);
                 }
@@ -308,14 +292,14 @@ pub struct DeliverMessage {
 impl Handler<DeliverMessage> for UserSession {
     type Result = ();
 
-    fn handle(&mut self, msg: DeliverMessage, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: DeliverMessage, _: &mut Context<Self>) {
         if let FlushState::Running { held_back, .. } = &mut self.flush {
             held_back.push(msg.message);
             return;
         }
         let event = Event::chat(&msg.message, &self.domain);
         if self.push_message(&msg.message, &event) {
-            self.mark_delivered(vec![msg.message.id], ctx);
+            self.store.mark_delivered(vec![msg.message.id]);
         }
     }
 }

@@ -118,8 +118,14 @@ impl Store {
             conn: open_connection(&reader_path, &reader_options)
                 .expect("the database opened once at start-up opens again"),
         });
-        let batcher =
-            WriteBatcher { writer, queue: Vec::new(), in_flight: false, max_batch: options.max_batch.max(1) }.start();
+        let batcher = WriteBatcher {
+            writer,
+            queue: Vec::new(),
+            delivered_marks: Vec::new(),
+            in_flight: false,
+            max_batch: options.max_batch.max(1),
+        }
+        .start();
         Ok(Store { batcher, readers, stats })
     }
 
@@ -140,8 +146,34 @@ impl Store {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         H: FnOnce(&T) + Send + 'static,
     {
+        self.enqueue(Atomicity::OwnSavepoint, work, after_commit)
+    }
+
+    /// As [`Store::write_then`], for `work` that runs exactly one SQL statement: SQLite
+    /// undoes a failed statement by itself, so it needs no savepoint (whose sub-journal
+    /// copies every page the write touches).
+    fn write_statement_then<T, F, H>(&self, work: F, after_commit: H) -> impl Future<Output = StoreResult<T>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        H: FnOnce(&T) + Send + 'static,
+    {
+        self.enqueue(Atomicity::SingleStatement, work, after_commit)
+    }
+
+    fn enqueue<T, F, H>(
+        &self,
+        atomicity: Atomicity,
+        work: F,
+        after_commit: H,
+    ) -> impl Future<Output = StoreResult<T>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        H: FnOnce(&T) + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-        let op: WriteOp = Box::new(move |conn| match work(conn) {
+        let run: WriteWork = Box::new(move |conn| match work(conn) {
             Ok(value) => {
                 let done: Completion = Box::new(move |outcome| {
                     let _ = tx.send(outcome.map(|()| {
@@ -153,7 +185,7 @@ impl Store {
             }
             Err(e) => (false, Box::new(move |_| drop(tx.send(Err(e))))),
         });
-        self.batcher.do_send(Write { op });
+        self.batcher.do_send(Write { op: WriteOp { atomicity, run } });
         async move { rx.await.unwrap_or(Err(StoreError::Unavailable)) }
     }
 
@@ -218,12 +250,17 @@ impl Store {
     where
         H: FnOnce(&Arc<StoredMessage>) + Send + 'static,
     {
-        self.write_then(move |c| messages::append(c, &message, deliver_to).map(Arc::new), after_commit)
+        self.write_statement_then(move |c| messages::append(c, &message, deliver_to).map(Arc::new), after_commit)
     }
 
-    /// Marks messages as delivered to a live station (no longer pending).
-    pub fn mark_delivered(&self, ids: Vec<i64>) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| messages::mark_delivered(c, &ids))
+    /// Marks messages as delivered to a live station (no longer pending). Marks are not
+    /// awaited: every mark that arrives while a commit is in flight goes into one statement
+    /// loop of the next batch. A mark that fails is logged, and its messages stay pending,
+    /// so they are delivered again (at least once).
+    pub fn mark_delivered(&self, ids: Vec<i64>) {
+        if !ids.is_empty() {
+            self.batcher.do_send(MarkDelivered { ids });
+        }
     }
 
     /// What waits for `username`, oldest first.
@@ -303,7 +340,7 @@ impl Store {
     where
         H: FnOnce(&Arc<RoomMessage>) + Send + 'static,
     {
-        self.write_then(move |c| rooms::append_message(c, &message).map(Arc::new), after_commit)
+        self.write_statement_then(move |c| rooms::append_message(c, &message).map(Arc::new), after_commit)
     }
 
     /// The newest `limit` messages of a room since `since_ms`, oldest first.
@@ -372,6 +409,8 @@ impl Store {
 
 fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
+    // Every statement the store runs stays parsed (the default cache holds 16).
+    conn.set_prepared_statement_cache_capacity(64);
     let synchronous = match options.synchronous.as_str() {
         "normal" => "NORMAL",
         _ => "FULL",
@@ -389,9 +428,25 @@ fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Connectio
 
 /// Reports a write's outcome once its transaction committed (or failed).
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// One write: runs inside the batch transaction, says whether it succeeded, and returns
-/// what to do when the commit is known.
-type WriteOp = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+/// One write's work: runs inside the batch transaction, says whether it succeeded, and
+/// returns what to do when the commit is known.
+type WriteWork = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// How a failed write is undone without undoing the rest of its batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Atomicity {
+    /// Several statements: the write runs in a savepoint, rolled back if it fails.
+    OwnSavepoint,
+    /// One statement (or independent ones, each fine to keep alone): SQLite undoes a
+    /// failed statement by itself.
+    SingleStatement,
+}
+
+/// One write of a batch.
+struct WriteOp {
+    atomicity: Atomicity,
+    run: WriteWork,
+}
 
 /// A write for the batcher. Sent by [`Store`]; no reply (the op carries its own channel).
 #[derive(Message)]
@@ -400,10 +455,19 @@ struct Write {
     op: WriteOp,
 }
 
+/// Delivered marks for the batcher. Sent by [`Store::mark_delivered`].
+#[derive(Message)]
+#[rtype(result = "()")]
+struct MarkDelivered {
+    ids: Vec<i64>,
+}
+
 /// Collects writes while a commit is in flight and sends them as the next batch.
 struct WriteBatcher {
     writer: Addr<StoreWriter>,
     queue: Vec<WriteOp>,
+    /// Messages delivered live since the last batch left: one op in the next batch.
+    delivered_marks: Vec<i64>,
     in_flight: bool,
     max_batch: usize,
 }
@@ -414,11 +478,15 @@ impl Actor for WriteBatcher {
 
 impl WriteBatcher {
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight || self.queue.is_empty() {
+        if self.in_flight || (self.queue.is_empty() && self.delivered_marks.is_empty()) {
             return;
         }
         let take = self.queue.len().min(self.max_batch);
-        let ops: Vec<WriteOp> = self.queue.drain(..take).collect();
+        let mut ops: Vec<WriteOp> = Vec::with_capacity(take + 1);
+        ops.extend(self.queue.drain(..take));
+        if !self.delivered_marks.is_empty() {
+            ops.push(mark_delivered_op(std::mem::take(&mut self.delivered_marks)));
+        }
         self.in_flight = true;
         self.writer
             .send(CommitBatch { ops })
@@ -440,6 +508,40 @@ impl Handler<Write> for WriteBatcher {
     }
 }
 
+impl Handler<MarkDelivered> for WriteBatcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: MarkDelivered, ctx: &mut Context<Self>) {
+        self.delivered_marks.extend(msg.ids);
+        self.flush(ctx);
+    }
+}
+
+/// One write that clears the pending flag of every id in `ids`.
+fn mark_delivered_op(ids: Vec<i64>) -> WriteOp {
+    // Each id's update stands alone: a mark that sticks is a delivery that happened.
+    let run: WriteWork = Box::new(move |conn| {
+        let report = |ids: &[i64], e: &StoreError| {
+            tracing::warn!(messages = ids.len(), error = %e, "could not mark messages delivered; they will be delivered again");
+        };
+        match messages::mark_delivered(conn, &ids) {
+            Ok(()) => (
+                true,
+                Box::new(move |outcome: Result<(), StoreError>| {
+                    if let Err(e) = outcome {
+                        report(&ids, &e);
+                    }
+                }),
+            ),
+            Err(e) => {
+                report(&ids, &e);
+                (false, Box::new(|_| {}))
+            }
+        }
+    });
+    WriteOp { atomicity: Atomicity::SingleStatement, run }
+}
+
 /// A batch of writes for one transaction. Sent by the batcher; replies when committed.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -457,6 +559,14 @@ impl Actor for StoreWriter {
     type Context = SyncContext<Self>;
 }
 
+impl StoreWriter {
+    /// Runs one transaction-control statement, parsed once per connection.
+    fn run_cached(&self, sql: &str) -> Result<(), StoreError> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+}
+
 impl Handler<CommitBatch> for StoreWriter {
     type Result = ();
 
@@ -466,18 +576,22 @@ impl Handler<CommitBatch> for StoreWriter {
         let count = batch.ops.len() as u64;
         let mut completions: Vec<(bool, Completion)> = Vec::with_capacity(batch.ops.len());
         let outcome = (|| -> Result<(), StoreError> {
-            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.run_cached("BEGIN IMMEDIATE")?;
             for op in batch.ops {
-                self.conn.execute_batch("SAVEPOINT op")?;
-                let (ok, done) = op(&self.conn);
-                if ok {
-                    self.conn.execute_batch("RELEASE op")?;
-                } else {
-                    self.conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                let savepoint = op.atomicity == Atomicity::OwnSavepoint;
+                if savepoint {
+                    self.run_cached("SAVEPOINT op")?;
+                }
+                let (ok, done) = (op.run)(&self.conn);
+                if savepoint {
+                    if !ok {
+                        self.run_cached("ROLLBACK TO op")?;
+                    }
+                    self.run_cached("RELEASE op")?;
                 }
                 completions.push((ok, done));
             }
-            self.conn.execute_batch("COMMIT")?;
+            self.run_cached("COMMIT")?;
             Ok(())
         })();
         if let Err(e) = &outcome {
