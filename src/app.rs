@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::Actor;
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{web, App, HttpServer};
+use actix_http::HttpService;
+use actix_service::map_config;
+use actix_web::dev::{AppConfig, Server, ServerHandle};
+use actix_web::{web, App};
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
 use switchboard_actors::muc::conference::Conference;
@@ -37,6 +39,9 @@ impl Application {
     /// Builds the server. Must run inside an actix system (`#[actix_web::main]`,
     /// `#[actix_web::test]`).
     pub async fn build(config: Config) -> Result<Application, String> {
+        // The address first: a server that cannot listen stops before anything started.
+        let listener = TcpListener::bind(&config.server.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.server.bind))?;
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
         #[cfg(unix)]
@@ -104,8 +109,6 @@ impl Application {
         .start();
         let auth = Arc::new(Authenticator::new(store.clone(), passwords.clone(), &config.auth, &jwt_secret));
 
-        let listener = TcpListener::bind(&config.server.bind)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.server.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let workers = if config.server.workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -125,7 +128,7 @@ impl Application {
             auth,
             passwords,
         });
-        let server = HttpServer::new(move || {
+        let make_app = move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::JsonConfig::default().limit(max_body).error_handler(http::json_error))
@@ -133,11 +136,23 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(http::query_error))
                 .configure(http::routes)
                 .default_service(web::to(http::no_route))
-        })
-        .workers(workers)
-        .listen(listener)
-        .map_err(|e| format!("cannot start the HTTP server: {e}"))?
-        .run();
+        };
+        let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        // actix-web's HttpServer, plus the upgrade hook: websockets leave the HTTP
+        // dispatcher and its buffers (see `upgrade`).
+        let server = Server::build()
+            .workers(workers)
+            .listen("switchboard-http", listener, move || {
+                HttpService::build()
+                    .local_addr(local_addr)
+                    // Chat frames are small and latency matters: no Nagle delay.
+                    .tcp_nodelay(true)
+                    .upgrade(crate::upgrade::service_factory(make_app.clone()))
+                    .finish(map_config(make_app(), |_| AppConfig::default()))
+                    .tcp()
+            })
+            .map_err(|e| format!("cannot start the HTTP server: {e}"))?
+            .run();
         Ok(Application { port, server, generated_admin_password })
     }
 

@@ -8,6 +8,8 @@
 //! - [`auth`]: Basic, bearer tokens and the admin check; [`secrets`]: first-start secrets.
 //! - [`error`]: API errors mapped to status and JSON in one place.
 //! - [`outbox`]: the byte budget that bounds what a slow client can make the server hold.
+//! - [`upgrade`]: websocket connections served outside the HTTP dispatcher, without its
+//!   per-connection buffers.
 
 pub mod app;
 pub mod auth;
@@ -19,6 +21,7 @@ pub mod outbox;
 pub mod secrets;
 pub mod sse;
 pub mod state;
+pub mod upgrade;
 pub mod ws;
 pub mod xmpp;
 
