@@ -13,4 +13,5 @@ mod live;
 mod profile;
 mod restart;
 mod rooms;
+mod upgrade;
 mod xmpp;
