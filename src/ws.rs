@@ -18,8 +18,9 @@
 //! (outbox over `limits.outbox_bytes`) or stays silent past `websocket.timeout_secs` is
 //! closed with a reason.
 //!
-//! actix-web-actors is deprecated upstream in favour of actix-ws; this module is the only
-//! one that uses it, so a move is local.
+//! actix-web-actors is deprecated upstream in favour of actix-ws; this module and
+//! `xmpp::websocket` are the only ones that use it, so a move is local. Once upgraded, the
+//! socket itself is served by `crate::upgrade`, outside the HTTP dispatcher.
 
 use std::time::Instant;
 
