@@ -5,9 +5,12 @@
 //! wrote is ignored (the server stamps it). A refusal comes back as [`Refused`]: the POST
 //! door answers it as an HTTP status, the websocket door as a stanza error.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use actix_web::http::StatusCode;
 use switchboard_actors::fastpath::registry::{AnswerOffer, Ask, UserDepart};
-use switchboard_actors::muc::conference::FindRoom;
+use switchboard_actors::muc::conference::{FindRoom, PostTo};
 use switchboard_actors::muc::room::{Invite, Post};
 use switchboard_actors::roster::{RosterOp, Subscription};
 use switchboard_actors::router::{
@@ -246,29 +249,49 @@ fn new_message(origin: &Origin<'_>, el: &Element, to: &str, kind: &str, body: St
     Ok(NewMessage { from: origin.jid()?, to, kind, body, data: None, client_id: el.get_attr("id").map(str::to_owned) })
 }
 
-/// The pipelined path for the commonest stanza, a 1:1 message with a body: it is handed to
-/// the router before this returns (so stanzas keep their order), and the returned future
-/// only reports whether it was stored. `None` for every other stanza, which goes through
-/// [`dispatch`].
-pub fn submit_chat(
-    origin: &Origin<'_>,
-    el: &Element,
-) -> Option<Result<impl std::future::Future<Output = Result<(), Refused>> + 'static, Refused>> {
+/// Whether a pipelined message was stored: resolves after its commit.
+pub type Submitted = Pin<Box<dyn Future<Output = Result<(), Refused>>>>;
+
+/// The pipelined path for the commonest stanzas, a 1:1 message with a body and a groupchat
+/// message with a body: it is handed to the router (or to the room, through the conference)
+/// before this returns, so stanzas keep their order, and the returned future only reports
+/// whether it was stored. `None` for every other stanza (invitations among them), which goes
+/// through [`dispatch`].
+pub fn submit_message(origin: &Origin<'_>, el: &Element) -> Option<Result<Submitted, Refused>> {
     if el.name != "message" {
         return None;
     }
     let kind = el.get_attr("type").unwrap_or("normal");
     let to = el.get_attr("to")?;
-    if kind == "error" || kind == "groupchat" || origin.room_address(to).is_some() {
+    if kind == "error" {
+        return None;
+    }
+    if let Some((room, _)) = origin.room_address(to) {
+        let invites = el.find("x", ns::MUC_USER).is_some_and(|x| x.find("invite", ns::MUC_USER).is_some());
+        if kind != "groupchat" || invites {
+            return None;
+        }
+        let body = el.child_text("body", ns::CLIENT).filter(|b| !b.trim().is_empty())?;
+        return Some(check_body(origin, &body).map(|()| {
+            let post =
+                Post { username: origin.username.to_owned(), resource: origin.resource.to_owned(), body, data: None };
+            let archived = origin.state.conference.send(PostTo { room: room.to_owned(), post });
+            Box::pin(async move {
+                archived.await?.map_err(ApiError::from)?;
+                Ok(())
+            }) as Submitted
+        }));
+    }
+    if kind == "groupchat" {
         return None;
     }
     let body = el.child_text("body", ns::CLIENT).filter(|b| !b.trim().is_empty())?;
     Some(new_message(origin, el, to, kind, body).map(|message| {
         let stored = origin.state.router.send(Submit { message });
-        async move {
+        Box::pin(async move {
             stored.await??;
             Ok(())
-        }
+        }) as Submitted
     }))
 }
 

@@ -23,7 +23,7 @@ use switchboard_actors::Push;
 
 use super::ns;
 use super::render;
-use super::stanza::{dispatch, error_reply, is_stanza, submit_chat, Origin, Refused};
+use super::stanza::{dispatch, error_reply, is_stanza, submit_message, Origin, Refused};
 use super::xml::{parse_element, Element, XmlError};
 use crate::binding::Binding;
 use crate::config::secs;
@@ -338,10 +338,11 @@ impl XmppConnection {
         let state = self.state.clone();
         let username = self.username.clone().unwrap_or_default();
         let resource = self.resource.clone().unwrap_or_default();
-        // A 1:1 message is handed to the router now, in order, and the next frame need not
-        // wait for its commit; only a refusal comes back, as a stanza error.
+        // A message with a body (1:1 or groupchat) is handed to the core now, in order, and
+        // the next frame need not wait for its commit; only a refusal comes back, as a
+        // stanza error.
         let origin = Origin { state: &state, username: &username, resource: &resource };
-        if let Some(submitted) = submit_chat(&origin, &stanza) {
+        if let Some(submitted) = submit_message(&origin, &stanza) {
             match submitted {
                 Ok(stored) => {
                     ctx.spawn(stored.into_actor(self).map(move |outcome, act, ctx| {

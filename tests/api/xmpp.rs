@@ -299,6 +299,22 @@ async fn xmpp_and_json_users_share_a_room() {
         }
     }
     ann.next_where("own echo", |e| is_message_with_body(e, "hello room")).await;
+    // Posts sent back to back (each handed over without waiting for the previous commit)
+    // are archived and delivered in the order sent.
+    for i in 0..5 {
+        ann.send(&format!(
+            "<message xmlns='jabber:client' to='lounge@conference.localhost' type='groupchat'><body>burst {i}</body></message>"
+        ))
+        .await;
+    }
+    let mut burst = Vec::new();
+    while burst.len() < 5 {
+        let e = next_of(&mut bob_sse, "chatapi.muc", "groupchat").await;
+        if let Some(body) = e.data["body"].as_str().filter(|b| b.starts_with("burst ")) {
+            burst.push(body.to_owned());
+        }
+    }
+    assert_eq!(burst, (0..5).map(|i| format!("burst {i}")).collect::<Vec<_>>());
     assert_eq!(
         app.post_json(&format!("/restapi/v1/chat/{bob}/rooms/lounge"), (u, p), &json!({"body": "hi annie"}))
             .await

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::room::{Join, Joined, MucRoom, RoomActivity, StationGone};
+use super::room::{Join, Joined, MucRoom, Post, RoomActivity, StationGone};
 use super::{Affiliation, MucOptions, RoomConfig, RoomError, RoomRecord};
 use crate::station::Station;
-use crate::store::{Store, StoreError};
+use crate::store::{RoomMessage, Store, StoreError};
 
 /// The room registry. One per server.
 pub struct Conference {
@@ -148,6 +148,32 @@ impl Handler<FindRoom> for Conference {
 
     fn handle(&mut self, msg: FindRoom, _: &mut Context<Self>) -> Self::Result {
         self.rooms.get(&msg.name).cloned()
+    }
+}
+
+/// A post to a room by name. The conference hands it to the room before it handles its
+/// next message, so one client's posts reach the room in the order they were sent without
+/// waiting for each other's archive commit. Replies once the post is archived. Sent by the
+/// XMPP door's pipelined path.
+#[derive(Message)]
+#[rtype(result = "Result<Arc<RoomMessage>, RoomError>")]
+pub struct PostTo {
+    pub room: String,
+    pub post: Post,
+}
+
+impl Handler<PostTo> for Conference {
+    type Result = ResponseFuture<Result<Arc<RoomMessage>, RoomError>>;
+
+    fn handle(&mut self, msg: PostTo, _: &mut Context<Self>) -> Self::Result {
+        let PostTo { room, post } = msg;
+        let posted = self.rooms.get(&room).map(|addr| addr.send(post));
+        Box::pin(async move {
+            match posted {
+                Some(posted) => posted.await.map_err(|_| RoomError::NotFound(room))?,
+                None => Err(RoomError::NotFound(room)),
+            }
+        })
     }
 }
 
