@@ -165,6 +165,14 @@ pub struct SseConnection {
 }
 
 impl SseConnection {
+    /// An event from the station: held while the replay runs, written otherwise.
+    fn push_event(&mut self, event: Arc<Event>, ctx: &mut Context<Self>) {
+        match &mut self.held_for_replay {
+            Some(held) => held.push(event),
+            None => self.write_event(&event, ctx),
+        }
+    }
+
     fn write_event(&mut self, event: &Arc<Event>, ctx: &mut Context<Self>) {
         if !event.first_time(&mut self.highest_seq) {
             return;
@@ -199,10 +207,12 @@ impl Handler<Push> for SseConnection {
 
     fn handle(&mut self, msg: Push, ctx: &mut Context<Self>) {
         match msg {
-            Push::Event(event) => match &mut self.held_for_replay {
-                Some(held) => held.push(event),
-                None => self.write_event(&event, ctx),
-            },
+            Push::Event(event) => self.push_event(event, ctx),
+            Push::Events(events) => {
+                for event in events {
+                    self.push_event(event, ctx);
+                }
+            }
             Push::Close { reason } => {
                 let frame = format!("event: chatapi.closed\ndata: {}\n\n", json!({ "reason": reason }));
                 self.write(Bytes::from(frame), ctx);

@@ -38,7 +38,7 @@ use switchboard_actors::muc::RoomError;
 use switchboard_actors::router::{
     Attach, JoinRoomAs, LeaveRoomAs, RouteError, Router, SendChatState, SetPresence, Submit,
 };
-use switchboard_actors::{Jid, MessageKind, NewMessage, Push};
+use switchboard_actors::{Event, Jid, MessageKind, NewMessage, Push};
 
 use crate::auth::query_param;
 use crate::binding::{attach_visitor, Binding};
@@ -157,6 +157,12 @@ impl WsConnection {
             return;
         }
         ctx.text(text);
+    }
+
+    fn push_event(&mut self, event: &Event, ctx: &mut ws::WebsocketContext<Self>) {
+        if event.first_time(&mut self.highest_seq) {
+            self.send_text(event.ws_frame.clone(), ctx);
+        }
     }
 
     fn send_json(&mut self, value: Value, ctx: &mut ws::WebsocketContext<Self>) {
@@ -407,11 +413,11 @@ impl Handler<Push> for WsConnection {
 
     fn handle(&mut self, msg: Push, ctx: &mut Self::Context) {
         match msg {
-            Push::Event(event) => {
-                if !event.first_time(&mut self.highest_seq) {
-                    return;
+            Push::Event(event) => self.push_event(&event, ctx),
+            Push::Events(events) => {
+                for event in &events {
+                    self.push_event(event, ctx);
                 }
-                self.send_text(event.ws_frame.clone(), ctx);
             }
             Push::Close { reason } => {
                 // The station already forgot this connection: no detach.

@@ -333,6 +333,9 @@ impl Event {
 pub enum Push {
     /// An event to write to the client.
     Event(Arc<Event>),
+    /// Several events to write in this order, in one message (a room's occupants, for a
+    /// newcomer).
+    Events(Vec<Arc<Event>>),
     /// The station ended (logoff, kick, expiry): say why and close.
     Close { reason: String },
 }

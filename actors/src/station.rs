@@ -94,16 +94,47 @@ impl Handler<StationEvent> for Station {
 
     fn handle(&mut self, msg: StationEvent, _: &mut Context<Self>) {
         if self.connections.is_empty() {
-            if let Some((kept, limit)) = &mut self.backlog {
-                if kept.len() == *limit {
-                    kept.pop_front();
-                }
-                kept.push_back(msg.event);
-            }
+            self.keep(msg.event);
             return;
         }
         for (_, connection) in &self.connections {
             connection.do_send(Push::Event(msg.event.clone()));
+        }
+    }
+}
+
+/// Several events for every live connection of the station, in order, as one message per
+/// connection. Sent by a room to a newcomer (the occupants already there).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StationEvents {
+    pub events: Vec<Arc<Event>>,
+}
+
+impl Handler<StationEvents> for Station {
+    type Result = ();
+
+    fn handle(&mut self, msg: StationEvents, _: &mut Context<Self>) {
+        if self.connections.is_empty() {
+            for event in msg.events {
+                self.keep(event);
+            }
+            return;
+        }
+        for (_, connection) in &self.connections {
+            connection.do_send(Push::Events(msg.events.clone()));
+        }
+    }
+}
+
+impl Station {
+    /// Keeps an event for the next connection, when this station keeps a backlog.
+    fn keep(&mut self, event: Arc<Event>) {
+        if let Some((kept, limit)) = &mut self.backlog {
+            if kept.len() == *limit {
+                kept.pop_front();
+            }
+            kept.push_back(event);
         }
     }
 }
@@ -124,5 +155,38 @@ impl Handler<EndStation> for Station {
             connection.do_send(Push::Close { reason: msg.reason.clone() });
         }
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::test_support::recorder;
+
+    fn event(n: u64) -> Arc<Event> {
+        Event::render("chatapi.presence", None, json!({ "n": n }))
+    }
+
+    fn numbers(inbox: &crate::test_support::Inbox) -> Vec<u64> {
+        let parse = |e: &Arc<Event>| serde_json::from_str::<serde_json::Value>(&e.json).unwrap()["n"].as_u64();
+        inbox.lock().unwrap().iter().filter_map(parse).collect()
+    }
+
+    #[actix_rt::test]
+    async fn a_batch_reaches_every_connection_in_order_and_waits_in_the_backlog() {
+        let station = Station::with_backlog(3).start();
+        // No connection yet: the backlog keeps the newest three.
+        station.send(StationEvents { events: (1..=4).map(event).collect() }).await.unwrap();
+        let (first, first_recipient) = recorder();
+        station.send(AddConnection { connection_id: 1, connection: first_recipient }).await.unwrap();
+        let (second, second_recipient) = recorder();
+        station.send(AddConnection { connection_id: 2, connection: second_recipient }).await.unwrap();
+        station.send(StationEvents { events: (5..=7).map(event).collect() }).await.unwrap();
+        station.send(StationEvent { event: event(8) }).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(numbers(&first), vec![2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(numbers(&second), vec![5, 6, 7, 8]);
     }
 }

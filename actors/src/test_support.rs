@@ -22,8 +22,10 @@ impl Handler<Push> for Recorder {
     type Result = ();
 
     fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
-        if let Push::Event(event) = msg {
-            self.0.lock().unwrap().push(event);
+        match msg {
+            Push::Event(event) => self.0.lock().unwrap().push(event),
+            Push::Events(events) => self.0.lock().unwrap().extend(events),
+            Push::Close { .. } => {}
         }
     }
 }

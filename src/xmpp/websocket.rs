@@ -19,7 +19,7 @@ use base64::Engine;
 use bytestring::ByteString;
 use switchboard_actors::random::random_hex;
 use switchboard_actors::router::Attach;
-use switchboard_actors::Push;
+use switchboard_actors::{Event, Push};
 
 use super::ns;
 use super::render;
@@ -123,6 +123,18 @@ impl XmppConnection {
             self.domain(),
             self.resource.as_deref().unwrap_or_default()
         )
+    }
+
+    /// An event from the station, as this connection's stanza (a room's self-presence gets
+    /// status 110); events with no XMPP form are skipped.
+    fn push_event(&mut self, event: &Event, ctx: &mut Ctx) {
+        if !event.first_time(&mut self.highest_seq) {
+            return;
+        }
+        let own = self.own_occupants.iter().find_map(|own| render::occupant_self_presence(event, own));
+        if let Some(frame) = own.or_else(|| render::frame(event, self.state.domain())) {
+            self.send_text(frame, ctx);
+        }
     }
 
     fn send_text(&mut self, text: ByteString, ctx: &mut Ctx) {
@@ -406,13 +418,10 @@ impl Handler<Push> for XmppConnection {
 
     fn handle(&mut self, msg: Push, ctx: &mut Ctx) {
         match msg {
-            Push::Event(event) => {
-                if !event.first_time(&mut self.highest_seq) {
-                    return;
-                }
-                let own = self.own_occupants.iter().find_map(|own| render::occupant_self_presence(&event, own));
-                if let Some(frame) = own.or_else(|| render::frame(&event, self.state.domain())) {
-                    self.send_text(frame, ctx);
+            Push::Event(event) => self.push_event(&event, ctx),
+            Push::Events(events) => {
+                for event in &events {
+                    self.push_event(event, ctx);
                 }
             }
             Push::Close { reason } => {

@@ -16,7 +16,7 @@ use super::conference::{Conference, RoomStopped};
 use super::{Affiliation, AffiliationLists, MucOptions, Role, RoomConfig, RoomError, RoomRecord};
 use crate::clock::{format_stamp, now_ms};
 use crate::event::Event;
-use crate::station::{Station, StationEvent};
+use crate::station::{Station, StationEvent, StationEvents};
 use crate::store::{NewRoomMessage, RoomMessage, Store};
 
 /// One room.
@@ -339,8 +339,9 @@ impl Handler<Join> for MucRoom {
         let role = Role::on_entry(affiliation, self.record.config.moderated);
         // The newcomer first hears who is here, then everyone hears the newcomer, then the
         // newcomer gets the history (XEP-0045 §7.2.3 – §7.2.15).
-        for other in self.occupants.values() {
-            msg.station.do_send(StationEvent { event: other.presence.clone() });
+        if !self.occupants.is_empty() {
+            let present = self.occupants.values().map(|other| other.presence.clone()).collect();
+            msg.station.do_send(StationEvents { events: present });
         }
         let placeholder = Event::render("chatapi.presence", None, json!({}));
         let mut occupant = Occupant {
