@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use switchboard::{Application, Config};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const USAGE: &str = "\
 Usage: switchboard [--bind ADDR] [--data DIR] [--config FILE]
 
