@@ -207,10 +207,9 @@ impl Handler<Push> for SseConnection {
 
     fn handle(&mut self, msg: Push, ctx: &mut Context<Self>) {
         match msg {
-            Push::Event(event) => self.push_event(event, ctx),
-            Push::Events(events) => {
-                for event in events {
-                    self.push_event(event, ctx);
+            Push::Event(_) | Push::Events(_) => {
+                for event in msg.events() {
+                    self.push_event(event.clone(), ctx);
                 }
             }
             Push::Close { reason } => {

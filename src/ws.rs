@@ -413,9 +413,8 @@ impl Handler<Push> for WsConnection {
 
     fn handle(&mut self, msg: Push, ctx: &mut Self::Context) {
         match msg {
-            Push::Event(event) => self.push_event(&event, ctx),
-            Push::Events(events) => {
-                for event in &events {
+            Push::Event(_) | Push::Events(_) => {
+                for event in msg.events() {
                     self.push_event(event, ctx);
                 }
             }

@@ -340,6 +340,17 @@ pub enum Push {
     Close { reason: String },
 }
 
+impl Push {
+    /// The events this push carries, in order (none for `Close`).
+    pub fn events(&self) -> &[Arc<Event>] {
+        match self {
+            Push::Event(event) => std::slice::from_ref(event),
+            Push::Events(events) => events,
+            Push::Close { .. } => &[],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

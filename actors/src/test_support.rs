@@ -22,11 +22,7 @@ impl Handler<Push> for Recorder {
     type Result = ();
 
     fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
-        match msg {
-            Push::Event(event) => self.0.lock().unwrap().push(event),
-            Push::Events(events) => self.0.lock().unwrap().extend(events),
-            Push::Close { .. } => {}
-        }
+        self.0.lock().unwrap().extend(msg.events().iter().cloned());
     }
 }
 

@@ -418,9 +418,8 @@ impl Handler<Push> for XmppConnection {
 
     fn handle(&mut self, msg: Push, ctx: &mut Ctx) {
         match msg {
-            Push::Event(event) => self.push_event(&event, ctx),
-            Push::Events(events) => {
-                for event in &events {
+            Push::Event(_) | Push::Events(_) => {
+                for event in msg.events() {
                     self.push_event(event, ctx);
                 }
             }

@@ -695,4 +695,40 @@ mod tests {
         assert_eq!(writes, 202);
         assert!(batches < 20, "202 writes issued together took {batches} commits");
     }
+
+    #[actix_rt::test]
+    async fn a_failing_single_statement_undoes_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
+        store.create_user(user("carl")).await.unwrap();
+        // Issued together, so one batch: the middle one (no savepoint of its own) fails.
+        let before = store.append_message(message(1), None, |_| {});
+        let failing = store.write_statement_then(
+            |c| Ok(c.execute("INSERT INTO users (username) SELECT username FROM users WHERE username = 'carl'", [])?),
+            |_| {},
+        );
+        let after = store.append_message(message(2), None, |_| {});
+        let (before, failing, after) = tokio::join!(before, failing, after);
+        assert!(matches!(failing, Err(StoreError::Database(_))), "{failing:?}");
+        let pending = store.pending_for("bob".into()).await.unwrap();
+        let ids: Vec<i64> = pending.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![before.unwrap().id, after.unwrap().id], "both appends around it committed");
+    }
+
+    #[actix_rt::test]
+    async fn delivered_marks_issued_together_are_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
+        let appends = (0..50).map(|i| store.append_message(message(i), None, |_| {}));
+        let ids: Vec<i64> = futures_util::future::join_all(appends).await.into_iter().map(|r| r.unwrap().id).collect();
+        let writes_before = store.stats.writes.load(Relaxed);
+        for id in &ids {
+            store.mark_delivered(vec![*id]);
+        }
+        // A write issued after the marks commits with them or after them.
+        store.create_user(user("carl")).await.unwrap();
+        assert!(store.pending_for("bob".into()).await.unwrap().is_empty(), "every mark took effect");
+        let writes = store.stats.writes.load(Relaxed) - writes_before;
+        assert!(writes <= 3, "50 marks and one user took {writes} writes");
+    }
 }
