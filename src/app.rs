@@ -19,6 +19,7 @@ use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::start_password_workers;
 use switchboard_actors::router::CoreConfig;
+use switchboard_actors::Hosts;
 use switchboard_actors::{Router, RouterStats, Store, StoreOptions};
 
 use crate::auth::Authenticator;
@@ -116,7 +117,9 @@ impl Application {
             config.server.workers
         };
         let max_body = config.limits.max_body_bytes;
+        let hosts = Arc::new(Hosts::new(&config.server.domain, &config.muc.service));
         let state = web::Data::new(AppState {
+            hosts,
             config: Arc::new(config),
             router,
             conference,

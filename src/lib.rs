@@ -4,7 +4,8 @@
 //! `switchboard-actors` crate. Map of the doors:
 //! - [`app`]: start-up from a [`config::Config`] (`Application::build`).
 //! - [`http`]: REST routes, one file per endpoint family (admin, chat stream API, misc).
-//! - [`sse`]: Server-Sent Events; [`ws`]: the JSON websocket.
+//! - [`sse`]: Server-Sent Events; [`ws`]: the JSON websocket; [`chatapi`]: the typed events
+//!   as the JSON doors' `chatapi.*` objects.
 //! - [`auth`]: Basic, bearer tokens and the admin check; [`secrets`]: first-start secrets.
 //! - [`error`]: API errors mapped to status and JSON in one place.
 //! - [`outbox`]: the byte budget that bounds what a slow client can make the server hold.
@@ -14,6 +15,7 @@
 pub mod app;
 pub mod auth;
 pub mod binding;
+pub mod chatapi;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -19,11 +19,12 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::json;
 use switchboard_actors::router::Attach;
-use switchboard_actors::{Event, Push};
+use switchboard_actors::{Event, Hosts, Push};
 use tokio::sync::mpsc;
 
 use crate::auth::query_param;
 use crate::binding::{attach_visitor, Binding};
+use crate::chatapi;
 use crate::config::secs;
 use crate::error::ApiError;
 use crate::http::fastpath::visitor_token;
@@ -88,12 +89,11 @@ pub async fn open(
         },
     });
     if let Some(after) = last_event_id {
-        let domain = state.domain().to_owned();
         let replay = state.store.received_since(username, after, state.config.sse.replay_limit);
         let target = connection.clone();
         actix_web::rt::spawn(async move {
             let events = match replay.await {
-                Ok(messages) => messages.iter().map(|m| Event::chat_delayed(m, &domain)).collect(),
+                Ok(messages) => messages.into_iter().map(|m| Event::delayed_message(Arc::new(m))).collect(),
                 Err(e) => {
                     tracing::warn!(error = %e, "Last-Event-ID replay failed");
                     Vec::new()
@@ -129,6 +129,7 @@ fn start_connection(state: &AppState, replaying: bool) -> (Addr<SseConnection>, 
         outbox,
         budget: budget.clone(),
         binding: None,
+        hosts: state.hosts.clone(),
         highest_seq: 0,
         held_for_replay: replaying.then(Vec::new),
     }
@@ -158,6 +159,7 @@ pub struct SseConnection {
     outbox: mpsc::UnboundedSender<Bytes>,
     budget: OutboxBudget,
     binding: Option<Binding>,
+    hosts: Arc<Hosts>,
     /// Highest stored-message id written: a message is never written twice.
     highest_seq: i64,
     /// Live events held back while a `Last-Event-ID` replay is read.
@@ -177,7 +179,7 @@ impl SseConnection {
         if !event.first_time(&mut self.highest_seq) {
             return;
         }
-        self.write(event.sse_frame.clone(), ctx);
+        self.write(chatapi::sse_frame(event, &self.hosts).into_bytes(), ctx);
     }
 
     fn write(&mut self, frame: Bytes, ctx: &mut Context<Self>) {

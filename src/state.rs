@@ -9,7 +9,7 @@ use switchboard_actors::fastpath::FastpathOptions;
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::PasswordWorker;
-use switchboard_actors::{Router, RouterStats, Store};
+use switchboard_actors::{Hosts, Router, RouterStats, Store};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -19,6 +19,8 @@ pub struct AppState {
     pub router: Addr<Router>,
     pub conference: Addr<Conference>,
     pub muc: Arc<MucOptions>,
+    /// The hosts every door renders addresses with.
+    pub hosts: Arc<Hosts>,
     pub fastpath: Addr<Fastpath>,
     pub fastpath_options: Arc<FastpathOptions>,
     /// Counters the router keeps (messages routed and stored, live users and stations).

@@ -42,6 +42,7 @@ use switchboard_actors::{Event, Jid, MessageKind, NewMessage, Push};
 
 use crate::auth::query_param;
 use crate::binding::{attach_visitor, Binding};
+use crate::chatapi;
 use crate::config::secs;
 use crate::error::ApiError;
 use crate::http::chat::{caller_stream, check_message_body, parse_chat_state, parse_recipient};
@@ -161,7 +162,7 @@ impl WsConnection {
 
     fn push_event(&mut self, event: &Event, ctx: &mut ws::WebsocketContext<Self>) {
         if event.first_time(&mut self.highest_seq) {
-            self.send_text(event.ws_frame.clone(), ctx);
+            self.send_text(chatapi::ws_frame(event, &self.state.hosts), ctx);
         }
     }
 

@@ -2,8 +2,9 @@
 //!
 //! Map:
 //! - [`jid`]: addresses (`Username`, `Jid`), parsed once at the doors.
-//! - [`event`]: the one model of what travels (`NewMessage`, `StoredMessage`) and its
-//!   rendering, once per event, into [`event::Event`]; `Push` is what connections receive.
+//! - [`model`]: the one model under every door: typed addresses, messages, records and
+//!   events (`Event` carries a `Payload`; each door renders it, once per event); `Push` is
+//!   what connections receive.
 //! - [`store`]: SQLite behind one interface (`Store`): reader `SyncArbiter`, group-commit
 //!   writer.
 //! - [`router`]: `Router`, the registry of users, streams and stations and the first hop.
@@ -18,9 +19,9 @@
 //! This crate never depends on actix-web: the doors live in the `switchboard` crate.
 
 pub mod clock;
-pub mod event;
 pub mod fastpath;
 pub mod jid;
+pub mod model;
 pub mod muc;
 pub mod password;
 pub mod presence;
@@ -34,7 +35,7 @@ pub mod user_session;
 #[cfg(test)]
 mod test_support;
 
-pub use event::{ChatState, Event, MessageKind, NewMessage, Push, StoredMessage};
 pub use jid::{Jid, Username};
+pub use model::{Address, ChatState, Event, Hosts, MessageKind, NewMessage, Payload, Push, StoredMessage};
 pub use router::{CoreConfig, RouteError, Router, RouterStats};
 pub use store::{Store, StoreError, StoreOptions};

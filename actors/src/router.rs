@@ -20,12 +20,12 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::clock::now_ms;
-use crate::event::{ChatState, Event, NewMessage, Push, StoredMessage};
 use crate::jid::{Jid, Username};
+use crate::model::{Address, ChatState, Condition, Event, NewMessage, Payload, Push, StoredMessage};
 use crate::muc::conference::Conference;
 use crate::muc::room::Joined;
 use crate::muc::RoomError;
-use crate::presence::{subscription_event, Availability, PresenceUpdate, Show, StationPresence};
+use crate::presence::{Availability, PresenceUpdate, Show, StationPresence};
 use crate::random::random_hex;
 use crate::roster::{RosterOp, Transition};
 use crate::store::{Store, StoreError};
@@ -183,14 +183,8 @@ impl Router {
 
     fn session_for(&mut self, username: &str, router: Addr<Router>) -> &mut OnlineUser {
         if !self.online.contains_key(username) {
-            let session = UserSession::new(
-                username.to_owned(),
-                self.config.domain.clone(),
-                self.store.clone(),
-                router,
-                self.conference.clone(),
-            )
-            .start();
+            let session =
+                UserSession::new(username.to_owned(), self.store.clone(), router, self.conference.clone()).start();
             self.online.insert(
                 username.to_owned(),
                 OnlineUser { session, stations: HashMap::new(), connections: 0, presence: None },
@@ -300,18 +294,17 @@ impl Router {
     /// an XMPP client gets as a stanza error), and the door gets the error to answer with.
     fn refuse(&mut self, from: &Jid, to: &Jid, client_id: Option<String>, error: RouteError) -> RouteError {
         let condition = match error {
-            RouteError::YouBlocked(_) => "not-acceptable",
-            _ => "service-unavailable",
+            RouteError::YouBlocked(_) => Condition::NotAcceptable,
+            _ => Condition::ServiceUnavailable,
         };
         let id = client_id.unwrap_or_else(|| self.live_id("error"));
-        let domain = &self.config.domain;
-        let event = Event::error(
+        let event = Event::new(Payload::StanzaError {
             id,
-            &Jid::bare(to.user.clone()).render(domain),
-            &from.render(domain),
+            from: Address::user(to.user.as_str()),
+            to: Address::from(from),
             condition,
-            &error.to_string(),
-        );
+            text: error.to_string(),
+        });
         if let Some(user) = self.online.get(from.user.as_str()) {
             user.session.do_send(DeliverLive { event, resource: from.resource.clone() });
         }
@@ -608,13 +601,17 @@ impl Handler<SendChatState> for Router {
             self.touch(msg.from.user.as_str(), res);
         }
         let id = self.live_id("state");
-        let domain = &self.config.domain;
         let Some(user) = self.online.get(to_user) else {
             return Ok(()); // Offline: a chat state is not worth keeping.
         };
         // As for messages, a resource that is no station of the user means the bare address.
         let resource = msg.to.resource.clone().filter(|r| user.stations.contains_key(r));
-        let event = Event::chat_state(id, &msg.from.render(domain), &msg.to.render(domain), msg.state);
+        let event = Event::new(Payload::ChatState {
+            id,
+            from: Address::from(&msg.from),
+            to: Address::from(&msg.to),
+            state: msg.state,
+        });
         user.session.do_send(DeliverLive { event, resource });
         Ok(())
     }
@@ -634,7 +631,7 @@ impl Handler<Broadcast> for Router {
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) -> usize {
         let id = self.live_id("headline");
         // Rendered once; every session and station shares the same Arc.
-        let event = Event::headline(id, &self.config.domain, &msg.body, now_ms());
+        let event = Event::new(Payload::Headline { id, body: msg.body, stamp_ms: now_ms() });
         for user in self.online.values() {
             user.session.do_send(DeliverLive { event: event.clone(), resource: None });
         }
@@ -827,7 +824,11 @@ impl Handler<RosterCommitted> for Router {
         // The notices first: a contact hears "subscribed" before the presence it allows.
         for notice in notices {
             if let Some(user) = self.online.get(&notice.to) {
-                let event = subscription_event(notice.kind, &notice.from, &notice.to, &self.config.domain);
+                let event = Event::new(Payload::Subscription {
+                    kind: notice.kind,
+                    from: notice.from.clone(),
+                    to: notice.to.clone(),
+                });
                 user.session.do_send(DeliverLive { event, resource: None });
             }
         }
@@ -1012,7 +1013,7 @@ impl Router {
                 continue; // Unavailable already, as far as anyone can see.
             };
             let update = if on {
-                PresenceUpdate::new(from, None, &self.config.domain)
+                PresenceUpdate::new(from, None)
             } else if self.blocked_either(from, to) {
                 continue; // Still blocked the other way.
             } else {
@@ -1251,7 +1252,12 @@ mod tests {
         }
         attach(&router, "ann").await;
 
-        let firsts = first_matching(&inboxes, "\"from\":\"ann@d\"").await;
+        let firsts = first_matching(
+            &inboxes,
+            "ann's presence",
+            |e| matches!(&e.payload, crate::model::Payload::Presence { from, .. } if from == "ann"),
+        )
+        .await;
         assert!(firsts.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one rendering shared by all 20 contacts");
     }
 }

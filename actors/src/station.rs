@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::event::{Event, Push};
+use crate::model::{Event, Push};
 
 /// One station and its live connections.
 pub struct Station {
@@ -160,18 +160,21 @@ impl Handler<EndStation> for Station {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
+    use crate::model::Payload;
     use crate::test_support::recorder;
 
+    /// Event `n`: a headline whose id is the number.
     fn event(n: u64) -> Arc<Event> {
-        Event::render("chatapi.presence", None, json!({ "n": n }))
+        Event::new(Payload::Headline { id: n.to_string(), body: String::new(), stamp_ms: 0 })
     }
 
     fn numbers(inbox: &crate::test_support::Inbox) -> Vec<u64> {
-        let parse = |e: &Arc<Event>| serde_json::from_str::<serde_json::Value>(&e.json).unwrap()["n"].as_u64();
-        inbox.lock().unwrap().iter().filter_map(parse).collect()
+        let number = |e: &Arc<Event>| match &e.payload {
+            Payload::Headline { id, .. } => id.parse().ok(),
+            _ => None,
+        };
+        inbox.lock().unwrap().iter().filter_map(number).collect()
     }
 
     #[actix_rt::test]

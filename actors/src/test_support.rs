@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::event::{Event, Push};
+use crate::model::{Event, Push};
 
 /// What one recorded connection received.
 pub type Inbox = Arc<Mutex<Vec<Arc<Event>>>>;
@@ -32,19 +32,17 @@ pub fn recorder() -> (Inbox, Recipient<Push>) {
     (inbox.clone(), Recorder(inbox).start().recipient())
 }
 
-/// Waits (up to 5 s) until every inbox holds an event whose JSON contains `needle`, and
-/// returns the first such event of each.
-pub async fn first_matching(inboxes: &[Inbox], needle: &str) -> Vec<Arc<Event>> {
+/// Waits (up to 5 s) until every inbox holds an event that `wanted` accepts, and returns the
+/// first such event of each; `what` names it in the failure.
+pub async fn first_matching(inboxes: &[Inbox], what: &str, wanted: impl Fn(&Event) -> bool) -> Vec<Arc<Event>> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let found: Vec<Option<Arc<Event>>> = inboxes
-            .iter()
-            .map(|inbox| inbox.lock().unwrap().iter().find(|e| e.json.contains(needle)).cloned())
-            .collect();
+        let found: Vec<Option<Arc<Event>>> =
+            inboxes.iter().map(|inbox| inbox.lock().unwrap().iter().find(|e| wanted(e)).cloned()).collect();
         if found.iter().all(Option::is_some) {
             return found.into_iter().flatten().collect();
         }
-        assert!(tokio::time::Instant::now() < deadline, "not every inbox received {needle}");
+        assert!(tokio::time::Instant::now() < deadline, "not every inbox received {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

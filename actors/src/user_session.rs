@@ -16,13 +16,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use serde_json::json;
 
-use crate::event::{Event, StoredMessage};
+use crate::model::{Event, Payload, StoredMessage};
 use crate::muc::conference::{Conference, FindRoom, JoinRoom, StationLeft};
 use crate::muc::room::{Joined, Leave};
 use crate::muc::RoomError;
-use crate::presence::{subscription_event, visible, Availability, PresenceUpdate, StationPresence};
+use crate::presence::{visible, Availability, PresenceUpdate, StationPresence};
 use crate::roster::{NoticeKind, RosterItem, RowChange};
 use crate::router::{PresenceOut, Probe, RouteError, Router};
 use crate::station::{AddConnection, EndStation, RemoveConnection, Station, StationEvent};
@@ -31,7 +30,6 @@ use crate::store::Store;
 /// One online user.
 pub struct UserSession {
     username: String,
-    domain: String,
     store: Store,
     router: Addr<Router>,
     conference: Addr<Conference>,
@@ -67,16 +65,9 @@ enum FlushState {
 }
 
 impl UserSession {
-    pub fn new(
-        username: String,
-        domain: String,
-        store: Store,
-        router: Addr<Router>,
-        conference: Addr<Conference>,
-    ) -> Self {
+    pub fn new(username: String, store: Store, router: Addr<Router>, conference: Addr<Conference>) -> Self {
         UserSession {
             username,
-            domain,
             store,
             router,
             conference,
@@ -116,7 +107,11 @@ impl UserSession {
             });
         }
         for request in self.roster.values().filter(|r| r.pending_in) {
-            let event = subscription_event(NoticeKind::Subscribe, &request.contact, &self.username, &self.domain);
+            let event = Event::new(Payload::Subscription {
+                kind: NoticeKind::Subscribe,
+                from: request.contact.clone(),
+                to: self.username.clone(),
+            });
             self.push_live(&event, Some(resource));
         }
     }
@@ -128,7 +123,7 @@ impl UserSession {
         if now == self.visible.as_ref().and_then(|u| u.availability.clone()) {
             return;
         }
-        let update = PresenceUpdate::new(&self.username, now, &self.domain);
+        let update = PresenceUpdate::new(&self.username, now);
         self.visible = update.availability.is_some().then(|| update.clone());
         self.router.do_send(PresenceOut { sender: ctx.address(), update, to: self.subscribers(), broadcast: true });
     }
@@ -177,14 +172,14 @@ impl UserSession {
                 };
                 let mut flushed = HashSet::with_capacity(pending.len());
                 let mut delivered = Vec::new();
-                for message in pending {
+                for message in pending.into_iter().map(Arc::new) {
                     flushed.insert(message.id);
-                    if act.push_message(&message, &Event::chat_delayed(&message, &act.domain)) {
+                    if act.push_message(&message, &Event::delayed_message(message.clone())) {
                         delivered.push(message.id);
                     }
                 }
                 for message in held_back.into_iter().filter(|m| !flushed.contains(&m.id)) {
-                    if act.push_message(&message, &Event::chat(&message, &act.domain)) {
+                    if act.push_message(&message, &Event::message(message.clone())) {
                         delivered.push(message.id);
                     }
                 }
@@ -238,7 +233,7 @@ impl Handler<OpenStation> for UserSession {
 pub struct AttachConnection {
     pub resource: String,
     pub connection_id: u64,
-    pub connection: Recipient<crate::event::Push>,
+    pub connection: Recipient<crate::model::Push>,
 }
 
 impl Handler<AttachConnection> for UserSession {
@@ -246,7 +241,7 @@ impl Handler<AttachConnection> for UserSession {
 
     fn handle(&mut self, msg: AttachConnection, ctx: &mut Context<Self>) {
         let Some(slot) = self.stations.get_mut(&msg.resource) else {
-            msg.connection.do_send(crate::event::Push::Close { reason: "the stream has ended".into() });
+            msg.connection.do_send(crate::model::Push::Close { reason: "the stream has ended".into() });
             return;
         };
         slot.addr.do_send(AddConnection { connection_id: msg.connection_id, connection: msg.connection });
@@ -297,7 +292,7 @@ impl Handler<DeliverMessage> for UserSession {
             held_back.push(msg.message);
             return;
         }
-        let event = Event::chat(&msg.message, &self.domain);
+        let event = Event::message(msg.message.clone());
         if self.push_message(&msg.message, &event) {
             self.store.mark_delivered(vec![msg.message.id]);
         }
@@ -413,22 +408,12 @@ impl Handler<RosterChanged> for UserSession {
         let listed = self.roster.get(&contact).filter(|row| row.listed);
         if was_listed || listed.is_some() {
             self.next_push += 1;
-            let item = match listed {
-                Some(row) => json!({
-                    "jid": format!("{contact}@{}", self.domain),
-                    "nickname": row.nickname,
-                    "subscription": row.subscription.name(),
-                    "ask": row.ask_out,
-                    "groups": row.groups,
-                }),
-                None => json!({ "jid": format!("{contact}@{}", self.domain), "subscription": "remove", "groups": [] }),
-            };
-            let push = json!({ "type": "push", "id": format!("push-{}", self.next_push), "item": item });
-            self.push_live(&Event::render("chatapi.roster", None, push), None);
+            let push = Payload::RosterPush { push_id: self.next_push, contact: contact.clone(), item: listed.cloned() };
+            self.push_live(&Event::new(push), None);
         }
         // The user stopped seeing the contact: its stations hear it went.
         if before.has_to() && !after.has_to() && self.seen.remove(&contact).is_some() {
-            self.push_live(&PresenceUpdate::new(&contact, None, &self.domain).event, None);
+            self.push_live(&PresenceUpdate::new(&contact, None).event, None);
         }
         // The contact may now see the user: it gets the user's presence (RFC 6121 §3.1.5).
         // (The other transitions need nothing from here: the contact's own session hides
@@ -532,7 +517,7 @@ impl Handler<ContactGone> for UserSession {
     fn handle(&mut self, msg: ContactGone, _: &mut Context<Self>) {
         self.roster.remove(&msg.username);
         if self.seen.remove(&msg.username).is_some() {
-            self.push_live(&PresenceUpdate::new(&msg.username, None, &self.domain).event, None);
+            self.push_live(&PresenceUpdate::new(&msg.username, None).event, None);
         }
     }
 }

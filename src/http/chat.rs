@@ -197,9 +197,8 @@ pub async fn history(
         after: p.after,
         limit,
     };
-    let domain = state.domain().to_owned();
     let messages = state.store.history(query).await?;
-    Ok(HttpResponse::Ok().json(json!({ "messages": messages.iter().map(|m| m.to_json(&domain)).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(json!({ "messages": messages.iter().map(|m| crate::chatapi::message_json(m, &state.hosts)).collect::<Vec<_>>() })))
 }
 
 /// Parses a chat state name (400 naming the allowed ones).

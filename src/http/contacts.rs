@@ -12,16 +12,18 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchboard_actors::presence::{presence_json, Show, StationPresence};
+use switchboard_actors::presence::{Show, StationPresence};
 use switchboard_actors::roster::{RosterItem, RosterOp, Subscription};
 use switchboard_actors::router::{Blocklist, ChangeRoster, Contacts, PresenceOf, SetBlock, SetPresence};
 use switchboard_actors::user_session::ContactView;
-use switchboard_actors::StoreError;
+use switchboard_actors::{Hosts, StoreError};
 
 use crate::auth::{Admin, Caller};
+use crate::chatapi::presence_json;
 use crate::error::ApiError;
 use crate::http::admin::require_account;
 use crate::http::chat::{caller_stream, parse_recipient, parse_username};
+use crate::http::entities::roster_item_json;
 use crate::state::AppState;
 
 /// Longest nickname, group name and presence status, in characters.
@@ -99,8 +101,8 @@ fn roster_error(e: switchboard_actors::RouteError) -> ApiError {
     }
 }
 
-fn contact_json(view: &ContactView, domain: &str) -> Value {
-    let mut value = view.item.to_json(domain);
+fn contact_json(view: &ContactView, hosts: &Hosts) -> Value {
+    let mut value = roster_item_json(&view.item, hosts);
     let (show, status) = match (&view.presence, view.item.subscription.has_to()) {
         (Some(p), _) => (Some(p.show), p.status.clone()),
         (None, true) => (Some(Show::Offline), None),
@@ -124,8 +126,8 @@ async fn change(
 }
 
 /// The JSON answer for an item that was added or changed (and so is listed).
-fn changed_item_json(item: Option<RosterItem>, domain: &str) -> Value {
-    item.map_or(Value::Null, |item| item.to_json(domain))
+fn changed_item_json(item: Option<RosterItem>, hosts: &Hosts) -> Value {
+    item.map_or(Value::Null, |item| roster_item_json(&item, hosts))
 }
 
 /// `GET /restapi/v1/chat/{streamid}/contacts` → `{"rosterItem":[…]}` with presence.
@@ -136,7 +138,7 @@ pub async fn list_contacts(
 ) -> Result<HttpResponse, ApiError> {
     let station = caller_stream(&state, &caller, path.into_inner()).await?;
     let contacts = state.router.send(Contacts { username: station.username }).await??;
-    let items: Vec<Value> = contacts.iter().map(|c| contact_json(c, state.domain())).collect();
+    let items: Vec<Value> = contacts.iter().map(|c| contact_json(c, &state.hosts)).collect();
     Ok(HttpResponse::Ok().json(json!({ "rosterItem": items })))
 }
 
@@ -153,7 +155,7 @@ pub async fn add_contact(
     let contact = fields.contact.ok_or_else(|| ApiError::bad_request("a roster item needs a \"jid\""))?;
     let op = RosterOp::Add { nickname: fields.nickname, groups: fields.groups };
     let item = change(&state, station.username, contact, op).await?;
-    Ok(HttpResponse::Created().json(changed_item_json(item, state.domain())))
+    Ok(HttpResponse::Created().json(changed_item_json(item, &state.hosts)))
 }
 
 /// `PUT /restapi/v1/chat/{streamid}/contacts/{jid}` (a roster item): nickname and groups.
@@ -169,7 +171,7 @@ pub async fn update_contact(
     let fields = body.into_inner().check(state.domain())?;
     let op = RosterOp::Update { nickname: fields.nickname, groups: fields.groups };
     let item = change(&state, station.username, contact, op).await?;
-    Ok(HttpResponse::Ok().json(changed_item_json(item, state.domain())))
+    Ok(HttpResponse::Ok().json(changed_item_json(item, &state.hosts)))
 }
 
 /// `DELETE /restapi/v1/chat/{streamid}/contacts/{jid}`: removes the contact and cancels the
@@ -241,7 +243,7 @@ pub async fn get_presence(
     let station = caller_stream(&state, &caller, stream_id).await?;
     let of = parse_username(&jid, state.domain())?;
     let availability = state.router.send(PresenceOf { username: station.username, of: of.clone() }).await??;
-    let mut value = presence_json(&of, availability.as_ref(), state.domain());
+    let mut value = presence_json(&of, availability.as_ref(), &state.hosts);
     value["jid"] = json!(format!("{of}@{}", state.domain()));
     Ok(HttpResponse::Ok().json(value))
 }
@@ -304,7 +306,7 @@ pub async fn admin_roster(
     let username = path.into_inner();
     require_account(&state, &username).await?;
     let rows = state.store.roster(username).await?;
-    let items: Vec<Value> = rows.iter().filter(|r| r.listed).map(|r| r.to_json(state.domain())).collect();
+    let items: Vec<Value> = rows.iter().filter(|r| r.listed).map(|r| roster_item_json(r, &state.hosts)).collect();
     Ok(HttpResponse::Ok().json(json!({ "rosterItem": items })))
 }
 
@@ -325,7 +327,7 @@ pub async fn admin_add_item(
         subscription: Some(fields.subscription.unwrap_or_default()),
     };
     let item = change(&state, path.into_inner(), contact, op).await?;
-    Ok(HttpResponse::Created().json(changed_item_json(item, state.domain())))
+    Ok(HttpResponse::Created().json(changed_item_json(item, &state.hosts)))
 }
 
 /// `PUT /restapi/v1/users/{username}/roster/{jid}` (a roster item): nickname, groups and,
@@ -346,7 +348,7 @@ pub async fn admin_update_item(
         subscription: fields.subscription,
     };
     let item = change(&state, username, contact, op).await?;
-    Ok(HttpResponse::Ok().json(changed_item_json(item, state.domain())))
+    Ok(HttpResponse::Ok().json(changed_item_json(item, &state.hosts)))
 }
 
 /// `DELETE /restapi/v1/users/{username}/roster/{jid}`: as the user's own removal.

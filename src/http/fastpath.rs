@@ -141,7 +141,7 @@ fn new_record(state: &AppState, name: String) -> WorkgroupRecord {
 }
 
 fn workgroup_json(state: &AppState, record: &WorkgroupRecord) -> Value {
-    record.to_json(&state.fastpath_options)
+    super::entities::workgroup_json(record, &state.hosts)
 }
 
 async fn create(state: &AppState, body: WorkgroupBody) -> Result<HttpResponse, ApiError> {

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod chat;
 pub mod contacts;
+pub mod entities;
 pub mod fastpath;
 pub mod metrics;
 pub mod misc;

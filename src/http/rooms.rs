@@ -9,6 +9,8 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
+
+use super::entities::room_json;
 use switchboard_actors::muc::conference::{AllRooms, CreateRoom, FindRoom};
 use switchboard_actors::muc::room::{
     Administer, Describe, Destroy, Invite, Joined, MucRoom, OccupantView, Post, RoomView,
@@ -269,7 +271,7 @@ async fn list_rooms(state: &AppState, caller: &Caller, params: ListParams) -> Re
                 [&v.record.name, &c.natural_name, &c.description].iter().any(|f| f.to_lowercase().contains(s))
             })
         })
-        .map(|v| v.record.to_json(&state.muc, v.occupants.len(), admin))
+        .map(|v| room_json(&v.record, &state.hosts, v.occupants.len(), admin))
         .collect();
     listed.sort_by(|a, b| a["roomName"].as_str().cmp(&b["roomName"].as_str()));
     Ok(listed)
@@ -296,7 +298,7 @@ pub enum RoomPart {
 
 async fn show_part(state: &AppState, view: RoomView, part: RoomPart, admin: bool) -> Result<HttpResponse, ApiError> {
     let body = match part {
-        RoomPart::Entity => view.record.to_json(&state.muc, view.occupants.len(), admin),
+        RoomPart::Entity => room_json(&view.record, &state.hosts, view.occupants.len(), admin),
         RoomPart::Occupants => json!({ "occupants": occupants_json(state, &view, false) }),
         RoomPart::Participants => json!({ "participants": occupants_json(state, &view, true) }),
         RoomPart::History => history_json(state, &view.record).await?,
@@ -380,7 +382,7 @@ pub async fn admin_create(
     state.conference.send(CreateRoom { record, watcher: None, empty_timeout: None }).await??;
     let room = find_room(&state, &name).await?;
     let view = describe(&room, &name).await?;
-    Ok(HttpResponse::Created().json(view.record.to_json(&state.muc, view.occupants.len(), true)))
+    Ok(HttpResponse::Created().json(room_json(&view.record, &state.hosts, view.occupants.len(), true)))
 }
 
 /// `GET /restapi/v1/chatrooms/{room}[/occupants|/participants|/chathistory]`.
@@ -407,7 +409,7 @@ pub async fn admin_update(
     let room = find_room(&state, &name).await?;
     let (record, lists) = room_from_body(&state, body.into_inner(), Some(&name))?;
     let view = ask_room(&room, &name, Administer::Configure(record.config, lists)).await?;
-    Ok(HttpResponse::Ok().json(view.record.to_json(&state.muc, view.occupants.len(), true)))
+    Ok(HttpResponse::Ok().json(room_json(&view.record, &state.hosts, view.occupants.len(), true)))
 }
 
 /// `DELETE /restapi/v1/chatrooms/{room}`: ends the room; occupants are told why.

@@ -8,11 +8,12 @@
 //! recipient, not an occupant, …) → its status; accepted → 202. Replies (IQ results and
 //! errors) arrive on the station as `chatapi.xmpp {"xmpp":"<base64 of the stanza>"}`.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
-use base64::Engine;
 use serde_json::json;
 use switchboard_actors::router::DeliverToStation;
-use switchboard_actors::Event;
+use switchboard_actors::{Event, Payload};
 
 use super::ns;
 use super::stanza::{dispatch, is_stanza, Origin};
@@ -50,8 +51,7 @@ pub async fn post_stanza(
     let replies = dispatch(&origin, &stanza).await.map_err(|r| r.into_api())?;
     let count = replies.len();
     for reply in replies {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(reply.to_xml());
-        let event = Event::render("chatapi.xmpp", None, json!({ "xmpp": encoded }));
+        let event = Event::new(Payload::DoorReply(Arc::from(reply.to_xml())));
         state.router.do_send(DeliverToStation {
             username: stream.username.clone(),
             resource: stream.resource.clone(),

@@ -131,8 +131,10 @@ impl XmppConnection {
         if !event.first_time(&mut self.highest_seq) {
             return;
         }
-        let own = self.own_occupants.iter().find_map(|own| render::occupant_self_presence(event, own));
-        if let Some(frame) = own.or_else(|| render::frame(event, self.state.domain())) {
+        let hosts = &self.state.hosts;
+        let user = self.username.as_deref().unwrap_or_default();
+        let own = render::own_occupant_presence(event, hosts, user, &self.own_occupants);
+        if let Some(frame) = own.or_else(|| render::frame(event, hosts)) {
             self.send_text(frame, ctx);
         }
     }

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+pub use crate::model::records::{DepartReason, RevokeReason};
+
 /// Times in milliseconds, limits as counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -79,38 +81,6 @@ pub enum Input {
     },
     /// Time passes: offers and requests expire, waiting requests are dispatched.
     Tick,
-}
-
-/// Why a visitor left the queue without a chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DepartReason {
-    AgentNotFound,
-    DepartureRequested,
-}
-
-impl DepartReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DepartReason::AgentNotFound => "agent-not-found",
-            DepartReason::DepartureRequested => "departure-requested",
-        }
-    }
-}
-
-/// Why an offer was taken back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevokeReason {
-    TimedOut,
-    UserCanceled,
-}
-
-impl RevokeReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RevokeReason::TimedOut => "The offer has timed out",
-            RevokeReason::UserCanceled => "User canceled",
-        }
-    }
 }
 
 /// What the actor must do.

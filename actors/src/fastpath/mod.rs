@@ -16,10 +16,7 @@ pub mod machine;
 pub mod registry;
 pub mod workgroup;
 
-use std::collections::BTreeSet;
-
-use serde_json::{json, Value};
-
+pub use crate::model::records::{ChatRecord, WorkgroupRecord};
 use crate::store::StoreError;
 
 /// What Fastpath needs from the configuration.
@@ -40,47 +37,6 @@ impl FastpathOptions {
     /// `workgroup.{domain}`.
     pub fn host(&self) -> String {
         format!("workgroup.{}", self.domain)
-    }
-}
-
-/// A workgroup's stored settings and agents.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkgroupRecord {
-    pub name: String,
-    pub description: String,
-    /// The user names of its agents.
-    pub members: BTreeSet<String>,
-    /// The admin's open flag: closed workgroups refuse visitors.
-    pub open: bool,
-    pub max_chats: u32,
-    pub offer_timeout_ms: i64,
-    pub request_timeout_ms: i64,
-    pub created_ms: i64,
-    pub modified_ms: i64,
-}
-
-/// Seconds as JSON: a whole number when it is one, else a fraction.
-fn seconds(ms: i64) -> Value {
-    if ms % 1000 == 0 {
-        json!(ms / 1000)
-    } else {
-        json!(ms as f64 / 1000.0)
-    }
-}
-
-impl WorkgroupRecord {
-    /// The admin API's shape (times in seconds).
-    pub fn to_json(&self, options: &FastpathOptions) -> Value {
-        json!({
-            "name": self.name,
-            "jid": format!("{}@{}", self.name, options.host()),
-            "description": self.description,
-            "members": self.members,
-            "open": self.open,
-            "maxChats": self.max_chats,
-            "offerTimeout": seconds(self.offer_timeout_ms),
-            "requestTimeout": seconds(self.request_timeout_ms),
-        })
     }
 }
 
@@ -113,19 +69,6 @@ pub fn check_visitor_id(raw: &str) -> Result<(), FastpathError> {
             "userID {raw:?} must be 1 to 64 characters of letters, digits, '.', '_', '-', '@' and '+'"
         )))
     }
-}
-
-/// One chat a workgroup set up: its room, who met there, and when.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChatRecord {
-    pub room: String,
-    pub workgroup: String,
-    pub visitor: String,
-    pub agent: String,
-    pub question: String,
-    pub email: String,
-    pub started_ms: i64,
-    pub ended_ms: Option<i64>,
 }
 
 /// Why a Fastpath request was refused; the doors map each to a status code.

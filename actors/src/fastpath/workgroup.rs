@@ -20,11 +20,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde_json::{json, Value};
 
-use super::machine::{AgentView, Effect, Input, Machine, Refusal, Settings, Waiting};
+use super::machine::{AgentView, DepartReason, Effect, Input, Machine, Refusal, Settings, Waiting};
 use super::registry::{Fastpath, VisitorGone, VisitorSettled};
 use super::{ChatRecord, FastpathError, FastpathOptions, WorkgroupRecord};
-use crate::clock::{format_stamp, now_ms};
-use crate::event::{Event, Push};
+use crate::clock::now_ms;
+use crate::model::event::{Invitation, WorkgroupEvent, WorkgroupInvitation};
+use crate::model::{Address, Event, Payload, Push};
 use crate::muc::conference::{Conference, CreateRoom, FindRoom, JoinRoom, StationLeft};
 use crate::muc::room::{Join, Post, RoomActivity};
 use crate::muc::{Affiliation, MucOptions, RoomConfig, RoomRecord};
@@ -209,11 +210,9 @@ impl Workgroup {
         }
     }
 
-    fn to_visitor(&self, user_id: &str, mut object: Value) {
+    fn to_visitor(&self, user_id: &str, what: WorkgroupEvent) {
         if let Some(visitor) = self.visitors.get(user_id) {
-            object["to"] = json!(self.visitor_address(user_id));
-            object["from"] = json!(self.jid);
-            let event = Event::render("chatapi.ask", None, object);
+            let event = Event::new(Payload::Workgroup(what));
             match &visitor.sink {
                 Sink::Station(station) => station.do_send(StationEvent { event }),
                 Sink::User(username) => self.router.do_send(DeliverToUser { username: username.clone(), event }),
@@ -221,47 +220,43 @@ impl Workgroup {
         }
     }
 
-    fn to_agent(&self, agent: &str, name: &'static str, object: Value) {
-        self.router.do_send(DeliverToUser { username: agent.to_owned(), event: Event::render(name, None, object) });
+    fn to_agent(&self, agent: &str, payload: Payload) {
+        self.router.do_send(DeliverToUser { username: agent.to_owned(), event: Event::new(payload) });
+    }
+
+    fn name(&self) -> String {
+        self.record.name.clone()
     }
 
     fn run(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
         let mut queue_changed = false;
         for effect in effects {
             match effect {
-                Effect::QueueStatus { user_id, position, remaining_secs } => self.to_visitor(
-                    &user_id,
-                    json!({ "type": "update-queue", "position": position, "remaingTime": remaining_secs }),
-                ),
+                Effect::QueueStatus { user_id, position, remaining_secs } => {
+                    let status = WorkgroupEvent::QueueStatus {
+                        workgroup: self.name(),
+                        user_id: user_id.clone(),
+                        position,
+                        remaining_secs,
+                    };
+                    self.to_visitor(&user_id, status);
+                }
                 Effect::Departed { user_id, reason } => {
-                    self.to_visitor(&user_id, json!({ "type": "depart-queue", "reason": reason.as_str() }));
+                    self.to_visitor(
+                        &user_id,
+                        WorkgroupEvent::Departed { workgroup: self.name(), user_id: user_id.clone(), reason },
+                    );
                     self.settle(&user_id, ctx);
                 }
-                Effect::Offer { agent, offer_id, user_id, metadata, timeout_secs } => self.to_agent(
-                    &agent,
-                    "chatapi.assist",
-                    json!({
-                        "type": "offerReceived",
-                        "workgroup": self.jid,
-                        "id": offer_id,
-                        "from": self.visitor_address(&user_id),
-                        "userID": user_id,
-                        "metaData": metadata,
-                        "timeout": timeout_secs,
-                    }),
-                ),
-                Effect::Revoke { agent, offer_id, user_id, reason } => self.to_agent(
-                    &agent,
-                    "chatapi.assist",
-                    json!({
-                        "type": "offerRevoked",
-                        "workgroup": self.jid,
-                        "id": offer_id,
-                        "from": self.visitor_address(&user_id),
-                        "userID": user_id,
-                        "reason": reason.as_str(),
-                    }),
-                ),
+                Effect::Offer { agent, offer_id, user_id, metadata, timeout_secs } => {
+                    let offer =
+                        WorkgroupEvent::Offer { workgroup: self.name(), offer_id, user_id, metadata, timeout_secs };
+                    self.to_agent(&agent, Payload::Workgroup(offer));
+                }
+                Effect::Revoke { agent, offer_id, user_id, reason } => {
+                    let revoke = WorkgroupEvent::OfferRevoked { workgroup: self.name(), offer_id, user_id, reason };
+                    self.to_agent(&agent, Payload::Workgroup(revoke));
+                }
                 Effect::Accepted { agent, user_id, metadata } => self.open_chat(agent, user_id, metadata, ctx),
                 Effect::QueueChanged => queue_changed = true,
             }
@@ -284,19 +279,13 @@ impl Workgroup {
     /// Every online agent gets the queue's summary.
     fn notify_agents(&self) {
         let waiting = self.machine.waiting();
-        let summary = Event::render(
-            "chatapi.ask",
-            None,
-            json!({
-                "type": "notify-queue",
-                "from": self.jid,
-                "workgroup": self.jid,
-                "status": self.status(),
-                "userCount": waiting.len(),
-                "averageWaitTime": self.machine.average_wait_secs(),
-                "oldestEntry": waiting.first().map(|w| format_stamp(w.joined_ms)),
-            }),
-        );
+        let summary = Event::new(Payload::Workgroup(WorkgroupEvent::QueueSummary {
+            workgroup: self.name(),
+            status: self.status(),
+            user_count: waiting.len(),
+            average_wait_secs: self.machine.average_wait_secs(),
+            oldest_entry_ms: waiting.first().map(|w| w.joined_ms),
+        }));
         for agent in self.machine.agents() {
             self.router.do_send(DeliverToUser { username: agent.name, event: summary.clone() });
         }
@@ -346,27 +335,22 @@ impl Workgroup {
     }
 
     fn invite(&mut self, room: &str, agent: &str, user_id: &str, metadata: Value) {
-        let room_jid = self.room_address(room);
-        let url = format!("xmpp:{room_jid}?join");
-        self.to_agent(
-            agent,
-            "chatapi.muc",
-            json!({
-                "type": "invitationReceived",
-                "room": room_jid,
-                "inviter": self.jid,
-                "from": room_jid,
-                "to": format!("{agent}@{}", self.options.domain),
-                "url": url,
-                "reason": room,
-                "password": null,
-                "workgroup": self.jid,
-                "visitor": self.visitor_address(user_id),
-                "userID": user_id,
-                "metaData": metadata,
-            }),
-        );
-        self.to_visitor(user_id, json!({ "type": "offer", "url": url, "mucRoom": room_jid, "agent": agent }));
+        let invitation = Invitation {
+            room: room.to_owned(),
+            inviter: Address::workgroup(self.name()),
+            invitee: agent.to_owned(),
+            reason: room.to_owned(),
+            password: None,
+            workgroup: Some(WorkgroupInvitation { workgroup: self.name(), user_id: user_id.to_owned(), metadata }),
+        };
+        self.to_agent(agent, Payload::Invitation(invitation));
+        let offered = WorkgroupEvent::ChatOffered {
+            workgroup: self.name(),
+            user_id: user_id.to_owned(),
+            room: room.to_owned(),
+            agent: agent.to_owned(),
+        };
+        self.to_visitor(user_id, offered);
         let (question, email) =
             self.visitors.get(user_id).map(|v| (v.question.clone(), v.email.clone())).unwrap_or_default();
         let chat = ChatRecord {
@@ -408,7 +392,12 @@ impl Workgroup {
             .get(&chat.user_id)
             .is_some_and(|v| matches!(&v.stage, Stage::Invited { room: r } | Stage::InRoom { room: r } if r == room));
         if in_this_room {
-            self.to_visitor(&chat.user_id, json!({ "type": "chat-ended", "mucRoom": self.room_address(room) }));
+            let ended = WorkgroupEvent::ChatEnded {
+                workgroup: self.name(),
+                user_id: chat.user_id.clone(),
+                room: room.to_owned(),
+            };
+            self.to_visitor(&chat.user_id, ended);
             self.settle(&chat.user_id, ctx);
         }
     }
@@ -859,7 +848,12 @@ impl Handler<Dissolve> for Workgroup {
         let ids: Vec<String> = self.visitors.keys().cloned().collect();
         for user_id in ids {
             if self.visitors.get(&user_id).is_some_and(|v| v.stage == Stage::Queued) {
-                self.to_visitor(&user_id, json!({ "type": "depart-queue", "reason": "agent-not-found" }));
+                let departed = WorkgroupEvent::Departed {
+                    workgroup: self.name(),
+                    user_id: user_id.clone(),
+                    reason: DepartReason::AgentNotFound,
+                };
+                self.to_visitor(&user_id, departed);
             }
             self.forget(&user_id, "the workgroup was deleted");
         }

@@ -12,8 +12,9 @@ use actix::prelude::*;
 
 use super::room::{Join, Joined, MucRoom, Post, RoomActivity, StationGone};
 use super::{Affiliation, MucOptions, RoomConfig, RoomError, RoomRecord};
+use crate::model::RoomMessage;
 use crate::station::Station;
-use crate::store::{RoomMessage, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// The room registry. One per server.
 pub struct Conference {

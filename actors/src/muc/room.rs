@@ -10,14 +10,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::conference::{Conference, RoomStopped};
 use super::{Affiliation, AffiliationLists, MucOptions, Role, RoomConfig, RoomError, RoomRecord};
-use crate::clock::{format_stamp, now_ms};
-use crate::event::Event;
+use crate::clock::now_ms;
+use crate::model::event::{Invitation, OccupantPresence};
+use crate::model::{Address, Event, NewRoomMessage, Payload, RoomMessage};
 use crate::station::{Station, StationEvent, StationEvents};
-use crate::store::{NewRoomMessage, RoomMessage, Store};
+use crate::store::Store;
 
 /// One room.
 pub struct MucRoom {
@@ -105,51 +106,27 @@ impl MucRoom {
         self
     }
 
-    fn occupant_address(&self, nick: &str) -> String {
-        format!("{}/{nick}", self.jid)
-    }
-
     fn affiliation_of(&self, username: &str) -> Option<Affiliation> {
         self.record.affiliations.get(username).copied()
     }
 
     /// An occupant's presence; an unavailable one may say why the room removed it.
     fn render_presence(&self, occupant: &Occupant, available: bool, reason: Option<&str>) -> Arc<Event> {
-        let affiliation = occupant.affiliation;
-        let mut object = json!({
-            "type": if available { "available" } else { "unavailable" },
-            "from": self.occupant_address(&occupant.nick),
-            "to": null,
-            "room": self.jid,
-            "nick": occupant.nick,
-            "show": if available { "available" } else { "offline" },
-            "status": null,
-            "role": if available { occupant.role.as_str() } else { "none" },
-            "affiliation": affiliation.map_or("none", Affiliation::as_str),
-        });
-        if self.record.config.can_anyone_discover_jid {
-            object["jid"] = json!(format!("{}@{}", occupant.username, self.options.domain));
-        }
-        if let Some(reason) = reason {
-            object["reason"] = json!(reason);
-        }
-        Event::render("chatapi.presence", None, object)
+        Event::new(Payload::Occupant(OccupantPresence {
+            room: self.record.name.clone(),
+            nick: occupant.nick.clone(),
+            user: occupant.username.clone(),
+            resource: occupant.resource.clone(),
+            jid_visible: self.record.config.can_anyone_discover_jid,
+            available,
+            role: occupant.role,
+            affiliation: occupant.affiliation,
+            reason: reason.map(str::to_owned),
+        }))
     }
 
-    fn render_message(&self, message: &RoomMessage, as_history: bool) -> Arc<Event> {
-        let mut object = json!({
-            "type": "groupchat",
-            "id": message.id.to_string(),
-            "from": self.occupant_address(&message.nick),
-            "to": self.jid,
-            "body": message.body,
-            "data": message.data,
-            "stamp": format_stamp(message.stamp_ms),
-        });
-        if as_history {
-            object["delay"] = json!(format_stamp(message.stamp_ms));
-        }
-        Event::render("chatapi.muc", None, object)
+    fn render_message(&self, message: &Arc<RoomMessage>, as_history: bool) -> Arc<Event> {
+        Event::new(Payload::RoomMessage { message: message.clone(), delayed: as_history })
     }
 
     fn remember(&mut self, event: Arc<Event>) {
@@ -267,8 +244,8 @@ impl Actor for MucRoom {
             .into_actor(self)
             .map(|result, act, _| match result {
                 Ok(messages) => {
-                    for message in &messages {
-                        let event = act.render_message(message, true);
+                    for message in messages {
+                        let event = act.render_message(&Arc::new(message), true);
                         act.remember(event);
                     }
                 }
@@ -343,18 +320,26 @@ impl Handler<Join> for MucRoom {
             let present = self.occupants.values().map(|other| other.presence.clone()).collect();
             msg.station.do_send(StationEvents { events: present });
         }
-        let placeholder = Event::render("chatapi.presence", None, json!({}));
-        let mut occupant = Occupant {
+        let presence = Event::new(Payload::Occupant(OccupantPresence {
+            room: self.record.name.clone(),
+            nick: msg.nick.clone(),
+            user: msg.username.clone(),
+            resource: msg.resource.clone(),
+            jid_visible: self.record.config.can_anyone_discover_jid,
+            available: true,
+            role,
+            affiliation,
+            reason: None,
+        }));
+        let occupant = Occupant {
             nick: msg.nick.clone(),
             username: msg.username,
             resource: msg.resource,
             station: msg.station,
             role,
             affiliation,
-            presence: placeholder,
+            presence: presence.clone(),
         };
-        occupant.presence = self.render_presence(&occupant, true, None);
-        let presence = occupant.presence.clone();
         let station = occupant.station.clone();
         self.by_station.insert(key, msg.nick.clone());
         self.occupants.insert(msg.nick.clone(), occupant);
@@ -473,8 +458,8 @@ impl Handler<Invite> for MucRoom {
 
     fn handle(&mut self, msg: Invite, _: &mut Context<Self>) -> Self::Result {
         let name = self.record.name.clone();
-        let inviter_address = match &msg.inviter {
-            None => format!("admin@{}", self.options.domain),
+        let inviter = match &msg.inviter {
+            None => Address::user("admin"),
             Some((username, resource)) => {
                 if !self.by_station.contains_key(&(username.clone(), resource.clone())) {
                     return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::NotOccupant(name)))));
@@ -483,7 +468,7 @@ impl Handler<Invite> for MucRoom {
                 if !privileged && !self.record.config.can_occupants_invite {
                     return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::MayNotInvite(name)))));
                 }
-                format!("{username}@{}", self.options.domain)
+                Address::user(username.as_str())
             }
         };
         let mut changed = false;
@@ -499,19 +484,14 @@ impl Handler<Invite> for MucRoom {
             .invitees
             .iter()
             .map(|invitee| {
-                let event = Event::render(
-                    "chatapi.muc",
-                    None,
-                    json!({
-                        "type": "invitationReceived",
-                        "room": self.jid,
-                        "inviter": inviter_address,
-                        "to": format!("{invitee}@{}", self.options.domain),
-                        "from": self.jid,
-                        "reason": msg.reason,
-                        "password": self.record.config.password,
-                    }),
-                );
+                let event = Event::new(Payload::Invitation(Invitation {
+                    room: self.record.name.clone(),
+                    inviter: inviter.clone(),
+                    invitee: invitee.clone(),
+                    reason: msg.reason.clone(),
+                    password: self.record.config.password.clone(),
+                    workgroup: None,
+                }));
                 (invitee.clone(), event)
             })
             .collect();
@@ -624,11 +604,7 @@ impl Handler<Destroy> for MucRoom {
         let deleted = self.store.delete_room(self.record.name.clone());
         AtomicResponse::new(Box::pin(deleted.into_actor(self).map(move |result, act, ctx| {
             result?;
-            let ended = Event::render(
-                "chatapi.muc",
-                None,
-                json!({ "type": "destroyed", "room": act.jid, "from": act.jid, "reason": msg.reason }),
-            );
+            let ended = Event::new(Payload::RoomDestroyed { room: act.record.name.clone(), reason: msg.reason });
             // One event for everyone (XEP-0045 §10.9), instead of every occupant leaving.
             act.broadcast(&ended);
             act.occupants.clear();
@@ -668,7 +644,12 @@ mod tests {
         let post = Post { username: "u7".into(), resource: "r".into(), body: "to all".into(), data: None };
         hall.send(post).await.unwrap().unwrap();
 
-        let received = first_matching(&inboxes, "\"body\":\"to all\"").await;
+        let received = first_matching(
+            &inboxes,
+            "the room message",
+            |e| matches!(&e.payload, Payload::RoomMessage { message, .. } if message.body == "to all"),
+        )
+        .await;
         assert!(received.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one rendering shared by 200 occupants");
     }
 }

@@ -4,7 +4,7 @@ use rusqlite::{params, Connection};
 
 use super::StoreResult;
 use crate::clock::now_ms;
-use crate::event::{MessageKind, NewMessage, StoredMessage};
+use crate::model::{MessageKind, NewMessage, StoredMessage};
 
 /// A history search (`GET /restapi/v1/chat/{username}/messages`).
 #[derive(Debug, Clone, Default)]

@@ -29,13 +29,11 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use messages::HistoryQuery;
-pub use rooms::{NewRoomMessage, RoomMessage};
 pub use users::{NewUser, UserRecord, UserUpdate};
 
-use crate::event::{NewMessage, StoredMessage};
-use crate::fastpath::{ChatRecord, WorkgroupRecord};
-use crate::muc::RoomRecord;
-use crate::roster::{RosterItem, RosterOp, Transition};
+use crate::model::records::{ChatRecord, RoomRecord, RosterItem, WorkgroupRecord};
+use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
+use crate::roster::{RosterOp, Transition};
 
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -644,8 +642,8 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::event::MessageKind;
     use crate::jid::{Jid, Username};
+    use crate::model::MessageKind;
 
     fn message(i: usize) -> NewMessage {
         NewMessage {

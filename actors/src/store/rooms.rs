@@ -5,29 +5,8 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection};
 
 use super::{StoreError, StoreResult};
-use crate::muc::{Affiliation, RoomConfig, RoomRecord};
-
-/// A room message as archived.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RoomMessage {
-    pub id: i64,
-    pub room: String,
-    pub stamp_ms: i64,
-    pub nick: String,
-    pub from_user: String,
-    pub body: String,
-    pub data: Option<serde_json::Value>,
-}
-
-/// A room message before it is archived.
-#[derive(Debug, Clone)]
-pub struct NewRoomMessage {
-    pub room: String,
-    pub nick: String,
-    pub from_user: String,
-    pub body: String,
-    pub data: Option<serde_json::Value>,
-}
+use crate::model::records::{Affiliation, RoomConfig, RoomRecord};
+use crate::model::{NewRoomMessage, RoomMessage};
 
 fn config_json(config: &RoomConfig) -> String {
     serde_json::to_string(config).expect("a room config serialises")

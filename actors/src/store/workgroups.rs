@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{StoreError, StoreResult};
-use crate::fastpath::{ChatRecord, WorkgroupRecord};
+use crate::model::records::{ChatRecord, WorkgroupRecord};
 
 /// Inserts a new workgroup with its members; `Conflict` if the name is taken, `NotFound`
 /// if a member has no account.

@@ -1,0 +1,20 @@
+//! The one model under every door: addresses, messages, records and typed events.
+//!
+//! Everything here is a plain value. The store persists the records, the actors apply the
+//! rules to them and route the events, and each door renders them in its own wire format;
+//! nothing in this module knows one (DESIGN.md §3).
+//!
+//! - [`address`]: `Address` (a user's station, a room occupant, a workgroup visitor) and the
+//!   `Hosts` that render it.
+//! - [`message`]: `NewMessage`, `StoredMessage`, room messages, chat states.
+//! - [`records`]: presence values, roster rows, rooms, workgroups and chats.
+//! - [`event`]: `Event` (a `Payload` with the doors' cached renderings) and `Push`.
+
+pub mod address;
+pub mod event;
+pub mod message;
+pub mod records;
+
+pub use address::{Address, Hosts};
+pub use event::{Condition, Event, Payload, Push, RenderSlot};
+pub use message::{ChatState, MessageKind, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
