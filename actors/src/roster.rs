@@ -12,7 +12,7 @@
 //! requester back. To make that one step, adding a contact also pre-approves that contact's
 //! subscription (RFC 6121 §3.4), so two users who add each other end at `both`.
 
-pub use crate::model::records::{Notice, NoticeKind, RosterItem, Subscription};
+pub use crate::model::records::{Notice, NoticeKind, RosterItem, RowChange, Subscription, Transition};
 
 /// A change one user makes to their roster.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,37 +27,6 @@ pub enum RosterOp {
     /// mirrored on the contact's side. `create` refuses an existing item; otherwise the
     /// item must exist.
     AdminSet { create: bool, nickname: Option<String>, groups: Vec<String>, subscription: Option<Subscription> },
-}
-
-/// One side's row before and after a change (`None`: no row).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RowChange {
-    pub owner: String,
-    pub contact: String,
-    pub before: Option<RosterItem>,
-    pub after: Option<RosterItem>,
-}
-
-impl RowChange {
-    fn subscription(row: &Option<RosterItem>) -> Subscription {
-        row.as_ref().map_or(Subscription::None, |r| r.subscription)
-    }
-
-    pub fn subscription_before(&self) -> Subscription {
-        Self::subscription(&self.before)
-    }
-
-    pub fn subscription_after(&self) -> Subscription {
-        Self::subscription(&self.after)
-    }
-}
-
-/// The outcome of one change: both rows and the notices to deliver after the commit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transition {
-    pub owner_side: RowChange,
-    pub contact_side: RowChange,
-    pub notices: Vec<Notice>,
 }
 
 /// Why a roster change was refused.

@@ -27,7 +27,7 @@ use crate::muc::room::Joined;
 use crate::muc::RoomError;
 use crate::presence::{Availability, PresenceUpdate, Show, StationPresence};
 use crate::random::random_hex;
-use crate::roster::{RosterOp, Transition};
+use crate::roster::{self, RosterError, RosterOp, Transition};
 use crate::store::{Store, StoreError};
 use crate::user_session::{
     AttachConnection, CloseStation, ContactGone, ContactView, DeliverLive, DeliverMessage, DetachConnection, EnterRoom,
@@ -798,13 +798,18 @@ impl Handler<ChangeRoster> for Router {
             }
         }
         let feed = ctx.address();
-        let changed = self.store.change_roster(
-            msg.owner,
-            msg.contact,
-            msg.op,
-            self.config.roster_auto_accept,
-            move |transition| feed.do_send(RosterCommitted { transition: transition.clone() }),
-        );
+        let (owner, contact, op) = (msg.owner.clone(), msg.contact.clone(), msg.op);
+        let auto_accept = self.config.roster_auto_accept;
+        // RFC 6121's rules, run by the store inside the pair's transaction.
+        let rule = move |mine, theirs| {
+            roster::apply(op, &owner, &contact, mine, theirs, auto_accept).map_err(|e| match e {
+                RosterError::AlreadyListed(_) => StoreError::Conflict(e.to_string()),
+                RosterError::NotListed(_) => StoreError::NotFound(e.to_string()),
+            })
+        };
+        let changed = self.store.change_roster(msg.owner, msg.contact, rule, move |transition| {
+            feed.do_send(RosterCommitted { transition: transition.clone() })
+        });
         Box::pin(async move { changed.await.map_err(RouteError::from) })
     }
 }

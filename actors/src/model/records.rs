@@ -223,6 +223,37 @@ impl NoticeKind {
     }
 }
 
+/// One side's row before and after a change (`None`: no row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowChange {
+    pub owner: String,
+    pub contact: String,
+    pub before: Option<RosterItem>,
+    pub after: Option<RosterItem>,
+}
+
+impl RowChange {
+    fn subscription(row: &Option<RosterItem>) -> Subscription {
+        row.as_ref().map_or(Subscription::None, |r| r.subscription)
+    }
+
+    pub fn subscription_before(&self) -> Subscription {
+        Self::subscription(&self.before)
+    }
+
+    pub fn subscription_after(&self) -> Subscription {
+        Self::subscription(&self.after)
+    }
+}
+
+/// The outcome of one change: both rows and the notices to deliver after the commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub owner_side: RowChange,
+    pub contact_side: RowChange,
+    pub notices: Vec<Notice>,
+}
+
 /// A user's standing in a room (XEP-0045 §5.2), kept across visits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Affiliation {

@@ -31,9 +31,8 @@ use tokio::sync::oneshot;
 pub use messages::HistoryQuery;
 pub use users::{NewUser, UserRecord, UserUpdate};
 
-use crate::model::records::{ChatRecord, RoomRecord, RosterItem, WorkgroupRecord};
+use crate::model::records::{ChatRecord, RoomRecord, RosterItem, Transition, WorkgroupRecord};
 use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
-use crate::roster::{RosterOp, Transition};
 
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -55,6 +54,18 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A domain rule run inside a roster transaction: the two rows of a pair (owner's, then
+/// contact's) in, the transition to write out (`Conflict`, `NotFound`… to refuse).
+pub trait RosterRule:
+    FnOnce(Option<RosterItem>, Option<RosterItem>) -> StoreResult<Transition> + Send + 'static
+{
+}
+
+impl<F> RosterRule for F where
+    F: FnOnce(Option<RosterItem>, Option<RosterItem>) -> StoreResult<Transition> + Send + 'static
+{
+}
 
 /// Tuning of the store, from the `[store]` config section.
 #[derive(Debug, Clone)]
@@ -292,20 +303,20 @@ impl Store {
         self.read(move |c| roster::load(c, &owner))
     }
 
-    /// Applies a roster change to both rows of the pair in one transaction; `after_commit`
-    /// sees the transition in commit order.
-    pub fn change_roster<H>(
+    /// Changes both rows of a pair in one transaction: `rule` gets `owner`'s row and
+    /// `contact`'s and returns the transition to write; `after_commit` sees it in commit order.
+    pub fn change_roster<R, H>(
         &self,
         owner: String,
         contact: String,
-        op: RosterOp,
-        auto_accept: bool,
+        rule: R,
         after_commit: H,
     ) -> impl Future<Output = StoreResult<Transition>>
     where
+        R: RosterRule,
         H: FnOnce(&Transition) + Send + 'static,
     {
-        self.write_then(move |c| roster::change(c, &owner, &contact, op, auto_accept), after_commit)
+        self.write_then(move |c| roster::change(c, &owner, &contact, rule), after_commit)
     }
 
     // ---- rooms ---------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{StoreError, StoreResult};
+use super::{RosterRule, StoreResult};
 use crate::clock::now_ms;
-use crate::roster::{self, RosterError, RosterItem, RosterOp, Subscription, Transition};
+use crate::model::records::{RosterItem, Subscription, Transition};
 
 const COLUMNS: &str = "owner, contact, nickname, groups, subscription, ask_out, pending_in, preapproved, listed";
 
@@ -61,21 +61,13 @@ fn put(conn: &Connection, owner: &str, contact: &str, row: Option<&RosterItem>) 
     Ok(())
 }
 
-/// Reads both rows of the pair, applies `op` and writes both back, in the caller's
-/// transaction.
-pub fn change(
-    conn: &Connection,
-    owner: &str,
-    contact: &str,
-    op: RosterOp,
-    auto_accept: bool,
-) -> StoreResult<Transition> {
+/// Reads both rows of the pair (`owner`'s, then `contact`'s), runs the caller's `rule` on
+/// them and writes both rows it returns, in the caller's transaction. The rule (RFC 6121's
+/// subscription states) belongs to the caller; the store only keeps the two sides together.
+pub fn change(conn: &Connection, owner: &str, contact: &str, rule: impl RosterRule) -> StoreResult<Transition> {
     let mine = get(conn, owner, contact)?;
     let theirs = get(conn, contact, owner)?;
-    let transition = roster::apply(op, owner, contact, mine, theirs, auto_accept).map_err(|e| match e {
-        RosterError::AlreadyListed(_) => StoreError::Conflict(e.to_string()),
-        RosterError::NotListed(_) => StoreError::NotFound(e.to_string()),
-    })?;
+    let transition = rule(mine, theirs)?;
     for side in [&transition.owner_side, &transition.contact_side] {
         put(conn, &side.owner, &side.contact, side.after.as_ref())?;
     }
