@@ -7,6 +7,7 @@ use actix::{Addr, Recipient};
 use switchboard_actors::fastpath::registry::{Fastpath, VisitorCall};
 use switchboard_actors::fastpath::workgroup::{VisitorAction, VisitorReply};
 use switchboard_actors::router::{Detach, Router};
+use switchboard_actors::user_session::UserSession;
 use switchboard_actors::Push;
 
 use crate::error::ApiError;
@@ -14,7 +15,7 @@ use crate::state::AppState;
 
 /// The owner of an attached connection.
 pub enum Binding {
-    User { router: Addr<Router>, username: String, resource: String, connection_id: u64 },
+    User { router: Addr<Router>, session: Addr<UserSession>, username: String, resource: String, connection_id: u64 },
     Visitor { fastpath: Addr<Fastpath>, user_id: String, token: String, connection_id: u64 },
 }
 
@@ -22,12 +23,20 @@ impl Binding {
     /// Tells the owner that the connection closed.
     pub fn detach(self) {
         match self {
-            Binding::User { router, username, resource, connection_id } => {
+            Binding::User { router, username, resource, connection_id, .. } => {
                 router.do_send(Detach { username, resource, connection_id })
             }
             Binding::Visitor { fastpath, user_id, token, connection_id } => {
                 fastpath.do_send(VisitorCall { user_id, token, action: VisitorAction::Detach(connection_id) })
             }
+        }
+    }
+
+    /// The user's session, for an account's connection.
+    pub fn session(&self) -> Option<&Addr<UserSession>> {
+        match self {
+            Binding::User { session, .. } => Some(session),
+            Binding::Visitor { .. } => None,
         }
     }
 

@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod secrets;
 pub mod sse;
 pub mod state;
+pub mod station_requests;
 pub mod upgrade;
 pub mod ws;
 pub mod xmpp;

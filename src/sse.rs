@@ -83,6 +83,7 @@ pub async fn open(
     connection.do_send(Bind {
         binding: Binding::User {
             router: state.router.clone(),
+            session: attached.station.session.clone(),
             username: username.clone(),
             resource: attached.station.resource.clone(),
             connection_id: attached.connection_id,

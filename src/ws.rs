@@ -35,9 +35,8 @@ use switchboard_actors::fastpath::registry::FindVisitor;
 use switchboard_actors::muc::check_room_name;
 use switchboard_actors::muc::room::Post;
 use switchboard_actors::muc::RoomError;
-use switchboard_actors::router::{
-    Attach, JoinRoomAs, LeaveRoomAs, RouteError, Router, SendChatState, SetPresence, Submit,
-};
+use switchboard_actors::router::{Attach, SendChatState, Submit};
+use switchboard_actors::user_session::UserSession;
 use switchboard_actors::{Event, Jid, MessageKind, NewMessage, Push};
 
 use crate::auth::query_param;
@@ -51,6 +50,7 @@ use crate::http::fastpath::visitor_token;
 use crate::http::rooms::{check_nick, find_room, joined_json};
 use crate::outbox::{MeteredBody, OutboxBudget};
 use crate::state::AppState;
+use crate::station_requests::{self, OwnStation};
 
 /// `GET /ws`: authenticate, attach to a station (or a visitor's), upgrade.
 pub async fn open(
@@ -98,6 +98,7 @@ pub async fn open(
             let jid = attached.station.jid();
             let binding = Binding::User {
                 router: state.router.clone(),
+                session: attached.station.session.clone(),
                 username,
                 resource: attached.station.resource.clone(),
                 connection_id: attached.connection_id,
@@ -190,13 +191,19 @@ impl WsConnection {
         match command {
             ClientCommand::Ping { id } => self.send_json(json!({ "type": "pong", "id": id }), ctx),
             ClientCommand::Chatstate { to, state, id } => match self.prepare_chat_state(&to, &state) {
-                Ok(command) => self.run_command(command, id, ctx),
+                Ok(command) => {
+                    let router = self.state.router.clone();
+                    self.run_quietly(id, ctx, async move { Ok(router.send(command).await??) });
+                }
                 Err(e) => self.send_error(id, &e, ctx),
             },
             ClientCommand::Presence { show, status, priority, id } => {
-                match self.prepare_presence(show.as_deref(), status, priority) {
-                    Ok(command) => self.run_command(command, id, ctx),
-                    Err(e) => self.send_error(id, &e, ctx),
+                match (self.own_station(), parse_presence(show.as_deref(), status, priority)) {
+                    (Ok((username, resource, session)), Ok(presence)) => self.run_quietly(id, ctx, async move {
+                        let station = OwnStation { username: &username, resource: &resource, session: &session };
+                        station_requests::set_presence(station, presence).await
+                    }),
+                    (Err(e), _) | (_, Err(e)) => self.send_error(id, &e, ctx),
                 }
             }
             ClientCommand::Message { to, body, data, id } => match self.prepare_message(to, body, data, &id) {
@@ -220,11 +227,11 @@ impl WsConnection {
                 }
                 Err(e) => self.send_error(id, &e, ctx),
             },
-            ClientCommand::Join { room, nick, password, id } => match self.prepare_join(room, nick, password) {
-                Ok(join) => {
-                    let router = self.state.router.clone();
+            ClientCommand::Join { room, nick, password, id } => match self.prepare_join(room, nick) {
+                Ok(((username, resource, session), room, nick)) => {
                     self.answer(id, ctx, async move {
-                        let joined = router.send(join).await??;
+                        let station = OwnStation { username: &username, resource: &resource, session: &session };
+                        let joined = station_requests::enter_room(station, room, nick, password).await?;
                         let mut reply = joined_json(&joined);
                         reply["type"] = "joined".into();
                         Ok(reply)
@@ -232,16 +239,11 @@ impl WsConnection {
                 }
                 Err(e) => self.send_error(id, &e, ctx),
             },
-            ClientCommand::Leave { room, id } => match self.station() {
-                Ok(station) => {
-                    let router = self.state.router.clone();
-                    let leave = LeaveRoomAs {
-                        username: station.user.to_string(),
-                        resource: station.resource.unwrap_or_default(),
-                        room: room.clone(),
-                    };
+            ClientCommand::Leave { room, id } => match self.own_station() {
+                Ok((username, resource, session)) => {
                     self.answer(id, ctx, async move {
-                        router.send(leave).await??;
+                        let station = OwnStation { username: &username, resource: &resource, session: &session };
+                        station_requests::exit_room(station, room.clone()).await?;
                         Ok(json!({ "type": "left", "room": room }))
                     });
                 }
@@ -269,21 +271,28 @@ impl WsConnection {
     }
 
     /// Sends a command that answers nothing on success; a failure becomes an error frame.
-    fn run_command<M>(&mut self, command: M, id: Option<Value>, ctx: &mut ws::WebsocketContext<Self>)
+    /// Runs a command that answers nothing unless it fails (chat states, presence).
+    fn run_quietly<F>(&mut self, id: Option<Value>, ctx: &mut ws::WebsocketContext<Self>, command: F)
     where
-        M: Message<Result = Result<(), RouteError>> + Send + 'static,
-        Router: Handler<M>,
+        F: std::future::Future<Output = Result<(), ApiError>> + 'static,
     {
-        self.state
-            .router
-            .send(command)
+        command
             .into_actor(self)
-            .map(move |result, act, ctx| match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => act.send_error(id, &e.into(), ctx),
-                Err(e) => act.send_error(id, &e.into(), ctx),
+            .map(move |result, act, ctx| {
+                if let Err(e) = result {
+                    act.send_error(id, &e, ctx);
+                }
             })
             .spawn(ctx);
+    }
+
+    /// This connection's station as (user, resource, the user's session).
+    fn own_station(&self) -> Result<(String, String, Addr<UserSession>), ApiError> {
+        let jid = self.station()?;
+        let session = self.binding.as_ref().and_then(Binding::session).cloned().ok_or_else(|| {
+            ApiError::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "NotReadyException", "connection not ready")
+        })?;
+        Ok((jid.user.to_string(), jid.resource.unwrap_or_default(), session))
     }
 
     /// This connection's station address (set once attached, before any client frame).
@@ -308,39 +317,23 @@ impl WsConnection {
         Ok(SendChatState { from, to, state })
     }
 
-    fn prepare_presence(
-        &self,
-        show: Option<&str>,
-        status: Option<String>,
-        priority: Option<i64>,
-    ) -> Result<SetPresence, ApiError> {
-        let station = self.station()?;
-        let presence = parse_presence(show, status, priority)?;
-        Ok(SetPresence { username: station.user.to_string(), resource: station.resource.unwrap_or_default(), presence })
-    }
-
     fn prepare_post(&self, body: Option<String>, data: Option<Value>) -> Result<Post, ApiError> {
         let station = self.station()?;
         let body = self.check_body(body)?;
         Ok(Post { username: station.user.to_string(), resource: station.resource.unwrap_or_default(), body, data })
     }
 
+    /// A join's station, room and nick, checked.
+    #[allow(clippy::type_complexity)]
     fn prepare_join(
         &self,
         room: String,
         nick: Option<String>,
-        password: Option<String>,
-    ) -> Result<JoinRoomAs, ApiError> {
-        let station = self.station()?;
+    ) -> Result<((String, String, Addr<UserSession>), String, String), ApiError> {
+        let station = self.own_station()?;
         check_room_name(&room)?;
-        let nick = check_nick(nick, station.user.as_str())?;
-        Ok(JoinRoomAs {
-            username: station.user.to_string(),
-            resource: station.resource.unwrap_or_default(),
-            room,
-            nick,
-            password,
-        })
+        let nick = check_nick(nick, &station.0)?;
+        Ok((station, room, nick))
     }
 
     /// A message body: present, not blank, within `limits.max_message_chars`.

@@ -7,7 +7,10 @@
 //!   what connections receive.
 //! - [`store`]: SQLite behind one interface (`Store`): reader `SyncArbiter`, group-commit
 //!   writer.
-//! - [`router`]: `Router`, the registry of users, streams and stations and the first hop.
+//! - [`router`]: `Router`, the registry of users, streams and stations and the first hop:
+//!   its tables (`Directory`, `StationTable`) as plain data, its handlers by concern.
+//! - [`route_error`]: `RouteError`, the router's and sessions' refusals with their
+//!   RFC 6120 conditions.
 //! - [`user_session`]: `UserSession`, one per online user: delivery and offline flush.
 //! - [`roster`], [`presence`]: contacts and the RFC 6121 subscription rules (plain code),
 //!   show values, a user's visible presence and its events.
@@ -27,6 +30,7 @@ pub mod password;
 pub mod presence;
 pub mod random;
 pub mod roster;
+pub mod route_error;
 pub mod router;
 pub mod station;
 pub mod store;

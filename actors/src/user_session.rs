@@ -23,7 +23,7 @@ use crate::muc::room::{Joined, Leave};
 use crate::muc::RoomError;
 use crate::presence::{visible, Availability, PresenceUpdate, StationPresence};
 use crate::roster::{NoticeKind, RosterItem, RowChange};
-use crate::router::{PresenceOut, Probe, RouteError, Router};
+use crate::route_error::RouteError;
 use crate::station::{AddConnection, EndStation, RemoveConnection, Station, StationEvent};
 use crate::store::Store;
 
@@ -31,7 +31,10 @@ use crate::store::Store;
 pub struct UserSession {
     username: String,
     store: Store,
-    router: Addr<Router>,
+    /// Where this user's presence goes out (the router).
+    presence_out: Recipient<PresenceOut>,
+    /// Where probes for contacts' presence go (the router).
+    probes: Recipient<Probe>,
     conference: Addr<Conference>,
     stations: HashMap<String, StationSlot>,
     flush: FlushState,
@@ -47,7 +50,8 @@ pub struct UserSession {
 
 struct StationSlot {
     addr: Addr<Station>,
-    connections: usize,
+    /// It has a connection (the router's station table counts them and says when).
+    live: bool,
     presence: StationPresence,
     /// Rooms this station is in: it leaves them when it ends.
     rooms: HashSet<String>,
@@ -65,11 +69,18 @@ enum FlushState {
 }
 
 impl UserSession {
-    pub fn new(username: String, store: Store, router: Addr<Router>, conference: Addr<Conference>) -> Self {
+    pub fn new(
+        username: String,
+        store: Store,
+        presence_out: Recipient<PresenceOut>,
+        probes: Recipient<Probe>,
+        conference: Addr<Conference>,
+    ) -> Self {
         UserSession {
             username,
             store,
-            router,
+            presence_out,
+            probes,
             conference,
             stations: HashMap::new(),
             flush: FlushState::Idle,
@@ -100,7 +111,7 @@ impl UserSession {
         let contacts: Vec<String> =
             self.roster.values().filter(|r| r.subscription.has_to()).map(|r| r.contact.clone()).collect();
         if !contacts.is_empty() {
-            self.router.do_send(Probe {
+            self.probes.do_send(Probe {
                 requester: self.username.clone(),
                 resource: Some(resource.to_owned()),
                 contacts,
@@ -125,11 +136,16 @@ impl UserSession {
         }
         let update = PresenceUpdate::new(&self.username, now);
         self.visible = update.availability.is_some().then(|| update.clone());
-        self.router.do_send(PresenceOut { sender: ctx.address(), update, to: self.subscribers(), broadcast: true });
+        self.presence_out.do_send(PresenceOut {
+            sender: ctx.address(),
+            update,
+            to: self.subscribers(),
+            broadcast: true,
+        });
     }
 
     fn live_stations(&self) -> impl Iterator<Item = (&String, &StationSlot)> {
-        self.stations.iter().filter(|(_, slot)| slot.connections > 0)
+        self.stations.iter().filter(|(_, slot)| slot.live)
     }
 
     /// Pushes a stored message to the stations it is for; true if any live station took it.
@@ -137,7 +153,7 @@ impl UserSession {
         let mut delivered = false;
         match &message.deliver_to {
             Some(resource) => {
-                if let Some(slot) = self.stations.get(resource).filter(|s| s.connections > 0) {
+                if let Some(slot) = self.stations.get(resource).filter(|s| s.live) {
                     slot.addr.do_send(StationEvent { event: event.clone() });
                     delivered = true;
                 }
@@ -208,6 +224,29 @@ impl Actor for UserSession {
     }
 }
 
+/// A user's presence for some of its contacts. Sent by the user's session to the router: `broadcast` for
+/// a change of its visible presence (to every subscriber; also remembered for probes),
+/// otherwise a directed presence (to a new or former subscriber).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PresenceOut {
+    pub sender: Addr<UserSession>,
+    pub update: Arc<PresenceUpdate>,
+    pub to: Vec<String>,
+    pub broadcast: bool,
+}
+
+/// Ask for the current presence of contacts. Sent by a session to the router when a station comes alive
+/// or a new subscription is approved; each available contact's presence goes back to the
+/// requester (to one station, or to all).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Probe {
+    pub requester: String,
+    pub resource: Option<String>,
+    pub contacts: Vec<String>,
+}
+
 /// A new station for this user. Sent by the router (login, or a connection without one).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -222,7 +261,7 @@ impl Handler<OpenStation> for UserSession {
         let addr = Station::new().start();
         self.stations.insert(
             msg.resource,
-            StationSlot { addr, connections: 0, presence: StationPresence::default(), rooms: HashSet::new() },
+            StationSlot { addr, live: false, presence: StationPresence::default(), rooms: HashSet::new() },
         );
     }
 }
@@ -234,6 +273,8 @@ pub struct AttachConnection {
     pub resource: String,
     pub connection_id: u64,
     pub connection: Recipient<crate::model::Push>,
+    /// It is the station's first connection: the station just came alive.
+    pub station_came_alive: bool,
 }
 
 impl Handler<AttachConnection> for UserSession {
@@ -245,8 +286,8 @@ impl Handler<AttachConnection> for UserSession {
             return;
         };
         slot.addr.do_send(AddConnection { connection_id: msg.connection_id, connection: msg.connection });
-        slot.connections += 1;
-        if slot.connections == 1 {
+        if msg.station_came_alive {
+            slot.live = true;
             // The station just came alive: what waited for it goes out first.
             self.start_flush(ctx);
             self.greet_station(&msg.resource);
@@ -261,6 +302,8 @@ impl Handler<AttachConnection> for UserSession {
 pub struct DetachConnection {
     pub resource: String,
     pub connection_id: u64,
+    /// It was the station's last connection: the station is no longer live.
+    pub station_went_quiet: bool,
 }
 
 impl Handler<DetachConnection> for UserSession {
@@ -269,8 +312,8 @@ impl Handler<DetachConnection> for UserSession {
     fn handle(&mut self, msg: DetachConnection, ctx: &mut Context<Self>) {
         if let Some(slot) = self.stations.get_mut(&msg.resource) {
             slot.addr.do_send(RemoveConnection { connection_id: msg.connection_id });
-            slot.connections = slot.connections.saturating_sub(1);
-            if slot.connections == 0 {
+            if msg.station_went_quiet {
+                slot.live = false;
                 self.refresh_presence(ctx);
             }
         }
@@ -421,7 +464,12 @@ impl Handler<RosterChanged> for UserSession {
         if !before.has_from() && after.has_from() {
             if let Some(current) = &self.visible {
                 let update = current.clone();
-                self.router.do_send(PresenceOut { sender: ctx.address(), update, to: vec![contact], broadcast: false });
+                self.presence_out.do_send(PresenceOut {
+                    sender: ctx.address(),
+                    update,
+                    to: vec![contact],
+                    broadcast: false,
+                });
             }
         }
     }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::presence::{Show, StationPresence};
 use switchboard_actors::roster::{RosterItem, RosterOp, Subscription};
-use switchboard_actors::router::{Blocklist, ChangeRoster, Contacts, PresenceOf, SetBlock, SetPresence};
+use switchboard_actors::router::{Blocklist, ChangeRoster, PresenceOf, SetBlock};
 use switchboard_actors::user_session::ContactView;
 use switchboard_actors::{Hosts, StoreError};
 
@@ -25,6 +25,7 @@ use crate::http::admin::require_account;
 use crate::http::chat::{caller_stream, parse_recipient, parse_username};
 use crate::http::entities::roster_item_json;
 use crate::state::AppState;
+use crate::station_requests;
 
 /// Longest nickname, group name and presence status, in characters.
 const MAX_LABEL_CHARS: usize = 1024;
@@ -137,7 +138,7 @@ pub async fn list_contacts(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let station = caller_stream(&state, &caller, path.into_inner()).await?;
-    let contacts = state.router.send(Contacts { username: station.username }).await??;
+    let contacts = station_requests::contacts((&station).into()).await?;
     let items: Vec<Value> = contacts.iter().map(|c| contact_json(c, &state.hosts)).collect();
     Ok(HttpResponse::Ok().json(json!({ "rosterItem": items })))
 }
@@ -228,7 +229,7 @@ pub async fn set_presence(
     let station = caller_stream(&state, &caller, path.into_inner()).await?;
     let p = params.into_inner();
     let presence = parse_presence(p.show.as_deref(), p.status, p.priority)?;
-    state.router.send(SetPresence { username: station.username, resource: station.resource, presence }).await??;
+    station_requests::set_presence((&station).into(), presence).await?;
     Ok(HttpResponse::Ok().finish())
 }
 

@@ -18,13 +18,14 @@ use switchboard_actors::muc::room::{
 use switchboard_actors::muc::{
     check_room_name, Affiliation, AffiliationLists, Role, RoomConfig, RoomError, RoomRecord,
 };
-use switchboard_actors::router::{DeliverToUser, JoinRoomAs, LeaveRoomAs};
+use switchboard_actors::router::DeliverToUser;
 
 use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
 use crate::http::admin::require_account;
 use crate::http::chat::{caller_stream, parse_posted, parse_username};
 use crate::state::AppState;
+use crate::station_requests;
 
 /// Longest nickname and invitation reason, in characters.
 const MAX_NICK_CHARS: usize = 64;
@@ -127,16 +128,7 @@ pub async fn join(
     check_room_name(&room)?;
     let params = params.into_inner();
     let nick = check_nick(params.nick, &station.username)?;
-    let joined = state
-        .router
-        .send(JoinRoomAs {
-            username: station.username,
-            resource: station.resource,
-            room,
-            nick,
-            password: params.password,
-        })
-        .await??;
+    let joined = station_requests::enter_room((&station).into(), room, nick, params.password).await?;
     let body = joined_json(&joined);
     Ok(if joined.created { HttpResponse::Created().json(body) } else { HttpResponse::Ok().json(body) })
 }
@@ -170,7 +162,7 @@ pub async fn leave(
     let (stream_id, room) = path.into_inner();
     let station = caller_stream(&state, &caller, stream_id).await?;
     check_room_name(&room)?;
-    state.router.send(LeaveRoomAs { username: station.username, resource: station.resource, room }).await??;
+    station_requests::exit_room((&station).into(), room).await?;
     Ok(HttpResponse::Ok().finish())
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
-use switchboard_actors::router::DeliverToStation;
+use switchboard_actors::user_session::DeliverLive;
 use switchboard_actors::{Event, Payload};
 
 use super::ns;
@@ -47,16 +47,17 @@ pub async fn post_stanza(
             stanza.name, stanza.ns
         )));
     }
-    let origin = Origin { state: &state, username: &stream.username, resource: &stream.resource };
+    let origin = Origin {
+        state: &state,
+        username: &stream.username,
+        resource: &stream.resource,
+        session: Some(&stream.session),
+    };
     let replies = dispatch(&origin, &stanza).await.map_err(|r| r.into_api())?;
     let count = replies.len();
     for reply in replies {
         let event = Event::new(Payload::DoorReply(Arc::from(reply.to_xml())));
-        state.router.do_send(DeliverToStation {
-            username: stream.username.clone(),
-            resource: stream.resource.clone(),
-            event,
-        });
+        stream.session.do_send(DeliverLive { event, resource: Some(stream.resource.clone()) });
     }
     Ok(HttpResponse::Accepted().json(json!({ "replies": count })))
 }

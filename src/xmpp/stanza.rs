@@ -5,17 +5,17 @@
 //! wrote is ignored (the server stamps it). A refusal comes back as [`Refused`]: the POST
 //! door answers it as an HTTP status, the websocket door as a stanza error.
 
+use actix::Addr;
 use std::future::Future;
 use std::pin::Pin;
+use switchboard_actors::user_session::UserSession;
 
 use actix_web::http::StatusCode;
 use switchboard_actors::fastpath::registry::{AnswerOffer, Ask, UserDepart};
 use switchboard_actors::muc::conference::{FindRoom, PostTo};
 use switchboard_actors::muc::room::{Invite, Post};
 use switchboard_actors::roster::{RosterOp, Subscription};
-use switchboard_actors::router::{
-    ChangeRoster, Contacts, JoinRoomAs, LeaveRoomAs, RouteError, SendChatState, SetPresence, Submit,
-};
+use switchboard_actors::router::{ChangeRoster, RouteError, SendChatState, Submit};
 use switchboard_actors::{Jid, MessageKind, NewMessage};
 
 use super::ns;
@@ -25,6 +25,7 @@ use crate::http::chat::{check_message_body, parse_chat_state, parse_recipient};
 use crate::http::contacts::parse_presence;
 use crate::http::rooms::deliver_invitations;
 use crate::state::AppState;
+use crate::station_requests::{self, OwnStation};
 
 /// A stanza refused, with its RFC 6120 §8.3.3 condition and the HTTP status it maps to.
 #[derive(Debug, Clone)]
@@ -123,9 +124,17 @@ pub struct Origin<'a> {
     pub state: &'a AppState,
     pub username: &'a str,
     pub resource: &'a str,
+    /// The user's session (`None` until the stream is bound to a station).
+    pub session: Option<&'a Addr<UserSession>>,
 }
 
 impl Origin<'_> {
+    /// The sending station, for requests to the user's own session.
+    fn own(&self) -> Result<OwnStation<'_>, Refused> {
+        let session = self.session.ok_or_else(|| Refused::bad_request("the stream is not bound to a resource yet"))?;
+        Ok(OwnStation { username: self.username, resource: self.resource, session })
+    }
+
     fn full(&self) -> String {
         format!("{}@{}/{}", self.username, self.state.domain(), self.resource)
     }
@@ -309,8 +318,7 @@ async fn presence(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
             Some(other) => return Err(Refused::bad_request(format!("presence type '{other}' needs a 'to'"))),
         };
         let presence = parse_presence(show.as_deref(), el.child_text("status", ns::CLIENT), priority)?;
-        let set = SetPresence { username: origin.username.to_owned(), resource: origin.resource.to_owned(), presence };
-        state.router.send(set).await??;
+        station_requests::set_presence(origin.own()?, presence).await?;
         return Ok(());
     };
     if let Some((room, nick)) = origin.room_address(to) {
@@ -322,19 +330,10 @@ async fn presence(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
                     ..Refused::bad_request("joining a room needs room@service/nick")
                 })?;
                 let password = el.find("x", ns::MUC).and_then(|x| x.child_text("password", ns::MUC));
-                let join = JoinRoomAs {
-                    username: origin.username.to_owned(),
-                    resource: origin.resource.to_owned(),
-                    room,
-                    nick: nick.to_owned(),
-                    password,
-                };
-                state.router.send(join).await?.map_err(ApiError::from)?;
+                station_requests::enter_room(origin.own()?, room, nick.to_owned(), password).await?;
             }
             Some("unavailable") => {
-                let leave =
-                    LeaveRoomAs { username: origin.username.to_owned(), resource: origin.resource.to_owned(), room };
-                state.router.send(leave).await?.map_err(ApiError::from)?;
+                station_requests::exit_room(origin.own()?, room).await?;
             }
             Some(other) => return Err(Refused::bad_request(format!("presence type '{other}' is not for rooms"))),
         }
@@ -453,7 +452,7 @@ fn roster_item(item: &switchboard_actors::roster::RosterItem, domain: &str) -> E
 }
 
 async fn roster_get(origin: &Origin<'_>, iq: &Element) -> Result<Element, Refused> {
-    let contacts = origin.state.router.send(Contacts { username: origin.username.to_owned() }).await??;
+    let contacts = station_requests::contacts(origin.own()?).await?;
     let mut query = Element::new("query", ns::ROSTER);
     for contact in contacts.iter().filter(|c| c.item.listed) {
         query = query.child(roster_item(&contact.item, origin.state.domain()));

@@ -305,6 +305,7 @@ impl XmppConnection {
                     act.resource = Some(attached.station.resource.clone());
                     act.binding = Some(Binding::User {
                         router: act.state.router.clone(),
+                        session: attached.station.session.clone(),
                         username: attached.station.username.clone(),
                         resource: attached.station.resource.clone(),
                         connection_id: attached.connection_id,
@@ -355,7 +356,8 @@ impl XmppConnection {
         // A message with a body (1:1 or groupchat) is handed to the core now, in order, and
         // the next frame need not wait for its commit; only a refusal comes back, as a
         // stanza error.
-        let origin = Origin { state: &state, username: &username, resource: &resource };
+        let session = self.binding.as_ref().and_then(Binding::session).cloned();
+        let origin = Origin { state: &state, username: &username, resource: &resource, session: session.as_ref() };
         if let Some(submitted) = submit_message(&origin, &stanza) {
             match submitted {
                 Ok(stored) => {
@@ -370,7 +372,7 @@ impl XmppConnection {
             return;
         }
         let handled = async move {
-            let origin = Origin { state: &state, username: &username, resource: &resource };
+            let origin = Origin { state: &state, username: &username, resource: &resource, session: session.as_ref() };
             let outcome = dispatch(&origin, &stanza).await;
             (stanza, outcome)
         };

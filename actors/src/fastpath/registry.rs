@@ -14,7 +14,7 @@ use actix::prelude::*;
 use super::machine::Waiting;
 use super::workgroup::{
     AgentCommand, Answer, DescribeQueue, Dissolve, Enqueue, ForVisitor, ForgetVisitor, QueueView, Reconfigure,
-    VisitorAction, VisitorReply, Workgroup,
+    VisitorAction, VisitorReply, VisitorReport, Workgroup,
 };
 use super::{FastpathError, FastpathOptions, WorkgroupRecord};
 use crate::muc::conference::Conference;
@@ -85,7 +85,7 @@ impl Fastpath {
             self.store.clone(),
             self.router.clone(),
             self.conference.clone(),
-            ctx.address(),
+            ctx.address().recipient(),
         )
         .start();
         self.workgroups.insert(record.name.clone(), Entry { record, addr });
@@ -454,38 +454,21 @@ impl Handler<FindVisitor> for Fastpath {
     }
 }
 
-/// A visitor's request or chat ended: its id may be asked with again. Sent by workgroups.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct VisitorSettled {
-    pub user_id: String,
-    pub token: String,
-}
-
-impl Handler<VisitorSettled> for Fastpath {
+impl Handler<VisitorReport> for Fastpath {
     type Result = ();
 
-    fn handle(&mut self, msg: VisitorSettled, _: &mut Context<Self>) {
-        if let Some(visitor) = self.visitors.get_mut(&msg.user_id).filter(|v| v.token == msg.token) {
-            visitor.settled = true;
-        }
-    }
-}
-
-/// A visitor ended. Sent by workgroups.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct VisitorGone {
-    pub user_id: String,
-    pub token: String,
-}
-
-impl Handler<VisitorGone> for Fastpath {
-    type Result = ();
-
-    fn handle(&mut self, msg: VisitorGone, _: &mut Context<Self>) {
-        if self.visitors.get(&msg.user_id).is_some_and(|v| v.token == msg.token) {
-            self.visitors.remove(&msg.user_id);
+    fn handle(&mut self, msg: VisitorReport, _: &mut Context<Self>) {
+        match msg {
+            VisitorReport::Settled { user_id, token } => {
+                if let Some(visitor) = self.visitors.get_mut(&user_id).filter(|v| v.token == token) {
+                    visitor.settled = true;
+                }
+            }
+            VisitorReport::Gone { user_id, token } => {
+                if self.visitors.get(&user_id).is_some_and(|v| v.token == token) {
+                    self.visitors.remove(&user_id);
+                }
+            }
         }
     }
 }

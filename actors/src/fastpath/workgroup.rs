@@ -21,7 +21,6 @@ use actix::prelude::*;
 use serde_json::{json, Value};
 
 use super::machine::{AgentView, DepartReason, Effect, Input, Machine, Refusal, Settings, Waiting};
-use super::registry::{Fastpath, VisitorGone, VisitorSettled};
 use super::{ChatRecord, FastpathError, FastpathOptions, WorkgroupRecord};
 use crate::clock::now_ms;
 use crate::model::event::{Invitation, WorkgroupEvent, WorkgroupInvitation};
@@ -51,7 +50,7 @@ pub struct Workgroup {
     store: Store,
     router: Addr<Router>,
     conference: Addr<Conference>,
-    registry: Addr<Fastpath>,
+    registry: Recipient<VisitorReport>,
     visitors: HashMap<String, Visitor>,
     /// Room name → the chat set up in it.
     chats: HashMap<String, Chat>,
@@ -142,6 +141,16 @@ impl From<Refusal> for FastpathError {
     }
 }
 
+/// What a workgroup tells its registry about a visitor. Sent by the workgroup.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum VisitorReport {
+    /// The visitor's request or chat ended: its id may be asked with again.
+    Settled { user_id: String, token: String },
+    /// The visitor ended.
+    Gone { user_id: String, token: String },
+}
+
 impl Workgroup {
     pub fn new(
         options: Arc<FastpathOptions>,
@@ -150,7 +159,7 @@ impl Workgroup {
         store: Store,
         router: Addr<Router>,
         conference: Addr<Conference>,
-        registry: Addr<Fastpath>,
+        registry: Recipient<VisitorReport>,
     ) -> Self {
         let jid = format!("{}@{}", record.name, options.host());
         let machine = Machine::new(&record.name, settings_of(&record, &options), record.open);
@@ -409,7 +418,7 @@ impl Workgroup {
         };
         visitor.stage = Stage::Ended;
         let generation = visitor.generation;
-        self.registry.do_send(VisitorSettled { user_id: user_id.to_owned(), token: visitor.token.clone() });
+        self.registry.do_send(VisitorReport::Settled { user_id: user_id.to_owned(), token: visitor.token.clone() });
         let user_id = user_id.to_owned();
         let linger = Duration::from_millis(self.options.visitor_linger_ms.max(0) as u64);
         ctx.run_later(linger, move |act, _| {
@@ -435,7 +444,7 @@ impl Workgroup {
             }
             station.do_send(EndStation { reason: reason.to_owned() });
         }
-        self.registry.do_send(VisitorGone { user_id: user_id.to_owned(), token: visitor.token });
+        self.registry.do_send(VisitorReport::Gone { user_id: user_id.to_owned(), token: visitor.token });
     }
 
     fn queue_view(&self) -> QueueView {

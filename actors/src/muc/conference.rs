@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::room::{Join, Joined, MucRoom, Post, RoomActivity, StationGone};
+use super::room::{Join, Joined, MucRoom, Post, RoomActivity, RoomStopped, StationGone};
 use super::{Affiliation, MucOptions, RoomConfig, RoomError, RoomRecord};
 use crate::model::RoomMessage;
 use crate::station::Station;
@@ -45,7 +45,7 @@ impl Conference {
         ctx: &mut Context<Self>,
     ) -> Addr<MucRoom> {
         let name = record.name.clone();
-        let room = MucRoom::new(self.options.clone(), self.store.clone(), ctx.address(), record)
+        let room = MucRoom::new(self.options.clone(), self.store.clone(), ctx.address().recipient(), record)
             .watched(watcher, empty_timeout)
             .start();
         self.rooms.insert(name, room.clone());
@@ -249,14 +249,6 @@ impl Handler<StationLeft> for Conference {
     }
 }
 
-/// A room stopped (a temporary room emptied, or a room was destroyed). Sent by the room.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomStopped {
-    pub name: String,
-    pub room: Addr<MucRoom>,
-}
-
 impl Handler<RoomStopped> for Conference {
     type Result = ();
 
@@ -264,5 +256,45 @@ impl Handler<RoomStopped> for Conference {
         if self.rooms.get(&msg.name) == Some(&msg.room) {
             self.rooms.remove(&msg.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Payload;
+    use crate::muc::room::Post;
+    use crate::station::AddConnection;
+    use crate::station::Station;
+    use crate::store::StoreOptions;
+    use crate::test_support::{first_matching, recorder};
+
+    #[actix_rt::test]
+    async fn a_room_message_is_rendered_once_for_every_occupant() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
+        let options =
+            MucOptions { domain: "d".into(), service: "conference".into(), history: 5, users_can_create: true };
+        let conference = Conference::new(options, store, vec![]).start();
+        let mut inboxes = Vec::new();
+        for i in 0..200 {
+            let station = Station::new().start();
+            let (inbox, connection) = recorder();
+            station.send(AddConnection { connection_id: 1, connection }).await.unwrap();
+            let join = JoinRoom::new("hall".into(), format!("u{i}"), "r".into(), format!("n{i}"), None, station);
+            conference.send(join).await.unwrap().unwrap();
+            inboxes.push(inbox);
+        }
+        let hall = conference.send(FindRoom { name: "hall".into() }).await.unwrap().unwrap();
+        let post = Post { username: "u7".into(), resource: "r".into(), body: "to all".into(), data: None };
+        hall.send(post).await.unwrap().unwrap();
+
+        let received = first_matching(
+            &inboxes,
+            "the room message",
+            |e| matches!(&e.payload, Payload::RoomMessage { message, .. } if message.body == "to all"),
+        )
+        .await;
+        assert!(received.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one rendering shared by 200 occupants");
     }
 }

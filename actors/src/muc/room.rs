@@ -12,7 +12,6 @@ use std::sync::Arc;
 use actix::prelude::*;
 use serde_json::Value;
 
-use super::conference::{Conference, RoomStopped};
 use super::{Affiliation, AffiliationLists, MucOptions, Role, RoomConfig, RoomError, RoomRecord};
 use crate::clock::now_ms;
 use crate::model::event::{Invitation, OccupantPresence};
@@ -24,7 +23,8 @@ use crate::store::Store;
 pub struct MucRoom {
     options: Arc<MucOptions>,
     store: Store,
-    conference: Addr<Conference>,
+    /// The registry, told when the room stops.
+    registry: Recipient<RoomStopped>,
     record: RoomRecord,
     /// `name@conference.domain`.
     jid: String,
@@ -47,6 +47,14 @@ pub enum RoomActivity {
     Left { room: String, username: String },
     /// The room ended.
     Ended { room: String },
+}
+
+/// A room stopped (a temporary room emptied, or a room was destroyed). Sent by the room to its registry.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomStopped {
+    pub name: String,
+    pub room: Addr<MucRoom>,
 }
 
 struct Occupant {
@@ -78,12 +86,12 @@ pub struct RoomView {
 }
 
 impl MucRoom {
-    pub fn new(options: Arc<MucOptions>, store: Store, conference: Addr<Conference>, record: RoomRecord) -> Self {
+    pub fn new(options: Arc<MucOptions>, store: Store, registry: Recipient<RoomStopped>, record: RoomRecord) -> Self {
         let jid = format!("{}@{}", record.name, options.host());
         MucRoom {
             options,
             store,
-            conference,
+            registry,
             record,
             jid,
             occupants: HashMap::new(),
@@ -163,7 +171,7 @@ impl MucRoom {
     /// A temporary room with nobody in it ends.
     fn stop_if_unused(&mut self, ctx: &mut Context<Self>) {
         if self.occupants.is_empty() && !self.record.config.persistent {
-            self.conference.do_send(RoomStopped { name: self.record.name.clone(), room: ctx.address() });
+            self.registry.do_send(RoomStopped { name: self.record.name.clone(), room: ctx.address() });
             ctx.stop();
         }
     }
@@ -609,47 +617,9 @@ impl Handler<Destroy> for MucRoom {
             act.broadcast(&ended);
             act.occupants.clear();
             act.by_station.clear();
-            act.conference.do_send(RoomStopped { name: act.record.name.clone(), room: ctx.address() });
+            act.registry.do_send(RoomStopped { name: act.record.name.clone(), room: ctx.address() });
             ctx.stop();
             Ok(())
         })))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::muc::conference::JoinRoom;
-    use crate::station::AddConnection;
-    use crate::store::StoreOptions;
-    use crate::test_support::{first_matching, recorder};
-
-    #[actix_rt::test]
-    async fn a_room_message_is_rendered_once_for_every_occupant() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
-        let options =
-            MucOptions { domain: "d".into(), service: "conference".into(), history: 5, users_can_create: true };
-        let conference = Conference::new(options, store, vec![]).start();
-        let mut inboxes = Vec::new();
-        for i in 0..200 {
-            let station = Station::new().start();
-            let (inbox, connection) = recorder();
-            station.send(AddConnection { connection_id: 1, connection }).await.unwrap();
-            let join = JoinRoom::new("hall".into(), format!("u{i}"), "r".into(), format!("n{i}"), None, station);
-            conference.send(join).await.unwrap().unwrap();
-            inboxes.push(inbox);
-        }
-        let hall = conference.send(crate::muc::conference::FindRoom { name: "hall".into() }).await.unwrap().unwrap();
-        let post = Post { username: "u7".into(), resource: "r".into(), body: "to all".into(), data: None };
-        hall.send(post).await.unwrap().unwrap();
-
-        let received = first_matching(
-            &inboxes,
-            "the room message",
-            |e| matches!(&e.payload, Payload::RoomMessage { message, .. } if message.body == "to all"),
-        )
-        .await;
-        assert!(received.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one rendering shared by 200 occupants");
     }
 }

@@ -47,6 +47,18 @@ pub enum StoreError {
     Unavailable,
 }
 
+impl StoreError {
+    /// The stanza error condition for this failure (RFC 6120 §8.3.3).
+    pub fn condition(&self) -> crate::model::Condition {
+        use crate::model::Condition;
+        match self {
+            StoreError::Conflict(_) => Condition::Conflict,
+            StoreError::NotFound(_) => Condition::ItemNotFound,
+            StoreError::Database(_) | StoreError::Unavailable => Condition::InternalServerError,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Database(e.to_string())

@@ -1,0 +1,225 @@
+//! `Router`: the hub that owns the [`Directory`] and the [`StationTable`], and the helpers
+//! every concern's handlers share (opening and closing stations, refusals, presence fan-out,
+//! watchers, idle expiry).
+//!
+//! The handlers live beside it, one file per concern: `streams` (login streams and
+//! connections), `messages` (1:1 messages, chat states, headlines, direct events),
+//! `presence` (presence, probes, watchers, blocklists), `roster` (contact changes) and
+//! `admin` (accounts, kicks, listings). Per-user work goes straight to each user's
+//! [`UserSession`], whose address the stream handlers hand back to the doors.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::directory::Directory;
+use super::stations::StationTable;
+use crate::clock::now_ms;
+use crate::jid::Jid;
+use crate::model::{Address, Condition, Event, Payload};
+use crate::muc::conference::Conference;
+use crate::presence::{PresenceUpdate, Show};
+use crate::random::random_hex;
+use crate::route_error::RouteError;
+use crate::store::Store;
+use crate::user_session::{CloseStation, DeliverLive, IncomingPresence, OpenStation, Shutdown, UserSession};
+
+/// What the core needs to know from the configuration.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// The XMPP domain of every address (`user@domain`).
+    pub domain: String,
+    /// A login stream with no connection and no use for this long ends.
+    pub stream_idle_timeout: Duration,
+    /// Most live connections one user may hold at once.
+    pub max_connections_per_user: usize,
+    /// Subscription requests are approved without asking the contact.
+    pub roster_auto_accept: bool,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RouterStats {
+    pub messages_routed: AtomicU64,
+    pub messages_stored: AtomicU64,
+    pub users_online: AtomicU64,
+    pub stations: AtomicU64,
+    pub connections: AtomicU64,
+}
+
+/// A watched user's availability: online (any station), and available to chat (its
+/// visible presence is available or `chat`, not away, xa or dnd). Sent to watchers.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub struct UserStatus {
+    pub username: String,
+    pub online: bool,
+    pub available_to_chat: bool,
+}
+
+/// The registry and first hop. One per server.
+pub struct Router {
+    pub(super) config: Arc<CoreConfig>,
+    pub(super) store: Store,
+    conference: Addr<Conference>,
+    pub(super) directory: Directory,
+    pub(super) stations: StationTable<Addr<UserSession>>,
+    next_live_id: u64,
+    pub(super) stats: Arc<RouterStats>,
+    /// User → watchers of its availability (workgroups watching their agents), by key.
+    pub(super) watchers: std::collections::HashMap<String, std::collections::HashMap<String, Recipient<UserStatus>>>,
+}
+
+impl Router {
+    /// A router over `store`, knowing the accounts in `usernames` and the (blocker,
+    /// blocked) pairs in `blocks`.
+    pub fn new(
+        config: CoreConfig,
+        store: Store,
+        conference: Addr<Conference>,
+        usernames: Vec<String>,
+        blocks: Vec<(String, String)>,
+        stats: Arc<RouterStats>,
+    ) -> Self {
+        Router {
+            config: Arc::new(config),
+            store,
+            conference,
+            directory: Directory::new(usernames, blocks),
+            stations: StationTable::default(),
+            next_live_id: 1,
+            stats,
+            watchers: Default::default(),
+        }
+    }
+
+    /// Opens a station for `username` (starting its session if it is offline); its resource.
+    pub(super) fn open_station(
+        &mut self,
+        username: &str,
+        stream_id: Option<String>,
+        ctx: &mut Context<Self>,
+    ) -> String {
+        let (store, conference) = (self.store.clone(), self.conference.clone());
+        let router = ctx.address();
+        let started = self.stations.ensure_online(username, || {
+            UserSession::new(username.to_owned(), store, router.clone().recipient(), router.recipient(), conference)
+                .start()
+        });
+        if started {
+            self.stats.users_online.fetch_add(1, Relaxed);
+        }
+        let resource = random_hex(6);
+        self.stations.open_station(username, &resource, stream_id, now_ms());
+        if let Some(session) = self.stations.session(username) {
+            session.do_send(OpenStation { resource: resource.clone() });
+        }
+        self.stats.stations.fetch_add(1, Relaxed);
+        resource
+    }
+
+    pub(super) fn close_station(&mut self, username: &str, resource: &str, reason: &str) {
+        let Some(closed) = self.stations.close_station(username, resource) else {
+            return;
+        };
+        self.stats.connections.fetch_sub(closed.connections as u64, Relaxed);
+        self.stats.stations.fetch_sub(1, Relaxed);
+        closed.session.do_send(CloseStation { resource: resource.to_owned(), reason: reason.to_owned() });
+        if closed.user_gone {
+            closed.session.do_send(Shutdown);
+            self.notify_watchers(username);
+            self.stats.users_online.fetch_sub(1, Relaxed);
+        }
+    }
+
+    pub(super) fn close_all(&mut self, username: &str, reason: &str) -> usize {
+        let resources = self.stations.resources(username);
+        for resource in &resources {
+            self.close_station(username, resource, reason);
+        }
+        resources.len()
+    }
+
+    /// A user's availability as its watchers see it.
+    pub(super) fn status_of(&self, username: &str) -> UserStatus {
+        let user = self.stations.user(username);
+        let show = user.and_then(|u| u.presence.as_ref()).and_then(|p| p.availability.as_ref()).map(|a| a.show);
+        UserStatus {
+            username: username.to_owned(),
+            online: user.is_some(),
+            available_to_chat: matches!(show, Some(Show::Available | Show::Chat)),
+        }
+    }
+
+    pub(super) fn notify_watchers(&self, username: &str) {
+        if let Some(watchers) = self.watchers.get(username) {
+            let status = self.status_of(username);
+            for watcher in watchers.values() {
+                watcher.do_send(status.clone());
+            }
+        }
+    }
+
+    /// An id for an event that is not a stored message.
+    pub(super) fn live_id(&mut self, kind: &str) -> String {
+        let id = format!("{kind}-{}", self.next_live_id);
+        self.next_live_id += 1;
+        id
+    }
+
+    /// Refuses a stanza because of a block: the sending station gets an error event (what
+    /// an XMPP client gets as a stanza error), and the door gets the error to answer with.
+    pub(super) fn refuse(&mut self, from: &Jid, to: &Jid, client_id: Option<String>, error: RouteError) -> RouteError {
+        let id = client_id.unwrap_or_else(|| self.live_id("error"));
+        let event = Event::new(Payload::StanzaError {
+            id,
+            from: Address::user(to.user.as_str()),
+            to: Address::from(from),
+            condition: match error {
+                RouteError::YouBlocked(_) => Condition::NotAcceptable,
+                _ => Condition::ServiceUnavailable,
+            },
+            text: error.to_string(),
+        });
+        if let Some(session) = self.stations.session(from.user.as_str()) {
+            session.do_send(DeliverLive { event, resource: from.resource.clone() });
+        }
+        error
+    }
+
+    /// Pushes a presence to each online user in `to`, unless a block stands between them.
+    pub(super) fn fan_out_presence(&self, update: &Arc<PresenceUpdate>, to: &[String]) {
+        for name in to {
+            if self.directory.blocked_either(&update.from_user, name) {
+                continue;
+            }
+            if let Some(session) = self.stations.session(name) {
+                session.do_send(IncomingPresence { update: update.clone(), resource: None });
+            }
+        }
+    }
+
+    pub(super) fn touch(&mut self, username: &str, resource: &str) {
+        self.stations.touch(username, resource, now_ms());
+    }
+
+    /// Ends login streams nobody used for `stream_idle_timeout`.
+    fn expire_idle_streams(&mut self) {
+        let cutoff = now_ms() - self.config.stream_idle_timeout.as_millis() as i64;
+        for (username, resource) in self.stations.idle_stations(cutoff) {
+            tracing::debug!(%username, %resource, "login stream expired");
+            self.close_station(&username, &resource, "the stream expired");
+        }
+    }
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let every = (self.config.stream_idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        ctx.run_interval(every, |act, _| act.expire_idle_streams());
+    }
+}

@@ -1,0 +1,153 @@
+//! 1:1 messages and live-only events: `Submit` (stored, delivered after the commit),
+//! `SendChatState`, `Broadcast` (headlines) and `DeliverToUser`.
+
+use std::future::ready;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::hub::Router;
+use crate::clock::now_ms;
+use crate::jid::Jid;
+use crate::model::{Address, ChatState, Event, NewMessage, Payload, StoredMessage};
+use crate::route_error::RouteError;
+use crate::user_session::{DeliverLive, DeliverMessage};
+
+/// Store and route a message. Sent by every door; replies once the message is committed.
+#[derive(Message)]
+#[rtype(result = "Result<Arc<StoredMessage>, RouteError>")]
+pub struct Submit {
+    pub message: NewMessage,
+}
+
+impl Handler<Submit> for Router {
+    type Result = ResponseFuture<Result<Arc<StoredMessage>, RouteError>>;
+
+    fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) -> Self::Result {
+        let message = msg.message;
+        let to_user = message.to.user.as_str();
+        if let Err(unknown) = self.directory.require(to_user) {
+            return Box::pin(ready(Err(unknown)));
+        }
+        if let Some(refusal) = self.directory.block_refusal(message.from.user.as_str(), to_user) {
+            let error = self.refuse(&message.from, &message.to, message.client_id.clone(), refusal);
+            return Box::pin(ready(Err(error)));
+        }
+        // RFC 6121 §8.5.3.2.1: a full address whose resource is not a station of the user is
+        // treated as the bare address.
+        let deliver_to =
+            message.to.resource.clone().filter(|res| self.stations.user(to_user).is_some_and(|u| u.has_station(res)));
+        if let Some(res) = &message.from.resource {
+            self.touch(message.from.user.as_str(), res);
+        }
+        self.stats.messages_routed.fetch_add(1, Relaxed);
+        let feed = ctx.address();
+        let stored = self.store.append_message(message, deliver_to, move |committed| {
+            feed.do_send(MessageCommitted { message: committed.clone() })
+        });
+        Box::pin(async move { stored.await.map_err(RouteError::from) })
+    }
+}
+
+/// A message was committed. Sent by the store's writer thread, in commit order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MessageCommitted {
+    pub message: Arc<StoredMessage>,
+}
+
+impl Handler<MessageCommitted> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: MessageCommitted, _: &mut Context<Self>) {
+        self.stats.messages_stored.fetch_add(1, Relaxed);
+        if let Some(session) = self.stations.session(&msg.message.to_user) {
+            session.do_send(DeliverMessage { message: msg.message });
+        }
+        // Otherwise the recipient is offline: the message stays pending in the store.
+    }
+}
+
+/// A chat state for the recipient's live stations; not archived, not stored offline. Sent
+/// by the chat API and `/ws`.
+#[derive(Message)]
+#[rtype(result = "Result<(), RouteError>")]
+pub struct SendChatState {
+    pub from: Jid,
+    pub to: Jid,
+    pub state: ChatState,
+}
+
+impl Handler<SendChatState> for Router {
+    type Result = Result<(), RouteError>;
+
+    fn handle(&mut self, msg: SendChatState, _: &mut Context<Self>) -> Self::Result {
+        let to_user = msg.to.user.as_str();
+        self.directory.require(to_user)?;
+        if let Some(refusal) = self.directory.block_refusal(msg.from.user.as_str(), to_user) {
+            return Err(self.refuse(&msg.from, &msg.to, None, refusal));
+        }
+        if let Some(res) = &msg.from.resource {
+            self.touch(msg.from.user.as_str(), res);
+        }
+        let id = self.live_id("state");
+        let Some(user) = self.stations.user(to_user) else {
+            return Ok(()); // Offline: a chat state is not worth keeping.
+        };
+        // As for messages, a resource that is no station of the user means the bare address.
+        let resource = msg.to.resource.clone().filter(|r| user.has_station(r));
+        let event = Event::new(Payload::ChatState {
+            id,
+            from: Address::from(&msg.from),
+            to: Address::from(&msg.to),
+            state: msg.state,
+        });
+        user.session.do_send(DeliverLive { event, resource });
+        Ok(())
+    }
+}
+
+/// A headline to every online user, live only. Sent by the admin API; replies with the
+/// number of users it reached.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Broadcast {
+    pub body: String,
+}
+
+impl Handler<Broadcast> for Router {
+    type Result = usize;
+
+    fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) -> usize {
+        let id = self.live_id("headline");
+        // One event; every session and station shares the same Arc.
+        let event = Event::new(Payload::Headline { id, body: msg.body, stamp_ms: now_ms() });
+        for (_, user) in self.stations.users() {
+            user.session.do_send(DeliverLive { event: event.clone(), resource: None });
+        }
+        self.stations.online_count()
+    }
+}
+
+/// A live-only event for every live station of a user (a room invitation). Sent by the
+/// APIs and workgroups; `UnknownUser` if there is no such account, nothing kept if it is
+/// offline.
+#[derive(Message)]
+#[rtype(result = "Result<(), RouteError>")]
+pub struct DeliverToUser {
+    pub username: String,
+    pub event: Arc<Event>,
+}
+
+impl Handler<DeliverToUser> for Router {
+    type Result = Result<(), RouteError>;
+
+    fn handle(&mut self, msg: DeliverToUser, _: &mut Context<Self>) -> Self::Result {
+        self.directory.require(&msg.username)?;
+        if let Some(session) = self.stations.session(&msg.username) {
+            session.do_send(DeliverLive { event: msg.event, resource: None });
+        }
+        Ok(())
+    }
+}
