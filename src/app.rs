@@ -13,12 +13,15 @@ use actix_http::HttpService;
 use actix_service::map_config;
 use actix_web::dev::{AppConfig, Server, ServerHandle};
 use actix_web::{web, App};
+use switchboard_actors::accounts::Accounts;
+use switchboard_actors::archive::Archive;
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::start_password_workers;
 use switchboard_actors::router::CoreConfig;
+use switchboard_actors::storage::Storage;
 use switchboard_actors::Hosts;
 use switchboard_actors::{Router, RouterStats, Store, StoreOptions};
 
@@ -59,23 +62,21 @@ impl Application {
             },
         )
         .map_err(|e| format!("cannot open the database {}: {e}", config.database_path().display()))?;
+        let store_stats = store.stats.clone();
+        let storage = Storage::on(store);
         let passwords = start_password_workers(config.auth.hash_threads);
-        let generated_admin_password = secrets::ensure_admin(&store, &passwords, &config).await?;
-        if let Some(path) = &generated_admin_password {
-            tracing::warn!(path = %path.display(), "generated the admin password; it is in this file (mode 0600)");
-        }
         let jwt_secret = secrets::jwt_secret(&config)?;
-        let usernames = store.usernames().await.map_err(|e| e.to_string())?;
-        let blocks = store.all_blocks().await.map_err(|e| e.to_string())?;
-        let rooms = store.all_rooms().await.map_err(|e| e.to_string())?;
-        let workgroups = store.all_workgroups().await.map_err(|e| e.to_string())?;
+        let usernames = storage.accounts.usernames().await.map_err(|e| e.to_string())?;
+        let blocks = storage.rosters.all_blocks().await.map_err(|e| e.to_string())?;
+        let rooms = storage.rooms.all_rooms().await.map_err(|e| e.to_string())?;
+        let workgroups = storage.workgroups.all_workgroups().await.map_err(|e| e.to_string())?;
         let muc = MucOptions {
             domain: config.server.domain.clone(),
             service: config.muc.service.clone(),
             history: config.muc.history,
             users_can_create: config.muc.users_can_create,
         };
-        let conference = Conference::new(muc.clone(), store.clone(), rooms).start();
+        let conference = Conference::new(muc.clone(), storage.rooms.clone(), rooms).start();
 
         let router_stats = Arc::new(RouterStats::default());
         let router = Router::new(
@@ -85,7 +86,7 @@ impl Application {
                 max_connections_per_user: config.limits.max_connections_per_user,
                 roster_auto_accept: config.roster.auto_accept,
             },
-            store.clone(),
+            storage.clone(),
             conference.clone(),
             usernames,
             blocks,
@@ -102,13 +103,20 @@ impl Application {
         let fastpath = Fastpath::new(
             fastpath_options.clone(),
             muc.clone(),
-            store.clone(),
+            storage.workgroups.clone(),
             router.clone(),
             conference.clone(),
             workgroups,
         )
         .start();
-        let auth = Arc::new(Authenticator::new(store.clone(), passwords.clone(), &config.auth, &jwt_secret));
+        // Accounts change through the core, which keeps the router's directory in step: the
+        // admin account is made (or its password set) once the router runs.
+        let accounts = Accounts::new(&storage, router.clone());
+        let generated_admin_password = secrets::ensure_admin(&accounts, &passwords, &config).await?;
+        if let Some(path) = &generated_admin_password {
+            tracing::warn!(path = %path.display(), "generated the admin password; it is in this file (mode 0600)");
+        }
+        let auth = Arc::new(Authenticator::new(accounts.clone(), passwords.clone(), &config.auth, &jwt_secret));
 
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let workers = if config.server.workers == 0 {
@@ -127,7 +135,9 @@ impl Application {
             fastpath,
             fastpath_options: Arc::new(fastpath_options),
             router_stats,
-            store,
+            store_stats,
+            accounts,
+            archive: Archive::new(&storage),
             auth,
             passwords,
         });

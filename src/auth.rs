@@ -19,8 +19,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use switchboard_actors::accounts::Accounts;
 use switchboard_actors::password::{PasswordHasher, PasswordWorker, VerifyPassword};
-use switchboard_actors::Store;
 
 use crate::config::{secs, AuthConfig};
 use crate::error::ApiError;
@@ -77,7 +77,7 @@ struct FailedLogins {
 
 /// Checks credentials and issues tokens. One per server, shared by every worker.
 pub struct Authenticator {
-    store: Store,
+    accounts: Accounts,
     passwords: Addr<PasswordWorker>,
     digest_key: [u8; 32],
     cache: Mutex<HashMap<String, CachedCredential>>,
@@ -91,11 +91,11 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(store: Store, passwords: Addr<PasswordWorker>, config: &AuthConfig, jwt_secret: &[u8]) -> Self {
+    pub fn new(accounts: Accounts, passwords: Addr<PasswordWorker>, config: &AuthConfig, jwt_secret: &[u8]) -> Self {
         let mut digest_key = [0u8; 32];
         getrandom::fill(&mut digest_key).expect("the operating system's random source is available");
         Authenticator {
-            store,
+            accounts,
             passwords,
             digest_key,
             cache: Mutex::new(HashMap::new()),
@@ -130,7 +130,7 @@ impl Authenticator {
                 }
             }
         }
-        let user = self.store.find_user(username.to_owned()).await?;
+        let user = self.accounts.find(username).await?;
         // An unknown user still costs one argon2 verification, so timing does not tell
         // which user names exist.
         let hash = user.map(|u| u.password_hash).unwrap_or_else(|| dummy_hash().to_owned());
@@ -200,7 +200,7 @@ impl Authenticator {
     /// with it, not at their expiry).
     async fn verify_live_token(&self, token: &str) -> Result<Caller, ApiError> {
         let caller = self.verify_token(token)?;
-        match self.store.find_user(caller.username.clone()).await? {
+        match self.accounts.find(&caller.username).await? {
             Some(_) => Ok(caller),
             None => Err(ApiError::unauthorized("the token's account no longer exists")),
         }

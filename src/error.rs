@@ -153,8 +153,8 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(m) => ApiError::conflict("UserAlreadyExistsException", m),
             StoreError::NotFound(m) => ApiError::not_found("UserNotFoundException", m),
-            StoreError::Database(m) => {
-                tracing::error!(error = %m, "store failure");
+            StoreError::Database { entity, source } => {
+                tracing::error!(%entity, error = %source, "store failure");
                 ApiError::internal("the store failed; nothing was changed")
             }
             StoreError::Unavailable => ApiError::new(

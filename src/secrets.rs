@@ -9,10 +9,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use actix::Addr;
+use switchboard_actors::accounts::Accounts;
 use switchboard_actors::password::{HashPassword, PasswordWorker, VerifyPassword};
 use switchboard_actors::random::random_hex;
 use switchboard_actors::store::{NewUser, UserUpdate};
-use switchboard_actors::Store;
 
 use crate::auth::ADMIN_USERNAME;
 use crate::config::Config;
@@ -40,11 +40,11 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 /// Makes sure the `admin` account exists with the configured password, or with a generated
 /// one on first start. Returns the path of the generated password file, if one was written.
 pub async fn ensure_admin(
-    store: &Store,
+    accounts: &Accounts,
     passwords: &Addr<PasswordWorker>,
     config: &Config,
 ) -> Result<Option<PathBuf>, String> {
-    let existing = store.find_user(ADMIN_USERNAME.to_owned()).await.map_err(|e| e.to_string())?;
+    let existing = accounts.find(ADMIN_USERNAME).await.map_err(|e| e.to_string())?;
     let configured = config.admin.password.clone();
     if !configured.is_empty() {
         match existing {
@@ -53,8 +53,8 @@ pub async fn ensure_admin(
                 let same = passwords.send(check).await.map_err(|e| e.to_string())?;
                 if !same {
                     let password_hash = hash(passwords, &configured).await?;
-                    store
-                        .update_user(UserUpdate {
+                    accounts
+                        .update(UserUpdate {
                             username: ADMIN_USERNAME.into(),
                             password_hash: Some(password_hash),
                             ..Default::default()
@@ -64,7 +64,7 @@ pub async fn ensure_admin(
                     tracing::info!("admin password updated from the configuration");
                 }
             }
-            None => create_admin(store, passwords, &configured).await?,
+            None => create_admin(accounts, passwords, &configured).await?,
         }
         return Ok(None);
     }
@@ -74,7 +74,7 @@ pub async fn ensure_admin(
     let generated = random_hex(12);
     let path = config.server.data_dir.join(ADMIN_PASSWORD_FILE);
     write_private(&path, &generated).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    create_admin(store, passwords, &generated).await?;
+    create_admin(accounts, passwords, &generated).await?;
     Ok(Some(path))
 }
 
@@ -82,10 +82,10 @@ async fn hash(passwords: &Addr<PasswordWorker>, password: &str) -> Result<String
     passwords.send(HashPassword { password: password.to_owned() }).await.map_err(|e| e.to_string())
 }
 
-async fn create_admin(store: &Store, passwords: &Addr<PasswordWorker>, password: &str) -> Result<(), String> {
+async fn create_admin(accounts: &Accounts, passwords: &Addr<PasswordWorker>, password: &str) -> Result<(), String> {
     let password_hash = hash(passwords, password).await?;
-    store
-        .create_user(NewUser {
+    accounts
+        .create(NewUser {
             username: ADMIN_USERNAME.into(),
             password_hash,
             name: "Administrator".into(),

@@ -90,10 +90,11 @@ pub async fn open(
         },
     });
     if let Some(after) = last_event_id {
-        let replay = state.store.received_since(username, after, state.config.sse.replay_limit);
+        let archive = state.archive.clone();
+        let replay_limit = state.config.sse.replay_limit;
         let target = connection.clone();
         actix_web::rt::spawn(async move {
-            let events = match replay.await {
+            let events = match archive.received_since(username, after, replay_limit).await {
                 Ok(messages) => messages.into_iter().map(|m| Event::delayed_message(Arc::new(m))).collect(),
                 Err(e) => {
                     tracing::warn!(error = %e, "Last-Event-ID replay failed");

@@ -1,15 +1,19 @@
-//! What every HTTP handler shares: the router's, the conference's and Fastpath's addresses, the store,
-//! the authenticator and the configuration.
+//! What every HTTP handler shares: the router's, the conference's and Fastpath's addresses, the
+//! accounts and archive services, the authenticator and the configuration. Doors reach data
+//! only through these.
 
 use std::sync::Arc;
 
 use actix::Addr;
+use switchboard_actors::accounts::Accounts;
+use switchboard_actors::archive::Archive;
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::PasswordWorker;
-use switchboard_actors::{Hosts, Router, RouterStats, Store};
+use switchboard_actors::store::StoreStats;
+use switchboard_actors::{Hosts, Router, RouterStats};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -25,7 +29,12 @@ pub struct AppState {
     pub fastpath_options: Arc<FastpathOptions>,
     /// Counters the router keeps (messages routed and stored, live users and stations).
     pub router_stats: Arc<RouterStats>,
-    pub store: Store,
+    /// The store's own counters (batches, writes, commit time), for `/metrics`.
+    pub store_stats: Arc<StoreStats>,
+    /// Accounts: every read and change of one goes through the core.
+    pub accounts: Accounts,
+    /// History, transcripts, workgroup chats.
+    pub archive: Archive,
     pub auth: Arc<Authenticator>,
     pub passwords: Addr<PasswordWorker>,
 }

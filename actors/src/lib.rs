@@ -5,8 +5,10 @@
 //! - [`model`]: the one model under every door: typed addresses, messages, records and
 //!   events (`Event` carries a `Payload`; each door renders it, once per event); `Push` is
 //!   what connections receive.
-//! - [`store`]: SQLite behind one interface (`Store`): reader `SyncArbiter`, group-commit
-//!   writer.
+//! - [`storage`]: the storage interfaces per domain (accounts, messages, rosters, rooms,
+//!   workgroups) the actors depend on, and `StoreError`.
+//! - [`store`]: SQLite behind those interfaces (`Store`): reader `SyncArbiter`, group-commit
+//!   writer; `store::memory` for tests.
 //! - [`router`]: `Router`, the registry of users, streams and stations and the first hop:
 //!   its tables (`Directory`, `StationTable`) as plain data, its handlers by concern.
 //! - [`route_error`]: `RouteError`, the router's and sessions' refusals with their
@@ -17,10 +19,14 @@
 //! - [`fastpath`]: the workgroup state machine (queue, offers, revokes).
 //! - [`muc`]: `MucRoom` (one per room) and the `Conference` registry.
 //! - [`station`]: `Station`, one per station: fan-out to its live connections.
+//! - [`accounts`], [`archive`]: the services the doors read and change data through
+//!   (accounts with the directory kept in step; history, transcripts, workgroup chats).
 //! - [`password`], [`random`], [`clock`]: argon2 hashing, secrets and ids, timestamps.
 //!
 //! This crate never depends on actix-web: the doors live in the `switchboard` crate.
 
+pub mod accounts;
+pub mod archive;
 pub mod clock;
 pub mod fastpath;
 pub mod jid;
@@ -33,6 +39,7 @@ pub mod roster;
 pub mod route_error;
 pub mod router;
 pub mod station;
+pub mod storage;
 pub mod store;
 pub mod user_session;
 

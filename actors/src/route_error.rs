@@ -2,7 +2,7 @@
 //! condition an XMPP door answers it with (the HTTP doors map it to a status).
 
 use crate::model::Condition;
-use crate::store::StoreError;
+use crate::storage::StoreError;
 
 /// Why the router refused a request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -25,12 +25,13 @@ use crate::presence::{visible, Availability, PresenceUpdate, StationPresence};
 use crate::roster::{NoticeKind, RosterItem, RowChange};
 use crate::route_error::RouteError;
 use crate::station::{AddConnection, EndStation, RemoveConnection, Station, StationEvent};
-use crate::store::Store;
+use crate::storage::{MessageStorage, RosterStorage, Storage};
 
 /// One online user.
 pub struct UserSession {
     username: String,
-    store: Store,
+    messages: Arc<dyn MessageStorage>,
+    rosters: Arc<dyn RosterStorage>,
     /// Where this user's presence goes out (the router).
     presence_out: Recipient<PresenceOut>,
     /// Where probes for contacts' presence go (the router).
@@ -71,14 +72,15 @@ enum FlushState {
 impl UserSession {
     pub fn new(
         username: String,
-        store: Store,
+        storage: &Storage,
         presence_out: Recipient<PresenceOut>,
         probes: Recipient<Probe>,
         conference: Addr<Conference>,
     ) -> Self {
         UserSession {
             username,
-            store,
+            messages: storage.messages.clone(),
+            rosters: storage.rosters.clone(),
             presence_out,
             probes,
             conference,
@@ -174,7 +176,7 @@ impl UserSession {
             return;
         }
         self.flush = FlushState::Running { held_back: Vec::new(), again: false };
-        self.store
+        self.messages
             .pending_for(self.username.clone())
             .into_actor(self)
             .map(|result, act, ctx| {
@@ -199,7 +201,7 @@ impl UserSession {
                         delivered.push(message.id);
                     }
                 }
-                act.store.mark_delivered(delivered);
+                act.messages.mark_delivered(delivered);
                 if again {
                     act.start_flush(ctx);
                 }
@@ -213,7 +215,7 @@ impl Actor for UserSession {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Nothing else is handled until the roster is in: presence needs it.
-        self.store
+        self.rosters
             .roster(self.username.clone())
             .into_actor(self)
             .map(|result, act, _| match result {
@@ -337,7 +339,7 @@ impl Handler<DeliverMessage> for UserSession {
         }
         let event = Event::message(msg.message.clone());
         if self.push_message(&msg.message, &event) {
-            self.store.mark_delivered(vec![msg.message.id]);
+            self.messages.mark_delivered(vec![msg.message.id]);
         }
     }
 }
@@ -384,7 +386,7 @@ impl Handler<CloseStation> for UserSession {
         }
         self.refresh_presence(ctx);
         // What waited for this station now waits for any; a live one gets it at once.
-        self.store
+        self.messages
             .retarget_pending(self.username.clone(), msg.resource)
             .into_actor(self)
             .map(|_, act, ctx| {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_actors::clock::format_stamp;
 use switchboard_actors::password::HashPassword;
-use switchboard_actors::router::{Broadcast, Kick, ListSessions, UserAdded, UserRemoved};
+use switchboard_actors::router::{Broadcast, Kick, ListSessions};
 use switchboard_actors::store::{NewUser, UserRecord, UserUpdate};
 use switchboard_actors::Username;
 
@@ -86,7 +86,7 @@ pub async fn list_users(
     state: web::Data<AppState>,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let users = state.store.list_users(query.into_inner().search, None).await?;
+    let users = state.accounts.list(query.into_inner().search, None).await?;
     Ok(HttpResponse::Ok().json(json!({ "users": users.iter().map(user_json).collect::<Vec<_>>() })))
 }
 
@@ -106,8 +106,8 @@ pub async fn create_user(
     let properties = properties(body.properties)?.unwrap_or_default();
     let password_hash = hash(&state, password).await?;
     state
-        .store
-        .create_user(NewUser {
+        .accounts
+        .create(NewUser {
             username: username.to_string(),
             password_hash,
             name: body.name.unwrap_or_default(),
@@ -115,14 +115,13 @@ pub async fn create_user(
             properties,
         })
         .await?;
-    state.router.do_send(UserAdded { username: username.to_string() });
     Ok(HttpResponse::Created().json(json!({ "username": username.to_string() })))
 }
 
 /// `GET /restapi/v1/users/{username}`.
 pub async fn get_user(_: Admin, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
-    match state.store.find_user(username.clone()).await? {
+    match state.accounts.find(&username).await? {
         Some(user) => Ok(HttpResponse::Ok().json(user_json(&user))),
         None => Err(ApiError::user_not_found(&username)),
     }
@@ -153,8 +152,8 @@ pub async fn update_user(
     };
     let password_changed = password_hash.is_some();
     state
-        .store
-        .update_user(UserUpdate {
+        .accounts
+        .update(UserUpdate {
             username: username.clone(),
             password_hash,
             name: body.name,
@@ -178,9 +177,8 @@ pub async fn delete_user(
     if username == ADMIN_USERNAME {
         return Err(ApiError::forbidden("the admin account cannot be deleted"));
     }
-    state.store.delete_user(username.clone()).await?;
+    state.accounts.delete(username.clone()).await?;
     state.auth.forget(&username);
-    state.router.send(UserRemoved { username: username.clone() }).await?;
     Ok(HttpResponse::Ok().json(json!({ "username": username })))
 }
 
@@ -244,7 +242,7 @@ pub async fn broadcast(
 
 /// 404 unless the account exists.
 pub async fn require_account(state: &AppState, username: &str) -> Result<(), ApiError> {
-    match state.store.find_user(username.to_owned()).await? {
+    match state.accounts.find(username).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::user_not_found(username)),
     }

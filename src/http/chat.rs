@@ -197,7 +197,7 @@ pub async fn history(
         after: p.after,
         limit,
     };
-    let messages = state.store.history(query).await?;
+    let messages = state.archive.history(query).await?;
     Ok(HttpResponse::Ok().json(json!({ "messages": messages.iter().map(|m| crate::chatapi::message_json(m, &state.hosts)).collect::<Vec<_>>() })))
 }
 
@@ -245,7 +245,7 @@ pub async fn set_property(
     if value.chars().count() > max {
         return Err(ApiError::too_large(format!("property values are at most {max} characters")));
     }
-    state.store.set_property(station.username, name, value.to_owned()).await?;
+    state.accounts.set_property(station.username, name, value.to_owned()).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -259,7 +259,7 @@ pub async fn delete_property(
     let (stream_id, name) = path.into_inner();
     let station = caller_stream(&state, &caller, stream_id).await?;
     check_property_name(&name)?;
-    state.store.delete_property(station.username, name).await.map_err(|e| match e {
+    state.accounts.delete_property(station.username, name).await.map_err(|e| match e {
         switchboard_actors::StoreError::NotFound(m) => ApiError::not_found("PropertyNotFoundException", m),
         other => other.into(),
     })?;
@@ -283,7 +283,7 @@ pub async fn search_users(
         return Err(ApiError::bad_request("search must not be empty"));
     }
     let users =
-        state.store.list_users(Some(search.trim().to_owned()), Some(state.config.limits.max_search_results)).await?;
+        state.accounts.list(Some(search.trim().to_owned()), Some(state.config.limits.max_search_results)).await?;
     let users: Vec<_> =
         users.iter().map(|u| json!({ "username": u.username, "name": u.name, "email": u.email })).collect();
     Ok(HttpResponse::Ok().json(json!({ "users": users })))

@@ -306,7 +306,7 @@ pub async fn admin_roster(
 ) -> Result<HttpResponse, ApiError> {
     let username = path.into_inner();
     require_account(&state, &username).await?;
-    let rows = state.store.roster(username).await?;
+    let rows = state.accounts.roster(username).await?;
     let items: Vec<Value> = rows.iter().filter(|r| r.listed).map(|r| roster_item_json(r, &state.hosts)).collect();
     Ok(HttpResponse::Ok().json(json!({ "rosterItem": items })))
 }

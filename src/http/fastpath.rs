@@ -272,7 +272,7 @@ pub async fn admin_chats(
 ) -> Result<HttpResponse, ApiError> {
     let name = parse_workgroup(&state, &path)?;
     state.fastpath.send(GetWorkgroup { name: name.clone() }).await??;
-    let chats = state.store.workgroup_chats(name, MAX_CHATS_LISTED).await?;
+    let chats = state.archive.workgroup_chats(name, MAX_CHATS_LISTED).await?;
     let list: Vec<Value> = chats.iter().map(|c| chat_json(&state, c)).collect();
     Ok(HttpResponse::Ok().json(json!({ "chats": list })))
 }
@@ -298,10 +298,10 @@ pub async fn admin_transcript(
     let (name, room) = path.into_inner();
     let name = parse_workgroup(&state, &name)?;
     let room = room.split('@').next().unwrap_or_default().to_owned();
-    let chat = state.store.workgroup_chat(room.clone()).await?.filter(|c| c.workgroup == name).ok_or_else(|| {
+    let chat = state.archive.workgroup_chat(room.clone()).await?.filter(|c| c.workgroup == name).ok_or_else(|| {
         ApiError::not_found("ChatNotFoundException", format!("workgroup '{name}' has no chat '{room}'"))
     })?;
-    let messages = state.store.room_messages(room, chat.started_ms, state.config.history.max_limit).await?;
+    let messages = state.archive.room_messages(room, chat.started_ms, state.config.history.max_limit).await?;
     let until = chat.ended_ms.unwrap_or(i64::MAX);
     let transcript: Vec<Value> = messages
         .iter()

@@ -84,7 +84,7 @@ fn occupants_json(state: &AppState, view: &RoomView, voiced_only: bool) -> Vec<V
 
 async fn history_json(state: &AppState, record: &RoomRecord) -> Result<Value, ApiError> {
     let limit = state.config.history.max_limit;
-    let messages = state.store.room_messages(record.name.clone(), record.created_ms, limit).await?;
+    let messages = state.archive.room_messages(record.name.clone(), record.created_ms, limit).await?;
     let room_jid = format!("{}@{}", record.name, state.muc.host());
     let list: Vec<Value> = messages
         .iter()

@@ -17,7 +17,7 @@ pub mod registry;
 pub mod workgroup;
 
 pub use crate::model::records::{ChatRecord, WorkgroupRecord};
-use crate::store::StoreError;
+use crate::storage::StoreError;
 
 /// What Fastpath needs from the configuration.
 #[derive(Debug, Clone)]

@@ -21,13 +21,13 @@ use crate::muc::conference::Conference;
 use crate::muc::MucOptions;
 use crate::random::random_hex;
 use crate::router::Router;
-use crate::store::{Store, StoreError};
+use crate::storage::{StoreError, WorkgroupStorage};
 
 /// The registry.
 pub struct Fastpath {
     options: Arc<FastpathOptions>,
     muc: Arc<MucOptions>,
-    store: Store,
+    store: Arc<dyn WorkgroupStorage>,
     router: Addr<Router>,
     conference: Addr<Conference>,
     workgroups: BTreeMap<String, Entry>,
@@ -59,7 +59,7 @@ impl Fastpath {
     pub fn new(
         options: FastpathOptions,
         muc: Arc<MucOptions>,
-        store: Store,
+        store: Arc<dyn WorkgroupStorage>,
         router: Addr<Router>,
         conference: Addr<Conference>,
         stored: Vec<WorkgroupRecord>,

@@ -31,7 +31,7 @@ use crate::muc::{Affiliation, MucOptions, RoomConfig, RoomRecord};
 use crate::random::random_hex;
 use crate::router::{DeliverToUser, Router, UnwatchUser, UserStatus, WatchUser};
 use crate::station::{AddConnection, EndStation, RemoveConnection, Station, StationEvent};
-use crate::store::Store;
+use crate::storage::WorkgroupStorage;
 
 /// How a visitor appears in its room's affiliations and archive (never a user name:
 /// user names cannot contain ':').
@@ -47,7 +47,7 @@ pub struct Workgroup {
     /// `name@workgroup.{domain}`.
     jid: String,
     machine: Machine,
-    store: Store,
+    store: Arc<dyn WorkgroupStorage>,
     router: Addr<Router>,
     conference: Addr<Conference>,
     registry: Recipient<VisitorReport>,
@@ -156,7 +156,7 @@ impl Workgroup {
         options: Arc<FastpathOptions>,
         muc: Arc<MucOptions>,
         record: WorkgroupRecord,
-        store: Store,
+        store: Arc<dyn WorkgroupStorage>,
         router: Addr<Router>,
         conference: Addr<Conference>,
         registry: Recipient<VisitorReport>,

@@ -8,6 +8,57 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+/// A new account; the password is already an argon2 hash.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub password_hash: String,
+    pub name: String,
+    pub email: String,
+    pub properties: Vec<(String, String)>,
+}
+
+/// A change to an account; `None` leaves a field as it is. `properties`, when given,
+/// replaces them all (restAPI `PUT` semantics).
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub properties: Option<Vec<(String, String)>>,
+}
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub username: String,
+    pub password_hash: String,
+    pub name: String,
+    pub email: String,
+    pub properties: Vec<(String, String)>,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+/// A history search (`GET /restapi/v1/chat/{username}/messages`).
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    /// Whose history: messages this user sent or received.
+    pub username: String,
+    /// Only the conversation with this user.
+    pub with: Option<String>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    /// Case-insensitive substring of the body.
+    pub keywords: Option<String>,
+    /// Only messages older than this id (page backwards).
+    pub before: Option<i64>,
+    /// Only messages newer than this id (page forwards).
+    pub after: Option<i64>,
+    pub limit: usize,
+}
+
 /// What a station says about itself (`show`, RFC 6121 §4.7.2.1, plus ofchat's `offline`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Show {

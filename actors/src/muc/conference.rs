@@ -14,12 +14,12 @@ use super::room::{Join, Joined, MucRoom, Post, RoomActivity, RoomStopped, Statio
 use super::{Affiliation, MucOptions, RoomConfig, RoomError, RoomRecord};
 use crate::model::RoomMessage;
 use crate::station::Station;
-use crate::store::{Store, StoreError};
+use crate::storage::{RoomStorage, StoreError};
 
 /// The room registry. One per server.
 pub struct Conference {
     options: Arc<MucOptions>,
-    store: Store,
+    store: Arc<dyn RoomStorage>,
     rooms: HashMap<String, Addr<MucRoom>>,
     /// Names being created in the store (admin creation), so that a second create waits
     /// for nothing and fails at once.
@@ -29,7 +29,7 @@ pub struct Conference {
 }
 
 impl Conference {
-    pub fn new(options: MucOptions, store: Store, stored: Vec<RoomRecord>) -> Self {
+    pub fn new(options: MucOptions, store: Arc<dyn RoomStorage>, stored: Vec<RoomRecord>) -> Self {
         Conference { options: Arc::new(options), store, rooms: HashMap::new(), creating: HashSet::new(), stored }
     }
 
@@ -272,7 +272,8 @@ mod tests {
     #[actix_rt::test]
     async fn a_room_message_is_rendered_once_for_every_occupant() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
+        let store = crate::store::Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
+        let store: Arc<dyn RoomStorage> = Arc::new(store);
         let options =
             MucOptions { domain: "d".into(), service: "conference".into(), history: 5, users_can_create: true };
         let conference = Conference::new(options, store, vec![]).start();

@@ -13,7 +13,7 @@ pub mod conference;
 pub mod room;
 
 pub use crate::model::records::{Affiliation, AffiliationLists, Role, RoomConfig, RoomRecord};
-use crate::store::StoreError;
+use crate::storage::StoreError;
 
 /// What the MUC service needs from the configuration.
 #[derive(Debug, Clone)]

@@ -17,12 +17,12 @@ use crate::clock::now_ms;
 use crate::model::event::{Invitation, OccupantPresence};
 use crate::model::{Address, Event, NewRoomMessage, Payload, RoomMessage};
 use crate::station::{Station, StationEvent, StationEvents};
-use crate::store::Store;
+use crate::storage::RoomStorage;
 
 /// One room.
 pub struct MucRoom {
     options: Arc<MucOptions>,
-    store: Store,
+    store: Arc<dyn RoomStorage>,
     /// The registry, told when the room stops.
     registry: Recipient<RoomStopped>,
     record: RoomRecord,
@@ -86,7 +86,12 @@ pub struct RoomView {
 }
 
 impl MucRoom {
-    pub fn new(options: Arc<MucOptions>, store: Store, registry: Recipient<RoomStopped>, record: RoomRecord) -> Self {
+    pub fn new(
+        options: Arc<MucOptions>,
+        store: Arc<dyn RoomStorage>,
+        registry: Recipient<RoomStopped>,
+        record: RoomRecord,
+    ) -> Self {
         let jid = format!("{}@{}", record.name, options.host());
         MucRoom {
             options,
@@ -425,9 +430,10 @@ impl Handler<Post> for MucRoom {
         let message =
             NewRoomMessage { room: name, nick: nick.clone(), from_user: msg.username, body: msg.body, data: msg.data };
         let room = ctx.address();
-        let stored = self.store.append_room_message(message, move |committed| {
-            room.do_send(RoomMessageCommitted { message: committed.clone() })
-        });
+        let stored = self.store.append_room_message(
+            message,
+            Box::new(move |committed| room.do_send(RoomMessageCommitted { message: committed.clone() })),
+        );
         Box::pin(async move { stored.await.map_err(RoomError::from) })
     }
 }

@@ -23,7 +23,7 @@ use crate::muc::conference::Conference;
 use crate::presence::{PresenceUpdate, Show};
 use crate::random::random_hex;
 use crate::route_error::RouteError;
-use crate::store::Store;
+use crate::storage::{MessageStorage, RosterStorage, Storage};
 use crate::user_session::{CloseStation, DeliverLive, IncomingPresence, OpenStation, Shutdown, UserSession};
 
 /// What the core needs to know from the configuration.
@@ -62,7 +62,9 @@ pub struct UserStatus {
 /// The registry and first hop. One per server.
 pub struct Router {
     pub(super) config: Arc<CoreConfig>,
-    pub(super) store: Store,
+    pub(super) storage: Storage,
+    pub(super) messages: Arc<dyn MessageStorage>,
+    pub(super) rosters: Arc<dyn RosterStorage>,
     conference: Addr<Conference>,
     pub(super) directory: Directory,
     pub(super) stations: StationTable<Addr<UserSession>>,
@@ -73,11 +75,11 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router over `store`, knowing the accounts in `usernames` and the (blocker,
+    /// A router over `storage`, knowing the accounts in `usernames` and the (blocker,
     /// blocked) pairs in `blocks`.
     pub fn new(
         config: CoreConfig,
-        store: Store,
+        storage: Storage,
         conference: Addr<Conference>,
         usernames: Vec<String>,
         blocks: Vec<(String, String)>,
@@ -85,7 +87,9 @@ impl Router {
     ) -> Self {
         Router {
             config: Arc::new(config),
-            store,
+            messages: storage.messages.clone(),
+            rosters: storage.rosters.clone(),
+            storage,
             conference,
             directory: Directory::new(usernames, blocks),
             stations: StationTable::default(),
@@ -102,10 +106,10 @@ impl Router {
         stream_id: Option<String>,
         ctx: &mut Context<Self>,
     ) -> String {
-        let (store, conference) = (self.store.clone(), self.conference.clone());
+        let (storage, conference) = (&self.storage, self.conference.clone());
         let router = ctx.address();
         let started = self.stations.ensure_online(username, || {
-            UserSession::new(username.to_owned(), store, router.clone().recipient(), router.recipient(), conference)
+            UserSession::new(username.to_owned(), storage, router.clone().recipient(), router.recipient(), conference)
                 .start()
         });
         if started {

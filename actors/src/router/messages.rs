@@ -43,9 +43,11 @@ impl Handler<Submit> for Router {
         }
         self.stats.messages_routed.fetch_add(1, Relaxed);
         let feed = ctx.address();
-        let stored = self.store.append_message(message, deliver_to, move |committed| {
-            feed.do_send(MessageCommitted { message: committed.clone() })
-        });
+        let stored = self.messages.append_message(
+            message,
+            deliver_to,
+            Box::new(move |committed| feed.do_send(MessageCommitted { message: committed.clone() })),
+        );
         Box::pin(async move { stored.await.map_err(RouteError::from) })
     }
 }

@@ -10,7 +10,7 @@ use super::hub::Router;
 use crate::model::{Event, Payload};
 use crate::roster::{self, RosterError, RosterOp, Transition};
 use crate::route_error::RouteError;
-use crate::store::StoreError;
+use crate::storage::StoreError;
 use crate::user_session::{DeliverLive, RosterChanged};
 
 /// Change a roster (add, update, remove a contact; or the admin's direct set). Sent by the
@@ -50,9 +50,12 @@ impl Handler<ChangeRoster> for Router {
                 RosterError::NotListed(_) => StoreError::NotFound(e.to_string()),
             })
         };
-        let changed = self.store.change_roster(msg.owner, msg.contact, rule, move |transition| {
-            feed.do_send(RosterCommitted { transition: transition.clone() })
-        });
+        let changed = self.rosters.change_roster(
+            msg.owner,
+            msg.contact,
+            Box::new(rule),
+            Box::new(move |transition| feed.do_send(RosterCommitted { transition: transition.clone() })),
+        );
         Box::pin(async move { changed.await.map_err(RouteError::from) })
     }
 }

@@ -11,6 +11,7 @@ use super::roster::ChangeRoster;
 use super::streams::Attach;
 use crate::roster::RosterOp;
 use crate::roster::Subscription;
+use crate::storage::{AccountStorage, Storage};
 use crate::store::Store;
 use crate::store::{NewUser, StoreOptions};
 use crate::test_support::{first_matching, recorder, Inbox};
@@ -51,8 +52,9 @@ async fn a_presence_change_is_rendered_once_for_all_contacts() {
         history: 0,
         users_can_create: false,
     };
-    let conference = crate::muc::conference::Conference::new(muc, store.clone(), vec![]).start();
-    let router = Router::new(config, store, conference, everyone, vec![], Arc::default()).start();
+    let storage = Storage::on(store);
+    let conference = crate::muc::conference::Conference::new(muc, storage.rooms.clone(), vec![]).start();
+    let router = Router::new(config, storage, conference, everyone, vec![], Arc::default()).start();
     for name in &names {
         let op =
             RosterOp::AdminSet { create: true, nickname: None, groups: vec![], subscription: Some(Subscription::Both) };
@@ -71,4 +73,88 @@ async fn a_presence_change_is_rendered_once_for_all_contacts() {
     )
     .await;
     assert!(firsts.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one rendering shared by all 20 contacts");
+}
+
+/// A router over the in-memory storage, knowing `names`.
+fn router_on_memory(names: &[&str]) -> (Addr<Router>, crate::store::memory::MemoryStore) {
+    let memory = crate::store::memory::MemoryStore::new();
+    let storage = Storage::on(memory.clone());
+    let config = CoreConfig {
+        domain: "d".into(),
+        stream_idle_timeout: Duration::from_secs(60),
+        max_connections_per_user: 2,
+        roster_auto_accept: false,
+    };
+    let muc = crate::muc::MucOptions {
+        domain: "d".into(),
+        service: "conference".into(),
+        history: 0,
+        users_can_create: false,
+    };
+    let conference = crate::muc::conference::Conference::new(muc, storage.rooms.clone(), vec![]).start();
+    let usernames = names.iter().map(|n| n.to_string()).collect();
+    (Router::new(config, storage, conference, usernames, vec![], Arc::default()).start(), memory)
+}
+
+fn new_message(from: &str, to: &str, body: &str) -> crate::model::NewMessage {
+    // From the bare address: a refusal goes to every live station of the sender.
+    crate::model::NewMessage {
+        from: crate::jid::Jid::bare(crate::jid::Username::parse(from).unwrap()),
+        to: crate::jid::Jid::bare(crate::jid::Username::parse(to).unwrap()),
+        kind: crate::model::MessageKind::Chat,
+        body: body.into(),
+        data: None,
+        client_id: None,
+    }
+}
+
+#[actix_rt::test]
+async fn a_message_to_an_offline_user_waits_and_reaches_its_first_station_late() {
+    let (router, memory) = router_on_memory(&["ann", "bob"]);
+    let stored =
+        router.send(super::messages::Submit { message: new_message("ann", "bob", "hello") }).await.unwrap().unwrap();
+    let pending = crate::storage::MessageStorage::pending_for(&memory, "bob".into()).await.unwrap();
+    assert_eq!(pending.iter().map(|m| m.id).collect::<Vec<_>>(), vec![stored.id]);
+    let inbox = attach(&router, "bob").await;
+    let got = first_matching(
+        std::slice::from_ref(&inbox),
+        "the message",
+        |e| matches!(&e.payload, crate::model::Payload::Message { message, delayed: true } if message.body == "hello"),
+    )
+    .await;
+    assert_eq!(got.len(), 1);
+}
+
+#[actix_rt::test]
+async fn a_blocked_sender_is_refused_and_its_station_hears_why() {
+    let (router, memory) = router_on_memory(&["ann", "bob"]);
+    let blocked = super::presence::SetBlock { blocker: "bob".into(), blocked: "ann".into(), on: true };
+    assert!(router.send(blocked).await.unwrap().unwrap());
+    let ann = attach(&router, "ann").await;
+    let refused = router.send(super::messages::Submit { message: new_message("ann", "bob", "hi") }).await.unwrap();
+    assert_eq!(refused.unwrap_err(), crate::route_error::RouteError::NotAccepting("bob".into()));
+    first_matching(std::slice::from_ref(&ann), "the stanza error", |e| {
+        matches!(
+            &e.payload,
+            crate::model::Payload::StanzaError { condition: crate::model::Condition::ServiceUnavailable, .. }
+        )
+    })
+    .await;
+    assert!(
+        crate::storage::MessageStorage::pending_for(&memory, "bob".into()).await.unwrap().is_empty(),
+        "nothing stored"
+    );
+}
+
+#[actix_rt::test]
+async fn a_user_has_at_most_its_connection_limit() {
+    let (router, _) = router_on_memory(&["ann"]);
+    attach(&router, "ann").await;
+    attach(&router, "ann").await;
+    let (_, connection) = recorder();
+    let third =
+        router.send(Attach { username: "ann".into(), stream_id: None, connection, door: "test" }).await.unwrap();
+    assert_eq!(third.unwrap_err(), crate::route_error::RouteError::TooManyConnections(2));
+    let unknown = router.send(super::streams::Login { username: "zed".into() }).await.unwrap();
+    assert_eq!(unknown.unwrap_err(), crate::route_error::RouteError::UnknownUser("zed".into()));
 }

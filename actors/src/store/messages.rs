@@ -4,25 +4,8 @@ use rusqlite::{params, Connection};
 
 use super::StoreResult;
 use crate::clock::now_ms;
+use crate::model::records::HistoryQuery;
 use crate::model::{MessageKind, NewMessage, StoredMessage};
-
-/// A history search (`GET /restapi/v1/chat/{username}/messages`).
-#[derive(Debug, Clone, Default)]
-pub struct HistoryQuery {
-    /// Whose history: messages this user sent or received.
-    pub username: String,
-    /// Only the conversation with this user.
-    pub with: Option<String>,
-    pub start_ms: Option<i64>,
-    pub end_ms: Option<i64>,
-    /// Case-insensitive substring of the body.
-    pub keywords: Option<String>,
-    /// Only messages older than this id (page backwards).
-    pub before: Option<i64>,
-    /// Only messages newer than this id (page forwards).
-    pub after: Option<i64>,
-    pub limit: usize,
-}
 
 const COLUMNS: &str = "id, stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to";
 

@@ -13,6 +13,10 @@
 //!
 //! To move to another engine (PostgreSQL), keep [`Store`]'s methods and replace this module.
 
+#[cfg(test)]
+mod contract;
+mod interfaces;
+pub mod memory;
 mod messages;
 mod rooms;
 mod roster;
@@ -28,55 +32,14 @@ use actix::prelude::*;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-pub use messages::HistoryQuery;
-pub use users::{NewUser, UserRecord, UserUpdate};
+pub use crate::model::records::{HistoryQuery, NewUser, UserRecord, UserUpdate};
 
-use crate::model::records::{ChatRecord, RoomRecord, RosterItem, Transition, WorkgroupRecord};
-use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
-
-/// Why a store call failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StoreError {
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("database error: {0}")]
-    Database(String),
-    #[error("the store is shut down")]
-    Unavailable,
-}
-
-impl StoreError {
-    /// The stanza error condition for this failure (RFC 6120 §8.3.3).
-    pub fn condition(&self) -> crate::model::Condition {
-        use crate::model::Condition;
-        match self {
-            StoreError::Conflict(_) => Condition::Conflict,
-            StoreError::NotFound(_) => Condition::ItemNotFound,
-            StoreError::Database(_) | StoreError::Unavailable => Condition::InternalServerError,
-        }
-    }
-}
+pub use crate::storage::{StoreError, StoreResult};
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e.to_string())
+        StoreError::database("the store", e)
     }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// A domain rule run inside a roster transaction: the two rows of a pair (owner's, then
-/// contact's) in, the transition to write out (`Conflict`, `NotFound`… to refuse).
-pub trait RosterRule:
-    FnOnce(Option<RosterItem>, Option<RosterItem>) -> StoreResult<Transition> + Send + 'static
-{
-}
-
-impl<F> RosterRule for F where
-    F: FnOnce(Option<RosterItem>, Option<RosterItem>) -> StoreResult<Transition> + Send + 'static
-{
 }
 
 /// Tuning of the store, from the `[store]` config section.
@@ -220,211 +183,14 @@ impl Store {
         async move { request.await.unwrap_or(Err(StoreError::Unavailable)) }
     }
 
-    // ---- users -------------------------------------------------------------------------
-
-    pub fn create_user(&self, user: NewUser) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| users::create(c, &user))
-    }
-
-    pub fn update_user(&self, update: UserUpdate) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| users::update(c, &update))
-    }
-
-    pub fn delete_user(&self, username: String) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| users::delete(c, &username))
-    }
-
-    pub fn find_user(&self, username: String) -> impl Future<Output = StoreResult<Option<UserRecord>>> {
-        self.read(move |c| users::find(c, &username))
-    }
-
-    /// Accounts matching `search` (user name, name or e-mail), at most `limit`.
-    pub fn list_users(
-        &self,
-        search: Option<String>,
-        limit: Option<usize>,
-    ) -> impl Future<Output = StoreResult<Vec<UserRecord>>> {
-        self.read(move |c| users::list(c, search.as_deref(), limit))
-    }
-
-    pub fn set_property(&self, username: String, key: String, value: String) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| users::set_property(c, &username, &key, &value))
-    }
-
-    pub fn delete_property(&self, username: String, key: String) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| users::delete_property(c, &username, &key))
-    }
-
-    pub fn usernames(&self) -> impl Future<Output = StoreResult<Vec<String>>> {
-        self.read(users::usernames)
-    }
-
-    // ---- messages ----------------------------------------------------------------------
-
-    /// Stores a message; `after_commit` sees it (with its id) in commit order.
-    pub fn append_message<H>(
-        &self,
-        message: NewMessage,
-        deliver_to: Option<String>,
-        after_commit: H,
-    ) -> impl Future<Output = StoreResult<Arc<StoredMessage>>>
-    where
-        H: FnOnce(&Arc<StoredMessage>) + Send + 'static,
-    {
-        self.write_statement_then(move |c| messages::append(c, &message, deliver_to).map(Arc::new), after_commit)
-    }
-
     /// Marks messages as delivered to a live station (no longer pending). Marks are not
     /// awaited: every mark that arrives while a commit is in flight goes into one statement
     /// loop of the next batch. A mark that fails is logged, and its messages stay pending,
     /// so they are delivered again (at least once).
-    pub fn mark_delivered(&self, ids: Vec<i64>) {
+    fn mark_delivered_later(&self, ids: Vec<i64>) {
         if !ids.is_empty() {
             self.batcher.do_send(MarkDelivered { ids });
         }
-    }
-
-    /// What waits for `username`, oldest first.
-    pub fn pending_for(&self, username: String) -> impl Future<Output = StoreResult<Vec<StoredMessage>>> {
-        self.read(move |c| messages::pending_for(c, &username))
-    }
-
-    /// A station ended: what waited for it now waits for any station of the user.
-    pub fn retarget_pending(&self, username: String, resource: String) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| messages::retarget_pending(c, &username, &resource))
-    }
-
-    /// 1:1 messages `username` received after message `after_id` (SSE `Last-Event-ID`).
-    pub fn received_since(
-        &self,
-        username: String,
-        after_id: i64,
-        limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<StoredMessage>>> {
-        self.read(move |c| messages::received_since(c, &username, after_id, limit))
-    }
-
-    pub fn history(&self, query: HistoryQuery) -> impl Future<Output = StoreResult<Vec<StoredMessage>>> {
-        self.read(move |c| messages::history(c, &query))
-    }
-
-    // ---- contacts and blocklists -------------------------------------------------------
-
-    /// Every roster row `owner` holds.
-    pub fn roster(&self, owner: String) -> impl Future<Output = StoreResult<Vec<RosterItem>>> {
-        self.read(move |c| roster::load(c, &owner))
-    }
-
-    /// Changes both rows of a pair in one transaction: `rule` gets `owner`'s row and
-    /// `contact`'s and returns the transition to write; `after_commit` sees it in commit order.
-    pub fn change_roster<R, H>(
-        &self,
-        owner: String,
-        contact: String,
-        rule: R,
-        after_commit: H,
-    ) -> impl Future<Output = StoreResult<Transition>>
-    where
-        R: RosterRule,
-        H: FnOnce(&Transition) + Send + 'static,
-    {
-        self.write_then(move |c| roster::change(c, &owner, &contact, rule), after_commit)
-    }
-
-    // ---- rooms ---------------------------------------------------------------------------
-
-    /// Stores a new room; `Conflict` if the name is taken.
-    pub fn create_room(&self, room: RoomRecord) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| rooms::create(c, &room))
-    }
-
-    /// Writes a room's config and affiliations (creating the row if needed).
-    pub fn save_room(&self, room: RoomRecord) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| rooms::save(c, &room))
-    }
-
-    /// Forgets a room's config and affiliations; its archive stays.
-    pub fn delete_room(&self, name: String) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| rooms::delete(c, &name))
-    }
-
-    pub fn all_rooms(&self) -> impl Future<Output = StoreResult<Vec<RoomRecord>>> {
-        self.read(rooms::load_all)
-    }
-
-    /// Archives a room message; `after_commit` sees it in commit order.
-    pub fn append_room_message<H>(
-        &self,
-        message: NewRoomMessage,
-        after_commit: H,
-    ) -> impl Future<Output = StoreResult<Arc<RoomMessage>>>
-    where
-        H: FnOnce(&Arc<RoomMessage>) + Send + 'static,
-    {
-        self.write_statement_then(move |c| rooms::append_message(c, &message).map(Arc::new), after_commit)
-    }
-
-    /// The newest `limit` messages of a room since `since_ms`, oldest first.
-    pub fn room_messages(
-        &self,
-        room: String,
-        since_ms: i64,
-        limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<RoomMessage>>> {
-        self.read(move |c| rooms::recent_messages(c, &room, since_ms, limit))
-    }
-
-    // ---- workgroups -----------------------------------------------------------------------
-
-    /// Stores a new workgroup; `Conflict` if the name is taken, `NotFound` for a member
-    /// without an account.
-    pub fn create_workgroup(&self, workgroup: WorkgroupRecord) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| workgroups::create(c, &workgroup))
-    }
-
-    /// Replaces a workgroup's settings and members.
-    pub fn update_workgroup(&self, workgroup: WorkgroupRecord) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| workgroups::update(c, &workgroup))
-    }
-
-    /// Forgets a workgroup; false if there was none. Its chat records stay.
-    pub fn delete_workgroup(&self, name: String) -> impl Future<Output = StoreResult<bool>> {
-        self.write(move |c| workgroups::delete(c, &name))
-    }
-
-    pub fn all_workgroups(&self) -> impl Future<Output = StoreResult<Vec<WorkgroupRecord>>> {
-        self.read(workgroups::load_all)
-    }
-
-    pub fn start_chat(&self, chat: ChatRecord) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| workgroups::start_chat(c, &chat))
-    }
-
-    pub fn end_chat(&self, room: String, ended_ms: i64) -> impl Future<Output = StoreResult<()>> {
-        self.write(move |c| workgroups::end_chat(c, &room, ended_ms))
-    }
-
-    pub fn workgroup_chat(&self, room: String) -> impl Future<Output = StoreResult<Option<ChatRecord>>> {
-        self.read(move |c| workgroups::chat(c, &room))
-    }
-
-    /// A workgroup's chats, newest first.
-    pub fn workgroup_chats(
-        &self,
-        workgroup: String,
-        limit: usize,
-    ) -> impl Future<Output = StoreResult<Vec<ChatRecord>>> {
-        self.read(move |c| workgroups::chats(c, &workgroup, limit))
-    }
-
-    /// Every (blocker, blocked) pair.
-    pub fn all_blocks(&self) -> impl Future<Output = StoreResult<Vec<(String, String)>>> {
-        self.read(roster::all_blocks)
-    }
-
-    /// Adds (`on`) or removes a block; resolves to false if there was nothing to change.
-    pub fn set_block(&self, blocker: String, blocked: String, on: bool) -> impl Future<Output = StoreResult<bool>> {
-        self.write(move |c| roster::set_block(c, &blocker, &blocked, on))
     }
 }
 
@@ -666,7 +432,8 @@ mod tests {
 
     use super::*;
     use crate::jid::{Jid, Username};
-    use crate::model::MessageKind;
+    use crate::model::{MessageKind, NewMessage};
+    use crate::storage::{AccountStorage, MessageStorage};
 
     fn message(i: usize) -> NewMessage {
         NewMessage {
@@ -698,7 +465,7 @@ mod tests {
         let mut duplicate_pair = None;
         for i in 0..200 {
             let fed = fed.clone();
-            appends.push(store.append_message(message(i), None, move |m| fed.lock().unwrap().push(m.id)));
+            appends.push(store.append_message(message(i), None, Box::new(move |m| fed.lock().unwrap().push(m.id))));
             if i == 100 {
                 // The second of these fails inside a batch: it must undo only itself.
                 duplicate_pair = Some((store.create_user(user("carl")), store.create_user(user("carl"))));
@@ -723,14 +490,14 @@ mod tests {
         let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
         store.create_user(user("carl")).await.unwrap();
         // Issued together, so one batch: the middle one (no savepoint of its own) fails.
-        let before = store.append_message(message(1), None, |_| {});
+        let before = store.append_message(message(1), None, Box::new(|_| {}));
         let failing = store.write_statement_then(
             |c| Ok(c.execute("INSERT INTO users (username) SELECT username FROM users WHERE username = 'carl'", [])?),
             |_| {},
         );
-        let after = store.append_message(message(2), None, |_| {});
+        let after = store.append_message(message(2), None, Box::new(|_| {}));
         let (before, failing, after) = tokio::join!(before, failing, after);
-        assert!(matches!(failing, Err(StoreError::Database(_))), "{failing:?}");
+        assert!(matches!(failing, Err(StoreError::Database { .. })), "{failing:?}");
         let pending = store.pending_for("bob".into()).await.unwrap();
         let ids: Vec<i64> = pending.iter().map(|m| m.id).collect();
         assert_eq!(ids, vec![before.unwrap().id, after.unwrap().id], "both appends around it committed");
@@ -740,7 +507,7 @@ mod tests {
     async fn delivered_marks_issued_together_are_one_write() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
-        let appends = (0..50).map(|i| store.append_message(message(i), None, |_| {}));
+        let appends = (0..50).map(|i| store.append_message(message(i), None, Box::new(|_| {})));
         let ids: Vec<i64> = futures_util::future::join_all(appends).await.into_iter().map(|r| r.unwrap().id).collect();
         let writes_before = store.stats.writes.load(Relaxed);
         for id in &ids {

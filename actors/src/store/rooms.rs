@@ -60,8 +60,7 @@ pub fn load_all(conn: &Connection) -> StoreResult<Vec<RoomRecord>> {
     })?;
     for row in rows {
         let (name, config, created_ms, modified_ms) = row?;
-        let config: RoomConfig = serde_json::from_str(&config)
-            .map_err(|e| StoreError::Database(format!("room '{name}' has an unreadable config: {e}")))?;
+        let config: RoomConfig = serde_json::from_str(&config).map_err(|e| StoreError::database("room config", e))?;
         rooms.insert(name.clone(), RoomRecord { name, config, affiliations: BTreeMap::new(), created_ms, modified_ms });
     }
     let mut stmt = conn.prepare("SELECT room, username, affiliation FROM room_affiliations")?;

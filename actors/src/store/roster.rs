@@ -2,9 +2,10 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{RosterRule, StoreResult};
+use super::StoreResult;
 use crate::clock::now_ms;
 use crate::model::records::{RosterItem, Subscription, Transition};
+use crate::storage::RosterRule;
 
 const COLUMNS: &str = "owner, contact, nickname, groups, subscription, ask_out, pending_in, preapproved, listed";
 
@@ -64,7 +65,7 @@ fn put(conn: &Connection, owner: &str, contact: &str, row: Option<&RosterItem>) 
 /// Reads both rows of the pair (`owner`'s, then `contact`'s), runs the caller's `rule` on
 /// them and writes both rows it returns, in the caller's transaction. The rule (RFC 6121's
 /// subscription states) belongs to the caller; the store only keeps the two sides together.
-pub fn change(conn: &Connection, owner: &str, contact: &str, rule: impl RosterRule) -> StoreResult<Transition> {
+pub fn change(conn: &Connection, owner: &str, contact: &str, rule: RosterRule) -> StoreResult<Transition> {
     let mine = get(conn, owner, contact)?;
     let theirs = get(conn, contact, owner)?;
     let transition = rule(mine, theirs)?;

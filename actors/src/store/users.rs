@@ -4,39 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{StoreError, StoreResult};
 use crate::clock::now_ms;
-
-/// A new account; the password is already an argon2 hash.
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    pub username: String,
-    pub password_hash: String,
-    pub name: String,
-    pub email: String,
-    pub properties: Vec<(String, String)>,
-}
-
-/// A change to an account; `None` leaves a field as it is. `properties`, when given,
-/// replaces them all (restAPI `PUT` semantics).
-#[derive(Debug, Clone, Default)]
-pub struct UserUpdate {
-    pub username: String,
-    pub password_hash: Option<String>,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub properties: Option<Vec<(String, String)>>,
-}
-
-/// An account as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserRecord {
-    pub username: String,
-    pub password_hash: String,
-    pub name: String,
-    pub email: String,
-    pub properties: Vec<(String, String)>,
-    pub created_ms: i64,
-    pub modified_ms: i64,
-}
+use crate::model::records::{NewUser, UserRecord, UserUpdate};
 
 pub fn create(conn: &Connection, user: &NewUser) -> StoreResult<()> {
     let now = now_ms();

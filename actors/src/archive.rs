@@ -1,0 +1,56 @@
+//! `Archive`: what was said, for reading: a user's 1:1 history and replay, a room's
+//! transcript, a workgroup's chats.
+
+use std::sync::Arc;
+
+use crate::model::records::{ChatRecord, HistoryQuery};
+use crate::model::{RoomMessage, StoredMessage};
+use crate::storage::{MessageStorage, RoomStorage, Storage, StoreResult, WorkgroupStorage};
+
+/// The read side of the message archive.
+#[derive(Clone)]
+pub struct Archive {
+    messages: Arc<dyn MessageStorage>,
+    rooms: Arc<dyn RoomStorage>,
+    workgroups: Arc<dyn WorkgroupStorage>,
+}
+
+impl Archive {
+    pub fn new(storage: &Storage) -> Archive {
+        Archive {
+            messages: storage.messages.clone(),
+            rooms: storage.rooms.clone(),
+            workgroups: storage.workgroups.clone(),
+        }
+    }
+
+    /// A user's 1:1 messages, sent and received, as the query narrows them.
+    pub async fn history(&self, query: HistoryQuery) -> StoreResult<Vec<StoredMessage>> {
+        self.messages.history(query).await
+    }
+
+    /// Messages `username` received after message `after_id` (SSE `Last-Event-ID`).
+    pub async fn received_since(
+        &self,
+        username: String,
+        after_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        self.messages.received_since(username, after_id, limit).await
+    }
+
+    /// The newest `limit` messages of a room since `since_ms`, oldest first.
+    pub async fn room_messages(&self, room: String, since_ms: i64, limit: usize) -> StoreResult<Vec<RoomMessage>> {
+        self.rooms.room_messages(room, since_ms, limit).await
+    }
+
+    /// A workgroup's chats, newest first.
+    pub async fn workgroup_chats(&self, workgroup: String, limit: usize) -> StoreResult<Vec<ChatRecord>> {
+        self.workgroups.workgroup_chats(workgroup, limit).await
+    }
+
+    /// The chat a workgroup set up in `room`.
+    pub async fn workgroup_chat(&self, room: String) -> StoreResult<Option<ChatRecord>> {
+        self.workgroups.workgroup_chat(room).await
+    }
+}

@@ -1,0 +1,199 @@
+//! The storage interfaces the core depends on, one per domain (in the spirit of conduit's
+//! `Data` traits): accounts, messages and their archive, rosters and blocklists, rooms,
+//! workgroups. The SQLite [`Store`](crate::store::Store) implements them all; a cluster
+//! implements them on PostgreSQL; tests use [`memory`](crate::store::memory).
+//!
+//! Every call returns a future that resolves after the work is done, and for a write
+//! after its commit (acknowledge-after-commit). Writes that feed the live core take an
+//! `after_commit` hook, which the store runs in commit order before the future resolves,
+//! so that what is delivered is in the order it was committed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::model::records::{
+    ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate, WorkgroupRecord,
+};
+use crate::model::{Condition, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
+
+/// Why a store call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The database failed while working on `entity`; `source` says how.
+    #[error("database error on {entity}: {source}")]
+    Database {
+        entity: &'static str,
+        #[source]
+        source: DatabaseFailure,
+    },
+    #[error("the store is shut down")]
+    Unavailable,
+}
+
+/// The underlying database error, shared so that a refusal can be cloned to every caller
+/// of a batch.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct DatabaseFailure(pub Arc<dyn std::error::Error + Send + Sync>);
+
+impl PartialEq for DatabaseFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl StoreError {
+    /// A database failure on `entity`.
+    pub fn database(entity: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Database { entity, source: DatabaseFailure(Arc::new(source)) }
+    }
+
+    /// The same failure, said to concern `entity` (a failure that named none yet).
+    pub fn on(self, entity: &'static str) -> StoreError {
+        match self {
+            StoreError::Database { entity: "the store", source } => StoreError::Database { entity, source },
+            other => other,
+        }
+    }
+
+    /// The stanza error condition for this failure (RFC 6120 §8.3.3).
+    pub fn condition(&self) -> Condition {
+        match self {
+            StoreError::Conflict(_) => Condition::Conflict,
+            StoreError::NotFound(_) => Condition::ItemNotFound,
+            StoreError::Database { .. } | StoreError::Unavailable => Condition::InternalServerError,
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a storage call resolves to.
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = StoreResult<T>>>>;
+
+/// Run with a write's result on commit, in commit order, before the caller's future resolves.
+pub type AfterCommit<T> = Box<dyn FnOnce(&T) + Send + 'static>;
+
+/// A domain rule run inside a roster transaction: the two rows of a pair (owner's, then
+/// contact's) in, the transition to write out (`Conflict`, `NotFound`… to refuse).
+pub type RosterRule =
+    Box<dyn FnOnce(Option<RosterItem>, Option<RosterItem>) -> StoreResult<Transition> + Send + 'static>;
+
+/// Accounts and their properties.
+pub trait AccountStorage: Send + Sync {
+    fn create_user(&self, user: NewUser) -> StoreFuture<()>;
+    fn update_user(&self, update: UserUpdate) -> StoreFuture<()>;
+    /// Also drops the account's contacts, blocks and properties.
+    fn delete_user(&self, username: String) -> StoreFuture<()>;
+    fn find_user(&self, username: String) -> StoreFuture<Option<UserRecord>>;
+    /// Accounts matching `search` (user name, name or e-mail), at most `limit`.
+    fn list_users(&self, search: Option<String>, limit: Option<usize>) -> StoreFuture<Vec<UserRecord>>;
+    fn set_property(&self, username: String, key: String, value: String) -> StoreFuture<()>;
+    fn delete_property(&self, username: String, key: String) -> StoreFuture<()>;
+    fn usernames(&self) -> StoreFuture<Vec<String>>;
+}
+
+/// 1:1 messages: the archive, and what waits for offline stations.
+pub trait MessageStorage: Send + Sync {
+    /// Stores a message, pending for `deliver_to` (a station) or any station of its
+    /// recipient; `after_commit` sees it with its id.
+    fn append_message(
+        &self,
+        message: NewMessage,
+        deliver_to: Option<String>,
+        after_commit: AfterCommit<Arc<StoredMessage>>,
+    ) -> StoreFuture<Arc<StoredMessage>>;
+    /// Marks messages as delivered to a live station (no longer pending); not awaited.
+    /// A mark that is lost leaves its messages pending, to be delivered again.
+    fn mark_delivered(&self, ids: Vec<i64>);
+    /// What waits for `username`, oldest first.
+    fn pending_for(&self, username: String) -> StoreFuture<Vec<StoredMessage>>;
+    /// A station ended: what waited for it now waits for any station of the user.
+    fn retarget_pending(&self, username: String, resource: String) -> StoreFuture<()>;
+    /// Messages `username` received after message `after_id`, oldest first, at most `limit`.
+    fn received_since(&self, username: String, after_id: i64, limit: usize) -> StoreFuture<Vec<StoredMessage>>;
+    fn history(&self, query: HistoryQuery) -> StoreFuture<Vec<StoredMessage>>;
+}
+
+/// Rosters (both rows of a pair change together) and blocklists.
+pub trait RosterStorage: Send + Sync {
+    /// Every roster row `owner` holds.
+    fn roster(&self, owner: String) -> StoreFuture<Vec<RosterItem>>;
+    /// Runs `rule` on the pair's two rows and writes what it returns, in one transaction.
+    fn change_roster(
+        &self,
+        owner: String,
+        contact: String,
+        rule: RosterRule,
+        after_commit: AfterCommit<Transition>,
+    ) -> StoreFuture<Transition>;
+    /// Every (blocker, blocked) pair.
+    fn all_blocks(&self) -> StoreFuture<Vec<(String, String)>>;
+    /// Adds (`on`) or removes a block; false if there was nothing to change.
+    fn set_block(&self, blocker: String, blocked: String, on: bool) -> StoreFuture<bool>;
+}
+
+/// MUC rooms and their archive.
+pub trait RoomStorage: Send + Sync {
+    /// `Conflict` if the name is taken.
+    fn create_room(&self, room: RoomRecord) -> StoreFuture<()>;
+    /// Writes a room's config and affiliations (creating it if needed).
+    fn save_room(&self, room: RoomRecord) -> StoreFuture<()>;
+    /// Forgets a room's config and affiliations; its archive stays.
+    fn delete_room(&self, name: String) -> StoreFuture<()>;
+    fn all_rooms(&self) -> StoreFuture<Vec<RoomRecord>>;
+    fn append_room_message(
+        &self,
+        message: NewRoomMessage,
+        after_commit: AfterCommit<Arc<RoomMessage>>,
+    ) -> StoreFuture<Arc<RoomMessage>>;
+    /// The newest `limit` messages of a room since `since_ms`, oldest first.
+    fn room_messages(&self, room: String, since_ms: i64, limit: usize) -> StoreFuture<Vec<RoomMessage>>;
+}
+
+/// Fastpath workgroups and the chats they set up.
+pub trait WorkgroupStorage: Send + Sync {
+    /// `Conflict` if the name is taken, `NotFound` for a member without an account.
+    fn create_workgroup(&self, workgroup: WorkgroupRecord) -> StoreFuture<()>;
+    fn update_workgroup(&self, workgroup: WorkgroupRecord) -> StoreFuture<()>;
+    /// False if there was none; its chat records stay.
+    fn delete_workgroup(&self, name: String) -> StoreFuture<bool>;
+    fn all_workgroups(&self) -> StoreFuture<Vec<WorkgroupRecord>>;
+    fn start_chat(&self, chat: ChatRecord) -> StoreFuture<()>;
+    fn end_chat(&self, room: String, ended_ms: i64) -> StoreFuture<()>;
+    fn workgroup_chat(&self, room: String) -> StoreFuture<Option<ChatRecord>>;
+    /// A workgroup's chats, newest first.
+    fn workgroup_chats(&self, workgroup: String, limit: usize) -> StoreFuture<Vec<ChatRecord>>;
+}
+
+/// Every storage interface, as the core's actors and services take them.
+#[derive(Clone)]
+pub struct Storage {
+    pub accounts: Arc<dyn AccountStorage>,
+    pub messages: Arc<dyn MessageStorage>,
+    pub rosters: Arc<dyn RosterStorage>,
+    pub rooms: Arc<dyn RoomStorage>,
+    pub workgroups: Arc<dyn WorkgroupStorage>,
+}
+
+impl Storage {
+    /// All five interfaces on one implementation.
+    pub fn on<S>(store: S) -> Storage
+    where
+        S: AccountStorage + MessageStorage + RosterStorage + RoomStorage + WorkgroupStorage + 'static,
+    {
+        let store = Arc::new(store);
+        Storage {
+            accounts: store.clone(),
+            messages: store.clone(),
+            rosters: store.clone(),
+            rooms: store.clone(),
+            workgroups: store,
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The SQLite store behind every storage interface: each call is one read on a reader
+//! connection or one write in the next group commit.
+
+use std::sync::Arc;
+
+use super::{messages, rooms, roster, users, workgroups, Store};
+use crate::model::records::{
+    ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate, WorkgroupRecord,
+};
+use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
+use crate::storage::{
+    AccountStorage, AfterCommit, MessageStorage, RoomStorage, RosterRule, RosterStorage, StoreFuture, StoreResult,
+    WorkgroupStorage,
+};
+
+/// Boxes a store future, naming the entity in a database failure.
+fn named<T: 'static>(
+    entity: &'static str,
+    work: impl std::future::Future<Output = StoreResult<T>> + 'static,
+) -> StoreFuture<T> {
+    Box::pin(async move { work.await.map_err(|e| e.on(entity)) })
+}
+
+impl AccountStorage for Store {
+    fn create_user(&self, user: NewUser) -> StoreFuture<()> {
+        named("account", self.write(move |c| users::create(c, &user)))
+    }
+
+    fn update_user(&self, update: UserUpdate) -> StoreFuture<()> {
+        named("account", self.write(move |c| users::update(c, &update)))
+    }
+
+    fn delete_user(&self, username: String) -> StoreFuture<()> {
+        named("account", self.write(move |c| users::delete(c, &username)))
+    }
+
+    fn find_user(&self, username: String) -> StoreFuture<Option<UserRecord>> {
+        named("account", self.read(move |c| users::find(c, &username)))
+    }
+
+    fn list_users(&self, search: Option<String>, limit: Option<usize>) -> StoreFuture<Vec<UserRecord>> {
+        named("account", self.read(move |c| users::list(c, search.as_deref(), limit)))
+    }
+
+    fn set_property(&self, username: String, key: String, value: String) -> StoreFuture<()> {
+        named("user property", self.write(move |c| users::set_property(c, &username, &key, &value)))
+    }
+
+    fn delete_property(&self, username: String, key: String) -> StoreFuture<()> {
+        named("user property", self.write(move |c| users::delete_property(c, &username, &key)))
+    }
+
+    fn usernames(&self) -> StoreFuture<Vec<String>> {
+        named("account", self.read(users::usernames))
+    }
+}
+
+impl MessageStorage for Store {
+    fn append_message(
+        &self,
+        message: NewMessage,
+        deliver_to: Option<String>,
+        after_commit: AfterCommit<Arc<StoredMessage>>,
+    ) -> StoreFuture<Arc<StoredMessage>> {
+        let work = move |c: &rusqlite::Connection| messages::append(c, &message, deliver_to).map(Arc::new);
+        named("message", self.write_statement_then(work, after_commit))
+    }
+
+    fn mark_delivered(&self, ids: Vec<i64>) {
+        self.mark_delivered_later(ids);
+    }
+
+    fn pending_for(&self, username: String) -> StoreFuture<Vec<StoredMessage>> {
+        named("message", self.read(move |c| messages::pending_for(c, &username)))
+    }
+
+    fn retarget_pending(&self, username: String, resource: String) -> StoreFuture<()> {
+        named("message", self.write(move |c| messages::retarget_pending(c, &username, &resource)))
+    }
+
+    fn received_since(&self, username: String, after_id: i64, limit: usize) -> StoreFuture<Vec<StoredMessage>> {
+        named("message", self.read(move |c| messages::received_since(c, &username, after_id, limit)))
+    }
+
+    fn history(&self, query: HistoryQuery) -> StoreFuture<Vec<StoredMessage>> {
+        named("message", self.read(move |c| messages::history(c, &query)))
+    }
+}
+
+impl RosterStorage for Store {
+    fn roster(&self, owner: String) -> StoreFuture<Vec<RosterItem>> {
+        named("roster item", self.read(move |c| roster::load(c, &owner)))
+    }
+
+    fn change_roster(
+        &self,
+        owner: String,
+        contact: String,
+        rule: RosterRule,
+        after_commit: AfterCommit<Transition>,
+    ) -> StoreFuture<Transition> {
+        named("roster item", self.write_then(move |c| roster::change(c, &owner, &contact, rule), after_commit))
+    }
+
+    fn all_blocks(&self) -> StoreFuture<Vec<(String, String)>> {
+        named("block", self.read(roster::all_blocks))
+    }
+
+    fn set_block(&self, blocker: String, blocked: String, on: bool) -> StoreFuture<bool> {
+        named("block", self.write(move |c| roster::set_block(c, &blocker, &blocked, on)))
+    }
+}
+
+impl RoomStorage for Store {
+    fn create_room(&self, room: RoomRecord) -> StoreFuture<()> {
+        named("room", self.write(move |c| rooms::create(c, &room)))
+    }
+
+    fn save_room(&self, room: RoomRecord) -> StoreFuture<()> {
+        named("room", self.write(move |c| rooms::save(c, &room)))
+    }
+
+    fn delete_room(&self, name: String) -> StoreFuture<()> {
+        named("room", self.write(move |c| rooms::delete(c, &name)))
+    }
+
+    fn all_rooms(&self) -> StoreFuture<Vec<RoomRecord>> {
+        named("room", self.read(rooms::load_all))
+    }
+
+    fn append_room_message(
+        &self,
+        message: NewRoomMessage,
+        after_commit: AfterCommit<Arc<RoomMessage>>,
+    ) -> StoreFuture<Arc<RoomMessage>> {
+        let work = move |c: &rusqlite::Connection| rooms::append_message(c, &message).map(Arc::new);
+        named("room message", self.write_statement_then(work, after_commit))
+    }
+
+    fn room_messages(&self, room: String, since_ms: i64, limit: usize) -> StoreFuture<Vec<RoomMessage>> {
+        named("room message", self.read(move |c| rooms::recent_messages(c, &room, since_ms, limit)))
+    }
+}
+
+impl WorkgroupStorage for Store {
+    fn create_workgroup(&self, workgroup: WorkgroupRecord) -> StoreFuture<()> {
+        named("workgroup", self.write(move |c| workgroups::create(c, &workgroup)))
+    }
+
+    fn update_workgroup(&self, workgroup: WorkgroupRecord) -> StoreFuture<()> {
+        named("workgroup", self.write(move |c| workgroups::update(c, &workgroup)))
+    }
+
+    fn delete_workgroup(&self, name: String) -> StoreFuture<bool> {
+        named("workgroup", self.write(move |c| workgroups::delete(c, &name)))
+    }
+
+    fn all_workgroups(&self) -> StoreFuture<Vec<WorkgroupRecord>> {
+        named("workgroup", self.read(workgroups::load_all))
+    }
+
+    fn start_chat(&self, chat: ChatRecord) -> StoreFuture<()> {
+        named("workgroup chat", self.write(move |c| workgroups::start_chat(c, &chat)))
+    }
+
+    fn end_chat(&self, room: String, ended_ms: i64) -> StoreFuture<()> {
+        named("workgroup chat", self.write(move |c| workgroups::end_chat(c, &room, ended_ms)))
+    }
+
+    fn workgroup_chat(&self, room: String) -> StoreFuture<Option<ChatRecord>> {
+        named("workgroup chat", self.read(move |c| workgroups::chat(c, &room)))
+    }
+
+    fn workgroup_chats(&self, workgroup: String, limit: usize) -> StoreFuture<Vec<ChatRecord>> {
+        named("workgroup chat", self.read(move |c| workgroups::chats(c, &workgroup, limit)))
+    }
+}

@@ -1,0 +1,384 @@
+//! `MemoryStore`: every storage interface held in memory, for tests of the actors without
+//! SQLite (and a reference for other implementations). Each call "commits" at once, in call
+//! order, and runs its `after_commit` hook before resolving, as the SQLite store does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::clock::now_ms;
+use crate::model::records::{
+    ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate, WorkgroupRecord,
+};
+use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
+use crate::storage::{
+    AccountStorage, AfterCommit, MessageStorage, RoomStorage, RosterRule, RosterStorage, StoreError, StoreFuture,
+    StoreResult, WorkgroupStorage,
+};
+
+#[derive(Default)]
+struct Tables {
+    users: BTreeMap<String, UserRecord>,
+    /// Messages by id, with whether each is still pending.
+    messages: BTreeMap<i64, (StoredMessage, bool)>,
+    next_id: i64,
+    /// (owner, contact) → row.
+    roster: BTreeMap<(String, String), RosterItem>,
+    blocks: BTreeSet<(String, String)>,
+    rooms: BTreeMap<String, RoomRecord>,
+    room_messages: Vec<RoomMessage>,
+    workgroups: BTreeMap<String, WorkgroupRecord>,
+    chats: BTreeMap<String, ChatRecord>,
+}
+
+/// Every storage interface, in memory.
+#[derive(Default, Clone)]
+pub struct MemoryStore {
+    tables: Arc<Mutex<Tables>>,
+}
+
+fn done<T: 'static>(value: StoreResult<T>) -> StoreFuture<T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        self.tables.lock().expect("memory store lock")
+    }
+
+    fn next_id(tables: &mut Tables) -> i64 {
+        tables.next_id += 1;
+        tables.next_id
+    }
+}
+
+impl AccountStorage for MemoryStore {
+    fn create_user(&self, user: NewUser) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if t.users.contains_key(&user.username) {
+            return done(Err(StoreError::Conflict(format!("user '{}' already exists", user.username))));
+        }
+        let now = now_ms();
+        let record = UserRecord {
+            username: user.username.clone(),
+            password_hash: user.password_hash,
+            name: user.name,
+            email: user.email,
+            properties: user.properties,
+            created_ms: now,
+            modified_ms: now,
+        };
+        t.users.insert(user.username, record);
+        done(Ok(()))
+    }
+
+    fn update_user(&self, update: UserUpdate) -> StoreFuture<()> {
+        let mut t = self.tables();
+        let Some(user) = t.users.get_mut(&update.username) else {
+            return done(Err(StoreError::NotFound(format!("user '{}' does not exist", update.username))));
+        };
+        if let Some(hash) = update.password_hash {
+            user.password_hash = hash;
+        }
+        if let Some(name) = update.name {
+            user.name = name;
+        }
+        if let Some(email) = update.email {
+            user.email = email;
+        }
+        if let Some(properties) = update.properties {
+            user.properties = properties;
+        }
+        user.modified_ms = now_ms();
+        done(Ok(()))
+    }
+
+    fn delete_user(&self, username: String) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if t.users.remove(&username).is_none() {
+            return done(Err(StoreError::NotFound(format!("user '{username}' does not exist"))));
+        }
+        t.roster.retain(|(owner, contact), _| *owner != username && *contact != username);
+        t.blocks.retain(|(blocker, blocked)| *blocker != username && *blocked != username);
+        done(Ok(()))
+    }
+
+    fn find_user(&self, username: String) -> StoreFuture<Option<UserRecord>> {
+        done(Ok(self.tables().users.get(&username).cloned()))
+    }
+
+    fn list_users(&self, search: Option<String>, limit: Option<usize>) -> StoreFuture<Vec<UserRecord>> {
+        let needle = search.map(|s| s.to_lowercase());
+        let t = self.tables();
+        let matches = t.users.values().filter(|u| {
+            needle.as_ref().is_none_or(|n| {
+                [&u.username, &u.name, &u.email].iter().any(|field| field.to_lowercase().contains(n.as_str()))
+            })
+        });
+        done(Ok(matches.take(limit.unwrap_or(usize::MAX)).cloned().collect()))
+    }
+
+    fn set_property(&self, username: String, key: String, value: String) -> StoreFuture<()> {
+        let mut t = self.tables();
+        let Some(user) = t.users.get_mut(&username) else {
+            return done(Err(StoreError::NotFound(format!("user '{username}' does not exist"))));
+        };
+        user.properties.retain(|(k, _)| *k != key);
+        user.properties.push((key, value));
+        done(Ok(()))
+    }
+
+    fn delete_property(&self, username: String, key: String) -> StoreFuture<()> {
+        let mut t = self.tables();
+        let Some(user) = t.users.get_mut(&username) else {
+            return done(Err(StoreError::NotFound(format!("user '{username}' does not exist"))));
+        };
+        let before = user.properties.len();
+        user.properties.retain(|(k, _)| *k != key);
+        if user.properties.len() == before {
+            return done(Err(StoreError::NotFound(format!("property '{key}' does not exist"))));
+        }
+        done(Ok(()))
+    }
+
+    fn usernames(&self) -> StoreFuture<Vec<String>> {
+        done(Ok(self.tables().users.keys().cloned().collect()))
+    }
+}
+
+impl MessageStorage for MemoryStore {
+    fn append_message(
+        &self,
+        message: NewMessage,
+        deliver_to: Option<String>,
+        after_commit: AfterCommit<Arc<StoredMessage>>,
+    ) -> StoreFuture<Arc<StoredMessage>> {
+        let stored = {
+            let mut t = self.tables();
+            let id = Self::next_id(&mut t);
+            let stored = StoredMessage {
+                id,
+                stamp_ms: now_ms(),
+                kind: message.kind,
+                from_user: message.from.user.to_string(),
+                from_resource: message.from.resource,
+                to_user: message.to.user.to_string(),
+                to_resource: message.to.resource,
+                body: message.body,
+                data: message.data,
+                deliver_to,
+            };
+            t.messages.insert(id, (stored.clone(), true));
+            Arc::new(stored)
+        };
+        after_commit(&stored);
+        done(Ok(stored))
+    }
+
+    fn mark_delivered(&self, ids: Vec<i64>) {
+        let mut t = self.tables();
+        for id in ids {
+            if let Some((_, pending)) = t.messages.get_mut(&id) {
+                *pending = false;
+            }
+        }
+    }
+
+    fn pending_for(&self, username: String) -> StoreFuture<Vec<StoredMessage>> {
+        let t = self.tables();
+        let pending = t.messages.values().filter(|(m, pending)| *pending && m.to_user == username);
+        done(Ok(pending.map(|(m, _)| m.clone()).collect()))
+    }
+
+    fn retarget_pending(&self, username: String, resource: String) -> StoreFuture<()> {
+        let mut t = self.tables();
+        for (m, pending) in t.messages.values_mut() {
+            if *pending && m.to_user == username && m.deliver_to.as_deref() == Some(resource.as_str()) {
+                m.deliver_to = None;
+            }
+        }
+        done(Ok(()))
+    }
+
+    fn received_since(&self, username: String, after_id: i64, limit: usize) -> StoreFuture<Vec<StoredMessage>> {
+        let t = self.tables();
+        let received = t.messages.range(after_id + 1..).map(|(_, (m, _))| m).filter(|m| m.to_user == username);
+        done(Ok(received.take(limit).cloned().collect()))
+    }
+
+    fn history(&self, query: HistoryQuery) -> StoreFuture<Vec<StoredMessage>> {
+        let t = self.tables();
+        let mut found: Vec<StoredMessage> = t
+            .messages
+            .values()
+            .map(|(m, _)| m)
+            .filter(|m| m.from_user == query.username || m.to_user == query.username)
+            .filter(|m| query.with.as_ref().is_none_or(|w| m.from_user == *w || m.to_user == *w))
+            .filter(|m| query.start_ms.is_none_or(|s| m.stamp_ms >= s) && query.end_ms.is_none_or(|e| m.stamp_ms <= e))
+            .filter(|m| query.keywords.as_ref().is_none_or(|k| m.body.to_lowercase().contains(&k.to_lowercase())))
+            .filter(|m| query.before.is_none_or(|b| m.id < b) && query.after.is_none_or(|a| m.id > a))
+            .cloned()
+            .collect();
+        // The newest `limit`, oldest first (as the SQLite store answers).
+        let skip = found.len().saturating_sub(query.limit);
+        found.drain(..skip);
+        done(Ok(found))
+    }
+}
+
+impl RosterStorage for MemoryStore {
+    fn roster(&self, owner: String) -> StoreFuture<Vec<RosterItem>> {
+        let t = self.tables();
+        done(Ok(t.roster.iter().filter(|((o, _), _)| *o == owner).map(|(_, row)| row.clone()).collect()))
+    }
+
+    fn change_roster(
+        &self,
+        owner: String,
+        contact: String,
+        rule: RosterRule,
+        after_commit: AfterCommit<Transition>,
+    ) -> StoreFuture<Transition> {
+        let transition = {
+            let mut t = self.tables();
+            let mine = t.roster.get(&(owner.clone(), contact.clone())).cloned();
+            let theirs = t.roster.get(&(contact.clone(), owner.clone())).cloned();
+            let transition = match rule(mine, theirs) {
+                Ok(transition) => transition,
+                Err(refused) => return done(Err(refused)),
+            };
+            for side in [&transition.owner_side, &transition.contact_side] {
+                let key = (side.owner.clone(), side.contact.clone());
+                match &side.after {
+                    Some(row) => t.roster.insert(key, row.clone()),
+                    None => t.roster.remove(&key),
+                };
+            }
+            transition
+        };
+        after_commit(&transition);
+        done(Ok(transition))
+    }
+
+    fn all_blocks(&self) -> StoreFuture<Vec<(String, String)>> {
+        done(Ok(self.tables().blocks.iter().cloned().collect()))
+    }
+
+    fn set_block(&self, blocker: String, blocked: String, on: bool) -> StoreFuture<bool> {
+        let mut t = self.tables();
+        let pair = (blocker, blocked);
+        done(Ok(if on { t.blocks.insert(pair) } else { t.blocks.remove(&pair) }))
+    }
+}
+
+impl RoomStorage for MemoryStore {
+    fn create_room(&self, room: RoomRecord) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if t.rooms.contains_key(&room.name) {
+            return done(Err(StoreError::Conflict(format!("room '{}' already exists", room.name))));
+        }
+        t.rooms.insert(room.name.clone(), room);
+        done(Ok(()))
+    }
+
+    fn save_room(&self, room: RoomRecord) -> StoreFuture<()> {
+        self.tables().rooms.insert(room.name.clone(), room);
+        done(Ok(()))
+    }
+
+    fn delete_room(&self, name: String) -> StoreFuture<()> {
+        self.tables().rooms.remove(&name);
+        done(Ok(()))
+    }
+
+    fn all_rooms(&self) -> StoreFuture<Vec<RoomRecord>> {
+        done(Ok(self.tables().rooms.values().cloned().collect()))
+    }
+
+    fn append_room_message(
+        &self,
+        message: NewRoomMessage,
+        after_commit: AfterCommit<Arc<RoomMessage>>,
+    ) -> StoreFuture<Arc<RoomMessage>> {
+        let stored = {
+            let mut t = self.tables();
+            let id = Self::next_id(&mut t);
+            let stored = RoomMessage {
+                id,
+                room: message.room,
+                stamp_ms: now_ms(),
+                nick: message.nick,
+                from_user: message.from_user,
+                body: message.body,
+                data: message.data,
+            };
+            t.room_messages.push(stored.clone());
+            Arc::new(stored)
+        };
+        after_commit(&stored);
+        done(Ok(stored))
+    }
+
+    fn room_messages(&self, room: String, since_ms: i64, limit: usize) -> StoreFuture<Vec<RoomMessage>> {
+        let t = self.tables();
+        let mut found: Vec<RoomMessage> =
+            t.room_messages.iter().filter(|m| m.room == room && m.stamp_ms >= since_ms).cloned().collect();
+        let skip = found.len().saturating_sub(limit);
+        found.drain(..skip);
+        done(Ok(found))
+    }
+}
+
+impl WorkgroupStorage for MemoryStore {
+    fn create_workgroup(&self, workgroup: WorkgroupRecord) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if t.workgroups.contains_key(&workgroup.name) {
+            return done(Err(StoreError::Conflict(format!("workgroup '{}' already exists", workgroup.name))));
+        }
+        if let Some(member) = workgroup.members.iter().find(|m| !t.users.contains_key(*m)) {
+            return done(Err(StoreError::NotFound(format!("user '{member}' does not exist"))));
+        }
+        t.workgroups.insert(workgroup.name.clone(), workgroup);
+        done(Ok(()))
+    }
+
+    fn update_workgroup(&self, workgroup: WorkgroupRecord) -> StoreFuture<()> {
+        self.tables().workgroups.insert(workgroup.name.clone(), workgroup);
+        done(Ok(()))
+    }
+
+    fn delete_workgroup(&self, name: String) -> StoreFuture<bool> {
+        done(Ok(self.tables().workgroups.remove(&name).is_some()))
+    }
+
+    fn all_workgroups(&self) -> StoreFuture<Vec<WorkgroupRecord>> {
+        done(Ok(self.tables().workgroups.values().cloned().collect()))
+    }
+
+    fn start_chat(&self, chat: ChatRecord) -> StoreFuture<()> {
+        self.tables().chats.insert(chat.room.clone(), chat);
+        done(Ok(()))
+    }
+
+    fn end_chat(&self, room: String, ended_ms: i64) -> StoreFuture<()> {
+        if let Some(chat) = self.tables().chats.get_mut(&room) {
+            chat.ended_ms = Some(ended_ms);
+        }
+        done(Ok(()))
+    }
+
+    fn workgroup_chat(&self, room: String) -> StoreFuture<Option<ChatRecord>> {
+        done(Ok(self.tables().chats.get(&room).cloned()))
+    }
+
+    fn workgroup_chats(&self, workgroup: String, limit: usize) -> StoreFuture<Vec<ChatRecord>> {
+        let t = self.tables();
+        let mut chats: Vec<ChatRecord> = t.chats.values().filter(|c| c.workgroup == workgroup).cloned().collect();
+        chats.sort_by_key(|c| std::cmp::Reverse(c.started_ms));
+        chats.truncate(limit);
+        done(Ok(chats))
+    }
+}
