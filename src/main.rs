@@ -3,59 +3,33 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use switchboard::{Application, Config};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-const USAGE: &str = "\
-Usage: switchboard [--bind ADDR] [--data DIR] [--config FILE]
-
-  --bind ADDR     listen address (default 127.0.0.1:7070; config server.bind)
-  --data DIR      data directory for the database and generated secrets (default ./data)
-  --config FILE   TOML configuration (see config/default.toml for every key)
-
-Every config key can also be set as SWITCHBOARD_<SECTION>_<KEY>, e.g.
-SWITCHBOARD_ADMIN_PASSWORD, SWITCHBOARD_SERVER_DOMAIN. Log level: RUST_LOG or log.level.";
-
+/// Switchboard: an actor-based, XMPP-flavoured realtime chat server.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about, long_about = None, after_help = ENVIRONMENT)]
 struct Flags {
+    /// Listen address (default 127.0.0.1:7070; config server.bind).
+    #[arg(long, value_name = "ADDR")]
     bind: Option<String>,
+    /// Data directory for the database and generated secrets (default ./data).
+    #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// TOML configuration (see config/default.toml for every key).
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
 
-fn parse_flags(mut args: impl Iterator<Item = String>) -> Result<Flags, String> {
-    let mut flags = Flags { bind: None, data: None, config: None };
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"));
-        match name.as_str() {
-            "--bind" => flags.bind = Some(value()?),
-            "--data" => flags.data = Some(PathBuf::from(value()?)),
-            "--config" => flags.config = Some(PathBuf::from(value()?)),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(flags)
-}
+const ENVIRONMENT: &str = "Every config key can also be set as SWITCHBOARD_<SECTION>_<KEY>, e.g. \
+SWITCHBOARD_ADMIN_PASSWORD, SWITCHBOARD_SERVER_DOMAIN. Log level: RUST_LOG or log.level.";
 
 fn main() -> ExitCode {
-    let flags = match parse_flags(std::env::args().skip(1)) {
-        Ok(flags) => flags,
-        Err(message) => {
-            if message.is_empty() {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("switchboard: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let flags = Flags::parse();
     let mut config = match Config::load(flags.config.as_deref(), std::env::vars()) {
         Ok(config) => config,
         Err(e) => {

@@ -20,8 +20,8 @@ use scenarios::Context;
 /// Why a run could not go on.
 #[derive(Debug)]
 pub enum BenchError {
-    /// `--help`.
-    Help,
+    /// `--help`: the help text to print.
+    Help(String),
     /// The command line is wrong (exit status 2).
     Usage(String),
     /// Nothing answers at the server's address.
@@ -37,7 +37,7 @@ pub enum BenchError {
 impl fmt::Display for BenchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BenchError::Help => f.write_str(args::USAGE),
+            BenchError::Help(text) => f.write_str(text),
             BenchError::Usage(m) => write!(f, "{m}\n(switchboard-bench --help lists the scenarios and options)"),
             BenchError::Unreachable(m) | BenchError::Refused(m) | BenchError::Server(m) | BenchError::Limits(m) => {
                 f.write_str(m)
@@ -90,8 +90,8 @@ pub async fn run(opts: Options) -> Result<Report, BenchError> {
 pub fn main_with(args: &[String]) -> i32 {
     let opts = match args::parse(args, std::env::var("SWITCHBOARD_ADMIN_PASSWORD").ok()) {
         Ok(opts) => opts,
-        Err(BenchError::Help) => {
-            print!("{}", args::USAGE);
+        Err(BenchError::Help(text)) => {
+            print!("{text}");
             return 0;
         }
         Err(e) => {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
+use hmac::{Hmac, Mac};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use sha1::{Digest, Sha1};
@@ -348,35 +349,16 @@ pub async fn join_room(ws: Ws, domain: &str, room: &str, nick: &str) -> Result<W
     }
 }
 
+/// HMAC-SHA-1 (RFC 2104), as SCRAM-SHA-1 uses it.
 fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..20].copy_from_slice(&Sha1::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha1::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(data);
-    let inner: [u8; 20] = inner.finalize().into();
-    let mut outer = Sha1::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner);
-    outer.finalize().into()
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
 }
 
+/// PBKDF2 with HMAC-SHA-1 (RFC 8018): SCRAM's `Hi()`.
 fn pbkdf2_sha1(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 20] {
-    let mut first = salt.to_vec();
-    first.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac_sha1(password, &first);
-    let mut out = u;
-    for _ in 1..iterations {
-        u = hmac_sha1(password, &u);
-        for (o, b) in out.iter_mut().zip(u) {
-            *o ^= b;
-        }
-    }
-    out
+    pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(password, salt, iterations)
 }
 
 #[cfg(test)]
