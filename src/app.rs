@@ -27,9 +27,9 @@ use switchboard_actors::{Router, RouterStats, Store, StoreOptions};
 
 use crate::auth::Authenticator;
 use crate::config::{secs, Config};
-use crate::http;
 use crate::secrets;
 use crate::state::AppState;
+use crate::{http, routes};
 
 /// A built, not yet running, server.
 pub struct Application {
@@ -141,13 +141,18 @@ impl Application {
             auth,
             passwords,
         });
+        let auth_data = web::Data::from(state.auth.clone());
+        let router_data = web::Data::new(state.router.clone());
         let make_app = move || {
             App::new()
                 .app_data(state.clone())
+                // What the extractors need (`Caller`, `CallerStation`), without the whole state.
+                .app_data(auth_data.clone())
+                .app_data(router_data.clone())
                 .app_data(web::JsonConfig::default().limit(max_body).error_handler(http::json_error))
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::QueryConfig::default().error_handler(http::query_error))
-                .configure(http::routes)
+                .configure(routes::routes)
                 .default_service(web::to(http::no_route))
         };
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -21,10 +21,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchboard_actors::accounts::Accounts;
 use switchboard_actors::password::{PasswordHasher, PasswordWorker, VerifyPassword};
+use switchboard_actors::router::{ResolveStream, Router, StreamInfo};
 
 use crate::config::{secs, AuthConfig};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The account every admin-only endpoint requires.
 pub const ADMIN_USERNAME: &str = "admin";
@@ -245,6 +245,21 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
     web::Query::<HashMap<String, String>>::from_query(query).ok().and_then(|q| q.get(name).cloned())
 }
 
+/// Prefix of visitor tokens: tells them apart from account tokens (JWTs).
+pub const VISITOR_TOKEN_PREFIX: &str = "visitor-";
+
+/// The visitor token of a request: `?token=` or `Authorization: Bearer visitor-…`.
+pub fn visitor_token(req: &HttpRequest) -> Option<String> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    bearer.or_else(|| query_param(req.query_string(), "token")).filter(|t| t.starts_with(VISITOR_TOKEN_PREFIX))
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
@@ -252,8 +267,53 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
-            state.auth.authenticate(&req).await
+            let auth = req.app_data::<web::Data<Authenticator>>().expect("the Authenticator is registered").clone();
+            auth.authenticate(&req).await
+        })
+    }
+}
+
+/// The caller's own login stream, named by the `{streamid}` in the path: the caller is
+/// authenticated, the stream resolved (404 if unknown) and checked to be the caller's (403;
+/// the admin may use anyone's). Derefs to the stream, whose `session` serves it.
+pub struct CallerStation {
+    pub caller: Caller,
+    pub stream: StreamInfo,
+}
+
+impl std::ops::Deref for CallerStation {
+    type Target = StreamInfo;
+
+    fn deref(&self) -> &StreamInfo {
+        &self.stream
+    }
+}
+
+/// Resolves a stream id `caller` may use: 404 if unknown, 403 if another user's.
+pub async fn resolve_stream(router: &Addr<Router>, caller: &Caller, stream_id: &str) -> Result<StreamInfo, ApiError> {
+    let info = router.send(ResolveStream { stream_id: stream_id.to_owned() }).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "StreamNotFoundException",
+            format!("stream '{stream_id}' does not exist (it may have expired or been logged off)"),
+        )
+    })?;
+    caller.require_self(&info.username)?;
+    Ok(info)
+}
+
+impl FromRequest for CallerStation {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<CallerStation, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        let stream_id = req.match_info().get("streamid").map(str::to_owned);
+        let router = req.app_data::<web::Data<Addr<Router>>>().expect("the router is registered").clone();
+        Box::pin(async move {
+            let caller = caller.await?;
+            let stream_id = stream_id.expect("CallerStation is used only on routes with a {streamid}");
+            let stream = resolve_stream(&router, &caller, &stream_id).await?;
+            Ok(CallerStation { caller, stream })
         })
     }
 }

@@ -11,8 +11,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::{format_stamp, Stamp};
 use switchboard_actors::model::event::{Invitation, OccupantPresence, WorkgroupEvent};
-use switchboard_actors::model::records::Availability;
+use switchboard_actors::model::records::{Affiliation, Availability};
 use switchboard_actors::model::RenderSlot;
+use switchboard_actors::muc::room::Joined;
 use switchboard_actors::presence::Show;
 use switchboard_actors::{Address, Event, Hosts, Payload, StoredMessage};
 
@@ -162,6 +163,17 @@ pub fn presence_json(user: &str, availability: Option<&Availability>, hosts: &Ho
         "show": show.as_str(),
         "status": status,
         "availability": show.ozeki(),
+    })
+}
+
+/// What a join answers: `{"room","nick","role","affiliation","created"}`.
+pub fn joined_json(joined: &Joined) -> Value {
+    json!({
+        "room": joined.room,
+        "nick": joined.nick,
+        "role": joined.role.as_str(),
+        "affiliation": joined.affiliation.map_or("none", Affiliation::as_str),
+        "created": joined.created,
     })
 }
 

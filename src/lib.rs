@@ -3,10 +3,16 @@
 //! This crate is the front door; the realtime core (actors, event model, store) is the
 //! `switchboard-actors` crate. Map of the doors:
 //! - [`app`]: start-up from a [`config::Config`] (`Application::build`).
-//! - [`http`]: REST routes, one file per endpoint family (admin, chat stream API, misc).
+//! - [`routes`]: the route table, above every door.
+//! - [`http`]: the REST doors, one file per endpoint family (admin, chat stream API, misc).
 //! - [`sse`]: Server-Sent Events; [`ws`]: the JSON websocket; [`chatapi`]: the typed events
 //!   as the JSON doors' `chatapi.*` objects.
-//! - [`auth`]: Basic, bearer tokens and the admin check; [`secrets`]: first-start secrets.
+//! - [`xmpp`]: the XMPP doors (raw stanza POST, RFC 7395 websocket) and their renderer.
+//! - [`inbound`], [`requests`]: what several doors share: the rules for what comes in, and
+//!   the requests they make of the core for a caller.
+//! - [`auth`]: Basic, bearer tokens, visitor tokens, the admin check and the `Caller` and
+//!   `CallerStation` extractors; [`secrets`]: first-start secrets.
+//! - [`binding`]: where a live connection is attached, and how it detaches.
 //! - [`error`]: API errors mapped to status and JSON in one place.
 //! - [`outbox`]: the byte budget that bounds what a slow client can make the server hold.
 //! - [`upgrade`]: websocket connections served outside the HTTP dispatcher, without its
@@ -19,11 +25,13 @@ pub mod chatapi;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod inbound;
 pub mod outbox;
+pub mod requests;
+pub mod routes;
 pub mod secrets;
 pub mod sse;
 pub mod state;
-pub mod station_requests;
 pub mod upgrade;
 pub mod ws;
 pub mod xmpp;

@@ -22,12 +22,11 @@ use switchboard_actors::router::Attach;
 use switchboard_actors::{Event, Hosts, Push};
 use tokio::sync::mpsc;
 
-use crate::auth::query_param;
+use crate::auth::{query_param, visitor_token};
 use crate::binding::{attach_visitor, Binding};
 use crate::chatapi;
 use crate::config::secs;
 use crate::error::ApiError;
-use crate::http::fastpath::visitor_token;
 use crate::outbox::OutboxBudget;
 use crate::state::AppState;
 

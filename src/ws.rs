@@ -40,17 +40,17 @@ use switchboard_actors::user_session::UserSession;
 use switchboard_actors::{Event, Jid, MessageKind, NewMessage, Push};
 
 use crate::auth::query_param;
+use crate::auth::{resolve_stream, visitor_token};
 use crate::binding::{attach_visitor, Binding};
 use crate::chatapi;
+use crate::chatapi::joined_json;
 use crate::config::secs;
 use crate::error::ApiError;
-use crate::http::chat::{caller_stream, check_message_body, parse_chat_state, parse_recipient};
-use crate::http::contacts::parse_presence;
-use crate::http::fastpath::visitor_token;
-use crate::http::rooms::{check_nick, find_room, joined_json};
+use crate::inbound::{check_message_body, check_nick, parse_chat_state, parse_presence, parse_recipient};
 use crate::outbox::{MeteredBody, OutboxBudget};
+use crate::requests::find_room;
+use crate::requests::{self, OwnStation};
 use crate::state::AppState;
-use crate::station_requests::{self, OwnStation};
 
 /// `GET /ws`: authenticate, attach to a station (or a visitor's), upgrade.
 pub async fn open(
@@ -65,7 +65,7 @@ pub async fn open(
         let stream_id = query_param(req.query_string(), "stream");
         let username = match &stream_id {
             // Checked before the upgrade so that a wrong stream is an HTTP error, not a close.
-            Some(id) => caller_stream(&state, &caller, id.clone()).await?.username,
+            Some(id) => resolve_stream(&state.router, &caller, id).await?.username,
             None => caller.username.clone(),
         };
         user = Some((username, stream_id));
@@ -201,7 +201,7 @@ impl WsConnection {
                 match (self.own_station(), parse_presence(show.as_deref(), status, priority)) {
                     (Ok((username, resource, session)), Ok(presence)) => self.run_quietly(id, ctx, async move {
                         let station = OwnStation { username: &username, resource: &resource, session: &session };
-                        station_requests::set_presence(station, presence).await
+                        requests::set_presence(station, presence).await
                     }),
                     (Err(e), _) | (_, Err(e)) => self.send_error(id, &e, ctx),
                 }
@@ -231,7 +231,7 @@ impl WsConnection {
                 Ok(((username, resource, session), room, nick)) => {
                     self.answer(id, ctx, async move {
                         let station = OwnStation { username: &username, resource: &resource, session: &session };
-                        let joined = station_requests::enter_room(station, room, nick, password).await?;
+                        let joined = requests::enter_room(station, room, nick, password).await?;
                         let mut reply = joined_json(&joined);
                         reply["type"] = "joined".into();
                         Ok(reply)
@@ -243,7 +243,7 @@ impl WsConnection {
                 Ok((username, resource, session)) => {
                     self.answer(id, ctx, async move {
                         let station = OwnStation { username: &username, resource: &resource, session: &session };
-                        station_requests::exit_room(station, room.clone()).await?;
+                        requests::exit_room(station, room.clone()).await?;
                         Ok(json!({ "type": "left", "room": room }))
                     });
                 }

@@ -12,7 +12,8 @@ use switchboard_actors::Username;
 
 use crate::auth::{Admin, ADMIN_USERNAME};
 use crate::error::ApiError;
-use crate::http::chat::check_message_body;
+use crate::inbound::check_message_body;
+use crate::requests::require_account;
 use crate::state::AppState;
 
 /// Longest password accepted (argon2 takes any length; this bounds the work).
@@ -238,12 +239,4 @@ pub async fn broadcast(
     check_message_body(&body, state.config.limits.max_message_chars)?;
     let reached = state.router.send(Broadcast { body }).await?;
     Ok(HttpResponse::Created().json(json!({ "usersReached": reached })))
-}
-
-/// 404 unless the account exists.
-pub async fn require_account(state: &AppState, username: &str) -> Result<(), ApiError> {
-    match state.accounts.find(username).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::user_not_found(username)),
-    }
 }

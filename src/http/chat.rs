@@ -7,25 +7,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::{format_stamp, parse_instant};
-use switchboard_actors::router::{Login, Logoff, ResolveStream, SendChatState, StreamInfo, Submit};
+use switchboard_actors::router::{Login, Logoff, SendChatState, Submit};
 use switchboard_actors::store::HistoryQuery;
-use switchboard_actors::{ChatState, Jid, MessageKind, NewMessage};
+use switchboard_actors::{MessageKind, NewMessage};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, CallerStation};
 use crate::error::ApiError;
+use crate::inbound::{check_message_body, parse_chat_state, parse_recipient, parse_username};
 use crate::state::AppState;
-
-/// Resolves a stream id the caller may use: 404 if unknown, 403 if another user's.
-pub async fn caller_stream(state: &AppState, caller: &Caller, stream_id: String) -> Result<StreamInfo, ApiError> {
-    let info = state.router.send(ResolveStream { stream_id: stream_id.clone() }).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "StreamNotFoundException",
-            format!("stream '{stream_id}' does not exist (it may have expired or been logged off)"),
-        )
-    })?;
-    caller.require_self(&info.username)?;
-    Ok(info)
-}
 
 /// `POST /restapi/v1/chat/{username}/login` → 200 `text/plain` stream id. Each login is a
 /// new station.
@@ -42,13 +31,8 @@ pub async fn login(
 }
 
 /// `POST /restapi/v1/chat/{streamid}/logoff`.
-pub async fn logoff(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let stream_id = path.into_inner();
-    caller_stream(&state, &caller, stream_id.clone()).await?;
+pub async fn logoff(station: CallerStation, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let stream_id = station.stream.stream_id.clone().expect("a resolved login stream has its id");
     state.router.send(Logoff { stream_id }).await??;
     Ok(HttpResponse::Ok().finish())
 }
@@ -91,44 +75,15 @@ pub fn parse_posted(req: &HttpRequest, raw: &[u8], max_chars: usize) -> Result<P
     Ok(posted)
 }
 
-/// The rule every door applies to a message body: not blank (400), at most `max_chars`
-/// characters (413, `limits.max_message_chars`).
-pub fn check_message_body(body: &str, max_chars: usize) -> Result<(), ApiError> {
-    if body.trim().is_empty() {
-        return Err(ApiError::bad_request("message body is empty"));
-    }
-    if body.chars().count() > max_chars {
-        return Err(ApiError::too_large(format!("message body is longer than {max_chars} characters")));
-    }
-    Ok(())
-}
-
-/// Parses a recipient in any of the accepted spellings (400 if malformed, 404 if another
-/// domain's).
-pub fn parse_recipient(raw: &str, domain: &str) -> Result<Jid, ApiError> {
-    Jid::parse(raw, domain).map_err(|e| match e {
-        switchboard_actors::jid::AddressError::ForeignDomain(_) => {
-            ApiError::not_found("UserNotFoundException", format!("recipient {raw:?}: {e}"))
-        }
-        _ => ApiError::bad_request(format!("recipient {raw:?}: {e}")),
-    })
-}
-
-/// The local user an address names (any spelling `parse_recipient` accepts).
-pub fn parse_username(raw: &str, domain: &str) -> Result<String, ApiError> {
-    Ok(parse_recipient(raw, domain)?.user.to_string())
-}
-
 /// `POST /restapi/v1/chat/{streamid}/messages/{to}` → 200 `{"id","stamp"}` once stored.
 pub async fn send_message(
     req: HttpRequest,
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     raw: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, to) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, to) = path.into_inner();
     let to = parse_recipient(&to, state.domain())?;
     let posted = parse_posted(&req, &raw, state.config.limits.max_message_chars)?;
     let message = NewMessage {
@@ -201,21 +156,13 @@ pub async fn history(
     Ok(HttpResponse::Ok().json(json!({ "messages": messages.iter().map(|m| crate::chatapi::message_json(m, &state.hosts)).collect::<Vec<_>>() })))
 }
 
-/// Parses a chat state name (400 naming the allowed ones).
-pub fn parse_chat_state(raw: &str) -> Result<ChatState, ApiError> {
-    ChatState::parse(raw).ok_or_else(|| {
-        ApiError::bad_request(format!("unknown chat state {raw:?}; expected one of {}", ChatState::NAMES))
-    })
-}
-
 /// `POST /restapi/v1/chat/{streamid}/chatstate/{state}/{to}`: live only, never stored.
 pub async fn chat_state(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, chat_state, to) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, chat_state, to) = path.into_inner();
     let chat_state = parse_chat_state(&chat_state)?;
     let to = parse_recipient(&to, state.domain())?;
     state.router.send(SendChatState { from: station.jid(), to, state: chat_state }).await??;
@@ -232,13 +179,12 @@ fn check_property_name(name: &str) -> Result<(), ApiError> {
 /// `POST /restapi/v1/chat/{streamid}/users/{name}` (body: the value): sets the stream owner's
 /// own property.
 pub async fn set_property(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     raw: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, name) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, name) = path.into_inner();
     check_property_name(&name)?;
     let value = std::str::from_utf8(&raw).map_err(|_| ApiError::bad_request("the value is not valid UTF-8"))?;
     let max = state.config.limits.max_property_chars;
@@ -252,12 +198,11 @@ pub async fn set_property(
 /// `DELETE /restapi/v1/chat/{streamid}/users/{name}`: removes the stream owner's property
 /// (404 if it was not set).
 pub async fn delete_property(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, name) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, name) = path.into_inner();
     check_property_name(&name)?;
     state.accounts.delete_property(station.username, name).await.map_err(|e| match e {
         switchboard_actors::StoreError::NotFound(m) => ApiError::not_found("PropertyNotFoundException", m),

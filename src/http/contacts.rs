@@ -12,20 +12,20 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchboard_actors::presence::{Show, StationPresence};
+use switchboard_actors::presence::Show;
 use switchboard_actors::roster::{RosterItem, RosterOp, Subscription};
 use switchboard_actors::router::{Blocklist, ChangeRoster, PresenceOf, SetBlock};
 use switchboard_actors::user_session::ContactView;
 use switchboard_actors::{Hosts, StoreError};
 
-use crate::auth::{Admin, Caller};
+use crate::auth::Admin;
+use crate::auth::CallerStation;
 use crate::chatapi::presence_json;
 use crate::error::ApiError;
-use crate::http::admin::require_account;
-use crate::http::chat::{caller_stream, parse_recipient, parse_username};
 use crate::http::entities::roster_item_json;
+use crate::inbound::{parse_presence, parse_recipient, parse_username};
+use crate::requests::{self, require_account};
 use crate::state::AppState;
-use crate::station_requests;
 
 /// Longest nickname, group name and presence status, in characters.
 const MAX_LABEL_CHARS: usize = 1024;
@@ -133,12 +133,10 @@ fn changed_item_json(item: Option<RosterItem>, hosts: &Hosts) -> Value {
 
 /// `GET /restapi/v1/chat/{streamid}/contacts` → `{"rosterItem":[…]}` with presence.
 pub async fn list_contacts(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let station = caller_stream(&state, &caller, path.into_inner()).await?;
-    let contacts = station_requests::contacts((&station).into()).await?;
+    let contacts = requests::contacts((&station).into()).await?;
     let items: Vec<Value> = contacts.iter().map(|c| contact_json(c, &state.hosts)).collect();
     Ok(HttpResponse::Ok().json(json!({ "rosterItem": items })))
 }
@@ -146,12 +144,10 @@ pub async fn list_contacts(
 /// `POST /restapi/v1/chat/{streamid}/contacts` (a roster item) → 201: adds the contact and
 /// asks to see its presence (approving its own request, if it made one).
 pub async fn add_contact(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     body: web::Json<RosterItemBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let station = caller_stream(&state, &caller, path.into_inner()).await?;
     let fields = body.into_inner().check(state.domain())?;
     let contact = fields.contact.ok_or_else(|| ApiError::bad_request("a roster item needs a \"jid\""))?;
     let op = RosterOp::Add { nickname: fields.nickname, groups: fields.groups };
@@ -161,13 +157,12 @@ pub async fn add_contact(
 
 /// `PUT /restapi/v1/chat/{streamid}/contacts/{jid}` (a roster item): nickname and groups.
 pub async fn update_contact(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Json<RosterItemBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, jid) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, jid) = path.into_inner();
     let contact = parse_username(&jid, state.domain())?;
     let fields = body.into_inner().check(state.domain())?;
     let op = RosterOp::Update { nickname: fields.nickname, groups: fields.groups };
@@ -178,37 +173,14 @@ pub async fn update_contact(
 /// `DELETE /restapi/v1/chat/{streamid}/contacts/{jid}`: removes the contact and cancels the
 /// subscriptions both ways.
 pub async fn remove_contact(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, jid) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, jid) = path.into_inner();
     let contact = parse_username(&jid, state.domain())?;
     change(&state, station.username, contact, RosterOp::Remove).await?;
     Ok(HttpResponse::Ok().finish())
-}
-
-/// Checks a presence as given at a door (400 naming what is wrong).
-pub fn parse_presence(
-    show: Option<&str>,
-    status: Option<String>,
-    priority: Option<i64>,
-) -> Result<StationPresence, ApiError> {
-    let show = match show {
-        None => Show::Available,
-        Some(raw) => Show::parse(raw)
-            .ok_or_else(|| ApiError::bad_request(format!("unknown show {raw:?}; expected one of {}", Show::NAMES)))?,
-    };
-    let status = status.filter(|s| !s.is_empty());
-    if status.as_ref().is_some_and(|s| s.chars().count() > MAX_LABEL_CHARS) {
-        return Err(ApiError::bad_request(format!("status is longer than {MAX_LABEL_CHARS} characters")));
-    }
-    let priority = match priority {
-        None => 0,
-        Some(p) => i8::try_from(p).map_err(|_| ApiError::bad_request("priority must be between -128 and 127"))?,
-    };
-    Ok(StationPresence { show, status, priority })
 }
 
 #[derive(Deserialize)]
@@ -221,27 +193,23 @@ pub struct PresenceParams {
 /// `POST /restapi/v1/chat/{streamid}/presence?show=&status=&priority=`: this station's
 /// presence.
 pub async fn set_presence(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
+    CallerStation { stream: station, .. }: CallerStation,
     params: web::Query<PresenceParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let station = caller_stream(&state, &caller, path.into_inner()).await?;
     let p = params.into_inner();
     let presence = parse_presence(p.show.as_deref(), p.status, p.priority)?;
-    station_requests::set_presence((&station).into(), presence).await?;
+    requests::set_presence((&station).into(), presence).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
 /// `GET /restapi/v1/chat/{streamid}/presence/{jid}`: the caller's own presence, or a
 /// contact's it is subscribed to (403 otherwise).
 pub async fn get_presence(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, jid) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, jid) = path.into_inner();
     let of = parse_username(&jid, state.domain())?;
     let availability = state.router.send(PresenceOf { username: station.username, of: of.clone() }).await??;
     let mut value = presence_json(&of, availability.as_ref(), &state.hosts);
@@ -251,11 +219,9 @@ pub async fn get_presence(
 
 /// `GET /restapi/v1/chat/{streamid}/blocklist` → `{"blocked":[jid…]}`.
 pub async fn get_blocklist(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let station = caller_stream(&state, &caller, path.into_inner()).await?;
     let blocked = state.router.send(Blocklist { username: station.username }).await?;
     let domain = state.domain();
     let jids: Vec<String> = blocked.iter().map(|u| format!("{u}@{domain}")).collect();
@@ -263,34 +229,33 @@ pub async fn get_blocklist(
 }
 
 async fn set_block(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     on: bool,
 ) -> Result<bool, ApiError> {
-    let (stream_id, jid) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, jid) = path.into_inner();
     let blocked = parse_username(&jid, state.domain())?;
     Ok(state.router.send(SetBlock { blocker: station.username, blocked, on }).await??)
 }
 
 /// `POST /restapi/v1/chat/{streamid}/blocklist/{jid}` → 201 (200 if already blocked).
 pub async fn block(
-    caller: Caller,
+    station: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let added = set_block(caller, state, path, true).await?;
+    let added = set_block(station, state, path, true).await?;
     Ok(HttpResponse::build(if added { StatusCode::CREATED } else { StatusCode::OK }).finish())
 }
 
 /// `DELETE /restapi/v1/chat/{streamid}/blocklist/{jid}` → 200 (404 if not blocked).
 pub async fn unblock(
-    caller: Caller,
+    station: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    if !set_block(caller, state, path, false).await? {
+    if !set_block(station, state, path, false).await? {
         return Err(ApiError::not_found("NotBlockedException", "that user is not blocked"));
     }
     Ok(HttpResponse::Ok().finish())

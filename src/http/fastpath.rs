@@ -7,7 +7,6 @@
 //! queue's progress and the room invitation arrive as `chatapi.ask` events on
 //! `GET /sse/{userID}?token=` or `GET /ws?token=` (see `crate::sse`, `crate::ws`).
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -19,10 +18,11 @@ use switchboard_actors::fastpath::registry::{
 use switchboard_actors::fastpath::workgroup::{QueueView, VisitorAction, VisitorReply};
 use switchboard_actors::fastpath::{check_visitor_id, check_workgroup_name, WorkgroupRecord};
 
-use crate::auth::{query_param, Admin, Caller};
+use crate::auth::Admin;
+use crate::auth::{visitor_token, CallerStation};
 use crate::config::secs;
 use crate::error::ApiError;
-use crate::http::chat::{caller_stream, check_message_body, parse_username};
+use crate::inbound::{check_message_body, parse_username};
 use crate::state::AppState;
 
 /// Longest question, e-mail address and nickname a visitor may give, in characters.
@@ -32,9 +32,6 @@ const MAX_FIELD_CHARS: usize = 256;
 const MAX_CHATS_LISTED: usize = 500;
 /// Longest timeout a workgroup may set, in seconds (one day).
 const MAX_TIMEOUT_SECS: f64 = 86_400.0;
-
-/// Prefix of visitor tokens: tells them apart from account tokens (JWTs).
-pub const VISITOR_TOKEN_PREFIX: &str = "visitor-";
 
 /// A workgroup's name from a path or body: `name` or `name@workgroup.{domain}`.
 fn parse_workgroup(state: &AppState, raw: &str) -> Result<String, ApiError> {
@@ -317,12 +314,10 @@ pub async fn admin_transcript(
 
 /// `GET /restapi/v1/chat/{streamid}/assists` → `{"workgroup":[…]}`: where the caller is an agent.
 pub async fn assists(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let stream = caller_stream(&state, &caller, path.into_inner()).await?;
-    let names = state.fastpath.send(MemberOf { username: stream.username }).await?;
+    let names = state.fastpath.send(MemberOf { username: station.username }).await?;
     let host = state.fastpath_options.host();
     let list: Vec<String> = names.iter().map(|n| format!("{n}@{host}")).collect();
     Ok(HttpResponse::Ok().json(json!({ "workgroup": list })))
@@ -361,24 +356,21 @@ fn queue_json(queue: &QueueView) -> Value {
 
 /// `GET /restapi/v1/chat/{streamid}/assists/queues` → the queues of the caller's workgroups.
 pub async fn queues(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let stream = caller_stream(&state, &caller, path.into_inner()).await?;
-    let queues = state.fastpath.send(AgentQueues { agent: stream.username }).await?;
+    let queues = state.fastpath.send(AgentQueues { agent: station.username }).await?;
     let list: Vec<Value> = queues.iter().map(queue_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "queue": list })))
 }
 
 async fn set_agent(
-    caller: Caller,
+    CallerStation { stream, .. }: CallerStation,
     state: &AppState,
     path: (String, String),
     online: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, workgroup) = path;
-    let stream = caller_stream(state, &caller, stream_id).await?;
+    let (_, workgroup) = path;
     let workgroup = parse_workgroup(state, &workgroup)?;
     state.fastpath.send(SetAgent { workgroup, agent: stream.username, online }).await??;
     Ok(HttpResponse::Ok().finish())
@@ -386,30 +378,29 @@ async fn set_agent(
 
 /// `POST /restapi/v1/chat/{streamid}/assists/{workgroup}`: online as agent (403 if not a member).
 pub async fn agent_online(
-    caller: Caller,
+    station: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    set_agent(caller, &state, path.into_inner(), true).await
+    set_agent(station, &state, path.into_inner(), true).await
 }
 
 /// `DELETE /restapi/v1/chat/{streamid}/assists/{workgroup}`: offline as agent.
 pub async fn agent_offline(
-    caller: Caller,
+    station: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    set_agent(caller, &state, path.into_inner(), false).await
+    set_agent(station, &state, path.into_inner(), false).await
 }
 
 async fn answer(
-    caller: Caller,
+    CallerStation { stream, .. }: CallerStation,
     state: &AppState,
     path: (String, String),
     accept: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, offer_id) = path;
-    let stream = caller_stream(state, &caller, stream_id).await?;
+    let (_, offer_id) = path;
     state.fastpath.send(AnswerOffer { agent: stream.username, offer_id, accept }).await??;
     Ok(HttpResponse::Ok().finish())
 }
@@ -417,20 +408,20 @@ async fn answer(
 /// `POST /restapi/v1/chat/{streamid}/offer/{offerId}`: accept (409 if not the caller's
 /// pending offer, 404 if unknown).
 pub async fn accept_offer(
-    caller: Caller,
+    station: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    answer(caller, &state, path.into_inner(), true).await
+    answer(station, &state, path.into_inner(), true).await
 }
 
 /// `DELETE /restapi/v1/chat/{streamid}/offer/{offerId}`: reject.
 pub async fn reject_offer(
-    caller: Caller,
+    station: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    answer(caller, &state, path.into_inner(), false).await
+    answer(station, &state, path.into_inner(), false).await
 }
 
 // ---- visitors ----------------------------------------------------------------------------
@@ -496,18 +487,6 @@ pub async fn ask(state: web::Data<AppState>, body: web::Json<Value>) -> Result<H
             "websocket": format!("/ws?token={token}"),
         },
     })))
-}
-
-/// The visitor token of a request: `?token=` or `Authorization: Bearer visitor-…`.
-pub fn visitor_token(req: &HttpRequest) -> Option<String> {
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
-    bearer.or_else(|| query_param(req.query_string(), "token")).filter(|t| t.starts_with(VISITOR_TOKEN_PREFIX))
 }
 
 /// Sends a visitor's action with the request's token (401 without one).

@@ -11,47 +11,27 @@ use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
 
 use super::entities::room_json;
-use switchboard_actors::muc::conference::{AllRooms, CreateRoom, FindRoom};
-use switchboard_actors::muc::room::{
-    Administer, Describe, Destroy, Invite, Joined, MucRoom, OccupantView, Post, RoomView,
-};
+use switchboard_actors::muc::conference::{AllRooms, CreateRoom};
+use switchboard_actors::muc::room::{Administer, Describe, Destroy, Invite, MucRoom, OccupantView, Post, RoomView};
 use switchboard_actors::muc::{
     check_room_name, Affiliation, AffiliationLists, Role, RoomConfig, RoomError, RoomRecord,
 };
-use switchboard_actors::router::DeliverToUser;
 
+use crate::auth::CallerStation;
 use crate::auth::{Admin, Caller};
+use crate::chatapi::joined_json;
 use crate::error::ApiError;
-use crate::http::admin::require_account;
-use crate::http::chat::{caller_stream, parse_posted, parse_username};
+use crate::http::chat::parse_posted;
+use crate::inbound::{check_nick, parse_username};
+use crate::requests;
+use crate::requests::{ask_room, deliver_invitations, find_room, require_account};
 use crate::state::AppState;
-use crate::station_requests;
 
-/// Longest nickname and invitation reason, in characters.
-const MAX_NICK_CHARS: usize = 64;
+/// Longest invitation reason, in characters.
 const MAX_REASON_CHARS: usize = 1024;
-
-pub async fn find_room(state: &AppState, name: &str) -> Result<Addr<MucRoom>, ApiError> {
-    check_room_name(name)?;
-    state
-        .conference
-        .send(FindRoom { name: name.to_owned() })
-        .await?
-        .ok_or_else(|| RoomError::NotFound(name.to_owned()).into())
-}
 
 async fn describe(room: &Addr<MucRoom>, name: &str) -> Result<RoomView, ApiError> {
     room.send(Describe).await.map_err(|_| RoomError::NotFound(name.to_owned()).into())
-}
-
-/// Sends a request to a room; a room that stopped meanwhile is 404.
-async fn ask_room<M, T>(room: &Addr<MucRoom>, name: &str, msg: M) -> Result<T, ApiError>
-where
-    M: actix::Message<Result = Result<T, RoomError>> + Send + 'static,
-    T: Send + 'static,
-    MucRoom: actix::Handler<M>,
-{
-    Ok(room.send(msg).await.map_err(|_| RoomError::NotFound(name.to_owned()))??)
 }
 
 /// A room a signed-in user may see (404 otherwise, so hidden rooms stay hidden).
@@ -118,51 +98,27 @@ pub struct JoinParams {
 /// as its owner, if it does not exist and users may create rooms) → 201 when created, else
 /// 200, with `{"room","nick","role","affiliation","created"}`.
 pub async fn join(
-    caller: Caller,
-    state: web::Data<AppState>,
+    CallerStation { stream: station, .. }: CallerStation,
     path: web::Path<(String, String)>,
     params: web::Query<JoinParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, room) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, room) = path.into_inner();
     check_room_name(&room)?;
     let params = params.into_inner();
     let nick = check_nick(params.nick, &station.username)?;
-    let joined = station_requests::enter_room((&station).into(), room, nick, params.password).await?;
+    let joined = requests::enter_room((&station).into(), room, nick, params.password).await?;
     let body = joined_json(&joined);
     Ok(if joined.created { HttpResponse::Created().json(body) } else { HttpResponse::Ok().json(body) })
 }
 
-/// A nickname to join with: the one asked for, trimmed, or else the user name.
-pub fn check_nick(asked: Option<String>, username: &str) -> Result<String, ApiError> {
-    let nick = asked.map(|n| n.trim().to_owned()).unwrap_or_else(|| username.to_owned());
-    if nick.is_empty() || nick.chars().count() > MAX_NICK_CHARS || nick.contains('/') {
-        return Err(ApiError::bad_request(format!("nick must be 1 to {MAX_NICK_CHARS} characters, without '/'")));
-    }
-    Ok(nick)
-}
-
-/// What a join answers: `{"room","nick","role","affiliation","created"}`.
-pub fn joined_json(joined: &Joined) -> Value {
-    json!({
-        "room": joined.room,
-        "nick": joined.nick,
-        "role": joined.role.as_str(),
-        "affiliation": joined.affiliation.map_or("none", Affiliation::as_str),
-        "created": joined.created,
-    })
-}
-
 /// `DELETE /restapi/v1/chat/{streamid}/rooms/{room}`: leave.
 pub async fn leave(
-    caller: Caller,
-    state: web::Data<AppState>,
+    CallerStation { stream: station, .. }: CallerStation,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, room) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, room) = path.into_inner();
     check_room_name(&room)?;
-    station_requests::exit_room((&station).into(), room).await?;
+    requests::exit_room((&station).into(), room).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -170,13 +126,12 @@ pub async fn leave(
 /// `{"id","stamp"}` once archived; 403 if not an occupant, or a visitor of a moderated room.
 pub async fn post(
     req: HttpRequest,
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     raw: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, name) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, name) = path.into_inner();
     let room = find_room(&state, &name).await?;
     let posted = parse_posted(&req, &raw, state.config.limits.max_message_chars)?;
     let post = Post { username: station.username, resource: station.resource, body: posted.body, data: posted.data };
@@ -193,34 +148,15 @@ fn reason_text(raw: &[u8]) -> Result<String, ApiError> {
     Ok(reason.trim().to_owned())
 }
 
-/// Delivers invitations the room rendered, live, to each invitee's stations.
-pub async fn deliver_invitations(
-    state: &AppState,
-    room: &Addr<MucRoom>,
-    name: &str,
-    invite: Invite,
-) -> Result<usize, ApiError> {
-    for invitee in &invite.invitees {
-        require_account(state, invitee).await?;
-    }
-    let invitations = ask_room(room, name, invite).await?;
-    let count = invitations.len();
-    for (username, event) in invitations {
-        state.router.send(DeliverToUser { username, event }).await??;
-    }
-    Ok(count)
-}
-
 /// `POST /restapi/v1/chat/{streamid}/rooms/{room}/{jid}` (body: the reason): a mediated
 /// invitation; the invitee's stations get `chatapi.muc {"type":"invitationReceived",…}`.
 pub async fn invite(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
     raw: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (stream_id, name, jid) = path.into_inner();
-    let station = caller_stream(&state, &caller, stream_id).await?;
+    let (_, name, jid) = path.into_inner();
     let room = find_room(&state, &name).await?;
     let invitee = parse_username(&jid, state.domain())?;
     let invite = Invite {

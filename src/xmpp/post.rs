@@ -18,9 +18,8 @@ use switchboard_actors::{Event, Payload};
 use super::ns;
 use super::stanza::{dispatch, is_stanza, Origin};
 use super::xml::{parse_element, XmlError};
-use crate::auth::Caller;
+use crate::auth::CallerStation;
 use crate::error::ApiError;
-use crate::http::chat::caller_stream;
 use crate::state::AppState;
 
 /// Maps an XML refusal to 400, or 413 for size.
@@ -33,12 +32,11 @@ pub fn xml_refusal(e: XmlError) -> ApiError {
 
 /// `POST /restapi/v1/chat/{streamid}/xmpp` → 202 `{"replies": n}`.
 pub async fn post_stanza(
-    caller: Caller,
+    CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
-    path: web::Path<String>,
     raw: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let stream = caller_stream(&state, &caller, path.into_inner()).await?;
+    let stream = station;
     let text = std::str::from_utf8(&raw).map_err(|_| ApiError::bad_request("the stanza is not valid UTF-8"))?;
     let stanza = parse_element(text, state.config.limits.max_body_bytes, ns::CLIENT).map_err(xml_refusal)?;
     if !is_stanza(&stanza) {

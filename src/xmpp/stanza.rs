@@ -21,11 +21,10 @@ use switchboard_actors::{Jid, MessageKind, NewMessage};
 use super::ns;
 use super::xml::Element;
 use crate::error::ApiError;
-use crate::http::chat::{check_message_body, parse_chat_state, parse_recipient};
-use crate::http::contacts::parse_presence;
-use crate::http::rooms::deliver_invitations;
+use crate::inbound::{check_message_body, parse_chat_state, parse_presence, parse_recipient};
+use crate::requests::deliver_invitations;
+use crate::requests::{self, OwnStation};
 use crate::state::AppState;
-use crate::station_requests::{self, OwnStation};
 
 /// A stanza refused, with its RFC 6120 §8.3.3 condition and the HTTP status it maps to.
 #[derive(Debug, Clone)]
@@ -318,7 +317,7 @@ async fn presence(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
             Some(other) => return Err(Refused::bad_request(format!("presence type '{other}' needs a 'to'"))),
         };
         let presence = parse_presence(show.as_deref(), el.child_text("status", ns::CLIENT), priority)?;
-        station_requests::set_presence(origin.own()?, presence).await?;
+        requests::set_presence(origin.own()?, presence).await?;
         return Ok(());
     };
     if let Some((room, nick)) = origin.room_address(to) {
@@ -330,10 +329,10 @@ async fn presence(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
                     ..Refused::bad_request("joining a room needs room@service/nick")
                 })?;
                 let password = el.find("x", ns::MUC).and_then(|x| x.child_text("password", ns::MUC));
-                station_requests::enter_room(origin.own()?, room, nick.to_owned(), password).await?;
+                requests::enter_room(origin.own()?, room, nick.to_owned(), password).await?;
             }
             Some("unavailable") => {
-                station_requests::exit_room(origin.own()?, room).await?;
+                requests::exit_room(origin.own()?, room).await?;
             }
             Some(other) => return Err(Refused::bad_request(format!("presence type '{other}' is not for rooms"))),
         }
@@ -452,7 +451,7 @@ fn roster_item(item: &switchboard_actors::roster::RosterItem, domain: &str) -> E
 }
 
 async fn roster_get(origin: &Origin<'_>, iq: &Element) -> Result<Element, Refused> {
-    let contacts = station_requests::contacts(origin.own()?).await?;
+    let contacts = requests::contacts(origin.own()?).await?;
     let mut query = Element::new("query", ns::ROSTER);
     for contact in contacts.iter().filter(|c| c.item.listed) {
         query = query.child(roster_item(&contact.item, origin.state.domain()));

@@ -1,18 +1,21 @@
-//! What the doors ask of a caller's own station (rooms, presence, contacts): sent straight
-//! to the user's session, whose address came back when the stream was resolved or the
-//! connection attached. Shared by the REST, `/ws` and XMPP doors.
+//! What the doors ask of the core on a caller's behalf, shared by the REST, `/ws` and XMPP
+//! doors: requests of the caller's own station (rooms, presence, contacts), sent straight to
+//! the user's session, whose address came back when the stream was resolved or the
+//! connection attached; and room lookups and invitations.
 
 use actix::{Addr, MailboxError};
-use switchboard_actors::muc::room::Joined;
-use switchboard_actors::muc::RoomError;
+use switchboard_actors::muc::conference::FindRoom;
+use switchboard_actors::muc::room::{Invite, Joined, MucRoom};
+use switchboard_actors::muc::{check_room_name, RoomError};
 use switchboard_actors::presence::StationPresence;
-use switchboard_actors::router::StreamInfo;
+use switchboard_actors::router::{DeliverToUser, StreamInfo};
 use switchboard_actors::user_session::{
     ContactView, EnterRoom, ExitRoom, ListContacts, SetStationPresence, UserSession,
 };
 use switchboard_actors::RouteError;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The station a request comes from: its user, its resource and the user's session.
 #[derive(Clone)]
@@ -60,4 +63,49 @@ pub async fn set_presence(station: OwnStation<'_>, presence: StationPresence) ->
 /// The user's contacts with the presence it sees.
 pub async fn contacts(station: OwnStation<'_>) -> Result<Vec<ContactView>, ApiError> {
     Ok(station.session.send(ListContacts).await.map_err(|_| RouteError::Offline(station.username.to_owned()))?)
+}
+
+pub async fn find_room(state: &AppState, name: &str) -> Result<Addr<MucRoom>, ApiError> {
+    check_room_name(name)?;
+    state
+        .conference
+        .send(FindRoom { name: name.to_owned() })
+        .await?
+        .ok_or_else(|| RoomError::NotFound(name.to_owned()).into())
+}
+
+/// Sends a request to a room; a room that stopped meanwhile is 404.
+pub async fn ask_room<M, T>(room: &Addr<MucRoom>, name: &str, msg: M) -> Result<T, ApiError>
+where
+    M: actix::Message<Result = Result<T, RoomError>> + Send + 'static,
+    T: Send + 'static,
+    MucRoom: actix::Handler<M>,
+{
+    Ok(room.send(msg).await.map_err(|_| RoomError::NotFound(name.to_owned()))??)
+}
+
+/// Delivers invitations the room rendered, live, to each invitee's stations.
+pub async fn deliver_invitations(
+    state: &AppState,
+    room: &Addr<MucRoom>,
+    name: &str,
+    invite: Invite,
+) -> Result<usize, ApiError> {
+    for invitee in &invite.invitees {
+        require_account(state, invitee).await?;
+    }
+    let invitations = ask_room(room, name, invite).await?;
+    let count = invitations.len();
+    for (username, event) in invitations {
+        state.router.send(DeliverToUser { username, event }).await??;
+    }
+    Ok(count)
+}
+
+/// 404 unless the account exists.
+pub async fn require_account(state: &AppState, username: &str) -> Result<(), ApiError> {
+    match state.accounts.find(username).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::user_not_found(username)),
+    }
 }

@@ -1,0 +1,115 @@
+//! The route table: every path the server answers, above every door. Each route names the
+//! door's handler; the doors themselves never import one another.
+
+use actix_web::web;
+
+use crate::http::rooms::RoomPart;
+use crate::http::{admin, chat, contacts, fastpath, metrics, misc, rooms};
+use crate::{sse, ws, xmpp};
+
+/// Every route of the server.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(misc::health))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/restapi/v1/auth/token", web::post().to(misc::issue_token))
+        // Administration (admin only).
+        .route("/restapi/v1/users", web::get().to(admin::list_users))
+        .route("/restapi/v1/users", web::post().to(admin::create_user))
+        .route("/restapi/v1/users/{username}", web::get().to(admin::get_user))
+        .route("/restapi/v1/users/{username}", web::put().to(admin::update_user))
+        .route("/restapi/v1/users/{username}", web::delete().to(admin::delete_user))
+        .route("/restapi/v1/users/{username}/roster", web::get().to(contacts::admin_roster))
+        .route("/restapi/v1/users/{username}/roster", web::post().to(contacts::admin_add_item))
+        .route("/restapi/v1/users/{username}/roster/{jid}", web::put().to(contacts::admin_update_item))
+        .route("/restapi/v1/users/{username}/roster/{jid}", web::delete().to(contacts::admin_remove_item))
+        .route("/restapi/v1/chatrooms", web::get().to(rooms::admin_list))
+        .route("/restapi/v1/chatrooms", web::post().to(rooms::admin_create))
+        .route("/restapi/v1/chatrooms/{room}", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Entity)))
+        .route("/restapi/v1/chatrooms/{room}", web::put().to(rooms::admin_update))
+        .route("/restapi/v1/chatrooms/{room}", web::delete().to(rooms::admin_delete))
+        .route(
+            "/restapi/v1/chatrooms/{room}/occupants",
+            web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Occupants)),
+        )
+        .route(
+            "/restapi/v1/chatrooms/{room}/participants",
+            web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Participants)),
+        )
+        .route(
+            "/restapi/v1/chatrooms/{room}/chathistory",
+            web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::History)),
+        )
+        .route("/restapi/v1/chatrooms/{room}/invite", web::post().to(rooms::admin_invite))
+        .route("/restapi/v1/chatrooms/{room}/{list}", web::get().to(rooms::admin_affiliations))
+        .route("/restapi/v1/chatrooms/{room}/{list}", web::put().to(rooms::admin_replace_affiliations))
+        .route("/restapi/v1/chatrooms/{room}/{list}/{jid}", web::post().to(rooms::admin_affiliate))
+        .route("/restapi/v1/chatrooms/{room}/{list}/{jid}", web::delete().to(rooms::admin_unaffiliate))
+        .route("/restapi/v1/sessions", web::get().to(admin::list_sessions))
+        .route("/restapi/v1/sessions/{username}", web::delete().to(admin::kick_user))
+        .route("/restapi/v1/messages/users", web::post().to(admin::broadcast))
+        .route("/restapi/v1/workgroups", web::get().to(fastpath::admin_list))
+        .route("/restapi/v1/workgroups", web::post().to(fastpath::admin_create))
+        .route("/restapi/v1/workgroups/{name}", web::get().to(fastpath::admin_get))
+        .route("/restapi/v1/workgroups/{name}", web::put().to(fastpath::admin_update))
+        .route("/restapi/v1/workgroups/{name}", web::delete().to(fastpath::admin_delete))
+        .route("/restapi/v1/workgroups/{name}/chats", web::get().to(fastpath::admin_chats))
+        .route("/restapi/v1/workgroups/{name}/chats/{room}", web::get().to(fastpath::admin_transcript))
+        .route("/restapi/v1/ask/admin", web::post().to(fastpath::ask_admin_create))
+        .route("/restapi/v1/ask/admin/{name}", web::post().to(fastpath::ask_admin_members))
+        .route("/restapi/v1/ask/admin/{name}", web::delete().to(fastpath::ask_admin_delete))
+        // Fastpath visitors (no account: a token from POST /ask).
+        .route("/restapi/v1/ask", web::post().to(fastpath::ask))
+        .route("/restapi/v1/ask/", web::post().to(fastpath::ask))
+        .route("/restapi/v1/ask/{userid}", web::get().to(fastpath::visitor_status))
+        .route("/restapi/v1/ask/{userid}", web::delete().to(fastpath::visitor_leave))
+        .route("/restapi/v1/ask/{userid}", web::post().to(fastpath::visitor_join))
+        .route("/restapi/v1/ask/{userid}", web::put().to(fastpath::visitor_say))
+        // The room directory (any signed-in user), before the stream routes it would shadow.
+        .route("/restapi/v1/chat/rooms", web::get().to(rooms::directory))
+        .route("/restapi/v1/chat/rooms/{room}", web::get().to(|c, s, p| rooms::room_part(c, s, p, RoomPart::Entity)))
+        .route(
+            "/restapi/v1/chat/rooms/{room}/occupants",
+            web::get().to(|c, s, p| rooms::room_part(c, s, p, RoomPart::Occupants)),
+        )
+        .route(
+            "/restapi/v1/chat/rooms/{room}/participants",
+            web::get().to(|c, s, p| rooms::room_part(c, s, p, RoomPart::Participants)),
+        )
+        .route(
+            "/restapi/v1/chat/rooms/{room}/chathistory",
+            web::get().to(|c, s, p| rooms::room_part(c, s, p, RoomPart::History)),
+        )
+        // The chat stream API (each user as itself).
+        .route("/restapi/v1/chat/{username}/login", web::post().to(chat::login))
+        .route("/restapi/v1/chat/{streamid}/logoff", web::post().to(chat::logoff))
+        .route("/restapi/v1/chat/{streamid}/messages/{to:.+}", web::post().to(chat::send_message))
+        .route("/restapi/v1/chat/{username}/messages", web::get().to(chat::history))
+        .route("/restapi/v1/chat/{streamid}/chatstate/{state}/{to:.+}", web::post().to(chat::chat_state))
+        .route("/restapi/v1/chat/{streamid}/users/{name}", web::post().to(chat::set_property))
+        .route("/restapi/v1/chat/{streamid}/users/{name}", web::delete().to(chat::delete_property))
+        .route("/restapi/v1/chat/users", web::get().to(chat::search_users))
+        .route("/restapi/v1/chat/{streamid}/contacts", web::get().to(contacts::list_contacts))
+        .route("/restapi/v1/chat/{streamid}/contacts", web::post().to(contacts::add_contact))
+        .route("/restapi/v1/chat/{streamid}/contacts/{jid}", web::put().to(contacts::update_contact))
+        .route("/restapi/v1/chat/{streamid}/contacts/{jid}", web::delete().to(contacts::remove_contact))
+        .route("/restapi/v1/chat/{streamid}/rooms/{room}", web::put().to(rooms::join))
+        .route("/restapi/v1/chat/{streamid}/rooms/{room}", web::delete().to(rooms::leave))
+        .route("/restapi/v1/chat/{streamid}/rooms/{room}", web::post().to(rooms::post))
+        .route("/restapi/v1/chat/{streamid}/rooms/{room}/{jid}", web::post().to(rooms::invite))
+        .route("/restapi/v1/chat/{streamid}/presence", web::post().to(contacts::set_presence))
+        .route("/restapi/v1/chat/{streamid}/presence/{jid}", web::get().to(contacts::get_presence))
+        .route("/restapi/v1/chat/{streamid}/blocklist", web::get().to(contacts::get_blocklist))
+        .route("/restapi/v1/chat/{streamid}/blocklist/{jid}", web::post().to(contacts::block))
+        .route("/restapi/v1/chat/{streamid}/blocklist/{jid}", web::delete().to(contacts::unblock))
+        .route("/restapi/v1/chat/{streamid}/xmpp", web::post().to(xmpp::post::post_stanza))
+        .route("/restapi/v1/chat/{streamid}/assists", web::get().to(fastpath::assists))
+        .route("/restapi/v1/chat/{streamid}/assists/queues", web::get().to(fastpath::queues))
+        .route("/restapi/v1/chat/{streamid}/assists/{workgroup}", web::post().to(fastpath::agent_online))
+        .route("/restapi/v1/chat/{streamid}/assists/{workgroup}", web::delete().to(fastpath::agent_offline))
+        .route("/restapi/v1/chat/{streamid}/offer/{offerid}", web::post().to(fastpath::accept_offer))
+        .route("/restapi/v1/chat/{streamid}/offer/{offerid}", web::delete().to(fastpath::reject_offer))
+        // Live doors.
+        .route("/sse/{username}", web::get().to(sse::open))
+        .route("/ws", web::get().to(ws::open))
+        .route("/xmpp-websocket", web::get().to(xmpp::websocket::open));
+}
