@@ -23,13 +23,31 @@ use switchboard_actors::password::start_password_workers;
 use switchboard_actors::router::CoreConfig;
 use switchboard_actors::storage::Storage;
 use switchboard_actors::Hosts;
-use switchboard_actors::{Router, RouterStats, Store, StoreOptions};
+use switchboard_actors::{Router, RouterStats, Store, StoreError, StoreOptions};
 
 use crate::auth::Authenticator;
 use crate::config::{secs, Config};
 use crate::secrets;
 use crate::state::AppState;
 use crate::{http, routes};
+
+/// Why the server could not be built; each says what it was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("cannot create data dir {}: {source}", path.display())]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot open the database {}: {source}", path.display())]
+    Database { path: PathBuf, source: StoreError },
+    #[error("cannot load the {what} from the database: {source}")]
+    Load { what: &'static str, source: StoreError },
+    /// The admin account or the token key could not be made or read.
+    #[error("{0}")]
+    Secrets(String),
+    #[error("cannot start the HTTP server: {0}")]
+    Server(std::io::Error),
+}
 
 /// A built, not yet running, server.
 pub struct Application {
@@ -42,12 +60,12 @@ pub struct Application {
 impl Application {
     /// Builds the server. Must run inside an actix system (`#[actix_web::main]`,
     /// `#[actix_web::test]`).
-    pub async fn build(config: Config) -> Result<Application, String> {
+    pub async fn build(config: Config) -> Result<Application, BuildError> {
         // The address first: a server that cannot listen stops before anything started.
         let listener = TcpListener::bind(&config.server.bind)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.server.bind))?;
+            .map_err(|source| BuildError::Listen { addr: config.server.bind.clone(), source })?;
         let data_dir = &config.server.data_dir;
-        std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir).map_err(|source| BuildError::DataDir { path: data_dir.clone(), source })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -61,15 +79,16 @@ impl Application {
                 synchronous: config.store.synchronous.clone(),
             },
         )
-        .map_err(|e| format!("cannot open the database {}: {e}", config.database_path().display()))?;
+        .map_err(|source| BuildError::Database { path: config.database_path(), source })?;
         let store_stats = store.stats.clone();
         let storage = Storage::on(store);
         let passwords = start_password_workers(config.auth.hash_threads);
-        let jwt_secret = secrets::jwt_secret(&config)?;
-        let usernames = storage.accounts.usernames().await.map_err(|e| e.to_string())?;
-        let blocks = storage.rosters.all_blocks().await.map_err(|e| e.to_string())?;
-        let rooms = storage.rooms.all_rooms().await.map_err(|e| e.to_string())?;
-        let workgroups = storage.workgroups.all_workgroups().await.map_err(|e| e.to_string())?;
+        let jwt_secret = secrets::jwt_secret(&config).map_err(BuildError::Secrets)?;
+        let load = |what| move |source| BuildError::Load { what, source };
+        let usernames = storage.accounts.usernames().await.map_err(load("accounts"))?;
+        let blocks = storage.rosters.all_blocks().await.map_err(load("blocklists"))?;
+        let rooms = storage.rooms.all_rooms().await.map_err(load("rooms"))?;
+        let workgroups = storage.workgroups.all_workgroups().await.map_err(load("workgroups"))?;
         let muc = MucOptions {
             domain: config.server.domain.clone(),
             service: config.muc.service.clone(),
@@ -112,13 +131,15 @@ impl Application {
         // Accounts change through the core, which keeps the router's directory in step: the
         // admin account is made (or its password set) once the router runs.
         let accounts = Accounts::new(&storage, router.clone());
-        let generated_admin_password = secrets::ensure_admin(&accounts, &passwords, &config).await?;
+        let generated_admin_password =
+            secrets::ensure_admin(&accounts, &passwords, &config).await.map_err(BuildError::Secrets)?;
         if let Some(path) = &generated_admin_password {
             tracing::warn!(path = %path.display(), "generated the admin password; it is in this file (mode 0600)");
         }
         let auth = Arc::new(Authenticator::new(accounts.clone(), passwords.clone(), &config.auth, &jwt_secret));
 
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let local_addr = listener.local_addr().map_err(BuildError::Server)?;
+        let port = local_addr.port();
         let workers = if config.server.workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
@@ -155,7 +176,6 @@ impl Application {
                 .configure(routes::routes)
                 .default_service(web::to(http::no_route))
         };
-        let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
         // actix-web's HttpServer, plus the upgrade hook: websockets leave the HTTP
         // dispatcher and its buffers (see `upgrade`).
         let server = Server::build()
@@ -169,7 +189,7 @@ impl Application {
                     .finish(map_config(make_app(), |_| AppConfig::default()))
                     .tcp()
             })
-            .map_err(|e| format!("cannot start the HTTP server: {e}"))?
+            .map_err(BuildError::Server)?
             .run();
         Ok(Application { port, server, generated_admin_password })
     }

@@ -8,6 +8,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use switchboard_actors::fastpath::FastpathError;
+use switchboard_actors::model::Condition;
 use switchboard_actors::muc::RoomError;
 use switchboard_actors::{RouteError, StoreError};
 
@@ -18,11 +19,20 @@ pub struct ApiError {
     pub status: StatusCode,
     pub exception: &'static str,
     pub message: String,
+    /// The stanza error condition, when the error is a domain refusal: the XMPP doors answer
+    /// with it as it is (a door's own errors have none; their status decides).
+    pub condition: Option<Condition>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, exception: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, exception, message: message.into() }
+        ApiError { status, exception, message: message.into(), condition: None }
+    }
+
+    /// The same error, naming the domain's stanza condition.
+    pub fn with_condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -83,86 +93,102 @@ impl ResponseError for ApiError {
 
 impl From<RouteError> for ApiError {
     fn from(e: RouteError) -> Self {
-        match &e {
-            RouteError::UnknownUser(_) => ApiError::not_found("UserNotFoundException", e.to_string()),
-            RouteError::UnknownStream(_) => ApiError::not_found("StreamNotFoundException", e.to_string()),
-            RouteError::NotYourStream(_) => ApiError::forbidden(e.to_string()),
-            RouteError::TooManyConnections(_) => ApiError::too_many(e.to_string()),
-            RouteError::NotAccepting(_) | RouteError::YouBlocked(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, "NotAcceptableException", e.to_string())
+        let condition = e.condition();
+        let error = {
+            match &e {
+                RouteError::UnknownUser(_) => ApiError::not_found("UserNotFoundException", e.to_string()),
+                RouteError::UnknownStream(_) => ApiError::not_found("StreamNotFoundException", e.to_string()),
+                RouteError::NotYourStream(_) => ApiError::forbidden(e.to_string()),
+                RouteError::TooManyConnections(_) => ApiError::too_many(e.to_string()),
+                RouteError::NotAccepting(_) | RouteError::YouBlocked(_) => {
+                    ApiError::new(StatusCode::FORBIDDEN, "NotAcceptableException", e.to_string())
+                }
+                RouteError::NotSubscribed(_) => ApiError::forbidden(e.to_string()),
+                RouteError::Yourself(_) => ApiError::bad_request(e.to_string()),
+                RouteError::Offline(_) => ApiError::conflict("NoSessionException", e.to_string()),
+                RouteError::Store(store) => store.clone().into(),
             }
-            RouteError::NotSubscribed(_) => ApiError::forbidden(e.to_string()),
-            RouteError::Yourself(_) => ApiError::bad_request(e.to_string()),
-            RouteError::Offline(_) => ApiError::conflict("NoSessionException", e.to_string()),
-            RouteError::Store(store) => store.clone().into(),
-        }
+        };
+        error.with_condition(condition)
     }
 }
 
 impl From<RoomError> for ApiError {
     fn from(e: RoomError) -> Self {
-        let message = e.to_string();
-        match e {
-            RoomError::NotFound(_) | RoomError::CreationRestricted(_) => {
-                ApiError::not_found("RoomNotFoundException", message)
+        let condition = e.condition();
+        let error = {
+            let message = e.to_string();
+            match e {
+                RoomError::NotFound(_) | RoomError::CreationRestricted(_) => {
+                    ApiError::not_found("RoomNotFoundException", message)
+                }
+                RoomError::NotAffiliated(..) => ApiError::not_found("AffiliationNotFoundException", message),
+                RoomError::Exists(_) => ApiError::conflict("RoomAlreadyExistsException", message),
+                RoomError::NickTaken(_) => ApiError::conflict("NicknameTakenException", message),
+                RoomError::BadName(_) | RoomError::BadRequest(_) => ApiError::bad_request(message),
+                RoomError::Outcast(_)
+                | RoomError::MembersOnly(_)
+                | RoomError::BadPassword(_)
+                | RoomError::NotOccupant(_)
+                | RoomError::Visitor(_)
+                | RoomError::MayNotInvite(_) => ApiError::forbidden(message),
+                RoomError::Full(..) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "RoomFullException", message),
+                RoomError::Store(store) => store.into(),
             }
-            RoomError::NotAffiliated(..) => ApiError::not_found("AffiliationNotFoundException", message),
-            RoomError::Exists(_) => ApiError::conflict("RoomAlreadyExistsException", message),
-            RoomError::NickTaken(_) => ApiError::conflict("NicknameTakenException", message),
-            RoomError::BadName(_) | RoomError::BadRequest(_) => ApiError::bad_request(message),
-            RoomError::Outcast(_)
-            | RoomError::MembersOnly(_)
-            | RoomError::BadPassword(_)
-            | RoomError::NotOccupant(_)
-            | RoomError::Visitor(_)
-            | RoomError::MayNotInvite(_) => ApiError::forbidden(message),
-            RoomError::Full(..) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "RoomFullException", message),
-            RoomError::Store(store) => store.into(),
-        }
+        };
+        error.with_condition(condition)
     }
 }
 
 impl From<FastpathError> for ApiError {
     fn from(e: FastpathError) -> Self {
-        let message = e.to_string();
-        let unavailable = |exception| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, exception, message.clone());
-        match e {
-            FastpathError::NoWorkgroup(_) => ApiError::not_found("WorkgroupNotFoundException", message),
-            FastpathError::UnknownVisitor(_) => ApiError::not_found("AssistanceNotFoundException", message),
-            FastpathError::UnknownOffer(_) => ApiError::not_found("OfferNotFoundException", message),
-            FastpathError::Exists(_) => ApiError::conflict("WorkgroupAlreadyExistsException", message),
-            FastpathError::AlreadyQueued(_) => ApiError::conflict("AlreadyQueuedException", message),
-            FastpathError::NotYourOffer(_) => ApiError::conflict("NotAcceptableException", message),
-            FastpathError::NotOnline(_) | FastpathError::Conflict(_) => {
-                ApiError::conflict("ConflictException", message)
+        let condition = e.condition();
+        let error = {
+            let message = e.to_string();
+            let unavailable = |exception| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, exception, message.clone());
+            match e {
+                FastpathError::NoWorkgroup(_) => ApiError::not_found("WorkgroupNotFoundException", message),
+                FastpathError::UnknownVisitor(_) => ApiError::not_found("AssistanceNotFoundException", message),
+                FastpathError::UnknownOffer(_) => ApiError::not_found("OfferNotFoundException", message),
+                FastpathError::Exists(_) => ApiError::conflict("WorkgroupAlreadyExistsException", message),
+                FastpathError::AlreadyQueued(_) => ApiError::conflict("AlreadyQueuedException", message),
+                FastpathError::NotYourOffer(_) => ApiError::conflict("NotAcceptableException", message),
+                FastpathError::NotOnline(_) | FastpathError::Conflict(_) => {
+                    ApiError::conflict("ConflictException", message)
+                }
+                FastpathError::NotMember(_) => ApiError::forbidden(message),
+                FastpathError::BadToken(_) => ApiError::forbidden(message),
+                FastpathError::UnknownToken => ApiError::unauthorized(message),
+                FastpathError::Closed(_) => unavailable("WorkgroupClosedException"),
+                FastpathError::NoAgent(_) => unavailable("ServiceUnavailableException"),
+                FastpathError::Gone => unavailable("ServiceUnavailableException"),
+                FastpathError::BadRequest(_) => ApiError::bad_request(message),
+                FastpathError::Store(store) => store.into(),
             }
-            FastpathError::NotMember(_) => ApiError::forbidden(message),
-            FastpathError::BadToken(_) => ApiError::forbidden(message),
-            FastpathError::UnknownToken => ApiError::unauthorized(message),
-            FastpathError::Closed(_) => unavailable("WorkgroupClosedException"),
-            FastpathError::NoAgent(_) => unavailable("ServiceUnavailableException"),
-            FastpathError::Gone => unavailable("ServiceUnavailableException"),
-            FastpathError::BadRequest(_) => ApiError::bad_request(message),
-            FastpathError::Store(store) => store.into(),
-        }
+        };
+        error.with_condition(condition)
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(m) => ApiError::conflict("UserAlreadyExistsException", m),
-            StoreError::NotFound(m) => ApiError::not_found("UserNotFoundException", m),
-            StoreError::Database { entity, source } => {
-                tracing::error!(%entity, error = %source, "store failure");
-                ApiError::internal("the store failed; nothing was changed")
+        let condition = e.condition();
+        let error = {
+            match e {
+                StoreError::Conflict(m) => ApiError::conflict("UserAlreadyExistsException", m),
+                StoreError::NotFound(m) => ApiError::not_found("UserNotFoundException", m),
+                StoreError::Database { entity, source } => {
+                    tracing::error!(%entity, error = %source, "store failure");
+                    ApiError::internal("the store failed; nothing was changed")
+                }
+                StoreError::Unavailable => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailableException",
+                    "the store is shutting down",
+                ),
             }
-            StoreError::Unavailable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailableException",
-                "the store is shutting down",
-            ),
-        }
+        };
+        error.with_condition(condition)
     }
 }
 

@@ -36,5 +36,5 @@ pub mod upgrade;
 pub mod ws;
 pub mod xmpp;
 
-pub use app::Application;
+pub use app::{Application, BuildError};
 pub use config::Config;

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     let system = actix_web::rt::System::new();
     let outcome = system.block_on(async move {
         let bind = config.server.bind.clone();
-        let app = Application::build(config).await?;
+        let app = Application::build(config).await.map_err(|e| e.to_string())?;
         if let Some(path) = &app.generated_admin_password {
             eprintln!("switchboard: first start: the admin password was generated and written to {}", path.display());
         }

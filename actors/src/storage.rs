@@ -66,7 +66,8 @@ impl StoreError {
         match self {
             StoreError::Conflict(_) => Condition::Conflict,
             StoreError::NotFound(_) => Condition::ItemNotFound,
-            StoreError::Database { .. } | StoreError::Unavailable => Condition::InternalServerError,
+            StoreError::Database { .. } => Condition::InternalServerError,
+            StoreError::Unavailable => Condition::ServiceUnavailable,
         }
     }
 }

@@ -69,19 +69,27 @@ impl Refused {
 
 impl From<ApiError> for Refused {
     fn from(e: ApiError) -> Self {
-        let (condition, error_type) = match e.status {
-            StatusCode::NOT_FOUND => ("item-not-found", "cancel"),
-            StatusCode::FORBIDDEN if e.exception == "NotAcceptableException" => ("not-acceptable", "cancel"),
-            StatusCode::FORBIDDEN => ("forbidden", "auth"),
-            StatusCode::UNAUTHORIZED => ("not-authorized", "auth"),
-            StatusCode::CONFLICT => ("conflict", "cancel"),
-            StatusCode::PAYLOAD_TOO_LARGE => ("policy-violation", "modify"),
-            StatusCode::SERVICE_UNAVAILABLE => ("service-unavailable", "wait"),
-            StatusCode::TOO_MANY_REQUESTS => ("resource-constraint", "wait"),
-            s if s.is_server_error() => ("internal-server-error", "wait"),
-            _ => ("bad-request", "modify"),
+        // A domain refusal names its condition; only the door's own errors go by status.
+        let (condition, error_type) = match e.condition {
+            Some(condition) => (condition.as_str(), condition.error_type()),
+            None => by_status(&e),
         };
         Refused { condition, error_type, status: e.status, message: e.message }
+    }
+}
+
+/// The condition for an error the door raised itself, from its HTTP status.
+fn by_status(e: &ApiError) -> (&'static str, &'static str) {
+    match e.status {
+        StatusCode::NOT_FOUND => ("item-not-found", "cancel"),
+        StatusCode::FORBIDDEN => ("forbidden", "auth"),
+        StatusCode::UNAUTHORIZED => ("not-authorized", "auth"),
+        StatusCode::CONFLICT => ("conflict", "cancel"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("policy-violation", "modify"),
+        StatusCode::SERVICE_UNAVAILABLE => ("service-unavailable", "wait"),
+        StatusCode::TOO_MANY_REQUESTS => ("resource-constraint", "wait"),
+        s if s.is_server_error() => ("internal-server-error", "wait"),
+        _ => ("bad-request", "modify"),
     }
 }
 
@@ -521,4 +529,35 @@ fn disco_items(origin: &Origin<'_>, iq: &Element) -> Element {
         }
     }
     origin.result_for(iq).child(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_actors::fastpath::FastpathError;
+    use switchboard_actors::muc::RoomError;
+    use switchboard_actors::StoreError;
+
+    use super::*;
+
+    fn condition(refused: Refused) -> (&'static str, &'static str) {
+        (refused.condition, refused.error_type)
+    }
+
+    #[test]
+    fn a_domain_refusal_keeps_its_own_condition() {
+        assert_eq!(condition(RouteError::YouBlocked("bob".into()).into()), ("not-acceptable", "cancel"));
+        assert_eq!(condition(RouteError::UnknownUser("zed".into()).into()), ("item-not-found", "cancel"));
+        assert_eq!(condition(RouteError::TooManyConnections(4).into()), ("resource-constraint", "wait"));
+        assert_eq!(condition(ApiError::from(RoomError::NickTaken("Ann".into())).into()), ("conflict", "cancel"));
+        assert_eq!(condition(ApiError::from(RoomError::MembersOnly("hall".into())).into()), ("forbidden", "auth"));
+        assert_eq!(condition(ApiError::from(FastpathError::UnknownToken).into()), ("not-authorized", "auth"));
+        assert_eq!(condition(ApiError::from(StoreError::Unavailable).into()), ("service-unavailable", "wait"));
+    }
+
+    #[test]
+    fn a_door_error_maps_by_its_status() {
+        assert_eq!(condition(ApiError::too_large("big").into()), ("policy-violation", "modify"));
+        assert_eq!(condition(ApiError::bad_request("no").into()), ("bad-request", "modify"));
+        assert_eq!(condition(ApiError::forbidden("no").into()), ("forbidden", "auth"));
+    }
 }

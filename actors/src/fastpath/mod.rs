@@ -17,6 +17,7 @@ pub mod registry;
 pub mod workgroup;
 
 pub use crate::model::records::{ChatRecord, WorkgroupRecord};
+use crate::model::Condition;
 use crate::storage::StoreError;
 
 /// What Fastpath needs from the configuration.
@@ -106,4 +107,25 @@ pub enum FastpathError {
     Gone,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl FastpathError {
+    /// The stanza error condition for this refusal (RFC 6120 §8.3.3).
+    pub fn condition(&self) -> Condition {
+        match self {
+            FastpathError::NoWorkgroup(_) | FastpathError::UnknownVisitor(_) | FastpathError::UnknownOffer(_) => {
+                Condition::ItemNotFound
+            }
+            FastpathError::Exists(_)
+            | FastpathError::AlreadyQueued(_)
+            | FastpathError::NotYourOffer(_)
+            | FastpathError::NotOnline(_)
+            | FastpathError::Conflict(_) => Condition::Conflict,
+            FastpathError::NotMember(_) | FastpathError::BadToken(_) => Condition::Forbidden,
+            FastpathError::UnknownToken => Condition::NotAuthorized,
+            FastpathError::Closed(_) | FastpathError::NoAgent(_) | FastpathError::Gone => Condition::ServiceUnavailable,
+            FastpathError::BadRequest(_) => Condition::BadRequest,
+            FastpathError::Store(e) => e.condition(),
+        }
+    }
 }

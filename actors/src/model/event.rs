@@ -54,15 +54,15 @@ impl Condition {
         }
     }
 
-    /// The error type RFC 6120 §8.3.3 gives the condition.
+    /// The error type a refusal with this condition carries (RFC 6120 §8.3.2): whether to
+    /// retry after changing the data (`modify`), after authenticating (`auth`), later
+    /// (`wait`), or not at all (`cancel`).
     pub fn error_type(self) -> &'static str {
         match self {
-            Condition::BadRequest | Condition::JidMalformed | Condition::NotAcceptable | Condition::PolicyViolation => {
-                "modify"
-            }
+            Condition::BadRequest | Condition::JidMalformed | Condition::PolicyViolation => "modify",
             Condition::Forbidden | Condition::NotAuthorized | Condition::RegistrationRequired => "auth",
-            Condition::ResourceConstraint | Condition::InternalServerError => "wait",
-            Condition::Conflict | Condition::ItemNotFound | Condition::NotAllowed | Condition::ServiceUnavailable => {
+            Condition::ResourceConstraint | Condition::InternalServerError | Condition::ServiceUnavailable => "wait",
+            Condition::Conflict | Condition::ItemNotFound | Condition::NotAllowed | Condition::NotAcceptable => {
                 "cancel"
             }
         }

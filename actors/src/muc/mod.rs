@@ -13,6 +13,7 @@ pub mod conference;
 pub mod room;
 
 pub use crate::model::records::{Affiliation, AffiliationLists, Role, RoomConfig, RoomRecord};
+use crate::model::Condition;
 use crate::storage::StoreError;
 
 /// What the MUC service needs from the configuration.
@@ -76,6 +77,27 @@ pub enum RoomError {
     CreationRestricted(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl RoomError {
+    /// The stanza error condition for this refusal (XEP-0045 §7.2, RFC 6120 §8.3.3).
+    pub fn condition(&self) -> Condition {
+        match self {
+            RoomError::NotFound(_) | RoomError::CreationRestricted(_) | RoomError::NotAffiliated(..) => {
+                Condition::ItemNotFound
+            }
+            RoomError::Exists(_) | RoomError::NickTaken(_) => Condition::Conflict,
+            RoomError::BadName(_) | RoomError::BadRequest(_) => Condition::BadRequest,
+            RoomError::Outcast(_)
+            | RoomError::MembersOnly(_)
+            | RoomError::BadPassword(_)
+            | RoomError::NotOccupant(_)
+            | RoomError::Visitor(_)
+            | RoomError::MayNotInvite(_) => Condition::Forbidden,
+            RoomError::Full(..) => Condition::ServiceUnavailable,
+            RoomError::Store(e) => e.condition(),
+        }
+    }
 }
 
 #[cfg(test)]
