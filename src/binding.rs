@@ -5,7 +5,7 @@
 
 use actix::{Addr, Recipient};
 use switchboard_actors::fastpath::registry::{Fastpath, VisitorCall};
-use switchboard_actors::fastpath::workgroup::{VisitorAction, VisitorReply};
+use switchboard_actors::fastpath::visitors::{VisitorAction, VisitorReply};
 use switchboard_actors::router::{Detach, Router};
 use switchboard_actors::user_session::UserSession;
 use switchboard_actors::Push;

@@ -9,9 +9,8 @@ use switchboard_actors::muc::room::{Invite, Joined, MucRoom};
 use switchboard_actors::muc::{check_room_name, RoomError};
 use switchboard_actors::presence::StationPresence;
 use switchboard_actors::router::{DeliverToUser, StreamInfo};
-use switchboard_actors::user_session::{
-    ContactView, EnterRoom, ExitRoom, ListContacts, SetStationPresence, UserSession,
-};
+use switchboard_actors::user_session::rooms::{EnterRoom, ExitRoom};
+use switchboard_actors::user_session::{ContactView, ListContacts, SetStationPresence, UserSession};
 use switchboard_actors::RouteError;
 
 use crate::error::ApiError;

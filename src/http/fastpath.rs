@@ -15,7 +15,8 @@ use switchboard_actors::fastpath::registry::{
     AgentQueues, AnswerOffer, Ask, DeleteWorkgroup, GetWorkgroup, ListWorkgroups, MemberOf, SaveWorkgroup, SetAgent,
     VisitorCall,
 };
-use switchboard_actors::fastpath::workgroup::{QueueView, VisitorAction, VisitorReply};
+use switchboard_actors::fastpath::visitors::{VisitorAction, VisitorReply};
+use switchboard_actors::fastpath::workgroup::QueueView;
 use switchboard_actors::fastpath::{check_visitor_id, check_workgroup_name, WorkgroupRecord};
 
 use crate::auth::Admin;

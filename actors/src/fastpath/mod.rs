@@ -6,14 +6,17 @@
 //!   commands and presence, visitors' requests, a timer armed for the machine's next
 //!   deadline) and runs its effects: events to agents and visitors, rooms for accepted
 //!   requests.
+//! - [`visitors`], [`agents`]: the workgroup's handlers for what visitors and agents ask.
 //! - [`registry`]: `Fastpath`, the registry: stored workgroups, membership checks, and the
 //!   index of visitors (user id → workgroup, token).
 //!
 //! This file holds the plain types they share: a workgroup's stored settings, a chat's
 //! record, the options and the errors.
 
+pub mod agents;
 pub mod machine;
 pub mod registry;
+pub mod visitors;
 pub mod workgroup;
 
 pub use crate::model::records::{ChatRecord, WorkgroupRecord};

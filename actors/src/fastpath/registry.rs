@@ -11,11 +11,10 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::agents::{AgentCommand, Answer};
 use super::machine::Waiting;
-use super::workgroup::{
-    AgentCommand, Answer, DescribeQueue, Dissolve, Enqueue, ForVisitor, ForgetVisitor, QueueView, Reconfigure,
-    VisitorAction, VisitorReply, VisitorReport, Workgroup,
-};
+use super::visitors::{Enqueue, ForVisitor, ForgetVisitor, VisitorAction, VisitorReply};
+use super::workgroup::{DescribeQueue, Dissolve, QueueView, Reconfigure, VisitorReport, Workgroup};
 use super::{FastpathError, FastpathOptions, WorkgroupRecord};
 use crate::muc::conference::Conference;
 use crate::muc::MucOptions;

@@ -18,19 +18,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::machine::{AgentView, DepartReason, Effect, Input, Machine, Refusal, Settings, Waiting};
 use super::{ChatRecord, FastpathError, FastpathOptions, WorkgroupRecord};
 use crate::clock::now_ms;
 use crate::model::event::{Invitation, WorkgroupEvent, WorkgroupInvitation};
-use crate::model::{Address, Event, Payload, Push};
-use crate::muc::conference::{Conference, CreateRoom, FindRoom, JoinRoom, StationLeft};
-use crate::muc::room::{Join, Post, RoomActivity};
+use crate::model::{Address, Event, Payload};
+use crate::muc::conference::{Conference, CreateRoom, StationLeft};
+use crate::muc::room::RoomActivity;
 use crate::muc::{Affiliation, MucOptions, RoomConfig, RoomRecord};
 use crate::random::random_hex;
-use crate::router::{DeliverToUser, Router, UnwatchUser, UserStatus, WatchUser};
-use crate::station::{AddConnection, EndStation, RemoveConnection, Station, StationEvent};
+use crate::router::{DeliverToUser, Router, UnwatchUser};
+use crate::station::{EndStation, Station, StationEvent};
 use crate::storage::WorkgroupStorage;
 
 /// How a visitor appears in its room's affiliations and archive (never a user name:
@@ -41,55 +41,55 @@ pub fn visitor_key(user_id: &str) -> String {
 
 /// One workgroup.
 pub struct Workgroup {
-    options: Arc<FastpathOptions>,
-    muc: Arc<MucOptions>,
-    record: WorkgroupRecord,
+    pub(super) options: Arc<FastpathOptions>,
+    pub(super) muc: Arc<MucOptions>,
+    pub(super) record: WorkgroupRecord,
     /// `name@workgroup.{domain}`.
-    jid: String,
-    machine: Machine,
-    store: Arc<dyn WorkgroupStorage>,
-    router: Addr<Router>,
-    conference: Addr<Conference>,
-    registry: Recipient<VisitorReport>,
-    visitors: HashMap<String, Visitor>,
+    pub(super) jid: String,
+    pub(super) machine: Machine,
+    pub(super) store: Arc<dyn WorkgroupStorage>,
+    pub(super) router: Addr<Router>,
+    pub(super) conference: Addr<Conference>,
+    pub(super) registry: Recipient<VisitorReport>,
+    pub(super) visitors: HashMap<String, Visitor>,
     /// Room name → the chat set up in it.
-    chats: HashMap<String, Chat>,
-    timer: Option<SpawnHandle>,
-    next_room: u64,
-    next_connection: u64,
-    next_generation: u64,
+    pub(super) chats: HashMap<String, Chat>,
+    pub(super) timer: Option<SpawnHandle>,
+    pub(super) next_room: u64,
+    pub(super) next_connection: u64,
+    pub(super) next_generation: u64,
 }
 
-struct Visitor {
-    token: String,
+pub(super) struct Visitor {
+    pub(super) token: String,
     /// Tells this visitor apart from an earlier one with the same id (delayed timers).
-    generation: u64,
+    pub(super) generation: u64,
     /// Where its events go and how it enters the room.
-    sink: Sink,
-    nickname: String,
-    email: String,
-    question: String,
-    stage: Stage,
+    pub(super) sink: Sink,
+    pub(super) nickname: String,
+    pub(super) email: String,
+    pub(super) question: String,
+    pub(super) stage: Stage,
 }
 
 /// A web visitor has a station of its own (reached with its token); a signed-in user who
 /// queued through the workgroup IQ gets the events on its own stations and enters the room
 /// as itself.
-enum Sink {
+pub(super) enum Sink {
     Station(Addr<Station>),
     User(String),
 }
 
 impl Visitor {
     /// How the visitor appears in its room's affiliations and occupants.
-    fn room_key(&self, user_id: &str) -> String {
+    pub(super) fn room_key(&self, user_id: &str) -> String {
         match &self.sink {
             Sink::Station(_) => visitor_key(user_id),
             Sink::User(username) => username.clone(),
         }
     }
 
-    fn station(&self) -> Result<&Addr<Station>, FastpathError> {
+    pub(super) fn station(&self) -> Result<&Addr<Station>, FastpathError> {
         match &self.sink {
             Sink::Station(station) => Ok(station),
             Sink::User(_) => {
@@ -100,7 +100,7 @@ impl Visitor {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Stage {
+pub(super) enum Stage {
     Queued,
     /// An agent accepted: the room exists, the visitor has not entered it yet.
     Invited {
@@ -113,14 +113,14 @@ enum Stage {
     Ended,
 }
 
-struct Chat {
-    agent: String,
-    user_id: String,
+pub(super) struct Chat {
+    pub(super) agent: String,
+    pub(super) user_id: String,
     /// The agent's chat count includes this chat (until the agent leaves the room).
-    counted: bool,
+    pub(super) counted: bool,
 }
 
-fn settings_of(record: &WorkgroupRecord, options: &FastpathOptions) -> Settings {
+pub(super) fn settings_of(record: &WorkgroupRecord, options: &FastpathOptions) -> Settings {
     Settings {
         offer_timeout_ms: record.offer_timeout_ms,
         request_timeout_ms: record.request_timeout_ms,
@@ -182,20 +182,20 @@ impl Workgroup {
         }
     }
 
-    fn watch_key(&self) -> String {
+    pub(super) fn watch_key(&self) -> String {
         format!("workgroup:{}", self.record.name)
     }
 
-    fn visitor_address(&self, user_id: &str) -> String {
+    pub(super) fn visitor_address(&self, user_id: &str) -> String {
         format!("{}/{user_id}", self.jid)
     }
 
-    fn room_address(&self, room: &str) -> String {
+    pub(super) fn room_address(&self, room: &str) -> String {
         format!("{room}@{}", self.muc.host())
     }
 
     /// Feeds the machine one input now, runs its effects and re-arms the timer.
-    fn apply(&mut self, input: Input, ctx: &mut Context<Self>) -> Result<(), Refusal> {
+    pub(super) fn apply(&mut self, input: Input, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         let effects = self.machine.on(input, now_ms())?;
         self.run(effects, ctx);
         self.arm(ctx);
@@ -203,7 +203,7 @@ impl Workgroup {
     }
 
     /// One timer, for the machine's next deadline.
-    fn arm(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn arm(&mut self, ctx: &mut Context<Self>) {
         if let Some(handle) = self.timer.take() {
             ctx.cancel_future(handle);
         }
@@ -219,7 +219,7 @@ impl Workgroup {
         }
     }
 
-    fn to_visitor(&self, user_id: &str, what: WorkgroupEvent) {
+    pub(super) fn to_visitor(&self, user_id: &str, what: WorkgroupEvent) {
         if let Some(visitor) = self.visitors.get(user_id) {
             let event = Event::new(Payload::Workgroup(what));
             match &visitor.sink {
@@ -229,15 +229,15 @@ impl Workgroup {
         }
     }
 
-    fn to_agent(&self, agent: &str, payload: Payload) {
+    pub(super) fn to_agent(&self, agent: &str, payload: Payload) {
         self.router.do_send(DeliverToUser { username: agent.to_owned(), event: Event::new(payload) });
     }
 
-    fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         self.record.name.clone()
     }
 
-    fn run(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
+    pub(super) fn run(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
         let mut queue_changed = false;
         for effect in effects {
             match effect {
@@ -275,7 +275,7 @@ impl Workgroup {
         }
     }
 
-    fn status(&self) -> &'static str {
+    pub(super) fn status(&self) -> &'static str {
         if !self.machine.is_open() {
             "closed"
         } else if self.machine.accepting() {
@@ -286,7 +286,7 @@ impl Workgroup {
     }
 
     /// Every online agent gets the queue's summary.
-    fn notify_agents(&self) {
+    pub(super) fn notify_agents(&self) {
         let waiting = self.machine.waiting();
         let summary = Event::new(Payload::Workgroup(WorkgroupEvent::QueueSummary {
             workgroup: self.name(),
@@ -301,7 +301,7 @@ impl Workgroup {
     }
 
     /// An agent accepted `user_id`'s request: a room for the two of them, then invitations.
-    fn open_chat(&mut self, agent: String, user_id: String, metadata: Value, ctx: &mut Context<Self>) {
+    pub(super) fn open_chat(&mut self, agent: String, user_id: String, metadata: Value, ctx: &mut Context<Self>) {
         let room = format!("{}{}", random_hex(3), self.next_room);
         self.next_room += 1;
         let question = self.visitors.get(&user_id).map(|v| v.question.clone()).unwrap_or_default();
@@ -343,7 +343,7 @@ impl Workgroup {
             .spawn(ctx);
     }
 
-    fn invite(&mut self, room: &str, agent: &str, user_id: &str, metadata: Value) {
+    pub(super) fn invite(&mut self, room: &str, agent: &str, user_id: &str, metadata: Value) {
         let invitation = Invitation {
             room: room.to_owned(),
             inviter: Address::workgroup(self.name()),
@@ -383,7 +383,7 @@ impl Workgroup {
 
     /// A chat's room is gone: the agent's count drops (if it has not already), the record
     /// is closed, and the visitor's part is over.
-    fn room_ended(&mut self, room: &str, ctx: &mut Context<Self>) {
+    pub(super) fn room_ended(&mut self, room: &str, ctx: &mut Context<Self>) {
         let Some(chat) = self.chats.remove(room) else {
             return;
         };
@@ -412,7 +412,7 @@ impl Workgroup {
     }
 
     /// The visitor's request or chat is over: it stays known for the linger time.
-    fn settle(&mut self, user_id: &str, ctx: &mut Context<Self>) {
+    pub(super) fn settle(&mut self, user_id: &str, ctx: &mut Context<Self>) {
         let Some(visitor) = self.visitors.get_mut(user_id) else {
             return;
         };
@@ -430,7 +430,7 @@ impl Workgroup {
     }
 
     /// Ends a visitor: its connections close, it leaves its room, the registry forgets it.
-    fn forget(&mut self, user_id: &str, reason: &str) {
+    pub(super) fn forget(&mut self, user_id: &str, reason: &str) {
         let Some(visitor) = self.visitors.remove(user_id) else {
             return;
         };
@@ -447,7 +447,7 @@ impl Workgroup {
         self.registry.do_send(VisitorReport::Gone { user_id: user_id.to_owned(), token: visitor.token });
     }
 
-    fn queue_view(&self) -> QueueView {
+    pub(super) fn queue_view(&self) -> QueueView {
         let agents = self.machine.agents();
         QueueView {
             name: self.record.name.clone(),
@@ -469,328 +469,6 @@ impl Actor for Workgroup {
         for agent in self.machine.agents() {
             self.router.do_send(UnwatchUser { username: agent.name, key: self.watch_key() });
         }
-    }
-}
-
-/// A visitor asks to join the queue. Sent by the registry, which made the token.
-#[derive(Message)]
-#[rtype(result = "Result<Waiting, FastpathError>")]
-pub struct Enqueue {
-    pub user_id: String,
-    pub token: String,
-    pub nickname: String,
-    pub email: String,
-    pub question: String,
-    /// A signed-in user queueing as itself (the workgroup IQ); `None` for a web visitor.
-    pub user: Option<String>,
-}
-
-impl Handler<Enqueue> for Workgroup {
-    type Result = Result<Waiting, FastpathError>;
-
-    fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
-        if !self.machine.is_open() {
-            return Err(FastpathError::Closed(self.record.name.clone()));
-        }
-        if !self.machine.accepting() {
-            return Err(FastpathError::NoAgent(self.record.name.clone()));
-        }
-        // An earlier, ended visitor with this id gives way.
-        if self.visitors.get(&msg.user_id).is_some_and(|v| v.stage == Stage::Ended) {
-            self.forget(&msg.user_id, "replaced by a new request");
-        }
-        let sink = match msg.user {
-            Some(username) => Sink::User(username),
-            None => Sink::Station(Station::with_backlog(self.options.visitor_backlog).start()),
-        };
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        let metadata = json!({ "question": msg.question, "email": msg.email, "username": msg.nickname });
-        self.visitors.insert(
-            msg.user_id.clone(),
-            Visitor {
-                token: msg.token,
-                generation,
-                sink,
-                nickname: msg.nickname,
-                email: msg.email,
-                question: msg.question,
-                stage: Stage::Queued,
-            },
-        );
-        match self.apply(Input::Join { user_id: msg.user_id.clone(), metadata }, ctx) {
-            Ok(()) => self
-                .machine
-                .waiting()
-                .into_iter()
-                .find(|w| w.user_id == msg.user_id)
-                .ok_or_else(|| FastpathError::Conflict("the request ended at once".into())),
-            Err(refusal) => {
-                if let Some(Visitor { sink: Sink::Station(station), .. }) = self.visitors.remove(&msg.user_id) {
-                    station.do_send(EndStation { reason: refusal.to_string() });
-                }
-                Err(match refusal {
-                    Refusal::Closed => FastpathError::Closed(self.record.name.clone()),
-                    Refusal::NoAgent => FastpathError::NoAgent(self.record.name.clone()),
-                    other => other.into(),
-                })
-            }
-        }
-    }
-}
-
-/// What a visitor may do with its request (`/restapi/v1/ask/{userID}` and its doors).
-#[derive(Debug)]
-pub enum VisitorAction {
-    Status,
-    /// Depart the queue, or leave the room; the visitor ends.
-    Leave,
-    JoinRoom,
-    Say(String),
-    Attach(Recipient<Push>),
-    Detach(u64),
-}
-
-/// A visitor's state (`GET /ask/{userID}`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct VisitorStatus {
-    pub workgroup: String,
-    pub in_queue: bool,
-    /// 1-based, while queued.
-    pub position: Option<usize>,
-    pub remaining_secs: Option<i64>,
-    /// The room's address once an agent accepted.
-    pub room: Option<String>,
-    pub in_room: bool,
-}
-
-#[derive(Debug)]
-pub enum VisitorReply {
-    Status(VisitorStatus),
-    Done,
-    /// A connection joined the visitor's station: its id and the visitor's address.
-    Attached {
-        connection_id: u64,
-        address: String,
-    },
-}
-
-/// A visitor's action, token already checked. Sent by the registry.
-#[derive(Message)]
-#[rtype(result = "Result<VisitorReply, FastpathError>")]
-pub struct ForVisitor {
-    pub user_id: String,
-    pub action: VisitorAction,
-}
-
-impl Handler<ForVisitor> for Workgroup {
-    type Result = ResponseActFuture<Self, Result<VisitorReply, FastpathError>>;
-
-    fn handle(&mut self, msg: ForVisitor, ctx: &mut Context<Self>) -> Self::Result {
-        let done = |r: Result<VisitorReply, FastpathError>| -> Self::Result { Box::pin(fut::ready(r)) };
-        let user_id = msg.user_id;
-        let Some(visitor) = self.visitors.get(&user_id) else {
-            return done(Err(FastpathError::UnknownVisitor(user_id)));
-        };
-        let stage = visitor.stage.clone();
-        match msg.action {
-            VisitorAction::Status => {
-                let waiting = self.machine.waiting().into_iter().find(|w| w.user_id == user_id);
-                let room = match &stage {
-                    Stage::Invited { room } | Stage::InRoom { room } => Some(self.room_address(room)),
-                    _ => None,
-                };
-                done(Ok(VisitorReply::Status(VisitorStatus {
-                    workgroup: self.jid.clone(),
-                    in_queue: waiting.is_some(),
-                    position: waiting.as_ref().map(|w| w.position),
-                    remaining_secs: waiting.as_ref().map(|w| w.remaining_secs),
-                    room,
-                    in_room: matches!(stage, Stage::InRoom { .. }),
-                })))
-            }
-            VisitorAction::Leave => {
-                if stage == Stage::Queued {
-                    if let Err(e) = self.apply(Input::Depart { user_id: user_id.clone() }, ctx) {
-                        tracing::warn!(workgroup = %self.record.name, error = %e, "depart refused");
-                    }
-                }
-                self.forget(&user_id, "the visitor left");
-                done(Ok(VisitorReply::Done))
-            }
-            VisitorAction::JoinRoom => {
-                let room = match stage {
-                    Stage::Invited { room } | Stage::InRoom { room } => room,
-                    Stage::Queued => {
-                        return done(Err(FastpathError::Conflict(
-                            "still waiting in the queue: no agent has accepted yet".into(),
-                        )))
-                    }
-                    Stage::Ended => return done(Err(FastpathError::Conflict("the request has ended".into()))),
-                };
-                let station = match visitor.station() {
-                    Ok(station) => station.clone(),
-                    Err(e) => return done(Err(e)),
-                };
-                let mut nick = visitor.nickname.clone();
-                if self.chats.get(&room).is_some_and(|c| c.agent == nick) {
-                    nick.push_str(" (visitor)");
-                }
-                let join = JoinRoom {
-                    room: room.clone(),
-                    join: Join {
-                        username: visitor_key(&user_id),
-                        resource: user_id.clone(),
-                        nick,
-                        password: None,
-                        station,
-                    },
-                    may_create: false,
-                };
-                Box::pin(self.conference.send(join).into_actor(self).map(move |result, act, _| match result {
-                    Ok(Ok(_)) => {
-                        if let Some(visitor) = act.visitors.get_mut(&user_id) {
-                            visitor.stage = Stage::InRoom { room };
-                        }
-                        Ok(VisitorReply::Done)
-                    }
-                    Ok(Err(e)) => Err(FastpathError::Conflict(format!("cannot enter the chat room: {e}"))),
-                    Err(_) => Err(FastpathError::Gone),
-                }))
-            }
-            VisitorAction::Say(body) => {
-                let Stage::InRoom { room } = stage else {
-                    return done(Err(FastpathError::Conflict(
-                        "not in the chat room: join it first (POST /restapi/v1/ask/{userID})".into(),
-                    )));
-                };
-                let find = self.conference.send(FindRoom { name: room });
-                let post = Post { username: visitor_key(&user_id), resource: user_id, body, data: None };
-                Box::pin(
-                    async move {
-                        let room =
-                            find.await.ok().flatten().ok_or(FastpathError::Conflict("the chat has ended".into()))?;
-                        match room.send(post).await {
-                            Ok(Ok(_)) => Ok(VisitorReply::Done),
-                            Ok(Err(e)) => Err(FastpathError::Conflict(e.to_string())),
-                            Err(_) => Err(FastpathError::Conflict("the chat has ended".into())),
-                        }
-                    }
-                    .into_actor(self),
-                )
-            }
-            VisitorAction::Attach(connection) => {
-                let station = match visitor.station() {
-                    Ok(station) => station,
-                    Err(e) => return done(Err(e)),
-                };
-                let connection_id = self.next_connection;
-                self.next_connection += 1;
-                station.do_send(AddConnection { connection_id, connection });
-                done(Ok(VisitorReply::Attached { connection_id, address: self.visitor_address(&user_id) }))
-            }
-            VisitorAction::Detach(connection_id) => {
-                if let Ok(station) = visitor.station() {
-                    station.do_send(RemoveConnection { connection_id });
-                }
-                done(Ok(VisitorReply::Done))
-            }
-        }
-    }
-}
-
-/// Forget a visitor whose id a new request takes over (`token` names the old one). Sent
-/// by the registry.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ForgetVisitor {
-    pub user_id: String,
-    pub token: String,
-}
-
-impl Handler<ForgetVisitor> for Workgroup {
-    type Result = ();
-
-    fn handle(&mut self, msg: ForgetVisitor, _: &mut Context<Self>) {
-        if self.visitors.get(&msg.user_id).is_some_and(|v| v.token == msg.token) {
-            self.forget(&msg.user_id, "replaced by a new request");
-        }
-    }
-}
-
-/// An agent goes online (`true`) or offline for this workgroup. Sent by the registry,
-/// which checked membership.
-#[derive(Message)]
-#[rtype(result = "Result<(), FastpathError>")]
-pub struct AgentCommand {
-    pub agent: String,
-    pub online: bool,
-}
-
-impl Handler<AgentCommand> for Workgroup {
-    type Result = ResponseActFuture<Self, Result<(), FastpathError>>;
-
-    fn handle(&mut self, msg: AgentCommand, ctx: &mut Context<Self>) -> Self::Result {
-        let agent = msg.agent;
-        if !msg.online {
-            if !self.machine.is_agent(&agent) {
-                return Box::pin(fut::ready(Err(FastpathError::NotOnline(self.record.name.clone()))));
-            }
-            self.router.do_send(UnwatchUser { username: agent.clone(), key: self.watch_key() });
-            let _ = self.apply(Input::AgentOffline { agent }, ctx);
-            return Box::pin(fut::ready(Ok(())));
-        }
-        if self.machine.is_agent(&agent) {
-            return Box::pin(fut::ready(Ok(())));
-        }
-        let watch = WatchUser { username: agent.clone(), key: self.watch_key(), watcher: ctx.address().recipient() };
-        Box::pin(self.router.send(watch).into_actor(self).map(move |status, act, ctx| {
-            let status = status.map_err(|_| FastpathError::Gone)?;
-            if !act.machine.is_agent(&agent) {
-                let _ = act.apply(Input::AgentOnline { agent: agent.clone() }, ctx);
-            }
-            let _ = act.apply(Input::AgentAvailability { agent, available: status.available_to_chat }, ctx);
-            Ok(())
-        }))
-    }
-}
-
-impl Handler<UserStatus> for Workgroup {
-    type Result = ();
-
-    fn handle(&mut self, msg: UserStatus, ctx: &mut Context<Self>) {
-        if !self.machine.is_agent(&msg.username) {
-            return;
-        }
-        if msg.online {
-            let _ = self.apply(Input::AgentAvailability { agent: msg.username, available: msg.available_to_chat }, ctx);
-        } else {
-            // Every station ended: the agent is offline, its pending offer counts as rejected.
-            self.router.do_send(UnwatchUser { username: msg.username.clone(), key: self.watch_key() });
-            let _ = self.apply(Input::AgentOffline { agent: msg.username }, ctx);
-        }
-    }
-}
-
-/// An agent accepts or rejects an offer. Sent by the registry.
-#[derive(Message)]
-#[rtype(result = "Result<(), FastpathError>")]
-pub struct Answer {
-    pub agent: String,
-    pub offer_id: String,
-    pub accept: bool,
-}
-
-impl Handler<Answer> for Workgroup {
-    type Result = Result<(), FastpathError>;
-
-    fn handle(&mut self, msg: Answer, ctx: &mut Context<Self>) -> Self::Result {
-        let input = if msg.accept {
-            Input::Accept { agent: msg.agent, offer_id: msg.offer_id }
-        } else {
-            Input::Reject { agent: msg.agent, offer_id: msg.offer_id }
-        };
-        Ok(self.apply(input, ctx)?)
     }
 }
 

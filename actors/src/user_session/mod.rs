@@ -12,15 +12,15 @@
 //! presence: each station's own, the visible one contacts see (broadcast once per change,
 //! `unavailable` when the last station goes), and the contacts' presence it may show.
 
+pub mod rooms;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
 
 use crate::model::{Event, Payload, StoredMessage};
-use crate::muc::conference::{Conference, FindRoom, JoinRoom, StationLeft};
-use crate::muc::room::{Joined, Leave};
-use crate::muc::RoomError;
+use crate::muc::conference::{Conference, StationLeft};
 use crate::presence::{visible, Availability, PresenceUpdate, StationPresence};
 use crate::roster::{NoticeKind, RosterItem, RowChange};
 use crate::route_error::RouteError;
@@ -569,76 +569,5 @@ impl Handler<ContactGone> for UserSession {
         if self.seen.remove(&msg.username).is_some() {
             self.push_live(&PresenceUpdate::new(&msg.username, None).event, None);
         }
-    }
-}
-
-/// Enter a room from one of the user's stations. Sent by the router.
-#[derive(Message)]
-#[rtype(result = "Result<Joined, RoomError>")]
-pub struct EnterRoom {
-    pub resource: String,
-    pub room: String,
-    pub nick: String,
-    pub password: Option<String>,
-}
-
-impl Handler<EnterRoom> for UserSession {
-    type Result = ResponseActFuture<Self, Result<Joined, RoomError>>;
-
-    fn handle(&mut self, msg: EnterRoom, _: &mut Context<Self>) -> Self::Result {
-        let Some(slot) = self.stations.get(&msg.resource) else {
-            return Box::pin(fut::ready(Err(RoomError::BadRequest("the station has ended".into()))));
-        };
-        let join = JoinRoom::new(
-            msg.room.clone(),
-            self.username.clone(),
-            msg.resource.clone(),
-            msg.nick,
-            msg.password,
-            slot.addr.clone(),
-        );
-        Box::pin(self.conference.send(join).into_actor(self).map(move |result, act, _| {
-            let joined = result.map_err(|_| RoomError::NotFound(msg.room.clone()))??;
-            match act.stations.get_mut(&msg.resource) {
-                Some(slot) => {
-                    slot.rooms.insert(msg.room);
-                }
-                // The station ended while joining: leave again.
-                None => act.conference.do_send(StationLeft {
-                    room: msg.room,
-                    username: act.username.clone(),
-                    resource: msg.resource,
-                }),
-            }
-            Ok(joined)
-        }))
-    }
-}
-
-/// Leave a room from one of the user's stations. Sent by the router.
-#[derive(Message)]
-#[rtype(result = "Result<(), RoomError>")]
-pub struct ExitRoom {
-    pub resource: String,
-    pub room: String,
-}
-
-impl Handler<ExitRoom> for UserSession {
-    type Result = ResponseActFuture<Self, Result<(), RoomError>>;
-
-    fn handle(&mut self, msg: ExitRoom, _: &mut Context<Self>) -> Self::Result {
-        if let Some(slot) = self.stations.get_mut(&msg.resource) {
-            slot.rooms.remove(&msg.room);
-        }
-        let name = msg.room.clone();
-        let leave = Leave { username: self.username.clone(), resource: msg.resource };
-        let found = self.conference.send(FindRoom { name: msg.room });
-        Box::pin(
-            async move {
-                let room = found.await.ok().flatten().ok_or_else(|| RoomError::NotFound(name.clone()))?;
-                room.send(leave).await.map_err(|_| RoomError::NotFound(name))?
-            }
-            .into_actor(self),
-        )
     }
 }
