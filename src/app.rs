@@ -80,7 +80,7 @@ impl Application {
             },
         )
         .map_err(|source| BuildError::Database { path: config.database_path(), source })?;
-        let store_stats = store.stats.clone();
+        let commit_stats = store.stats.clone();
         let storage = Storage::on(store);
         let passwords = start_password_workers(config.auth.hash_threads);
         let jwt_secret = secrets::jwt_secret(&config).map_err(BuildError::Secrets)?;
@@ -156,7 +156,7 @@ impl Application {
             fastpath,
             fastpath_options: Arc::new(fastpath_options),
             router_stats,
-            store_stats,
+            commit_stats,
             accounts,
             archive: Archive::new(&storage),
             auth,

@@ -30,7 +30,7 @@ pub struct AppState {
     /// Counters the router keeps (messages routed and stored, live users and stations).
     pub router_stats: Arc<RouterStats>,
     /// The store's own counters (batches, writes, commit time), for `/metrics`.
-    pub store_stats: Arc<StoreStats>,
+    pub commit_stats: Arc<StoreStats>,
     /// Accounts: every read and change of one goes through the core.
     pub accounts: Accounts,
     /// History, transcripts, workgroup chats.

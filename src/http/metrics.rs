@@ -42,7 +42,7 @@ pub async fn metrics(_: Admin, state: web::Data<AppState>) -> Result<HttpRespons
     let rooms = state.conference.send(AllRooms).await?.len() as u64;
     let workgroups = state.fastpath.send(ListWorkgroups).await?.len() as u64;
     let router = &state.router_stats;
-    let store = &state.store_stats;
+    let store = &state.commit_stats;
     let by_door = |map: &std::collections::BTreeMap<&'static str, u64>| -> Vec<(String, u64)> {
         map.iter().map(|(door, n)| (format!("{{door=\"{door}\"}}"), *n)).collect()
     };
