@@ -7,9 +7,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::{format_stamp, parse_instant};
-use switchboard_actors::router::{Login, Logoff, SendChatState, Submit};
+use switchboard_actors::router::{Login, Logoff, SendChatState, SubmitFromStream};
 use switchboard_actors::store::HistoryQuery;
-use switchboard_actors::{MessageKind, NewMessage};
+use switchboard_actors::MessageKind;
 
 use crate::auth::{Caller, CallerStation};
 use crate::error::ApiError;
@@ -75,26 +75,23 @@ pub fn parse_posted(req: &HttpRequest, raw: &[u8], max_chars: usize) -> Result<P
     Ok(posted)
 }
 
-/// `POST /restapi/v1/chat/{streamid}/messages/{to}` → 200 `{"id","stamp"}` once stored.
+/// `POST /restapi/v1/chat/{streamid}/messages/{to}` → 200 `{"id","stamp"}` once stored. The
+/// router resolves and checks the stream as it takes the message (404 unknown, 403 another
+/// user's).
 pub async fn send_message(
     req: HttpRequest,
-    CallerStation { stream: station, .. }: CallerStation,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     raw: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, to) = path.into_inner();
+    let (stream_id, to) = path.into_inner();
     let to = parse_recipient(&to, state.domain())?;
     let posted = parse_posted(&req, &raw, state.config.limits.max_message_chars)?;
-    let message = NewMessage {
-        from: station.jid(),
-        to,
-        kind: MessageKind::Chat,
-        body: posted.body,
-        data: posted.data,
-        client_id: None,
-    };
-    let stored = state.router.send(Submit { message }).await??;
+    let owner = (!caller.is_admin()).then_some(caller.username);
+    let submit =
+        SubmitFromStream { stream_id, owner, to, kind: MessageKind::Chat, body: posted.body, data: posted.data };
+    let stored = state.router.send(submit).await??;
     Ok(HttpResponse::Ok().json(json!({ "id": stored.id.to_string(), "stamp": format_stamp(stored.stamp_ms) })))
 }
 

@@ -9,8 +9,8 @@ use actix::prelude::*;
 
 use super::hub::Router;
 use crate::clock::now_ms;
-use crate::jid::Jid;
-use crate::model::{Address, ChatState, Event, NewMessage, Payload, StoredMessage};
+use crate::jid::{Jid, Username};
+use crate::model::{Address, ChatState, Event, MessageKind, NewMessage, Payload, StoredMessage};
 use crate::route_error::RouteError;
 use crate::user_session::{DeliverLive, DeliverMessage};
 
@@ -25,7 +25,48 @@ impl Handler<Submit> for Router {
     type Result = ResponseFuture<Result<Arc<StoredMessage>, RouteError>>;
 
     fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) -> Self::Result {
-        let message = msg.message;
+        self.submit(msg.message, ctx)
+    }
+}
+
+/// Store and route a message from a login stream: the router resolves the stream, checks
+/// that it is `owner`'s (`None`: anyone's, for the admin), and sends it from that station.
+/// Sent by the chat API, so that a REST message visits the router once before its commit;
+/// replies once the message is committed.
+#[derive(Message)]
+#[rtype(result = "Result<Arc<StoredMessage>, RouteError>")]
+pub struct SubmitFromStream {
+    pub stream_id: String,
+    pub owner: Option<String>,
+    pub to: Jid,
+    pub kind: MessageKind,
+    pub body: String,
+    pub data: Option<serde_json::Value>,
+}
+
+impl Handler<SubmitFromStream> for Router {
+    type Result = ResponseFuture<Result<Arc<StoredMessage>, RouteError>>;
+
+    fn handle(&mut self, msg: SubmitFromStream, ctx: &mut Context<Self>) -> Self::Result {
+        let Some((username, resource)) = self.stations.stream(&msg.stream_id) else {
+            return Box::pin(ready(Err(RouteError::UnknownStream(msg.stream_id))));
+        };
+        if msg.owner.as_ref().is_some_and(|owner| *owner != username) {
+            return Box::pin(ready(Err(RouteError::NotYourStream(msg.stream_id))));
+        }
+        let from = Jid::full(Username::parse(&username).expect("stored user names are valid"), resource);
+        let message = NewMessage { from, to: msg.to, kind: msg.kind, body: msg.body, data: msg.data, client_id: None };
+        self.submit(message, ctx)
+    }
+}
+
+impl Router {
+    /// Checks, stores and routes a message; the future resolves once it is committed.
+    fn submit(
+        &mut self,
+        message: NewMessage,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<Result<Arc<StoredMessage>, RouteError>> {
         let to_user = message.to.user.as_str();
         if let Err(unknown) = self.directory.require(to_user) {
             return Box::pin(ready(Err(unknown)));

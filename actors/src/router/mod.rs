@@ -28,7 +28,7 @@ mod tests;
 
 pub use admin::{Kick, ListSessions, TakeCensus, UserAdded, UserRemoved};
 pub use hub::{CoreConfig, Router, RouterStats, UserStatus};
-pub use messages::{Broadcast, DeliverToUser, MessageCommitted, SendChatState, Submit};
+pub use messages::{Broadcast, DeliverToUser, MessageCommitted, SendChatState, Submit, SubmitFromStream};
 pub use presence::{Blocklist, PresenceOf, SetBlock, UnwatchUser, WatchUser};
 pub use roster::ChangeRoster;
 pub use stations::{Census, SessionInfo};

@@ -158,3 +158,29 @@ async fn a_user_has_at_most_its_connection_limit() {
     let unknown = router.send(super::streams::Login { username: "zed".into() }).await.unwrap();
     assert_eq!(unknown.unwrap_err(), crate::route_error::RouteError::UnknownUser("zed".into()));
 }
+
+#[actix_rt::test]
+async fn a_message_from_a_login_stream_is_sent_from_its_station_and_only_by_its_owner() {
+    let (router, memory) = router_on_memory(&["ann", "bob"]);
+    let stream = router.send(super::streams::Login { username: "ann".into() }).await.unwrap().unwrap();
+    let stream_id = stream.stream_id.clone().unwrap();
+    let to = crate::jid::Jid::bare(crate::jid::Username::parse("bob").unwrap());
+    let submit = |owner: Option<&str>, stream_id: &str| super::messages::SubmitFromStream {
+        stream_id: stream_id.to_owned(),
+        owner: owner.map(str::to_owned),
+        to: to.clone(),
+        kind: crate::model::MessageKind::Chat,
+        body: "hi".into(),
+        data: None,
+    };
+    let stored = router.send(submit(Some("ann"), &stream_id)).await.unwrap().unwrap();
+    assert_eq!((stored.from_user.as_str(), stored.from_resource.as_deref()), ("ann", Some(stream.resource.as_str())));
+    let by_admin = router.send(submit(None, &stream_id)).await.unwrap();
+    assert!(by_admin.is_ok(), "the admin may use any stream");
+    let by_bob = router.send(submit(Some("bob"), &stream_id)).await.unwrap();
+    assert_eq!(by_bob.unwrap_err(), crate::route_error::RouteError::NotYourStream(stream_id.clone()));
+    let unknown = router.send(submit(Some("ann"), "nope")).await.unwrap();
+    assert_eq!(unknown.unwrap_err(), crate::route_error::RouteError::UnknownStream("nope".into()));
+    let pending = crate::storage::MessageStorage::pending_for(&memory, "bob".into()).await.unwrap();
+    assert_eq!(pending.len(), 2, "only the two accepted messages were stored");
+}
