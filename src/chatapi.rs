@@ -410,13 +410,20 @@ mod tests {
         ws_frame(&Event::new(payload), &hosts()).to_string()
     }
 
-    /// The `data:` line of an SSE frame, after checking the frame's event line.
+    /// The event's JSON object, after checking that the SSE frame is exactly
+    /// `[id: SEQ\n]event: NAME\ndata: OBJECT\n\n` and the `/ws` frame exactly the object with
+    /// `"event":"NAME"` first: a golden object below pins all three renderings.
     fn data(payload: Payload, name: &str) -> String {
-        let frame = sse(payload);
-        let (head, data) = frame.split_once("data: ").expect("a data line");
-        assert!(head.ends_with(&format!("event: {name}\n")), "{frame}");
-        assert!(data.ends_with("\n\n"));
-        data.trim_end().to_owned()
+        let event = Event::new(payload);
+        let object = object_text(&event, &hosts()).to_string();
+        let id_line = event.seq().map(|seq| format!("id: {seq}\n")).unwrap_or_default();
+        assert_eq!(sse_frame(&event, &hosts()), format!("{id_line}event: {name}\ndata: {object}\n\n"));
+        let ws_expected = match object.as_str() {
+            "{}" => format!("{{\"event\":\"{name}\"}}"),
+            _ => format!("{{\"event\":\"{name}\",{}", &object[1..]),
+        };
+        assert_eq!(ws_frame(&event, &hosts()), ws_expected);
+        object
     }
 
     #[test]
