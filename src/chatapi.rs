@@ -558,7 +558,7 @@ mod tests {
             workgroup: workgroup(),
             offer_id: "o1".into(),
             user_id: user_id(),
-            metadata: json!({"question": "?"}),
+            metadata: [("question".to_owned(), "?".to_owned())].into(),
             timeout_secs: 20,
         };
         assert_eq!(
@@ -622,7 +622,11 @@ mod tests {
             invitee: "ann".into(),
             reason: "ab1".into(),
             password: None,
-            workgroup: Some(WorkgroupInvitation { workgroup: workgroup(), user_id: user_id(), metadata: json!({}) }),
+            workgroup: Some(WorkgroupInvitation {
+                workgroup: workgroup(),
+                user_id: user_id(),
+                metadata: Default::default(),
+            }),
         };
         assert_eq!(
             data(Payload::Invitation(invitation), "chatapi.muc"),

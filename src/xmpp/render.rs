@@ -222,14 +222,9 @@ fn workgroup_stanza(event: &WorkgroupEvent, hosts: &Hosts) -> Option<Element> {
         WorkgroupEvent::Offer { workgroup, offer_id, user_id, metadata, timeout_secs } => {
             let jid = workgroup_at(workgroup);
             let mut values = Element::new("metadata", ns::JIVE_WORKGROUP);
-            if let Some(map) = metadata.as_object() {
-                for (key, value) in map {
-                    values = values.child(
-                        Element::new("value", ns::JIVE_WORKGROUP)
-                            .attr("name", key.clone())
-                            .text(value.as_str().unwrap_or_default()),
-                    );
-                }
+            for (key, value) in metadata {
+                values = values
+                    .child(Element::new("value", ns::JIVE_WORKGROUP).attr("name", key.clone()).text(value.as_str()));
             }
             let offer = Element::new("offer", ns::WORKGROUP)
                 .attr("id", offer_id.as_str())
@@ -466,7 +461,7 @@ mod tests {
             workgroup: "sales".into(),
             offer_id: "o1".into(),
             user_id: "v1".into(),
-            metadata: json!({"question": "?"}),
+            metadata: [("question".to_owned(), "?".to_owned())].into(),
             timeout_secs: 20,
         };
         assert_eq!(
@@ -534,7 +529,7 @@ mod tests {
             workgroup: Some(WorkgroupInvitation {
                 workgroup: "sales".into(),
                 user_id: "v1".into(),
-                metadata: json!({}),
+                metadata: Default::default(),
             }),
         };
         assert_eq!(

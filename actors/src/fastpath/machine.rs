@@ -12,9 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
-pub use crate::model::records::{DepartReason, RevokeReason};
+pub use crate::model::records::{DepartReason, RequestMetadata, RevokeReason};
 
 /// Times in milliseconds, limits as counts.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +55,7 @@ pub enum Input {
     /// A visitor asks to join the queue.
     Join {
         user_id: String,
-        metadata: Value,
+        metadata: RequestMetadata,
     },
     /// A visitor leaves the queue (or cancels while being offered).
     Depart {
@@ -91,11 +89,11 @@ pub enum Effect {
     /// The visitor left the queue without a chat.
     Departed { user_id: String, reason: DepartReason },
     /// Offer a request to an agent.
-    Offer { agent: String, offer_id: String, user_id: String, metadata: Value, timeout_secs: i64 },
+    Offer { agent: String, offer_id: String, user_id: String, metadata: RequestMetadata, timeout_secs: i64 },
     /// Take an offer back from an agent.
     Revoke { agent: String, offer_id: String, user_id: String, reason: RevokeReason },
     /// An agent accepted: create a room, invite both.
-    Accepted { agent: String, user_id: String, metadata: Value },
+    Accepted { agent: String, user_id: String, metadata: RequestMetadata },
     /// The queue changed: agents get a summary.
     QueueChanged,
 }
@@ -132,7 +130,7 @@ struct Agent {
 struct Request {
     id: String,
     user_id: String,
-    metadata: Value,
+    metadata: RequestMetadata,
     joined_ms: i64,
     offer: Option<String>,
     /// Agent → until when it is skipped for this request.
@@ -480,7 +478,6 @@ impl Machine {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
 
     use super::*;
 
@@ -489,7 +486,8 @@ mod tests {
     }
 
     fn join(m: &mut Machine, user: &str, now: i64) -> Vec<Effect> {
-        m.on(Input::Join { user_id: user.into(), metadata: json!({"question": "?"}) }, now).unwrap()
+        m.on(Input::Join { user_id: user.into(), metadata: [("question".to_owned(), "?".to_owned())].into() }, now)
+            .unwrap()
     }
 
     fn offers(effects: &[Effect]) -> Vec<(String, String, String)> {
@@ -507,18 +505,27 @@ mod tests {
     #[test]
     fn joining_needs_an_open_workgroup_with_an_available_agent() {
         let mut m = machine();
-        assert_eq!(m.on(Input::Join { user_id: "v".into(), metadata: json!({}) }, 0), Err(Refusal::NoAgent));
+        assert_eq!(
+            m.on(Input::Join { user_id: "v".into(), metadata: RequestMetadata::new() }, 0),
+            Err(Refusal::NoAgent)
+        );
         m.on(Input::AgentOnline { agent: "ann".into() }, 0).unwrap();
         m.on(Input::AgentAvailability { agent: "ann".into(), available: false }, 0).unwrap();
-        assert_eq!(m.on(Input::Join { user_id: "v".into(), metadata: json!({}) }, 0), Err(Refusal::NoAgent));
+        assert_eq!(
+            m.on(Input::Join { user_id: "v".into(), metadata: RequestMetadata::new() }, 0),
+            Err(Refusal::NoAgent)
+        );
         m.on(Input::AgentAvailability { agent: "ann".into(), available: true }, 0).unwrap();
         m.on(Input::SetOpen { open: false }, 0).unwrap();
-        assert_eq!(m.on(Input::Join { user_id: "v".into(), metadata: json!({}) }, 0), Err(Refusal::Closed));
+        assert_eq!(
+            m.on(Input::Join { user_id: "v".into(), metadata: RequestMetadata::new() }, 0),
+            Err(Refusal::Closed)
+        );
         m.on(Input::SetOpen { open: true }, 0).unwrap();
         let effects = join(&mut m, "v", 0);
         assert!(effects.contains(&Effect::QueueStatus { user_id: "v".into(), position: 1, remaining_secs: 15 }));
         assert_eq!(
-            m.on(Input::Join { user_id: "v".into(), metadata: json!({}) }, 0),
+            m.on(Input::Join { user_id: "v".into(), metadata: RequestMetadata::new() }, 0),
             Err(Refusal::AlreadyQueued("v".into()))
         );
     }

@@ -3,9 +3,8 @@
 //! depart), and being forgotten (`ForgetVisitor`). Sent by the registry.
 
 use actix::prelude::*;
-use serde_json::json;
 
-use super::machine::{Input, Refusal, Waiting};
+use super::machine::{Input, Refusal, RequestMetadata, Waiting};
 use super::workgroup::{visitor_key, Sink, Stage, Visitor, Workgroup};
 use super::FastpathError;
 use crate::model::Push;
@@ -46,7 +45,11 @@ impl Handler<Enqueue> for Workgroup {
         };
         let generation = self.next_generation;
         self.next_generation += 1;
-        let metadata = json!({ "question": msg.question, "email": msg.email, "username": msg.nickname });
+        let metadata: RequestMetadata =
+            [("question", &msg.question), ("email", &msg.email), ("username", &msg.nickname)]
+                .into_iter()
+                .map(|(field, value)| (field.to_owned(), value.clone()))
+                .collect();
         self.visitors.insert(
             msg.user_id.clone(),
             Visitor {

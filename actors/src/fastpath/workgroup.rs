@@ -18,9 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use serde_json::Value;
 
-use super::machine::{AgentView, DepartReason, Effect, Input, Machine, Refusal, Settings, Waiting};
+use super::machine::{AgentView, DepartReason, Effect, Input, Machine, Refusal, RequestMetadata, Settings, Waiting};
 use super::{ChatRecord, FastpathError, FastpathOptions, WorkgroupRecord};
 use crate::clock::now_ms;
 use crate::model::event::{Invitation, WorkgroupEvent, WorkgroupInvitation};
@@ -301,7 +300,13 @@ impl Workgroup {
     }
 
     /// An agent accepted `user_id`'s request: a room for the two of them, then invitations.
-    pub(super) fn open_chat(&mut self, agent: String, user_id: String, metadata: Value, ctx: &mut Context<Self>) {
+    pub(super) fn open_chat(
+        &mut self,
+        agent: String,
+        user_id: String,
+        metadata: RequestMetadata,
+        ctx: &mut Context<Self>,
+    ) {
         let room = format!("{}{}", random_hex(3), self.next_room);
         self.next_room += 1;
         let question = self.visitors.get(&user_id).map(|v| v.question.clone()).unwrap_or_default();
@@ -343,7 +348,7 @@ impl Workgroup {
             .spawn(ctx);
     }
 
-    pub(super) fn invite(&mut self, room: &str, agent: &str, user_id: &str, metadata: Value) {
+    pub(super) fn invite(&mut self, room: &str, agent: &str, user_id: &str, metadata: RequestMetadata) {
         let invitation = Invitation {
             room: room.to_owned(),
             inviter: Address::workgroup(self.name()),

@@ -10,11 +10,12 @@ use std::sync::{Arc, OnceLock};
 
 use actix::Message;
 use bytestring::ByteString;
-use serde_json::Value;
 
 use super::address::Address;
 use super::message::{ChatState, RoomMessage, StoredMessage};
-use super::records::{Affiliation, Availability, DepartReason, NoticeKind, RevokeReason, Role, RosterItem};
+use super::records::{
+    Affiliation, Availability, DepartReason, NoticeKind, RequestMetadata, RevokeReason, Role, RosterItem,
+};
 
 /// A stanza error condition (RFC 6120 §8.3.3) that a refusal carries to the sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,14 +104,14 @@ pub struct Invitation {
 pub struct WorkgroupInvitation {
     pub workgroup: String,
     pub user_id: String,
-    pub metadata: Value,
+    pub metadata: RequestMetadata,
 }
 
 /// What a workgroup tells its agents and visitors (Fastpath).
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkgroupEvent {
     /// To an agent: a visitor's request is offered.
-    Offer { workgroup: String, offer_id: String, user_id: String, metadata: Value, timeout_secs: i64 },
+    Offer { workgroup: String, offer_id: String, user_id: String, metadata: RequestMetadata, timeout_secs: i64 },
     /// To an agent: the offer is taken back.
     OfferRevoked { workgroup: String, offer_id: String, user_id: String, reason: RevokeReason },
     /// To a visitor: its place in the queue and the estimated wait.

@@ -482,6 +482,10 @@ pub struct ChatRecord {
     pub ended_ms: Option<i64>,
 }
 
+/// What a visitor's request says of itself (question, e-mail, name), by field name: shown to
+/// the agents it is offered to.
+pub type RequestMetadata = BTreeMap<String, String>;
+
 /// Why a visitor left the queue without a chat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DepartReason {
