@@ -8,6 +8,7 @@ mod delivery;
 mod fastpath;
 mod helpers;
 mod interop;
+mod layers;
 mod limits;
 mod live;
 mod profile;
