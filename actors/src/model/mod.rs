@@ -8,11 +8,13 @@
 //!   `Hosts` that render it.
 //! - [`message`]: `NewMessage`, `StoredMessage`, room messages, chat states.
 //! - [`records`]: presence values, roster rows, rooms, workgroups and chats.
+//! - [`ozeki`]: Ozeki's md5 user and conversation ids.
 //! - [`event`]: `Event` (a `Payload` with the doors' cached renderings) and `Push`.
 
 pub mod address;
 pub mod event;
 pub mod message;
+pub mod ozeki;
 pub mod records;
 
 pub use address::{Address, Hosts};
