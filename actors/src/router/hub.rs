@@ -23,7 +23,7 @@ use crate::muc::conference::Conference;
 use crate::presence::{PresenceUpdate, Show};
 use crate::random::random_hex;
 use crate::route_error::RouteError;
-use crate::storage::{MessageStorage, RosterStorage, Storage};
+use crate::storage::Storage;
 use crate::user_session::{CloseStation, DeliverLive, IncomingPresence, OpenStation, Shutdown, UserSession};
 
 /// What the core needs to know from the configuration.
@@ -63,8 +63,6 @@ pub struct UserStatus {
 pub struct Router {
     pub(super) config: Arc<CoreConfig>,
     pub(super) storage: Storage,
-    pub(super) messages: Arc<dyn MessageStorage>,
-    pub(super) rosters: Arc<dyn RosterStorage>,
     conference: Addr<Conference>,
     pub(super) directory: Directory,
     pub(super) stations: StationTable<Addr<UserSession>>,
@@ -87,8 +85,6 @@ impl Router {
     ) -> Self {
         Router {
             config: Arc::new(config),
-            messages: storage.messages.clone(),
-            rosters: storage.rosters.clone(),
             storage,
             conference,
             directory: Directory::new(usernames, blocks),

@@ -84,7 +84,7 @@ impl Router {
         }
         self.stats.messages_routed.fetch_add(1, Relaxed);
         let feed = ctx.address();
-        let stored = self.messages.append_message(
+        let stored = self.storage.messages.append_message(
             message,
             deliver_to,
             Box::new(move |committed| feed.do_send(MessageCommitted { message: committed.clone() })),

@@ -131,7 +131,7 @@ impl Handler<SetBlock> for Router {
             return Box::pin(fut::ready(Err(unknown)));
         }
         let SetBlock { blocker, blocked, on } = msg;
-        let written = self.rosters.set_block(blocker.clone(), blocked.clone(), on);
+        let written = self.storage.rosters.set_block(blocker.clone(), blocked.clone(), on);
         Box::pin(written.into_actor(self).map(move |result, act, _| {
             let changed = result?;
             if changed {

@@ -50,7 +50,7 @@ impl Handler<ChangeRoster> for Router {
                 RosterError::NotListed(_) => StoreError::NotFound(e.to_string()),
             })
         };
-        let changed = self.rosters.change_roster(
+        let changed = self.storage.rosters.change_roster(
             msg.owner,
             msg.contact,
             Box::new(rule),
