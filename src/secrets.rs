@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use actix::Addr;
 use switchboard_actors::accounts::Accounts;
+use switchboard_actors::model::records::AccountKind;
 use switchboard_actors::password::{HashPassword, PasswordWorker, VerifyPassword};
 use switchboard_actors::random::random_hex;
 use switchboard_actors::store::{NewUser, UserUpdate};
@@ -87,6 +88,7 @@ async fn create_admin(accounts: &Accounts, passwords: &Addr<PasswordWorker>, pas
     accounts
         .create(NewUser {
             username: ADMIN_USERNAME.into(),
+            kind: AccountKind::User,
             password_hash,
             name: "Administrator".into(),
             email: String::new(),

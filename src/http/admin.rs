@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_actors::clock::format_stamp;
+use switchboard_actors::model::records::AccountKind;
 use switchboard_actors::password::HashPassword;
 use switchboard_actors::router::{Broadcast, Kick, ListSessions};
 use switchboard_actors::store::{NewUser, UserRecord, UserUpdate};
@@ -33,11 +34,14 @@ pub struct UserEntity {
     pub name: Option<String>,
     pub email: Option<String>,
     pub properties: Option<Vec<Property>>,
+    /// `user` (the default) or `http`, an HTTP API user.
+    pub kind: Option<String>,
 }
 
 fn user_json(user: &UserRecord) -> serde_json::Value {
     json!({
         "username": user.username,
+        "kind": user.kind.as_str(),
         "name": user.name,
         "email": user.email,
         "properties": user.properties.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
@@ -61,6 +65,16 @@ fn check_email(email: &str) -> Result<(), ApiError> {
         return Err(ApiError::bad_request(format!("email {email:?} is not an e-mail address")));
     }
     Ok(())
+}
+
+/// The kind an account is created with (`user` when not given).
+fn parse_kind(raw: Option<&str>) -> Result<AccountKind, ApiError> {
+    match raw {
+        None => Ok(AccountKind::User),
+        Some(raw) => AccountKind::parse(raw).ok_or_else(|| {
+            ApiError::bad_request(format!("unknown account kind {raw:?}; expected one of {}", AccountKind::NAMES))
+        }),
+    }
 }
 
 fn properties(list: Option<Vec<Property>>) -> Result<Option<Vec<(String, String)>>, ApiError> {
@@ -105,11 +119,13 @@ pub async fn create_user(
     let email = body.email.unwrap_or_default();
     check_email(&email)?;
     let properties = properties(body.properties)?.unwrap_or_default();
+    let kind = parse_kind(body.kind.as_deref())?;
     let password_hash = hash(&state, password).await?;
     state
         .accounts
         .create(NewUser {
             username: username.to_string(),
+            kind,
             password_hash,
             name: body.name.unwrap_or_default(),
             email,
@@ -143,6 +159,16 @@ pub async fn update_user(
     }
     if let Some(email) = &body.email {
         check_email(email)?;
+    }
+    if body.kind.is_some() {
+        let kind = parse_kind(body.kind.as_deref())?;
+        let current = state.accounts.find(&username).await?.ok_or_else(|| ApiError::user_not_found(&username))?;
+        if current.kind != kind {
+            return Err(ApiError::bad_request(format!(
+                "'{username}' is a {} account; an account's kind is set when it is created",
+                current.kind.as_str()
+            )));
+        }
     }
     let password_hash = match body.password {
         Some(password) => {

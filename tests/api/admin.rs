@@ -223,3 +223,34 @@ async fn metrics_are_for_the_admin_and_count_what_is_live() {
     assert!(value("switchboard_resident_memory_bytes ") > 1_000_000);
     assert!(text.contains("# TYPE switchboard_store_writes_total counter"));
 }
+
+#[actix_web::test]
+async fn an_http_api_user_is_created_with_its_kind_and_keeps_it() {
+    let app = spawn_app().await;
+    let body = json!({"username": "gateway", "password": "secret-1", "kind": "http", "email": "gw@example.org"});
+    let r = app.post_json("/restapi/v1/users", app.admin(), &body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(app.get("/restapi/v1/users/gateway", app.admin()).await.json()["kind"], "http");
+    app.create_user("ann").await;
+    assert_eq!(app.get("/restapi/v1/users/ann", app.admin()).await.json()["kind"], "user", "a person by default");
+
+    let r = app
+        .post_json("/restapi/v1/users", app.admin(), &json!({"username": "x", "password": "p", "kind": "robot"}))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.message().contains("robot") && r.message().contains("http"), "{}", r.text());
+    assert_eq!(app.get("/restapi/v1/users/x", app.admin()).await.status, 404, "nothing was created");
+
+    let r = app.put_json("/restapi/v1/users/gateway", app.admin(), &json!({"kind": "user"})).await;
+    assert_eq!(r.status, 400);
+    assert!(r.message().contains("set when it is created"), "{}", r.text());
+    let r = app.put_json("/restapi/v1/users/gateway", app.admin(), &json!({"kind": "http", "name": "Gateway"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(app.get("/restapi/v1/users/gateway", app.admin()).await.json()["kind"], "http");
+
+    // It is a user like any other: it can be messaged, and what it is sent waits for it.
+    let stream = app.login("ann").await;
+    assert_eq!(app.send("ann", &stream, "gateway", "to the gateway").await.status, 200);
+    let history = app.get("/restapi/v1/chat/gateway/messages", ("gateway", "secret-1")).await;
+    assert_eq!(history.json()["messages"][0]["body"], "to the gateway");
+}

@@ -8,10 +8,41 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+/// What an account is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountKind {
+    /// A person, on any door.
+    #[default]
+    User,
+    /// An HTTP API user (Ozeki's service account): applications send and receive through it
+    /// over HTTP; it holds no live station, so what is addressed to it waits until downloaded.
+    Http,
+}
+
+impl AccountKind {
+    pub const NAMES: &'static str = "user, http";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::User => "user",
+            AccountKind::Http => "http",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<AccountKind> {
+        match raw {
+            "user" => Some(AccountKind::User),
+            "http" => Some(AccountKind::Http),
+            _ => None,
+        }
+    }
+}
+
 /// A new account; the password is already an argon2 hash.
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub username: String,
+    pub kind: AccountKind,
     pub password_hash: String,
     pub name: String,
     pub email: String,
@@ -33,6 +64,7 @@ pub struct UserUpdate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRecord {
     pub username: String,
+    pub kind: AccountKind,
     pub password_hash: String,
     pub name: String,
     pub email: String,

@@ -30,6 +30,7 @@ async fn a_presence_change_is_rendered_once_for_all_contacts() {
     let names: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
     for name in names.iter().chain([&"ann".to_owned()]) {
         let user = NewUser {
+            kind: Default::default(),
             username: name.clone(),
             password_hash: "h".into(),
             name: String::new(),

@@ -6,12 +6,13 @@ use std::sync::{Arc, Mutex};
 use super::memory::MemoryStore;
 use super::{Store, StoreOptions};
 use crate::jid::{Jid, Username};
-use crate::model::records::{HistoryQuery, NewUser, RosterItem, RowChange, Subscription, Transition};
+use crate::model::records::{AccountKind, HistoryQuery, NewUser, RosterItem, RowChange, Subscription, Transition};
 use crate::model::{MessageKind, NewMessage};
 use crate::storage::{Storage, StoreError};
 
 fn user(name: &str) -> NewUser {
     NewUser {
+        kind: Default::default(),
         username: name.into(),
         password_hash: "h".into(),
         name: String::new(),
@@ -43,7 +44,10 @@ async fn accounts_are_unique_and_deleting_one_drops_its_rows() {
     let dir = tempfile::tempdir().unwrap();
     for (name, storage) in implementations(&dir) {
         storage.accounts.create_user(user("ann")).await.unwrap();
-        storage.accounts.create_user(user("bob")).await.unwrap();
+        let gateway = NewUser { kind: AccountKind::Http, ..user("bob") };
+        storage.accounts.create_user(gateway).await.unwrap();
+        let bob = storage.accounts.find_user("bob".into()).await.unwrap().unwrap();
+        assert_eq!(bob.kind, AccountKind::Http, "{name}: the kind is kept");
         let again = storage.accounts.create_user(user("ann")).await;
         assert!(matches!(again, Err(StoreError::Conflict(_))), "{name}: {again:?}");
         storage.rosters.set_block("bob".into(), "ann".into(), true).await.unwrap();

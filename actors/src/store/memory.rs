@@ -64,6 +64,7 @@ impl AccountStorage for MemoryStore {
         let now = now_ms();
         let record = UserRecord {
             username: user.username.clone(),
+            kind: user.kind,
             password_hash: user.password_hash,
             name: user.name,
             email: user.email,

@@ -448,6 +448,7 @@ mod tests {
 
     fn user(name: &str) -> NewUser {
         NewUser {
+            kind: Default::default(),
             username: name.into(),
             password_hash: "h".into(),
             name: String::new(),

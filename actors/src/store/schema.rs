@@ -112,6 +112,8 @@ const MIGRATIONS: &[&str] = &[
          ended_ms   INTEGER
      );
      CREATE INDEX workgroup_chats_workgroup ON workgroup_chats (workgroup, started_ms);",
+    // 5: what an account is for: `user` (a person) or `http` (an HTTP API user).
+    "ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'user';",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own

@@ -4,14 +4,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{StoreError, StoreResult};
 use crate::clock::now_ms;
-use crate::model::records::{NewUser, UserRecord, UserUpdate};
+use crate::model::records::{AccountKind, NewUser, UserRecord, UserUpdate};
 
 pub fn create(conn: &Connection, user: &NewUser) -> StoreResult<()> {
     let now = now_ms();
     let inserted = conn.execute(
-        "INSERT INTO users (username, password_hash, name, email, created_ms, modified_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (username) DO NOTHING",
-        params![user.username, user.password_hash, user.name, user.email, now],
+        "INSERT INTO users (username, kind, password_hash, name, email, created_ms, modified_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (username) DO NOTHING",
+        params![user.username, user.kind.as_str(), user.password_hash, user.name, user.email, now],
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!("user '{}' already exists", user.username)));
@@ -50,7 +50,7 @@ pub fn delete(conn: &Connection, username: &str) -> StoreResult<()> {
 pub fn find(conn: &Connection, username: &str) -> StoreResult<Option<UserRecord>> {
     let user = conn
         .query_row(
-            "SELECT username, password_hash, name, email, created_ms, modified_ms
+            "SELECT username, password_hash, name, email, created_ms, modified_ms, kind
              FROM users WHERE username = ?1",
             [username],
             row_to_user,
@@ -69,7 +69,7 @@ pub fn find(conn: &Connection, username: &str) -> StoreResult<Option<UserRecord>
 pub fn list(conn: &Connection, search: Option<&str>, limit: Option<usize>) -> StoreResult<Vec<UserRecord>> {
     let pattern = format!("%{}%", escape_like(search.unwrap_or("")));
     let mut stmt = conn.prepare_cached(
-        "SELECT username, password_hash, name, email, created_ms, modified_ms FROM users
+        "SELECT username, password_hash, name, email, created_ms, modified_ms, kind FROM users
          WHERE username LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
          ORDER BY username LIMIT ?2",
     )?;
@@ -147,6 +147,8 @@ fn row_to_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         properties: Vec::new(),
         created_ms: row.get(4)?,
         modified_ms: row.get(5)?,
+        // A kind this version does not know reads as a person's account.
+        kind: AccountKind::parse(&row.get::<_, String>(6)?).unwrap_or_default(),
     })
 }
 
@@ -166,6 +168,7 @@ mod tests {
 
     fn alice() -> NewUser {
         NewUser {
+            kind: Default::default(),
             username: "alice".into(),
             password_hash: "h".into(),
             name: "Alice Liddell".into(),
