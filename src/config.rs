@@ -4,7 +4,9 @@
 //! Every key `key` of section `[section]` can be set from the environment as
 //! `SWITCHBOARD_<SECTION>_<KEY>` (upper case), e.g. `SWITCHBOARD_SERVER_BIND`,
 //! `SWITCHBOARD_ADMIN_PASSWORD`. `config/default.toml` documents every key; a test checks
-//! that it matches [`Config::default`]. Unknown keys are errors, so a typo never passes.
+//! that it matches [`Config::default`]. Unknown keys are errors, so a typo never passes, in a
+//! file or in a variable; keys that are off by default (absent from the defaults) are set
+//! from the environment too.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -255,10 +257,15 @@ impl Config {
                 .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
             merge(&mut tree, overrides);
         }
-        apply_env(&mut tree, env)?;
-        let config: Config = tree
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse { path: source, message: e.to_string() })?;
+        let from_env = apply_env(&mut tree, env)?;
+        let config: Config = tree.try_into().map_err(|e: toml::de::Error| {
+            let message = e.to_string();
+            // A key the environment added that the config does not have: name the variable.
+            match from_env.into_iter().find(|(_, key)| message.contains(&format!("`{key}`"))) {
+                Some((name, _)) => ConfigError::Env { name, message },
+                None => ConfigError::Parse { path: source, message },
+            }
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -327,18 +334,26 @@ fn merge(base: &mut toml::Value, overrides: toml::Value) {
     }
 }
 
-/// Applies `SWITCHBOARD_<SECTION>_<KEY>` variables, parsed as the key's type.
-fn apply_env(tree: &mut toml::Value, env: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+/// Applies `SWITCHBOARD_<SECTION>_<KEY>` variables: a key of the defaults is parsed as its
+/// type; any other key of a known section (one that is off or empty by default, and so
+/// absent from the defaults) is inserted as a string, for the typed config to accept or
+/// refuse. Returns the variables inserted that way, by the key they name. A variable that
+/// names no section is refused.
+fn apply_env(
+    tree: &mut toml::Value,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<Vec<(String, String)>, ConfigError> {
     let toml::Value::Table(sections) = tree else {
-        return Ok(());
+        return Ok(Vec::new());
     };
-    let vars: std::collections::HashMap<String, String> =
-        env.filter(|(name, _)| name.starts_with(ENV_PREFIX)).collect();
+    let prefix = format!("{ENV_PREFIX}_");
+    let mut vars: std::collections::BTreeMap<String, String> =
+        env.filter(|(name, _)| name.starts_with(&prefix)).collect();
     for (section_name, section) in sections.iter_mut() {
         let toml::Value::Table(keys) = section else { continue };
         for (key, value) in keys.iter_mut() {
             let name = format!("{ENV_PREFIX}_{}_{}", section_name, key).to_uppercase();
-            let Some(raw) = vars.get(&name) else { continue };
+            let Some(raw) = vars.remove(&name) else { continue };
             let bad =
                 |what: &str| ConfigError::Env { name: name.clone(), message: format!("expected {what}, got {raw:?}") };
             *value = match value {
@@ -350,12 +365,58 @@ fn apply_env(tree: &mut toml::Value, env: impl Iterator<Item = (String, String)>
             };
         }
     }
-    Ok(())
+    let mut inserted = Vec::new();
+    for (name, raw) in vars {
+        let rest = &name[prefix.len()..];
+        let section =
+            sections.iter().filter(|(_, value)| value.is_table()).map(|(section, _)| section.clone()).find(|section| {
+                rest.len() > section.len() + 1 && rest.starts_with(&format!("{}_", section.to_uppercase()))
+            });
+        let Some(section) = section else {
+            let known: Vec<&str> = sections.keys().map(String::as_str).collect();
+            return Err(ConfigError::Env {
+                name,
+                message: format!("names no configuration key (the sections are {})", known.join(", ")),
+            });
+        };
+        let key = rest[section.len() + 1..].to_lowercase();
+        if let Some(toml::Value::Table(keys)) = sections.get_mut(&section) {
+            keys.insert(key.clone(), toml::Value::String(raw));
+        }
+        inserted.push((name, key));
+    }
+    Ok(inserted)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_absent_from_the_defaults_can_still_be_set_from_the_environment() {
+        // A section whose keys are all off by default serializes as an empty table.
+        let mut tree: toml::Value = toml::from_str("[listeners]\n[server]\nbind = \"x\"").unwrap();
+        let env = vec![
+            ("SWITCHBOARD_LISTENERS_EXTRA_BIND".to_string(), "127.0.0.1:9509".to_string()),
+            ("SWITCHBOARD_SERVER_BIND".to_string(), "y".to_string()),
+        ];
+        let inserted = apply_env(&mut tree, env.into_iter()).unwrap();
+        assert_eq!(inserted, vec![("SWITCHBOARD_LISTENERS_EXTRA_BIND".to_string(), "extra_bind".to_string())]);
+        assert_eq!(tree["listeners"]["extra_bind"].as_str(), Some("127.0.0.1:9509"));
+        assert_eq!(tree["server"]["bind"].as_str(), Some("y"));
+    }
+
+    #[test]
+    fn an_environment_variable_that_names_no_key_is_refused_by_name() {
+        let typo = vec![("SWITCHBOARD_SERVER_BINDD".to_string(), "0.0.0.0:1".to_string())];
+        let err = Config::load(None, typo.into_iter()).unwrap_err().to_string();
+        assert!(err.contains("SWITCHBOARD_SERVER_BINDD") && err.contains("bindd"), "{err}");
+        let nowhere = vec![("SWITCHBOARD_NOWHERE_KEY".to_string(), "1".to_string())];
+        let err = Config::load(None, nowhere.into_iter()).unwrap_err().to_string();
+        assert!(err.contains("SWITCHBOARD_NOWHERE_KEY") && err.contains("sections are"), "{err}");
+        let unrelated = vec![("SWITCHBOARDING".to_string(), "1".to_string())];
+        assert!(Config::load(None, unrelated.into_iter()).is_ok(), "not ours: no underscore after the prefix");
+    }
 
     fn no_env() -> std::iter::Empty<(String, String)> {
         std::iter::empty()
