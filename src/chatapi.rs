@@ -364,42 +364,18 @@ fn workgroup_json(event: &WorkgroupEvent, hosts: &Hosts) -> Value {
 mod tests {
     use std::sync::Arc;
 
-    use serde_json::json;
     use switchboard_actors::model::event::{Condition, WorkgroupInvitation};
     use switchboard_actors::model::records::{Affiliation, DepartReason, NoticeKind, RevokeReason, Role, RosterItem};
-    use switchboard_actors::model::{ChatState, MessageKind, RoomMessage};
+    use switchboard_actors::model::ChatState;
 
     use super::*;
-
-    fn hosts() -> Hosts {
-        Hosts::new("d", "conference")
-    }
+    use crate::fixtures::{hosts, occupant, room_message, stored_message};
 
     fn stored() -> Arc<StoredMessage> {
-        Arc::new(StoredMessage {
-            id: 7,
-            stamp_ms: 1_000,
-            kind: MessageKind::Chat,
-            from_user: "ann".into(),
-            from_resource: Some("r1".into()),
-            to_user: "bob".into(),
-            to_resource: None,
-            body: "say \"hi\"\n<b>".into(),
-            data: Some(json!({"n": 1})),
-            deliver_to: None,
-        })
-    }
-
-    fn room_message() -> Arc<RoomMessage> {
-        Arc::new(RoomMessage {
-            id: 9,
-            room: "hall".into(),
-            stamp_ms: 2_000,
-            nick: "Ann".into(),
-            from_user: "ann".into(),
-            body: "hello".into(),
-            data: None,
-        })
+        stored_message(
+            "say \"hi\"
+<b>",
+        )
     }
 
     fn sse(payload: Payload) -> String {
@@ -501,17 +477,7 @@ mod tests {
 
     #[test]
     fn room_events_render_with_their_keys() {
-        let mut occupant = OccupantPresence {
-            room: "hall".into(),
-            nick: "Ann".into(),
-            user: "ann".into(),
-            resource: "r1".into(),
-            jid_visible: true,
-            available: true,
-            role: Role::Moderator,
-            affiliation: Some(Affiliation::Owner),
-            reason: None,
-        };
+        let mut occupant = occupant(Role::Moderator, Some(Affiliation::Owner));
         assert_eq!(
             data(Payload::Occupant(occupant.clone()), "chatapi.presence"),
             r#"{"affiliation":"owner","from":"hall@conference.d/Ann","jid":"ann@d","nick":"Ann","role":"moderator","room":"hall@conference.d","show":"available","status":null,"to":null,"type":"available"}"#

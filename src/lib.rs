@@ -24,6 +24,8 @@ pub mod binding;
 pub mod chatapi;
 pub mod config;
 pub mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod http;
 pub mod inbound;
 pub mod outbox;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::model::records::NewUser;
 use crate::model::{Event, Push};
 
 /// What one recorded connection received.
@@ -44,5 +45,17 @@ pub async fn first_matching(inboxes: &[Inbox], what: &str, wanted: impl Fn(&Even
         }
         assert!(tokio::time::Instant::now() < deadline, "not every inbox received {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A person's account named `name`, with a placeholder hash and nothing else set.
+pub fn test_user(name: &str) -> NewUser {
+    NewUser {
+        kind: Default::default(),
+        username: name.into(),
+        password_hash: "h".into(),
+        name: String::new(),
+        email: String::new(),
+        properties: vec![],
     }
 }

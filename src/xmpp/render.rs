@@ -279,52 +279,25 @@ fn workgroup_stanza(event: &WorkgroupEvent, hosts: &Hosts) -> Option<Element> {
 mod tests {
     use std::sync::Arc;
 
-    use serde_json::json;
     use switchboard_actors::model::event::{Condition, WorkgroupInvitation};
     use switchboard_actors::model::records::{
         Affiliation, Availability, DepartReason, NoticeKind, RevokeReason, Role, RosterItem, Subscription,
     };
-    use switchboard_actors::model::{ChatState, MessageKind, RoomMessage};
-    use switchboard_actors::StoredMessage;
+    use switchboard_actors::model::ChatState;
 
     use super::*;
-
-    fn hosts() -> Hosts {
-        Hosts::new("d", "conference")
-    }
+    use crate::fixtures::{self, hosts, room_message, stored_message};
 
     fn xml(payload: Payload) -> String {
         frame(&Event::new(payload), &hosts()).map(|f| f.to_string()).unwrap_or_default()
     }
 
     fn stored(delayed: bool) -> Payload {
-        let message = StoredMessage {
-            id: 7,
-            stamp_ms: 1_000,
-            kind: MessageKind::Chat,
-            from_user: "ann".into(),
-            from_resource: Some("r1".into()),
-            to_user: "bob".into(),
-            to_resource: None,
-            body: "a < b".into(),
-            data: Some(json!({"n": 1})),
-            deliver_to: None,
-        };
-        Payload::Message { message: Arc::new(message), delayed }
+        Payload::Message { message: stored_message("a < b"), delayed }
     }
 
     fn occupant() -> OccupantPresence {
-        OccupantPresence {
-            room: "hall".into(),
-            nick: "Ann".into(),
-            user: "ann".into(),
-            resource: "r1".into(),
-            jid_visible: true,
-            available: true,
-            role: Role::Participant,
-            affiliation: Some(Affiliation::Member),
-            reason: None,
-        }
+        fixtures::occupant(Role::Participant, Some(Affiliation::Member))
     }
 
     #[test]
@@ -408,15 +381,7 @@ mod tests {
             xml(Payload::Occupant(kicked)),
             r#"<presence xmlns="jabber:client" from="hall@conference.d/Ann" type="unavailable"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="member" role="none"/><status code="307"/><reason>spam</reason></x></presence>"#
         );
-        let message = Arc::new(RoomMessage {
-            id: 9,
-            room: "hall".into(),
-            stamp_ms: 2_000,
-            nick: "Ann".into(),
-            from_user: "ann".into(),
-            body: "hello".into(),
-            data: None,
-        });
+        let message = room_message();
         assert_eq!(
             xml(Payload::RoomMessage { message: message.clone(), delayed: false }),
             r#"<message xmlns="jabber:client" type="groupchat" from="hall@conference.d/Ann" id="9"><body>hello</body></message>"#

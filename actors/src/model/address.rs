@@ -5,7 +5,7 @@
 //! with the server's [`Hosts`] the same way, so `ann@example.org/desk` is the same text on
 //! SSE, `/ws` and XMPP.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 /// The hosts the server answers for: users on `domain`, rooms on `conference`, workgroups
 /// on `workgroup`.
@@ -29,15 +29,7 @@ impl Hosts {
 
     /// `address` as text.
     pub fn render(&self, address: &Address) -> String {
-        let mut out = String::with_capacity(48);
-        self.write(address, &mut out);
-        out
-    }
-
-    /// Appends `address` to `out`.
-    pub fn write(&self, address: &Address, out: &mut String) {
-        // Writing into a String cannot fail.
-        let _ = write!(out, "{}", address.display(self));
+        address.display(self).to_string()
     }
 }
 

@@ -13,8 +13,8 @@ use crate::roster::RosterOp;
 use crate::roster::Subscription;
 use crate::storage::{AccountStorage, Storage};
 use crate::store::Store;
-use crate::store::{NewUser, StoreOptions};
-use crate::test_support::{first_matching, recorder, Inbox};
+use crate::store::StoreOptions;
+use crate::test_support::{first_matching, recorder, test_user, Inbox};
 
 async fn attach(router: &Addr<Router>, username: &str) -> Inbox {
     let (seen, connection) = recorder();
@@ -29,15 +29,7 @@ async fn a_presence_change_is_rendered_once_for_all_contacts() {
     let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
     let names: Vec<String> = (0..20).map(|i| format!("u{i}")).collect();
     for name in names.iter().chain([&"ann".to_owned()]) {
-        let user = NewUser {
-            kind: Default::default(),
-            username: name.clone(),
-            password_hash: "h".into(),
-            name: String::new(),
-            email: String::new(),
-            properties: vec![],
-        };
-        store.create_user(user).await.unwrap();
+        store.create_user(test_user(name)).await.unwrap();
     }
     let config = CoreConfig {
         domain: "d".into(),

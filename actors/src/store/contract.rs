@@ -9,17 +9,7 @@ use crate::jid::{Jid, Username};
 use crate::model::records::{AccountKind, HistoryQuery, NewUser, RosterItem, RowChange, Subscription, Transition};
 use crate::model::{MessageKind, NewMessage};
 use crate::storage::{Storage, StoreError};
-
-fn user(name: &str) -> NewUser {
-    NewUser {
-        kind: Default::default(),
-        username: name.into(),
-        password_hash: "h".into(),
-        name: String::new(),
-        email: String::new(),
-        properties: vec![],
-    }
-}
+use crate::test_support::test_user as user;
 
 fn message(body: &str) -> NewMessage {
     let jid = |n: &str| Jid::bare(Username::parse(n).unwrap());

@@ -434,6 +434,7 @@ mod tests {
     use crate::jid::{Jid, Username};
     use crate::model::{MessageKind, NewMessage};
     use crate::storage::{AccountStorage, MessageStorage};
+    use crate::test_support::test_user as user;
 
     fn message(i: usize) -> NewMessage {
         NewMessage {
@@ -443,17 +444,6 @@ mod tests {
             body: format!("m{i}"),
             data: None,
             client_id: None,
-        }
-    }
-
-    fn user(name: &str) -> NewUser {
-        NewUser {
-            kind: Default::default(),
-            username: name.into(),
-            password_hash: "h".into(),
-            name: String::new(),
-            email: String::new(),
-            properties: vec![],
         }
     }
 
