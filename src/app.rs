@@ -17,6 +17,7 @@ use switchboard_actors::accounts::Accounts;
 use switchboard_actors::archive::Archive;
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
+use switchboard_actors::mailbox::{Mailbox, OutboxClock};
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::start_password_workers;
@@ -52,6 +53,7 @@ pub enum BuildError {
 /// A built, not yet running, server.
 pub struct Application {
     port: u16,
+    http_api_port: Option<u16>,
     server: Server,
     /// Set when this start generated the admin password (first start without one).
     pub generated_admin_password: Option<PathBuf>,
@@ -64,6 +66,15 @@ impl Application {
         // The address first: a server that cannot listen stops before anything started.
         let listener = TcpListener::bind(&config.server.bind)
             .map_err(|source| BuildError::Listen { addr: config.server.bind.clone(), source })?;
+        let http_api_bind = config.ozeki.http_api_bind.trim().to_owned();
+        let http_api_listener = match http_api_bind.as_str() {
+            "" => None,
+            addr => {
+                let bound =
+                    TcpListener::bind(addr).map_err(|source| BuildError::Listen { addr: addr.to_owned(), source })?;
+                Some(bound)
+            }
+        };
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir).map_err(|source| BuildError::DataDir { path: data_dir.clone(), source })?;
         #[cfg(unix)]
@@ -85,7 +96,7 @@ impl Application {
         let passwords = start_password_workers(config.auth.hash_threads);
         let jwt_secret = secrets::jwt_secret(&config).map_err(BuildError::Secrets)?;
         let load = |what| move |source| BuildError::Load { what, source };
-        let usernames = storage.accounts.usernames().await.map_err(load("accounts"))?;
+        let accounts = storage.accounts.account_names().await.map_err(load("accounts"))?;
         let blocks = storage.rosters.all_blocks().await.map_err(load("blocklists"))?;
         let rooms = storage.rooms.all_rooms().await.map_err(load("rooms"))?;
         let workgroups = storage.workgroups.all_workgroups().await.map_err(load("workgroups"))?;
@@ -107,7 +118,7 @@ impl Application {
             },
             storage.clone(),
             conference.clone(),
-            usernames,
+            accounts,
             blocks,
             router_stats.clone(),
         )
@@ -136,6 +147,8 @@ impl Application {
         if let Some(path) = &generated_admin_password {
             tracing::warn!(path = %path.display(), "generated the admin password; it is in this file (mode 0600)");
         }
+        let mailbox = Mailbox::new(&storage, router.clone());
+        OutboxClock::new(mailbox.clone(), secs(config.ozeki.outbox_tick_secs)).start();
         let auth = Arc::new(Authenticator::new(accounts.clone(), passwords.clone(), &config.auth, &jwt_secret));
 
         let local_addr = listener.local_addr().map_err(BuildError::Server)?;
@@ -159,11 +172,13 @@ impl Application {
             commit_stats,
             accounts,
             archive: Archive::new(&storage),
+            mailbox,
             auth,
             passwords,
         });
         let auth_data = web::Data::from(state.auth.clone());
         let router_data = web::Data::new(state.router.clone());
+        let api_state = state.clone();
         let make_app = move || {
             App::new()
                 .app_data(state.clone())
@@ -178,7 +193,7 @@ impl Application {
         };
         // actix-web's HttpServer, plus the upgrade hook: websockets leave the HTTP
         // dispatcher and its buffers (see `upgrade`).
-        let server = Server::build()
+        let mut server = Server::build()
             .workers(workers)
             .listen("switchboard-http", listener, move || {
                 HttpService::build()
@@ -189,14 +204,40 @@ impl Application {
                     .finish(map_config(make_app(), |_| AppConfig::default()))
                     .tcp()
             })
-            .map_err(BuildError::Server)?
-            .run();
-        Ok(Application { port, server, generated_admin_password })
+            .map_err(BuildError::Server)?;
+        let mut http_api_port = None;
+        if let Some(api_listener) = http_api_listener {
+            let api_addr = api_listener.local_addr().map_err(BuildError::Server)?;
+            http_api_port = Some(api_addr.port());
+            tracing::info!(addr = %api_addr, "serving the Ozeki 10 HTTP API on a second listener");
+            // Only the HTTP API: the rest of the server is not reachable on this port.
+            let make_api_app = move || {
+                App::new()
+                    .app_data(api_state.clone())
+                    .configure(routes::http_api_routes)
+                    .default_service(web::to(http::no_route))
+            };
+            server = server
+                .listen("switchboard-ozeki-http-api", api_listener, move || {
+                    HttpService::build()
+                        .local_addr(api_addr)
+                        .finish(map_config(make_api_app(), |_| AppConfig::default()))
+                        .tcp()
+                })
+                .map_err(BuildError::Server)?;
+        }
+        let server = server.run();
+        Ok(Application { port, http_api_port, server, generated_admin_password })
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the Ozeki HTTP API's own listener, when `ozeki.http_api_bind` is set.
+    pub fn http_api_port(&self) -> Option<u16> {
+        self.http_api_port
     }
 
     /// A handle to stop the server.

@@ -31,6 +31,7 @@ pub struct Config {
     pub roster: RosterConfig,
     pub muc: MucConfig,
     pub fastpath: FastpathConfig,
+    pub ozeki: OzekiConfig,
     pub log: LogConfig,
 }
 
@@ -215,6 +216,27 @@ impl Default for FastpathConfig {
             max_chats: 4,
             visitor_linger_secs: 60.0,
             visitor_backlog: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OzekiConfig {
+    /// A second listener serving only the Ozeki 10 HTTP API (`/api`); empty: none.
+    pub http_api_bind: String,
+    pub max_messages_per_request: usize,
+    pub max_download: usize,
+    pub outbox_tick_secs: f64,
+}
+
+impl Default for OzekiConfig {
+    fn default() -> Self {
+        OzekiConfig {
+            http_api_bind: String::new(),
+            max_messages_per_request: 100,
+            max_download: 1000,
+            outbox_tick_secs: 1.0,
         }
     }
 }

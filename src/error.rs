@@ -103,7 +103,7 @@ impl From<RouteError> for ApiError {
                 RouteError::NotAccepting(_) | RouteError::YouBlocked(_) => {
                     ApiError::new(StatusCode::FORBIDDEN, "NotAcceptableException", e.to_string())
                 }
-                RouteError::NotSubscribed(_) => ApiError::forbidden(e.to_string()),
+                RouteError::NotSubscribed(_) | RouteError::NoLiveStation(_) => ApiError::forbidden(e.to_string()),
                 RouteError::Yourself(_) => ApiError::bad_request(e.to_string()),
                 RouteError::Offline(_) => ApiError::conflict("NoSessionException", e.to_string()),
                 RouteError::Store(store) => store.clone().into(),

@@ -8,6 +8,7 @@
 //! - [`sse`]: Server-Sent Events; [`ws`]: the JSON websocket; [`chatapi`]: the typed events
 //!   as the JSON doors' `chatapi.*` objects.
 //! - [`xmpp`]: the XMPP doors (raw stanza POST, RFC 7395 websocket) and their renderer.
+//! - [`ozeki`]: the Ozeki Chat doors (the Ozeki 10 HTTP API for HTTP API users).
 //! - [`inbound`], [`requests`]: what several doors share: the rules for what comes in, and
 //!   the requests they make of the core for a caller.
 //! - [`auth`]: Basic, bearer tokens, visitor tokens, the admin check and the `Caller` and
@@ -29,6 +30,7 @@ mod fixtures;
 pub mod http;
 pub mod inbound;
 pub mod outbox;
+pub mod ozeki;
 pub mod requests;
 pub mod routes;
 pub mod secrets;

@@ -5,7 +5,7 @@ use actix_web::web;
 
 use crate::http::rooms::RoomPart;
 use crate::http::{admin, chat, contacts, fastpath, metrics, misc, rooms};
-use crate::{sse, ws, xmpp};
+use crate::{ozeki, sse, ws, xmpp};
 
 /// Every route of the server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -108,8 +108,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/chat/{streamid}/assists/{workgroup}", web::delete().to(fastpath::agent_offline))
         .route("/restapi/v1/chat/{streamid}/offer/{offerid}", web::post().to(fastpath::accept_offer))
         .route("/restapi/v1/chat/{streamid}/offer/{offerid}", web::delete().to(fastpath::reject_offer))
+        // Ozeki 10 HTTP API users (also on `ozeki.http_api_bind`, see `http_api_routes`).
+        .configure(http_api_routes)
         // Live doors.
         .route("/sse/{username}", web::get().to(sse::open))
         .route("/ws", web::get().to(ws::open))
         .route("/xmpp-websocket", web::get().to(xmpp::websocket::open));
+}
+
+/// The Ozeki 10 HTTP API: on the main listener, and alone on `ozeki.http_api_bind`.
+pub fn http_api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api", web::get().to(ozeki::http_api::api)).route("/api", web::post().to(ozeki::http_api::api));
 }

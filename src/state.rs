@@ -1,5 +1,5 @@
 //! What every HTTP handler shares: the router's, the conference's and Fastpath's addresses, the
-//! accounts and archive services, the authenticator and the configuration. Doors reach data
+//! accounts, archive and mailbox services, the authenticator and the configuration. Doors reach data
 //! only through these.
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use switchboard_actors::accounts::Accounts;
 use switchboard_actors::archive::Archive;
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
+use switchboard_actors::mailbox::Mailbox;
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::PasswordWorker;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// History, transcripts, workgroup chats.
     pub archive: Archive,
+    /// HTTP API users' sending and folders.
+    pub mailbox: Mailbox,
     pub auth: Arc<Authenticator>,
     pub passwords: Addr<PasswordWorker>,
 }

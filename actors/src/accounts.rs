@@ -27,10 +27,10 @@ impl Accounts {
     /// Creates an account (`Conflict` if the name is taken); the router knows it once this
     /// resolves.
     pub async fn create(&self, user: NewUser) -> StoreResult<()> {
-        let username = user.username.clone();
+        let (username, kind) = (user.username.clone(), user.kind);
         self.accounts.create_user(user).await?;
         // Sent before answering: the next message the caller sends finds the account.
-        self.router.do_send(UserAdded { username });
+        self.router.do_send(UserAdded { username, kind });
         Ok(())
     }
 
@@ -51,6 +51,11 @@ impl Accounts {
 
     pub async fn find(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         self.accounts.find_user(username.to_owned()).await
+    }
+
+    /// The account with this e-mail address (case and surrounding spaces aside).
+    pub async fn find_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
+        self.accounts.find_user_by_email(email.to_owned()).await
     }
 
     /// Accounts matching `search` (user name, name or e-mail), at most `limit`.

@@ -21,6 +21,8 @@
 //! - [`station`]: `Station`, one per station: fan-out to its live connections.
 //! - [`accounts`], [`archive`]: the services the doors read and change data through
 //!   (accounts with the directory kept in step; history, transcripts, workgroup chats).
+//! - [`mailbox`]: HTTP API users' sending and folders, and the clock that sends what
+//!   waits in their outboxes.
 //! - [`password`], [`random`], [`clock`]: argon2 hashing, secrets and ids, timestamps.
 //!
 //! This crate never depends on actix-web: the doors live in the `switchboard` crate.
@@ -30,6 +32,7 @@ pub mod archive;
 pub mod clock;
 pub mod fastpath;
 pub mod jid;
+pub mod mailbox;
 pub mod model;
 pub mod muc;
 pub mod password;

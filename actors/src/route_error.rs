@@ -25,6 +25,8 @@ pub enum RouteError {
     NotSubscribed(String),
     #[error("user '{0}' has no live session")]
     Offline(String),
+    #[error("'{0}' is an HTTP API user: it holds no live station; it sends and receives through /api")]
+    NoLiveStation(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -39,7 +41,7 @@ impl RouteError {
             RouteError::NotAccepting(_) | RouteError::YouBlocked(_) => Condition::NotAcceptable,
             RouteError::Offline(_) => Condition::Conflict,
             RouteError::Yourself(_) => Condition::BadRequest,
-            RouteError::NotSubscribed(_) => Condition::Forbidden,
+            RouteError::NotSubscribed(_) | RouteError::NoLiveStation(_) => Condition::Forbidden,
             RouteError::Store(e) => e.condition(),
         }
     }

@@ -1,6 +1,6 @@
 //! The storage interfaces the core depends on, one per domain (in the spirit of conduit's
-//! `Data` traits): accounts, messages and their archive, rosters and blocklists, rooms,
-//! workgroups. The SQLite [`Store`](crate::store::Store) implements them all; a cluster
+//! `Data` traits): accounts, messages and their archive, HTTP users' mailboxes, rosters and
+//! blocklists, rooms, workgroups. The SQLite [`Store`](crate::store::Store) implements them all; a cluster
 //! implements them on PostgreSQL; tests use [`memory`](crate::store::memory).
 //!
 //! Every call returns a future that resolves after the work is done, and for a write
@@ -12,8 +12,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::records::{
-    ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate, WorkgroupRecord,
+    AccountKind, ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate,
+    WorkgroupRecord,
 };
 use crate::model::{Condition, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 
@@ -92,11 +94,15 @@ pub trait AccountStorage: Send + Sync {
     /// Also drops the account's contacts, blocks and properties.
     fn delete_user(&self, username: String) -> StoreFuture<()>;
     fn find_user(&self, username: String) -> StoreFuture<Option<UserRecord>>;
+    /// The account with this e-mail address (case and surrounding spaces aside; the first
+    /// by user name if several share it).
+    fn find_user_by_email(&self, email: String) -> StoreFuture<Option<UserRecord>>;
     /// Accounts matching `search` (user name, name or e-mail), at most `limit`.
     fn list_users(&self, search: Option<String>, limit: Option<usize>) -> StoreFuture<Vec<UserRecord>>;
     fn set_property(&self, username: String, key: String, value: String) -> StoreFuture<()>;
     fn delete_property(&self, username: String, key: String) -> StoreFuture<()>;
-    fn usernames(&self) -> StoreFuture<Vec<String>>;
+    /// Every account's name and kind.
+    fn account_names(&self) -> StoreFuture<Vec<(String, AccountKind)>>;
 }
 
 /// 1:1 messages: the archive, and what waits for offline stations.
@@ -119,6 +125,31 @@ pub trait MessageStorage: Send + Sync {
     /// Messages `username` received after message `after_id`, oldest first, at most `limit`.
     fn received_since(&self, username: String, after_id: i64, limit: usize) -> StoreFuture<Vec<StoredMessage>>;
     fn history(&self, query: HistoryQuery) -> StoreFuture<Vec<StoredMessage>>;
+}
+
+/// HTTP API users' folders (`model::mailbox`). The inbox is what waits for the user in
+/// the 1:1 archive; the other folders are rows of their own.
+pub trait MailboxStorage: Send + Sync {
+    /// Files `mail` in its folder under `owner`, replacing one with the same id there.
+    fn put_mail(&self, owner: String, mail: Mail) -> StoreFuture<()>;
+    /// The message `message_id` filed in `owner`'s `folder` (marked or not; for the inbox,
+    /// only those filed there by a mark).
+    fn find_mail(&self, owner: String, folder: Folder, message_id: String) -> StoreFuture<Option<Mail>>;
+    /// Up to `limit` messages of a folder not marked, oldest first.
+    fn folder(&self, owner: String, folder: Folder, limit: usize) -> StoreFuture<Vec<Mail>>;
+    /// Deletes or marks the named messages of a folder, in one transaction; resolves to the
+    /// ids it found there.
+    fn file_mail(
+        &self,
+        owner: String,
+        folder: Folder,
+        ids: Vec<String>,
+        action: MailAction,
+    ) -> StoreFuture<Vec<String>>;
+    /// Outbox messages due at `now_ms`, every owner's, oldest due first: (owner, message).
+    fn due_mail(&self, now_ms: i64, limit: usize) -> StoreFuture<Vec<(String, Mail)>>;
+    /// Moves a message out of the outbox into the folder `mail` names.
+    fn settle_mail(&self, owner: String, mail: Mail) -> StoreFuture<()>;
 }
 
 /// Rosters (both rows of a pair change together) and blocklists.
@@ -180,13 +211,14 @@ pub struct Storage {
     pub rosters: Arc<dyn RosterStorage>,
     pub rooms: Arc<dyn RoomStorage>,
     pub workgroups: Arc<dyn WorkgroupStorage>,
+    pub mailboxes: Arc<dyn MailboxStorage>,
 }
 
 impl Storage {
-    /// All five interfaces on one implementation.
+    /// Every interface on one implementation.
     pub fn on<S>(store: S) -> Storage
     where
-        S: AccountStorage + MessageStorage + RosterStorage + RoomStorage + WorkgroupStorage + 'static,
+        S: AccountStorage + MessageStorage + MailboxStorage + RosterStorage + RoomStorage + WorkgroupStorage + 'static,
     {
         let store = Arc::new(store);
         Storage {
@@ -194,7 +226,8 @@ impl Storage {
             messages: store.clone(),
             rosters: store.clone(),
             rooms: store.clone(),
-            workgroups: store,
+            workgroups: store.clone(),
+            mailboxes: store,
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub dir: TempDir,
     pub client: awc::Client,
     pub config: Config,
+    /// The Ozeki HTTP API's own listener, when `ozeki.http_api_bind` is set.
+    pub http_api_base: Option<String>,
     handle: ServerHandle,
 }
 
@@ -49,10 +51,11 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 pub async fn start(dir: TempDir, config: Config) -> TestApp {
     let app = Application::build(config.clone()).await.expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let http_api_base = app.http_api_port().map(|port| format!("http://127.0.0.1:{port}"));
     let handle = app.handle();
     actix_rt::spawn(app.run_until_stopped());
     let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
-    TestApp { base, admin_password: config.admin.password.clone(), dir, client, config, handle }
+    TestApp { base, admin_password: config.admin.password.clone(), dir, client, config, http_api_base, handle }
 }
 
 pub struct Reply {

@@ -11,6 +11,7 @@ mod interop;
 mod layers;
 mod limits;
 mod live;
+mod ozeki;
 mod profile;
 mod restart;
 mod rooms;

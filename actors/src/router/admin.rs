@@ -6,6 +6,7 @@ use actix::prelude::*;
 
 use super::hub::Router;
 use super::stations::{Census, SessionInfo};
+use crate::model::records::AccountKind;
 use crate::user_session::ContactGone;
 
 /// End every station of a user. Sent by the admin API; replies with how many ended.
@@ -29,13 +30,14 @@ impl Handler<Kick> for Router {
 #[rtype(result = "()")]
 pub struct UserAdded {
     pub username: String,
+    pub kind: AccountKind,
 }
 
 impl Handler<UserAdded> for Router {
     type Result = ();
 
     fn handle(&mut self, msg: UserAdded, _: &mut Context<Self>) {
-        self.directory.add(msg.username);
+        self.directory.add(msg.username, msg.kind);
     }
 }
 

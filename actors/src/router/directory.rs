@@ -6,23 +6,29 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::model::records::AccountKind;
 use crate::route_error::RouteError;
 
 /// Accounts and blocks.
 #[derive(Debug, Default)]
 pub struct Directory {
     accounts: HashSet<String>,
+    /// The HTTP API users among them: they hold no live station.
+    http_users: HashSet<String>,
     /// Blocker → the users it blocks.
     blocks: HashMap<String, HashSet<String>>,
 }
 
 impl Directory {
-    /// The accounts in `usernames`, with the (blocker, blocked) pairs in `blocks`.
+    /// The accounts in `accounts`, with the (blocker, blocked) pairs in `blocks`.
     pub fn new(
-        usernames: impl IntoIterator<Item = String>,
+        accounts: impl IntoIterator<Item = (String, AccountKind)>,
         blocks: impl IntoIterator<Item = (String, String)>,
     ) -> Self {
-        let mut directory = Directory { accounts: usernames.into_iter().collect(), blocks: HashMap::new() };
+        let mut directory = Directory::default();
+        for (username, kind) in accounts {
+            directory.add(username, kind);
+        }
         for (blocker, blocked) in blocks {
             directory.set_block(&blocker, &blocked, true);
         }
@@ -42,13 +48,27 @@ impl Directory {
         }
     }
 
-    pub fn add(&mut self, username: String) {
+    /// `Ok` if the account exists and may hold live stations; `UnknownUser`, or
+    /// `NoLiveStation` for an HTTP API user.
+    pub fn require_live(&self, username: &str) -> Result<(), RouteError> {
+        self.require(username)?;
+        if self.http_users.contains(username) {
+            return Err(RouteError::NoLiveStation(username.to_owned()));
+        }
+        Ok(())
+    }
+
+    pub fn add(&mut self, username: String, kind: AccountKind) {
+        if kind == AccountKind::Http {
+            self.http_users.insert(username.clone());
+        }
         self.accounts.insert(username);
     }
 
     /// Forgets an account and every block that names it (the store dropped them too).
     pub fn remove(&mut self, username: &str) {
         self.accounts.remove(username);
+        self.http_users.remove(username);
         self.blocks.remove(username);
         self.blocks.retain(|_, blocked| {
             blocked.remove(username);
@@ -103,7 +123,7 @@ mod tests {
     use super::*;
 
     fn directory() -> Directory {
-        let names = ["ann", "bob", "eve"].map(String::from);
+        let names = ["ann", "bob", "eve"].map(|n| (n.to_owned(), AccountKind::User));
         Directory::new(names, [("ann".to_owned(), "eve".to_owned())])
     }
 
@@ -112,10 +132,20 @@ mod tests {
         let mut d = directory();
         assert!(d.contains("bob"));
         assert_eq!(d.require("zed"), Err(RouteError::UnknownUser("zed".into())));
-        d.add("zed".into());
+        d.add("zed".into(), AccountKind::User);
         assert!(d.require("zed").is_ok());
         d.remove("zed");
         assert!(!d.contains("zed"));
+    }
+
+    #[test]
+    fn an_http_user_receives_but_holds_no_live_station() {
+        let mut d = directory();
+        d.add("gateway".into(), AccountKind::Http);
+        assert!(d.require("gateway").is_ok());
+        assert_eq!(d.require_live("gateway"), Err(RouteError::NoLiveStation("gateway".into())));
+        assert!(d.require_live("bob").is_ok());
+        assert_eq!(d.require_live("zed"), Err(RouteError::UnknownUser("zed".into())));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::directory::Directory;
 use super::stations::StationTable;
 use crate::clock::now_ms;
 use crate::jid::Jid;
+use crate::model::records::AccountKind;
 use crate::model::{Address, Condition, Event, Payload};
 use crate::muc::conference::Conference;
 use crate::presence::{PresenceUpdate, Show};
@@ -73,13 +74,13 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router over `storage`, knowing the accounts in `usernames` and the (blocker,
+    /// A router over `storage`, knowing the accounts in `accounts` and the (blocker,
     /// blocked) pairs in `blocks`.
     pub fn new(
         config: CoreConfig,
         storage: Storage,
         conference: Addr<Conference>,
-        usernames: Vec<String>,
+        accounts: Vec<(String, AccountKind)>,
         blocks: Vec<(String, String)>,
         stats: Arc<RouterStats>,
     ) -> Self {
@@ -87,7 +88,7 @@ impl Router {
             config: Arc::new(config),
             storage,
             conference,
-            directory: Directory::new(usernames, blocks),
+            directory: Directory::new(accounts, blocks),
             stations: StationTable::default(),
             next_live_id: 1,
             stats,

@@ -40,7 +40,7 @@ impl Handler<Login> for Router {
     type Result = Result<StreamInfo, RouteError>;
 
     fn handle(&mut self, msg: Login, ctx: &mut Context<Self>) -> Self::Result {
-        self.directory.require(&msg.username)?;
+        self.directory.require_live(&msg.username)?;
         let stream_id = random_hex(16);
         let resource = self.open_station(&msg.username, Some(stream_id.clone()), ctx);
         let session = self.stations.session(&msg.username).cloned().expect("the station's user is online");
@@ -109,7 +109,7 @@ impl Handler<Attach> for Router {
     type Result = Result<Attached, RouteError>;
 
     fn handle(&mut self, msg: Attach, ctx: &mut Context<Self>) -> Self::Result {
-        self.directory.require(&msg.username)?;
+        self.directory.require_live(&msg.username)?;
         let limit = self.config.max_connections_per_user;
         if self.stations.connections_of(&msg.username) >= limit {
             return Err(RouteError::TooManyConnections(limit));

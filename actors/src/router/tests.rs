@@ -9,6 +9,7 @@ use actix::prelude::*;
 use super::hub::{CoreConfig, Router};
 use super::roster::ChangeRoster;
 use super::streams::Attach;
+use crate::model::records::AccountKind;
 use crate::roster::RosterOp;
 use crate::roster::Subscription;
 use crate::storage::{AccountStorage, Storage};
@@ -47,6 +48,7 @@ async fn a_presence_change_is_rendered_once_for_all_contacts() {
     };
     let storage = Storage::on(store);
     let conference = crate::muc::conference::Conference::new(muc, storage.rooms.clone(), vec![]).start();
+    let everyone = everyone.into_iter().map(|n| (n, AccountKind::User)).collect();
     let router = Router::new(config, storage, conference, everyone, vec![], Arc::default()).start();
     for name in &names {
         let op =
@@ -85,7 +87,7 @@ fn router_on_memory(names: &[&str]) -> (Addr<Router>, crate::store::memory::Memo
         users_can_create: false,
     };
     let conference = crate::muc::conference::Conference::new(muc, storage.rooms.clone(), vec![]).start();
-    let usernames = names.iter().map(|n| n.to_string()).collect();
+    let usernames = names.iter().map(|n| (n.to_string(), AccountKind::User)).collect();
     (Router::new(config, storage, conference, usernames, vec![], Arc::default()).start(), memory)
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::memory::MemoryStore;
 use super::{Store, StoreOptions};
 use crate::jid::{Jid, Username};
+use crate::model::mailbox::{Folder, Mail, MailAction, ReportRequests};
 use crate::model::records::{AccountKind, HistoryQuery, NewUser, RosterItem, RowChange, Subscription, Transition};
 use crate::model::{MessageKind, NewMessage};
 use crate::storage::{Storage, StoreError};
@@ -42,7 +43,7 @@ async fn accounts_are_unique_and_deleting_one_drops_its_rows() {
         assert!(matches!(again, Err(StoreError::Conflict(_))), "{name}: {again:?}");
         storage.rosters.set_block("bob".into(), "ann".into(), true).await.unwrap();
         storage.accounts.delete_user("ann".into()).await.unwrap();
-        assert_eq!(storage.accounts.usernames().await.unwrap(), vec!["bob"], "{name}");
+        assert_eq!(storage.accounts.account_names().await.unwrap(), vec![("bob".into(), AccountKind::Http)], "{name}");
         assert!(storage.rosters.all_blocks().await.unwrap().is_empty(), "{name}: blocks naming ann went with her");
     }
 }
@@ -118,5 +119,117 @@ async fn a_roster_rule_writes_both_rows_or_nothing() {
         let refused = storage.rosters.change_roster("ann".into(), "bob".into(), refuse, Box::new(|_: &Transition| {}));
         assert_eq!(refused.await, Err(StoreError::Conflict("no".into())), "{name}");
         assert_eq!(storage.rosters.roster("ann".into()).await.unwrap().len(), 1, "{name}: the refusal wrote nothing");
+    }
+}
+
+#[actix_rt::test]
+async fn accounts_are_found_by_email_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        storage.accounts.create_user(NewUser { email: "Ann@Example.org".into(), ..user("ann") }).await.unwrap();
+        storage.accounts.create_user(user("bob")).await.unwrap();
+        let found = storage.accounts.find_user_by_email(" ann@example.ORG ".into()).await.unwrap();
+        assert_eq!(found.map(|u| u.username).as_deref(), Some("ann"), "{name}");
+        assert_eq!(storage.accounts.find_user_by_email("".into()).await.unwrap(), None, "{name}: no e-mail, no match");
+        assert_eq!(storage.accounts.find_user_by_email("bob@x".into()).await.unwrap(), None, "{name}");
+    }
+}
+
+fn mail(id: &str, folder: Folder) -> Mail {
+    Mail {
+        message_id: id.into(),
+        folder,
+        from_user: "bob".into(),
+        from_station: Some("api".into()),
+        to_address: "ann@localhost@%".into(),
+        to_user: Some("ann".into()),
+        to_station: None,
+        text: format!("text of {id}"),
+        created_ms: 1000,
+        valid_until_ms: Some(9000),
+        time_to_send_ms: Some(2000),
+        reports: Some(ReportRequests { submit: true, delivery: false, view: true }),
+        tags: vec![("k".into(), "v".into())],
+        status: Some("SUCCESS".into()),
+        archive_id: None,
+        marked: false,
+    }
+}
+
+#[actix_rt::test]
+async fn a_mailbox_files_marks_deletes_and_reads_its_inbox_from_what_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        for n in ["ann", "bob"] {
+            storage.accounts.create_user(user(n)).await.unwrap();
+        }
+        let box_ = &storage.mailboxes;
+        box_.put_mail("bob".into(), mail("m1", Folder::Sent)).await.unwrap();
+        box_.put_mail("bob".into(), mail("m2", Folder::Sent)).await.unwrap();
+        let sent = box_.folder("bob".into(), Folder::Sent, 10).await.unwrap();
+        assert_eq!(sent, vec![mail("m1", Folder::Sent), mail("m2", Folder::Sent)], "{name}: kept as filed");
+        assert!(box_.folder("ann".into(), Folder::Sent, 10).await.unwrap().is_empty(), "{name}: per owner");
+
+        let marked = box_.file_mail("bob".into(), Folder::Sent, vec!["m1".into(), "zz".into()], MailAction::Mark);
+        assert_eq!(marked.await.unwrap(), vec!["m1"], "{name}: only what is there");
+        let sent = box_.folder("bob".into(), Folder::Sent, 10).await.unwrap();
+        assert_eq!(sent.iter().map(|m| m.message_id.as_str()).collect::<Vec<_>>(), ["m2"], "{name}");
+        let deleted = box_.file_mail("bob".into(), Folder::Sent, vec!["m1".into()], MailAction::Delete).await;
+        assert_eq!(deleted.unwrap(), vec!["m1"], "{name}: a marked message can be deleted");
+        let bin = box_.folder("bob".into(), Folder::Deleted, 10).await.unwrap();
+        assert_eq!(bin.len(), 1, "{name}");
+        assert!(!bin[0].marked, "{name}");
+        let gone = box_.file_mail("bob".into(), Folder::Deleted, vec!["m1".into()], MailAction::Delete).await;
+        assert_eq!(gone.unwrap(), vec!["m1"], "{name}");
+        assert!(box_.folder("bob".into(), Folder::Deleted, 10).await.unwrap().is_empty(), "{name}: removed");
+
+        // The inbox is what waits in the archive.
+        let mut ids = Vec::new();
+        for body in ["one", "two", "three"] {
+            let to_bob = NewMessage {
+                from: Jid::full(Username::parse("ann").unwrap(), "web".into()),
+                to: Jid::bare(Username::parse("bob").unwrap()),
+                ..message(body)
+            };
+            ids.push(storage.messages.append_message(to_bob, None, Box::new(|_| {})).await.unwrap().id.to_string());
+        }
+        let inbox = box_.folder("bob".into(), Folder::Inbox, 2).await.unwrap();
+        assert_eq!(inbox.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["one", "two"], "{name}: limit");
+        assert_eq!(inbox[0].message_id, ids[0], "{name}: the archive id");
+        assert_eq!(inbox[0].from_station.as_deref(), Some("web"), "{name}");
+        let marked = box_.file_mail("bob".into(), Folder::Inbox, vec![ids[0].clone()], MailAction::Mark).await;
+        assert_eq!(marked.unwrap(), vec![ids[0].clone()], "{name}");
+        let deleted = box_.file_mail("bob".into(), Folder::Inbox, vec![ids[1].clone()], MailAction::Delete).await;
+        assert_eq!(deleted.unwrap(), vec![ids[1].clone()], "{name}");
+        let inbox = box_.folder("bob".into(), Folder::Inbox, 10).await.unwrap();
+        assert_eq!(inbox.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["three"], "{name}");
+        assert!(storage.messages.pending_for("bob".into()).await.unwrap().len() == 1, "{name}: no longer waiting");
+        let kept = box_.find_mail("bob".into(), Folder::Inbox, ids[0].clone()).await.unwrap();
+        assert!(kept.is_some_and(|m| m.marked && m.text == "one"), "{name}: a marked message stays in the inbox");
+        let again = box_.file_mail("bob".into(), Folder::Inbox, vec![ids[0].clone()], MailAction::Delete).await;
+        assert_eq!(again.unwrap(), vec![ids[0].clone()], "{name}: and can be deleted from there");
+        let bin = box_.folder("bob".into(), Folder::Deleted, 10).await.unwrap();
+        assert_eq!(bin.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["two", "one"], "{name}");
+        let someone_elses = box_.file_mail("ann".into(), Folder::Inbox, vec![ids[2].clone()], MailAction::Delete);
+        assert!(someone_elses.await.unwrap().is_empty(), "{name}: only one's own inbox");
+    }
+}
+
+#[actix_rt::test]
+async fn outbox_messages_come_due_in_order_and_settle_into_another_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        storage.accounts.create_user(user("bob")).await.unwrap();
+        let box_ = &storage.mailboxes;
+        let later = Mail { time_to_send_ms: Some(5000), ..mail("later", Folder::Outbox) };
+        box_.put_mail("bob".into(), later).await.unwrap();
+        box_.put_mail("bob".into(), mail("soon", Folder::Outbox)).await.unwrap();
+        let due = box_.due_mail(3000, 10).await.unwrap();
+        assert_eq!(due.iter().map(|(o, m)| (o.as_str(), m.message_id.as_str())).collect::<Vec<_>>(), [("bob", "soon")]);
+        let due = box_.due_mail(6000, 10).await.unwrap();
+        assert_eq!(due.iter().map(|(_, m)| m.message_id.as_str()).collect::<Vec<_>>(), ["soon", "later"], "{name}");
+        box_.settle_mail("bob".into(), mail("soon", Folder::Sent)).await.unwrap();
+        assert_eq!(box_.due_mail(6000, 10).await.unwrap().len(), 1, "{name}");
+        assert_eq!(box_.folder("bob".into(), Folder::Sent, 10).await.unwrap(), vec![mail("soon", Folder::Sent)]);
     }
 }

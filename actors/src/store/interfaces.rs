@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 
-use super::{messages, rooms, roster, users, workgroups, Store};
+use super::{mailbox, messages, rooms, roster, users, workgroups, Store};
+use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::records::{
-    ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate, WorkgroupRecord,
+    AccountKind, ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate,
+    WorkgroupRecord,
 };
 use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
-    AccountStorage, AfterCommit, MessageStorage, RoomStorage, RosterRule, RosterStorage, StoreFuture, StoreResult,
-    WorkgroupStorage,
+    AccountStorage, AfterCommit, MailboxStorage, MessageStorage, RoomStorage, RosterRule, RosterStorage, StoreFuture,
+    StoreResult, WorkgroupStorage,
 };
 
 /// Boxes a store future, naming the entity in a database failure.
@@ -50,8 +52,44 @@ impl AccountStorage for Store {
         named("user property", self.write(move |c| users::delete_property(c, &username, &key)))
     }
 
-    fn usernames(&self) -> StoreFuture<Vec<String>> {
-        named("account", self.read(users::usernames))
+    fn find_user_by_email(&self, email: String) -> StoreFuture<Option<UserRecord>> {
+        named("account", self.read(move |c| users::find_by_email(c, &email)))
+    }
+
+    fn account_names(&self) -> StoreFuture<Vec<(String, AccountKind)>> {
+        named("account", self.read(users::account_names))
+    }
+}
+
+impl MailboxStorage for Store {
+    fn put_mail(&self, owner: String, mail: Mail) -> StoreFuture<()> {
+        named("mailbox", self.write(move |c| mailbox::put(c, &owner, &mail)))
+    }
+
+    fn find_mail(&self, owner: String, folder: Folder, message_id: String) -> StoreFuture<Option<Mail>> {
+        named("mailbox", self.read(move |c| mailbox::find(c, &owner, folder, &message_id)))
+    }
+
+    fn folder(&self, owner: String, folder: Folder, limit: usize) -> StoreFuture<Vec<Mail>> {
+        named("mailbox", self.read(move |c| mailbox::folder(c, &owner, folder, limit)))
+    }
+
+    fn file_mail(
+        &self,
+        owner: String,
+        folder: Folder,
+        ids: Vec<String>,
+        action: MailAction,
+    ) -> StoreFuture<Vec<String>> {
+        named("mailbox", self.write(move |c| mailbox::file(c, &owner, folder, &ids, action)))
+    }
+
+    fn due_mail(&self, now_ms: i64, limit: usize) -> StoreFuture<Vec<(String, Mail)>> {
+        named("mailbox", self.read(move |c| mailbox::due(c, now_ms, limit)))
+    }
+
+    fn settle_mail(&self, owner: String, mail: Mail) -> StoreFuture<()> {
+        named("mailbox", self.write(move |c| mailbox::settle(c, &owner, &mail)))
     }
 }
 

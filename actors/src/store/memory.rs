@@ -6,13 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::now_ms;
+use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::records::{
-    ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate, WorkgroupRecord,
+    AccountKind, ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate,
+    WorkgroupRecord,
 };
-use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
+use crate::model::{MessageKind, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
-    AccountStorage, AfterCommit, MessageStorage, RoomStorage, RosterRule, RosterStorage, StoreError, StoreFuture,
-    StoreResult, WorkgroupStorage,
+    AccountStorage, AfterCommit, MailboxStorage, MessageStorage, RoomStorage, RosterRule, RosterStorage, StoreError,
+    StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 #[derive(Default)]
@@ -28,6 +30,8 @@ struct Tables {
     room_messages: Vec<RoomMessage>,
     workgroups: BTreeMap<String, WorkgroupRecord>,
     chats: BTreeMap<String, ChatRecord>,
+    /// HTTP users' filed messages, in filing order: (owner, message).
+    mailbox: Vec<(String, Mail)>,
 }
 
 /// Every storage interface, in memory.
@@ -104,6 +108,10 @@ impl AccountStorage for MemoryStore {
         }
         t.roster.retain(|(owner, contact), _| *owner != username && *contact != username);
         t.blocks.retain(|(blocker, blocked)| *blocker != username && *blocked != username);
+        t.mailbox.retain(|(owner, _)| *owner != username);
+        for (m, pending) in t.messages.values_mut() {
+            *pending &= m.to_user != username;
+        }
         done(Ok(()))
     }
 
@@ -145,8 +153,136 @@ impl AccountStorage for MemoryStore {
         done(Ok(()))
     }
 
-    fn usernames(&self) -> StoreFuture<Vec<String>> {
-        done(Ok(self.tables().users.keys().cloned().collect()))
+    fn find_user_by_email(&self, email: String) -> StoreFuture<Option<UserRecord>> {
+        let email = email.trim().to_lowercase();
+        let t = self.tables();
+        let found = t.users.values().find(|u| !email.is_empty() && u.email.trim().to_lowercase() == email);
+        done(Ok(found.cloned()))
+    }
+
+    fn account_names(&self) -> StoreFuture<Vec<(String, AccountKind)>> {
+        done(Ok(self.tables().users.values().map(|u| (u.username.clone(), u.kind)).collect()))
+    }
+}
+
+impl Tables {
+    fn filed(&self, owner: &str, folder: Folder, id: &str) -> Option<usize> {
+        self.mailbox.iter().position(|(o, m)| o == owner && m.folder == folder && m.message_id == id)
+    }
+
+    fn file(&mut self, owner: &str, mail: Mail) {
+        if let Some(at) = self.filed(owner, mail.folder, &mail.message_id) {
+            self.mailbox.remove(at);
+        }
+        self.mailbox.push((owner.to_owned(), mail));
+    }
+
+    /// A message waiting for `owner`, as an inbox message.
+    fn waiting(&self, owner: &str, id: i64) -> Option<Mail> {
+        let (m, pending) = self.messages.get(&id)?;
+        (*pending && m.to_user == owner).then(|| Mail {
+            message_id: id.to_string(),
+            folder: Folder::Inbox,
+            from_user: m.from_user.clone(),
+            from_station: m.from_resource.clone(),
+            to_address: String::new(),
+            to_user: Some(owner.to_owned()),
+            to_station: m.to_resource.clone(),
+            text: m.body.clone(),
+            created_ms: m.stamp_ms,
+            valid_until_ms: None,
+            time_to_send_ms: None,
+            reports: None,
+            tags: Vec::new(),
+            status: None,
+            archive_id: Some(id),
+            marked: false,
+        })
+    }
+}
+
+impl MailboxStorage for MemoryStore {
+    fn put_mail(&self, owner: String, mail: Mail) -> StoreFuture<()> {
+        self.tables().file(&owner, mail);
+        done(Ok(()))
+    }
+
+    fn find_mail(&self, owner: String, folder: Folder, message_id: String) -> StoreFuture<Option<Mail>> {
+        let t = self.tables();
+        done(Ok(t.filed(&owner, folder, &message_id).map(|at| t.mailbox[at].1.clone())))
+    }
+
+    fn folder(&self, owner: String, folder: Folder, limit: usize) -> StoreFuture<Vec<Mail>> {
+        let t = self.tables();
+        let found: Vec<Mail> = if folder == Folder::Inbox {
+            let ids = t.messages.iter().filter(|(_, (m, _))| matches!(m.kind, MessageKind::Chat | MessageKind::Normal));
+            ids.filter_map(|(id, _)| t.waiting(&owner, *id)).take(limit).collect()
+        } else {
+            let rows = t.mailbox.iter().filter(|(o, m)| *o == owner && m.folder == folder && !m.marked);
+            rows.map(|(_, m)| m.clone()).take(limit).collect()
+        };
+        done(Ok(found))
+    }
+
+    fn file_mail(
+        &self,
+        owner: String,
+        folder: Folder,
+        ids: Vec<String>,
+        action: MailAction,
+    ) -> StoreFuture<Vec<String>> {
+        let mut t = self.tables();
+        let mut found = Vec::new();
+        for id in ids {
+            let mail = match t.filed(&owner, folder, &id) {
+                Some(at) => Some(t.mailbox.remove(at).1),
+                None if folder == Folder::Inbox => {
+                    let waiting = id.parse().ok().and_then(|archive_id| t.waiting(&owner, archive_id));
+                    if let Some((_, pending)) = waiting.as_ref().and_then(|m| t.messages.get_mut(&m.archive_id?)) {
+                        *pending = false;
+                    }
+                    waiting
+                }
+                None => None,
+            };
+            let Some(mut mail) = mail else { continue };
+            match (action, folder) {
+                (MailAction::Delete, Folder::Deleted) => {}
+                (MailAction::Delete, _) => {
+                    mail.folder = Folder::Deleted;
+                    mail.marked = false;
+                    t.file(&owner, mail);
+                }
+                (MailAction::Mark, _) => {
+                    mail.marked = true;
+                    t.file(&owner, mail);
+                }
+            }
+            found.push(id);
+        }
+        done(Ok(found))
+    }
+
+    fn due_mail(&self, now_ms: i64, limit: usize) -> StoreFuture<Vec<(String, Mail)>> {
+        let t = self.tables();
+        let mut due: Vec<(String, Mail)> = t
+            .mailbox
+            .iter()
+            .filter(|(_, m)| m.folder == Folder::Outbox && m.time_to_send_ms.is_some_and(|at| at <= now_ms))
+            .cloned()
+            .collect();
+        due.sort_by_key(|(_, m)| m.time_to_send_ms);
+        due.truncate(limit);
+        done(Ok(due))
+    }
+
+    fn settle_mail(&self, owner: String, mail: Mail) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if let Some(at) = t.filed(&owner, Folder::Outbox, &mail.message_id) {
+            t.mailbox.remove(at);
+        }
+        t.file(&owner, mail);
+        done(Ok(()))
     }
 }
 

@@ -16,6 +16,7 @@
 #[cfg(test)]
 mod contract;
 mod interfaces;
+mod mailbox;
 pub mod memory;
 mod messages;
 mod rooms;

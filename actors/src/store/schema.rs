@@ -114,6 +114,31 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX workgroup_chats_workgroup ON workgroup_chats (workgroup, started_ms);",
     // 5: what an account is for: `user` (a person) or `http` (an HTTP API user).
     "ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'user';",
+    // 6: HTTP API users' folders other than the inbox (which is what waits for them in
+    // `messages`); accounts found by e-mail address.
+    "CREATE TABLE mailbox (
+         owner          TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+         message_id     TEXT NOT NULL,
+         folder         TEXT NOT NULL,
+         from_user      TEXT NOT NULL,
+         from_station   TEXT,
+         to_address     TEXT NOT NULL,
+         to_user        TEXT,
+         to_station     TEXT,
+         text           TEXT NOT NULL,
+         created_ms     INTEGER NOT NULL,
+         valid_until_ms INTEGER,
+         time_to_send_ms INTEGER,
+         reports        INTEGER,
+         tags           TEXT NOT NULL DEFAULT '[]',
+         status         TEXT,
+         archive_id     INTEGER,
+         marked         INTEGER NOT NULL DEFAULT 0,
+         filed_ms       INTEGER NOT NULL,
+         PRIMARY KEY (owner, folder, message_id)
+     );
+     CREATE INDEX mailbox_due ON mailbox (time_to_send_ms) WHERE folder = 'outbox';
+     CREATE INDEX users_email ON users (lower(trim(email)));",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own

@@ -104,10 +104,34 @@ pub fn delete_property(conn: &Connection, username: &str, key: &str) -> StoreRes
     Ok(())
 }
 
-pub fn usernames(conn: &Connection) -> StoreResult<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT username FROM users")?;
-    let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-    Ok(names)
+/// Every account's name and kind.
+pub fn account_names(conn: &Connection) -> StoreResult<Vec<(String, AccountKind)>> {
+    let mut stmt = conn.prepare_cached("SELECT username, kind FROM users")?;
+    let names = stmt.query_map([], |r| {
+        let kind: String = r.get(1)?;
+        Ok((r.get(0)?, AccountKind::parse(&kind).unwrap_or_default()))
+    })?;
+    Ok(names.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The account with this e-mail address (case and surrounding spaces aside); the first by
+/// user name if several share it.
+pub fn find_by_email(conn: &Connection, email: &str) -> StoreResult<Option<UserRecord>> {
+    let email = email.trim();
+    if email.is_empty() {
+        return Ok(None);
+    }
+    let username: Option<String> = conn
+        .query_row(
+            "SELECT username FROM users WHERE lower(trim(email)) = lower(?1) ORDER BY username LIMIT 1",
+            [email],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match username {
+        Some(name) => find(conn, &name),
+        None => Ok(None),
+    }
 }
 
 /// Escapes `%`, `_` and the escape character itself for a `LIKE … ESCAPE '\'` pattern.
