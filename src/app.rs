@@ -15,6 +15,7 @@ use actix_web::dev::{AppConfig, Server, ServerHandle};
 use actix_web::{web, App};
 use switchboard_actors::accounts::Accounts;
 use switchboard_actors::archive::Archive;
+use switchboard_actors::conversations::{ChangeFeed, Conversations};
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
 use switchboard_actors::mailbox::{Mailbox, OutboxClock};
@@ -149,6 +150,7 @@ impl Application {
         }
         let mailbox = Mailbox::new(&storage, router.clone());
         OutboxClock::new(mailbox.clone(), secs(config.ozeki.outbox_tick_secs)).start();
+        let feed = ChangeFeed::new(&storage, router.clone()).start();
         let auth = Arc::new(Authenticator::new(accounts.clone(), passwords.clone(), &config.auth, &jwt_secret));
 
         let local_addr = listener.local_addr().map_err(BuildError::Server)?;
@@ -173,6 +175,8 @@ impl Application {
             accounts,
             archive: Archive::new(&storage),
             mailbox,
+            conversations: Conversations::new(&storage),
+            feed,
             auth,
             passwords,
         });
@@ -189,7 +193,7 @@ impl Application {
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::QueryConfig::default().error_handler(http::query_error))
                 .configure(routes::routes)
-                .default_service(web::to(http::no_route))
+                .default_service(web::to(routes::fallback))
         };
         // actix-web's HttpServer, plus the upgrade hook: websockets leave the HTTP
         // dispatcher and its buffers (see `upgrade`).

@@ -23,6 +23,7 @@ pub fn event_name(payload: &Payload) -> &'static str {
         Payload::Message { .. }
         | Payload::Headline { .. }
         | Payload::ChatState { .. }
+        | Payload::Displayed { .. }
         | Payload::StanzaError { .. } => "chatapi.chat",
         Payload::Presence { .. } | Payload::Subscription { .. } | Payload::Occupant(_) => "chatapi.presence",
         Payload::RosterPush { .. } => "chatapi.roster",
@@ -194,6 +195,9 @@ fn render_object(payload: &Payload, hosts: &Hosts) -> serde_json::Result<String>
         }),
         Payload::ChatState { id, from, to, state } => {
             json!({ "id": id, "type": "chat", "from": at(from), "to": at(to), "state": state.as_str() })
+        }
+        Payload::Displayed { id, from, to, message_ids } => {
+            json!({ "id": id, "type": "displayed", "from": at(from), "to": at(to), "messageIds": message_ids })
         }
         Payload::StanzaError { id, from, to, condition, text } => json!({
             "id": id, "type": "error", "from": at(from), "to": at(to), "condition": condition.as_str(), "message": text,

@@ -1,9 +1,12 @@
 //! The rules every door applies to what comes in, whatever its wire format: message bodies,
-//! recipients, chat states, presence values and nicknames. Each refusal says what is wrong.
+//! recipients, chat states, presence values and nicknames, and bodies read within a limit. Each refusal says what is wrong.
 
 use switchboard_actors::jid::AddressError;
 use switchboard_actors::presence::{Show, StationPresence};
 use switchboard_actors::{ChatState, Jid};
+
+use actix_web::web;
+use futures_util::StreamExt;
 
 use crate::error::ApiError;
 
@@ -77,6 +80,20 @@ pub fn check_nick(asked: Option<String>, username: &str) -> Result<String, ApiEr
         return Err(ApiError::bad_request(format!("nick must be 1 to {MAX_NICK_CHARS} characters, without '/'")));
     }
     Ok(nick)
+}
+
+/// A request body read by the door itself, up to `limit` bytes (413 beyond), for doors that
+/// answer in their own envelope rather than through the JSON extractor.
+pub async fn read_limited_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("unreadable request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(format!("request body is larger than {limit} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 #[cfg(test)]

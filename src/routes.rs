@@ -18,6 +18,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/users/{username}", web::get().to(admin::get_user))
         .route("/restapi/v1/users/{username}", web::put().to(admin::update_user))
         .route("/restapi/v1/users/{username}", web::delete().to(admin::delete_user))
+        .route("/restapi/v1/users/{username}/ozeki/apikeys", web::get().to(ozeki::keys::list))
+        .route("/restapi/v1/users/{username}/ozeki/apikeys", web::post().to(ozeki::keys::issue))
+        .route("/restapi/v1/users/{username}/ozeki/apikeys/{station}", web::delete().to(ozeki::keys::revoke))
         .route("/restapi/v1/users/{username}/roster", web::get().to(contacts::admin_roster))
         .route("/restapi/v1/users/{username}/roster", web::post().to(contacts::admin_add_item))
         .route("/restapi/v1/users/{username}/roster/{jid}", web::put().to(contacts::admin_update_item))
@@ -119,4 +122,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The Ozeki 10 HTTP API: on the main listener, and alone on `ozeki.http_api_bind`.
 pub fn http_api_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api", web::get().to(ozeki::http_api::api)).route("/api", web::post().to(ozeki::http_api::api));
+}
+
+/// What no route serves: an Ozeki client's call (`?srv=…&api=…` under any path, with or
+/// without `index.php`), else 404.
+pub async fn fallback(
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
+    state: web::Data<crate::state::AppState>,
+) -> actix_web::HttpResponse {
+    if ozeki::client_api::is_client_call(&req) {
+        ozeki::client_api::call(req, payload, state).await
+    } else {
+        crate::http::no_route(req).await
+    }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix::Addr;
 use switchboard_actors::accounts::Accounts;
 use switchboard_actors::archive::Archive;
+use switchboard_actors::conversations::{ChangeFeed, Conversations};
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
 use switchboard_actors::mailbox::Mailbox;
@@ -38,6 +39,10 @@ pub struct AppState {
     pub archive: Archive,
     /// HTTP API users' sending and folders.
     pub mailbox: Mailbox,
+    /// Ozeki clients' station keys, conversation settings and reports.
+    pub conversations: Conversations,
+    /// What Ozeki clients poll for.
+    pub feed: Addr<ChangeFeed>,
     pub auth: Arc<Authenticator>,
     pub passwords: Addr<PasswordWorker>,
 }

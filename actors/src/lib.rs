@@ -21,6 +21,8 @@
 //! - [`station`]: `Station`, one per station: fan-out to its live connections.
 //! - [`accounts`], [`archive`]: the services the doors read and change data through
 //!   (accounts with the directory kept in step; history, transcripts, workgroup chats).
+//! - [`conversations`]: the change feed Ozeki clients poll (conversations with new
+//!   messages, contacts whose availability changed), kept from the core's events.
 //! - [`mailbox`]: HTTP API users' sending and folders, and the clock that sends what
 //!   waits in their outboxes.
 //! - [`password`], [`random`], [`clock`]: argon2 hashing, secrets and ids, timestamps.
@@ -30,6 +32,7 @@
 pub mod accounts;
 pub mod archive;
 pub mod clock;
+pub mod conversations;
 pub mod fastpath;
 pub mod jid;
 pub mod mailbox;

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::model::mailbox::{Folder, Mail, MailAction};
+use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
     AccountKind, ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate,
     WorkgroupRecord,
@@ -125,6 +126,9 @@ pub trait MessageStorage: Send + Sync {
     /// Messages `username` received after message `after_id`, oldest first, at most `limit`.
     fn received_since(&self, username: String, after_id: i64, limit: usize) -> StoreFuture<Vec<StoredMessage>>;
     fn history(&self, query: HistoryQuery) -> StoreFuture<Vec<StoredMessage>>;
+    /// Everyone `username` exchanged 1:1 messages with: (peer, newest message id, its
+    /// stamp), newest first, at most `limit`.
+    fn peers_of(&self, username: String, limit: usize) -> StoreFuture<Vec<(String, i64, i64)>>;
 }
 
 /// HTTP API users' folders (`model::mailbox`). The inbox is what waits for the user in
@@ -150,6 +154,26 @@ pub trait MailboxStorage: Send + Sync {
     fn due_mail(&self, now_ms: i64, limit: usize) -> StoreFuture<Vec<(String, Mail)>>;
     /// Moves a message out of the outbox into the folder `mail` names.
     fn settle_mail(&self, owner: String, mail: Mail) -> StoreFuture<()>;
+}
+
+/// Ozeki clients' records: station keys (as digests), each user's settings of a
+/// conversation, and the reports made in conversations.
+pub trait OzekiStorage: Send + Sync {
+    /// `Conflict` if the station already has a key (station ids are unique).
+    fn add_station_key(&self, key: StationKey) -> StoreFuture<()>;
+    /// The key with this digest.
+    fn station_key(&self, digest: Vec<u8>) -> StoreFuture<Option<StationKey>>;
+    fn station_key_of(&self, station: String) -> StoreFuture<Option<StationKey>>;
+    fn station_keys(&self, username: String) -> StoreFuture<Vec<StationKey>>;
+    /// False if there was none.
+    fn delete_station_key(&self, username: String, station: String) -> StoreFuture<bool>;
+    fn conversation(&self, conversation: String, username: String) -> StoreFuture<Option<ConversationProps>>;
+    /// Every conversation `username` has settings for, by peer.
+    fn conversations(&self, username: String) -> StoreFuture<Vec<ConversationProps>>;
+    fn save_conversation(&self, props: ConversationProps) -> StoreFuture<()>;
+    fn add_report(&self, report: ConversationReport) -> StoreFuture<()>;
+    /// The newest `limit` reports of a conversation made since `since_ms`, oldest first.
+    fn reports(&self, conversation: String, since_ms: i64, limit: usize) -> StoreFuture<Vec<ConversationReport>>;
 }
 
 /// Rosters (both rows of a pair change together) and blocklists.
@@ -212,13 +236,21 @@ pub struct Storage {
     pub rooms: Arc<dyn RoomStorage>,
     pub workgroups: Arc<dyn WorkgroupStorage>,
     pub mailboxes: Arc<dyn MailboxStorage>,
+    pub ozeki: Arc<dyn OzekiStorage>,
 }
 
 impl Storage {
     /// Every interface on one implementation.
     pub fn on<S>(store: S) -> Storage
     where
-        S: AccountStorage + MessageStorage + MailboxStorage + RosterStorage + RoomStorage + WorkgroupStorage + 'static,
+        S: AccountStorage
+            + MessageStorage
+            + MailboxStorage
+            + OzekiStorage
+            + RosterStorage
+            + RoomStorage
+            + WorkgroupStorage
+            + 'static,
     {
         let store = Arc::new(store);
         Storage {
@@ -227,7 +259,8 @@ impl Storage {
             rosters: store.clone(),
             rooms: store.clone(),
             workgroups: store.clone(),
-            mailboxes: store,
+            mailboxes: store.clone(),
+            ozeki: store,
         }
     }
 }

@@ -15,7 +15,6 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use switchboard_actors::clock::now_ms;
 use switchboard_actors::mailbox::SUCCESS;
@@ -26,7 +25,7 @@ use switchboard_actors::random::hex;
 use super::recipient::{self, Account};
 use super::render::{self, parse_ozeki_time, UrlFormat};
 use crate::error::ApiError;
-use crate::inbound::check_message_body;
+use crate::inbound::{check_message_body, read_limited_body};
 use crate::state::AppState;
 
 /// Most tags one message may carry.
@@ -58,7 +57,7 @@ pub async fn api(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
         Ok(p) => p,
         Err(e) => return rest_error(&e),
     };
-    let body = match read_body(payload, limit).await {
+    let body = match read_limited_body(payload, limit).await {
         Ok(body) => body,
         Err(e) => return rest_error(&e),
     };
@@ -96,19 +95,6 @@ pub async fn api(req: HttpRequest, payload: web::Payload, state: web::Data<AppSt
 
 fn content_type(headers: &HeaderMap) -> String {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase()
-}
-
-/// The body, up to `limit` bytes (413 beyond).
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("unreadable request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::too_large(format!("request body is larger than {limit} bytes")));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
 /// The REST form's answer to a refused request.

@@ -28,6 +28,7 @@ pub mod ns {
     pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
     pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
     pub const CHAT_STATES: &str = "http://jabber.org/protocol/chatstates";
+    pub const CHAT_MARKERS: &str = "urn:xmpp:chat-markers:0";
     pub const DELAY: &str = "urn:xmpp:delay";
     pub const MUC: &str = "http://jabber.org/protocol/muc";
     pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";

@@ -86,6 +86,12 @@ fn stanza(payload: &Payload, hosts: &Hosts) -> Option<Element> {
                 .attr("to", at(to))
                 .child(Element::new(state.as_str(), ns::CHAT_STATES)),
         ),
+        // XEP-0333: one marker, for the newest message seen (it marks those before it too).
+        Payload::Displayed { id, from, to, message_ids } => message_ids.last().map(|last| {
+            message_element("chat", at(from), id.clone())
+                .attr("to", at(to))
+                .child(Element::new("displayed", ns::CHAT_MARKERS).attr("id", last.as_str()))
+        }),
         Payload::StanzaError { id, from, to: _, condition, text } => {
             let error = Element::new("error", ns::CLIENT)
                 .attr("type", "cancel")

@@ -12,6 +12,7 @@ mod layers;
 mod limits;
 mod live;
 mod ozeki;
+mod ozeki_client;
 mod profile;
 mod restart;
 mod rooms;

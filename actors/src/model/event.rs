@@ -142,6 +142,9 @@ pub enum Payload {
     Headline { id: String, body: String, stamp_ms: i64 },
     /// A chat state (XEP-0085): live only.
     ChatState { id: String, from: Address, to: Address, state: ChatState },
+    /// `from` has seen (read) these messages of its conversation with `to`, the last one
+    /// newest (XEP-0333 `displayed`): live only.
+    Displayed { id: String, from: Address, to: Address, message_ids: Vec<String> },
     /// A stanza refused, back to its sender (RFC 6120 §8.3).
     StanzaError { id: String, from: Address, to: Address, condition: Condition, text: String },
     /// A user's visible presence (`None`: unavailable), broadcast to whoever holds the event.

@@ -1,7 +1,8 @@
 //! Ozeki Chat's identifiers as typed values (`specs/vendor_apis.md` §1, DESIGN.md §4): a
 //! user's id is the md5 of its lower-cased, trimmed e-mail address; a 1:1 conversation's id
 //! is the md5 of the two user ids, sorted, joined with `;`. Both are 32 lower-case hex
-//! digits. A user without an e-mail address has no Ozeki id.
+//! digits. A user without an e-mail address has no Ozeki id. Also the records an Ozeki
+//! client's stations keep: station keys, per-user conversation settings, reports.
 
 use std::fmt;
 
@@ -77,6 +78,49 @@ impl fmt::Display for ConversationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// An API key a station of a user's signs in and signs its calls with; only its digest is
+/// kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationKey {
+    pub username: String,
+    /// The station id (`Ozeki-Station`), which is also the station's resource in the core.
+    pub station: String,
+    /// SHA-256 of the key.
+    pub digest: Vec<u8>,
+    pub created_ms: i64,
+}
+
+/// One user's view of a conversation: its generation and the user's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationProps {
+    pub conversation: String,
+    pub username: String,
+    /// The other party.
+    pub peer: String,
+    /// 10 letters and digits; a clear issues a new one.
+    pub instance: String,
+    pub muted: bool,
+    pub favorite: bool,
+    /// Ozeki's `hideid`: empty when shown.
+    pub hide_id: String,
+    /// `#rrggbb`.
+    pub color: String,
+    /// Messages up to this archive id were cleared by the user.
+    pub cleared_through: i64,
+    pub changed_ms: i64,
+}
+
+/// A report a user made on messages of a conversation (`viewed`: read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationReport {
+    pub id: String,
+    pub conversation: String,
+    pub username: String,
+    pub kind: String,
+    pub created_ms: i64,
+    pub message_ids: Vec<String>,
 }
 
 #[cfg(test)]

@@ -60,6 +60,16 @@ pub struct UserStatus {
     pub available_to_chat: bool,
 }
 
+/// A 1:1 message was committed in `owner`'s conversation with `peer`: told to the
+/// conversation feed for the users it watches.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ConversationMoved {
+    pub owner: String,
+    pub peer: String,
+    pub id: i64,
+}
+
 /// The registry and first hop. One per server.
 pub struct Router {
     pub(super) config: Arc<CoreConfig>,
@@ -71,6 +81,9 @@ pub struct Router {
     pub(super) stats: Arc<RouterStats>,
     /// User → watchers of its availability (workgroups watching their agents), by key.
     pub(super) watchers: std::collections::HashMap<String, std::collections::HashMap<String, Recipient<UserStatus>>>,
+    /// Where committed 1:1 messages of the watched users are told (the Ozeki change feed).
+    pub(super) conversation_feed: Option<Recipient<ConversationMoved>>,
+    pub(super) conversation_watched: std::collections::HashSet<String>,
 }
 
 impl Router {
@@ -93,6 +106,8 @@ impl Router {
             next_live_id: 1,
             stats,
             watchers: Default::default(),
+            conversation_feed: None,
+            conversation_watched: Default::default(),
         }
     }
 

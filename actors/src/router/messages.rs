@@ -1,5 +1,5 @@
 //! 1:1 messages and live-only events: `Submit` (stored, delivered after the commit),
-//! `SendChatState`, `Broadcast` (headlines) and `DeliverToUser`.
+//! `SendChatState`, `SendDisplayed` (read markers), `Broadcast` (headlines) and `DeliverToUser`.
 
 use std::future::ready;
 use std::sync::atomic::Ordering::Relaxed;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::hub::Router;
+use super::hub::{ConversationMoved, Router};
 use crate::clock::now_ms;
 use crate::jid::{Jid, Username};
 use crate::model::{Address, ChatState, Event, MessageKind, NewMessage, Payload, StoredMessage};
@@ -105,10 +105,36 @@ impl Handler<MessageCommitted> for Router {
 
     fn handle(&mut self, msg: MessageCommitted, _: &mut Context<Self>) {
         self.stats.messages_stored.fetch_add(1, Relaxed);
+        if let Some(feed) = &self.conversation_feed {
+            let m = &msg.message;
+            for (owner, peer) in [(&m.from_user, &m.to_user), (&m.to_user, &m.from_user)] {
+                if self.conversation_watched.contains(owner) {
+                    feed.do_send(ConversationMoved { owner: owner.clone(), peer: peer.clone(), id: m.id });
+                }
+            }
+        }
         if let Some(session) = self.stations.session(&msg.message.to_user) {
             session.do_send(DeliverMessage { message: msg.message });
         }
         // Otherwise the recipient is offline: the message stays pending in the store.
+    }
+}
+
+/// Tell `feed` of every 1:1 message `username` sends or receives from now on. Sent by the
+/// conversation feed (one feed per server: the latest one given is kept).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WatchConversations {
+    pub username: String,
+    pub feed: Recipient<ConversationMoved>,
+}
+
+impl Handler<WatchConversations> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: WatchConversations, _: &mut Context<Self>) {
+        self.conversation_feed = Some(msg.feed);
+        self.conversation_watched.insert(msg.username);
     }
 }
 
@@ -147,6 +173,40 @@ impl Handler<SendChatState> for Router {
             state: msg.state,
         });
         user.session.do_send(DeliverLive { event, resource });
+        Ok(())
+    }
+}
+
+/// A read marker (XEP-0333 `displayed`) for the recipient's live stations: `from` has seen
+/// these messages (oldest first). Live only, like a chat state. Sent by the Ozeki client API.
+#[derive(Message)]
+#[rtype(result = "Result<(), RouteError>")]
+pub struct SendDisplayed {
+    pub from: Jid,
+    pub to: Jid,
+    pub message_ids: Vec<String>,
+}
+
+impl Handler<SendDisplayed> for Router {
+    type Result = Result<(), RouteError>;
+
+    fn handle(&mut self, msg: SendDisplayed, _: &mut Context<Self>) -> Self::Result {
+        let to_user = msg.to.user.as_str();
+        self.directory.require(to_user)?;
+        if let Some(refusal) = self.directory.block_refusal(msg.from.user.as_str(), to_user) {
+            return Err(refusal);
+        }
+        let id = self.live_id("displayed");
+        let Some(user) = self.stations.user(to_user) else {
+            return Ok(()); // Offline: the report is kept by the door that took it.
+        };
+        let event = Event::new(Payload::Displayed {
+            id,
+            from: Address::from(&msg.from),
+            to: Address::from(&msg.to),
+            message_ids: msg.message_ids,
+        });
+        user.session.do_send(DeliverLive { event, resource: None });
         Ok(())
     }
 }

@@ -27,8 +27,11 @@ pub mod streams;
 mod tests;
 
 pub use admin::{Kick, ListSessions, TakeCensus, UserAdded, UserRemoved};
-pub use hub::{CoreConfig, Router, RouterStats, UserStatus};
-pub use messages::{Broadcast, DeliverToUser, MessageCommitted, SendChatState, Submit, SubmitFromStream};
+pub use hub::{ConversationMoved, CoreConfig, Router, RouterStats, UserStatus};
+pub use messages::{
+    Broadcast, DeliverToUser, MessageCommitted, SendChatState, SendDisplayed, Submit, SubmitFromStream,
+    WatchConversations,
+};
 pub use presence::{Blocklist, PresenceOf, SetBlock, UnwatchUser, WatchUser};
 pub use roster::ChangeRoster;
 pub use stations::{Census, SessionInfo};

@@ -7,6 +7,7 @@ use super::memory::MemoryStore;
 use super::{Store, StoreOptions};
 use crate::jid::{Jid, Username};
 use crate::model::mailbox::{Folder, Mail, MailAction, ReportRequests};
+use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{AccountKind, HistoryQuery, NewUser, RosterItem, RowChange, Subscription, Transition};
 use crate::model::{MessageKind, NewMessage};
 use crate::storage::{Storage, StoreError};
@@ -231,5 +232,76 @@ async fn outbox_messages_come_due_in_order_and_settle_into_another_folder() {
         box_.settle_mail("bob".into(), mail("soon", Folder::Sent)).await.unwrap();
         assert_eq!(box_.due_mail(6000, 10).await.unwrap().len(), 1, "{name}");
         assert_eq!(box_.folder("bob".into(), Folder::Sent, 10).await.unwrap(), vec![mail("soon", Folder::Sent)]);
+    }
+}
+
+#[actix_rt::test]
+async fn station_keys_conversation_settings_reports_and_peers_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        for n in ["ann", "bob", "cy"] {
+            storage.accounts.create_user(user(n)).await.unwrap();
+        }
+        let key = StationKey { username: "ann".into(), station: "s1".into(), digest: vec![1; 32], created_ms: 5 };
+        storage.ozeki.add_station_key(key.clone()).await.unwrap();
+        let again = storage.ozeki.add_station_key(StationKey { digest: vec![2; 32], ..key.clone() }).await;
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "{name}: one key per station");
+        let elsewhere = StationKey { username: "bob".into(), digest: vec![3; 32], ..key.clone() };
+        let taken = storage.ozeki.add_station_key(elsewhere).await;
+        assert!(matches!(taken, Err(StoreError::Conflict(_))), "{name}: station ids are unique");
+        assert_eq!(storage.ozeki.station_key_of("s1".into()).await.unwrap(), Some(key.clone()), "{name}");
+        assert_eq!(storage.ozeki.station_key(vec![1; 32]).await.unwrap(), Some(key.clone()), "{name}");
+        assert_eq!(storage.ozeki.station_keys("ann".into()).await.unwrap(), vec![key], "{name}");
+        assert!(storage.ozeki.delete_station_key("ann".into(), "s1".into()).await.unwrap(), "{name}");
+        assert!(!storage.ozeki.delete_station_key("ann".into(), "s1".into()).await.unwrap(), "{name}");
+        assert_eq!(storage.ozeki.station_key(vec![1; 32]).await.unwrap(), None, "{name}: revoked");
+
+        let props = ConversationProps {
+            conversation: "c1".into(),
+            username: "ann".into(),
+            peer: "bob".into(),
+            instance: "PqjfKSn7V8".into(),
+            muted: true,
+            favorite: false,
+            hide_id: String::new(),
+            color: "#ffffff".into(),
+            cleared_through: 0,
+            changed_ms: 9,
+        };
+        storage.ozeki.save_conversation(props.clone()).await.unwrap();
+        let changed = ConversationProps { favorite: true, ..props.clone() };
+        storage.ozeki.save_conversation(changed.clone()).await.unwrap();
+        assert_eq!(storage.ozeki.conversation("c1".into(), "ann".into()).await.unwrap(), Some(changed.clone()));
+        assert_eq!(storage.ozeki.conversation("c1".into(), "bob".into()).await.unwrap(), None, "{name}: per user");
+        assert_eq!(storage.ozeki.conversations("ann".into()).await.unwrap(), vec![changed], "{name}");
+
+        for (i, at) in [10, 20, 30].iter().enumerate() {
+            let report = ConversationReport {
+                id: format!("r{i}"),
+                conversation: "c1".into(),
+                username: "bob".into(),
+                kind: "viewed".into(),
+                created_ms: *at,
+                message_ids: vec![format!("m{i}")],
+            };
+            storage.ozeki.add_report(report).await.unwrap();
+        }
+        let reports = storage.ozeki.reports("c1".into(), 15, 10).await.unwrap();
+        assert_eq!(reports.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r1", "r2"], "{name}");
+        let newest = storage.ozeki.reports("c1".into(), 0, 1).await.unwrap();
+        assert_eq!(newest[0].message_ids, vec!["m2"], "{name}: the newest, when limited");
+
+        let to = |from: &str, to: &str| NewMessage {
+            from: Jid::bare(Username::parse(from).unwrap()),
+            to: Jid::bare(Username::parse(to).unwrap()),
+            ..message("x")
+        };
+        let mut last = Vec::new();
+        for (from, peer) in [("ann", "bob"), ("cy", "ann"), ("bob", "ann"), ("bob", "cy")] {
+            last.push(storage.messages.append_message(to(from, peer), None, Box::new(|_| {})).await.unwrap().id);
+        }
+        let peers = storage.messages.peers_of("ann".into(), 10).await.unwrap();
+        let peers: Vec<(&str, i64)> = peers.iter().map(|(p, id, _)| (p.as_str(), *id)).collect();
+        assert_eq!(peers, [("bob", last[2]), ("cy", last[1])], "{name}: newest first, with the newest id");
     }
 }

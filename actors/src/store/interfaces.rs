@@ -3,16 +3,17 @@
 
 use std::sync::Arc;
 
-use super::{mailbox, messages, rooms, roster, users, workgroups, Store};
+use super::{mailbox, messages, ozeki, rooms, roster, users, workgroups, Store};
 use crate::model::mailbox::{Folder, Mail, MailAction};
+use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
     AccountKind, ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate,
     WorkgroupRecord,
 };
 use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
-    AccountStorage, AfterCommit, MailboxStorage, MessageStorage, RoomStorage, RosterRule, RosterStorage, StoreFuture,
-    StoreResult, WorkgroupStorage,
+    AccountStorage, AfterCommit, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage, RosterRule, RosterStorage,
+    StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 /// Boxes a store future, naming the entity in a database failure.
@@ -58,6 +59,48 @@ impl AccountStorage for Store {
 
     fn account_names(&self) -> StoreFuture<Vec<(String, AccountKind)>> {
         named("account", self.read(users::account_names))
+    }
+}
+
+impl OzekiStorage for Store {
+    fn add_station_key(&self, key: StationKey) -> StoreFuture<()> {
+        named("station key", self.write(move |c| ozeki::add_key(c, &key)))
+    }
+
+    fn station_key(&self, digest: Vec<u8>) -> StoreFuture<Option<StationKey>> {
+        named("station key", self.read(move |c| ozeki::key_by_digest(c, &digest)))
+    }
+
+    fn station_key_of(&self, station: String) -> StoreFuture<Option<StationKey>> {
+        named("station key", self.read(move |c| ozeki::key_of_station(c, &station)))
+    }
+
+    fn station_keys(&self, username: String) -> StoreFuture<Vec<StationKey>> {
+        named("station key", self.read(move |c| ozeki::keys_of(c, &username)))
+    }
+
+    fn delete_station_key(&self, username: String, station: String) -> StoreFuture<bool> {
+        named("station key", self.write(move |c| ozeki::delete_key(c, &username, &station)))
+    }
+
+    fn conversation(&self, conversation: String, username: String) -> StoreFuture<Option<ConversationProps>> {
+        named("conversation", self.read(move |c| ozeki::conversation(c, &conversation, &username)))
+    }
+
+    fn conversations(&self, username: String) -> StoreFuture<Vec<ConversationProps>> {
+        named("conversation", self.read(move |c| ozeki::conversations(c, &username)))
+    }
+
+    fn save_conversation(&self, props: ConversationProps) -> StoreFuture<()> {
+        named("conversation", self.write(move |c| ozeki::save_conversation(c, &props)))
+    }
+
+    fn add_report(&self, report: ConversationReport) -> StoreFuture<()> {
+        named("report", self.write(move |c| ozeki::add_report(c, &report)))
+    }
+
+    fn reports(&self, conversation: String, since_ms: i64, limit: usize) -> StoreFuture<Vec<ConversationReport>> {
+        named("report", self.read(move |c| ozeki::reports(c, &conversation, since_ms, limit)))
     }
 }
 
@@ -122,6 +165,10 @@ impl MessageStorage for Store {
 
     fn history(&self, query: HistoryQuery) -> StoreFuture<Vec<StoredMessage>> {
         named("message", self.read(move |c| messages::history(c, &query)))
+    }
+
+    fn peers_of(&self, username: String, limit: usize) -> StoreFuture<Vec<(String, i64, i64)>> {
+        named("message", self.read(move |c| messages::peers_of(c, &username, limit)))
     }
 }
 

@@ -7,14 +7,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::now_ms;
 use crate::model::mailbox::{Folder, Mail, MailAction};
+use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
     AccountKind, ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate,
     WorkgroupRecord,
 };
 use crate::model::{MessageKind, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
-    AccountStorage, AfterCommit, MailboxStorage, MessageStorage, RoomStorage, RosterRule, RosterStorage, StoreError,
-    StoreFuture, StoreResult, WorkgroupStorage,
+    AccountStorage, AfterCommit, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage, RosterRule, RosterStorage,
+    StoreError, StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 #[derive(Default)]
@@ -32,6 +33,10 @@ struct Tables {
     chats: BTreeMap<String, ChatRecord>,
     /// HTTP users' filed messages, in filing order: (owner, message).
     mailbox: Vec<(String, Mail)>,
+    station_keys: Vec<StationKey>,
+    /// (conversation, username) → settings.
+    conversations: BTreeMap<(String, String), ConversationProps>,
+    reports: Vec<ConversationReport>,
 }
 
 /// Every storage interface, in memory.
@@ -109,6 +114,8 @@ impl AccountStorage for MemoryStore {
         t.roster.retain(|(owner, contact), _| *owner != username && *contact != username);
         t.blocks.retain(|(blocker, blocked)| *blocker != username && *blocked != username);
         t.mailbox.retain(|(owner, _)| *owner != username);
+        t.station_keys.retain(|k| k.username != username);
+        t.conversations.retain(|(_, user), _| *user != username);
         for (m, pending) in t.messages.values_mut() {
             *pending &= m.to_user != username;
         }
@@ -361,6 +368,88 @@ impl MessageStorage for MemoryStore {
             .collect();
         // The newest `limit`, oldest first (as the SQLite store answers).
         let skip = found.len().saturating_sub(query.limit);
+        found.drain(..skip);
+        done(Ok(found))
+    }
+
+    fn peers_of(&self, username: String, limit: usize) -> StoreFuture<Vec<(String, i64, i64)>> {
+        let t = self.tables();
+        let mut newest: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for (m, _) in t.messages.values() {
+            if !matches!(m.kind, MessageKind::Chat | MessageKind::Normal) {
+                continue;
+            }
+            let peer = match (&m.from_user, &m.to_user) {
+                (from, to) if *from == username && *to != username => to,
+                (from, to) if *to == username && *from != username => from,
+                _ => continue,
+            };
+            newest.insert(peer.clone(), (m.id, m.stamp_ms));
+        }
+        let mut peers: Vec<(String, i64, i64)> = newest.into_iter().map(|(p, (id, stamp))| (p, id, stamp)).collect();
+        peers.sort_by_key(|(_, id, _)| std::cmp::Reverse(*id));
+        peers.truncate(limit);
+        done(Ok(peers))
+    }
+}
+
+impl OzekiStorage for MemoryStore {
+    fn add_station_key(&self, key: StationKey) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if t.station_keys.iter().any(|k| k.station == key.station) {
+            let taken = format!("station '{}' already has a key", key.station);
+            return done(Err(StoreError::Conflict(taken)));
+        }
+        t.station_keys.push(key);
+        done(Ok(()))
+    }
+
+    fn station_key(&self, digest: Vec<u8>) -> StoreFuture<Option<StationKey>> {
+        done(Ok(self.tables().station_keys.iter().find(|k| k.digest == digest).cloned()))
+    }
+
+    fn station_key_of(&self, station: String) -> StoreFuture<Option<StationKey>> {
+        done(Ok(self.tables().station_keys.iter().find(|k| k.station == station).cloned()))
+    }
+
+    fn station_keys(&self, username: String) -> StoreFuture<Vec<StationKey>> {
+        done(Ok(self.tables().station_keys.iter().filter(|k| k.username == username).cloned().collect()))
+    }
+
+    fn delete_station_key(&self, username: String, station: String) -> StoreFuture<bool> {
+        let mut t = self.tables();
+        let before = t.station_keys.len();
+        t.station_keys.retain(|k| !(k.username == username && k.station == station));
+        done(Ok(t.station_keys.len() < before))
+    }
+
+    fn conversation(&self, conversation: String, username: String) -> StoreFuture<Option<ConversationProps>> {
+        done(Ok(self.tables().conversations.get(&(conversation, username)).cloned()))
+    }
+
+    fn conversations(&self, username: String) -> StoreFuture<Vec<ConversationProps>> {
+        let t = self.tables();
+        let mut found: Vec<ConversationProps> =
+            t.conversations.values().filter(|p| p.username == username).cloned().collect();
+        found.sort_by(|a, b| a.peer.cmp(&b.peer));
+        done(Ok(found))
+    }
+
+    fn save_conversation(&self, props: ConversationProps) -> StoreFuture<()> {
+        self.tables().conversations.insert((props.conversation.clone(), props.username.clone()), props);
+        done(Ok(()))
+    }
+
+    fn add_report(&self, report: ConversationReport) -> StoreFuture<()> {
+        self.tables().reports.push(report);
+        done(Ok(()))
+    }
+
+    fn reports(&self, conversation: String, since_ms: i64, limit: usize) -> StoreFuture<Vec<ConversationReport>> {
+        let t = self.tables();
+        let mut found: Vec<ConversationReport> =
+            t.reports.iter().filter(|r| r.conversation == conversation && r.created_ms >= since_ms).cloned().collect();
+        let skip = found.len().saturating_sub(limit);
         found.drain(..skip);
         done(Ok(found))
     }

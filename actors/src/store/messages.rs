@@ -84,6 +84,20 @@ pub fn received_since(
     Ok(rows)
 }
 
+/// Everyone `username` exchanged 1:1 messages with, with the newest message's id and stamp,
+/// newest first, at most `limit`.
+pub fn peers_of(conn: &Connection, username: &str, limit: usize) -> StoreResult<Vec<(String, i64, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT peer, MAX(id), MAX(stamp_ms) FROM (
+             SELECT to_user AS peer, id, stamp_ms FROM messages WHERE from_user = ?1 AND kind IN ('chat', 'normal')
+             UNION ALL
+             SELECT from_user AS peer, id, stamp_ms FROM messages WHERE to_user = ?1 AND kind IN ('chat', 'normal')
+         ) WHERE peer <> ?1 GROUP BY peer ORDER BY MAX(id) DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![username, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// A page of history, oldest first. With `after`, the oldest `limit` messages after it;
 /// otherwise the newest `limit` messages (before `before`, when given).
 pub fn history(conn: &Connection, q: &HistoryQuery) -> StoreResult<Vec<StoredMessage>> {

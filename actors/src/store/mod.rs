@@ -19,6 +19,7 @@ mod interfaces;
 mod mailbox;
 pub mod memory;
 mod messages;
+mod ozeki;
 mod rooms;
 mod roster;
 mod schema;

@@ -139,6 +139,39 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX mailbox_due ON mailbox (time_to_send_ms) WHERE folder = 'outbox';
      CREATE INDEX users_email ON users (lower(trim(email)));",
+    // 7: Ozeki clients: each station's API key (its SHA-256; a station id is unique), each user's settings of a
+    // conversation, and the reports (read markers) made in conversations.
+    "CREATE TABLE ozeki_keys (
+         station    TEXT PRIMARY KEY,
+         username   TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+         digest     BLOB NOT NULL UNIQUE,
+         created_ms INTEGER NOT NULL
+     );
+     CREATE INDEX ozeki_keys_user ON ozeki_keys (username);
+     CREATE TABLE ozeki_conversations (
+         conversation    TEXT NOT NULL,
+         username        TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+         peer            TEXT NOT NULL,
+         instance        TEXT NOT NULL,
+         muted           INTEGER NOT NULL,
+         favorite        INTEGER NOT NULL,
+         hide_id         TEXT NOT NULL,
+         color           TEXT NOT NULL,
+         cleared_through INTEGER NOT NULL,
+         changed_ms      INTEGER NOT NULL,
+         PRIMARY KEY (conversation, username)
+     );
+     CREATE INDEX ozeki_conversations_user ON ozeki_conversations (username);
+     CREATE TABLE ozeki_reports (
+         seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+         conversation TEXT NOT NULL,
+         report_id    TEXT NOT NULL,
+         username     TEXT NOT NULL,
+         kind         TEXT NOT NULL,
+         created_ms   INTEGER NOT NULL,
+         message_ids  TEXT NOT NULL
+     );
+     CREATE INDEX ozeki_reports_conversation ON ozeki_reports (conversation, seq);",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own
