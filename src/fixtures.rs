@@ -27,6 +27,7 @@ pub fn stored_message(body: &str) -> Arc<StoredMessage> {
         body: body.into(),
         data: Some(json!({"n": 1})),
         deliver_to: None,
+        expires_ms: None,
     })
 }
 

@@ -355,7 +355,7 @@ impl WsConnection {
         let to = parse_recipient(&to, &self.state.config.server.domain)?;
         // The client's id travels with the message so that a stanza error can name it.
         let client_id = id.as_ref().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
-        Ok(NewMessage { from, to, kind: MessageKind::Chat, body, data, client_id })
+        Ok(NewMessage { from, to, kind: MessageKind::Chat, body, data, client_id, expires_ms: None })
     }
 }
 

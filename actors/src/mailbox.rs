@@ -146,6 +146,7 @@ fn outgoing(owner: &str, mail: &Mail) -> Result<NewMessage, String> {
         body: mail.text.clone(),
         data: None,
         client_id: Some(mail.message_id.clone()),
+        expires_ms: mail.valid_until_ms,
     })
 }
 

@@ -638,6 +638,7 @@ async fn add(state: &AppState, caller: &Caller, request: &Value) -> Outcome {
             body,
             data: Some(json!({ "ozeki": ozeki })),
             client_id: Some(message_id.clone()),
+            expires_ms: parse_ozeki_time(&valid_until),
         },
     };
     let stored = state.router.send(submit).await.map_err(|_| Refusal::error("the server is shutting down"))?;
@@ -924,6 +925,7 @@ mod tests {
             body: body.into(),
             data,
             deliver_to: None,
+            expires_ms: None,
         }
     }
 

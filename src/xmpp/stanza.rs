@@ -262,7 +262,15 @@ fn new_message(origin: &Origin<'_>, el: &Element, to: &str, kind: &str, body: St
         }
     };
     let to = parse_recipient(to, origin.state.domain())?;
-    Ok(NewMessage { from: origin.jid()?, to, kind, body, data: None, client_id: el.get_attr("id").map(str::to_owned) })
+    Ok(NewMessage {
+        from: origin.jid()?,
+        to,
+        kind,
+        body,
+        data: None,
+        client_id: el.get_attr("id").map(str::to_owned),
+        expires_ms: None,
+    })
 }
 
 /// Whether a pipelined message was stored: resolves after its commit.

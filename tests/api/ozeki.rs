@@ -558,3 +558,23 @@ async fn the_vendors_python_client_sends_downloads_marks_and_deletes() {
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("the client exits").unwrap();
     assert!(status.success(), "the client exited with {status}");
 }
+
+#[actix_web::test]
+async fn a_message_past_its_valid_until_is_not_delivered_from_the_offline_store() {
+    let app = spawn_app().await;
+    app.create_user("ann").await;
+    create_http_user(&app, "gateway").await;
+    let now = now_ms();
+    let send = json!({"messages": [
+        {"to_address": "ann", "text": "short-lived", "create_date": client_time(now), "valid_until": client_time(now + 1000)},
+        {"to_address": "ann", "text": "lasting", "create_date": client_time(now), "valid_until": client_time(now + 86_400_000)},
+    ]});
+    assert_eq!(api_post(&app, "sendmsg", GATEWAY, &send).await.json()["data"]["success_count"], 2);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut ann = app.sse("ann", "").await;
+    let got = next_of(&mut ann, "chatapi.chat", "chat").await;
+    assert_eq!(got.data["body"], "lasting", "the expired one was not delivered");
+    // Both stay in the archive, which is history, not delivery.
+    let history = app.get("/restapi/v1/chat/ann/messages", ("ann", "pw-ann")).await.json();
+    assert_eq!(history["messages"].as_array().unwrap().len(), 2);
+}

@@ -279,6 +279,7 @@ mod tests {
             body: "hi".into(),
             data: None,
             deliver_to: None,
+            expires_ms: None,
         })
     }
 

@@ -47,6 +47,8 @@ pub struct NewMessage {
     pub data: Option<Value>,
     /// The id the client gave the message, echoed in acknowledgements.
     pub client_id: Option<String>,
+    /// When it expires (epoch ms): not delivered from the offline store after that.
+    pub expires_ms: Option<i64>,
 }
 
 /// A message as committed to the store; `id` orders all messages and is the event id.
@@ -63,6 +65,8 @@ pub struct StoredMessage {
     pub data: Option<Value>,
     /// The station the message still waits for (`None`: any station of `to_user`).
     pub deliver_to: Option<String>,
+    /// When it expires (epoch ms): not delivered from the offline store after that.
+    pub expires_ms: Option<i64>,
 }
 
 /// A room message as archived.

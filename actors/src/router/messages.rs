@@ -55,7 +55,15 @@ impl Handler<SubmitFromStream> for Router {
             return Box::pin(ready(Err(RouteError::NotYourStream(msg.stream_id))));
         }
         let from = Jid::full(Username::parse(&username).expect("stored user names are valid"), resource);
-        let message = NewMessage { from, to: msg.to, kind: msg.kind, body: msg.body, data: msg.data, client_id: None };
+        let message = NewMessage {
+            from,
+            to: msg.to,
+            kind: msg.kind,
+            body: msg.body,
+            data: msg.data,
+            client_id: None,
+            expires_ms: None,
+        };
         self.submit(message, ctx)
     }
 }

@@ -100,6 +100,7 @@ fn new_message(from: &str, to: &str, body: &str) -> crate::model::NewMessage {
         body: body.into(),
         data: None,
         client_id: None,
+        expires_ms: None,
     }
 }
 

@@ -22,6 +22,7 @@ fn message(body: &str) -> NewMessage {
         body: body.into(),
         data: None,
         client_id: None,
+        expires_ms: None,
     }
 }
 
@@ -303,5 +304,25 @@ async fn station_keys_conversation_settings_reports_and_peers_are_kept() {
         let peers = storage.messages.peers_of("ann".into(), 10).await.unwrap();
         let peers: Vec<(&str, i64)> = peers.iter().map(|(p, id, _)| (p.as_str(), *id)).collect();
         assert_eq!(peers, [("bob", last[2]), ("cy", last[1])], "{name}: newest first, with the newest id");
+    }
+}
+
+#[actix_rt::test]
+async fn an_expired_message_no_longer_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        for n in ["ann", "bob"] {
+            storage.accounts.create_user(user(n)).await.unwrap();
+        }
+        let now = crate::clock::now_ms();
+        for (body, expires_ms) in [("gone", Some(now - 1)), ("kept", Some(now + 60_000)), ("forever", None)] {
+            let m = NewMessage { expires_ms, ..message(body) };
+            storage.messages.append_message(m, None, Box::new(|_| {})).await.unwrap();
+        }
+        let pending = storage.messages.pending_for("bob".into()).await.unwrap();
+        assert_eq!(pending.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["kept", "forever"], "{name}");
+        assert_eq!(pending[0].expires_ms, Some(now + 60_000), "{name}: kept with the message");
+        let inbox = storage.mailboxes.folder("bob".into(), Folder::Inbox, 10).await.unwrap();
+        assert_eq!(inbox.len(), 2, "{name}: nor is it in an HTTP user's inbox");
     }
 }

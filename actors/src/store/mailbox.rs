@@ -59,14 +59,15 @@ pub fn folder(conn: &Connection, owner: &str, folder: Folder, limit: usize) -> S
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-const WAITING: &str = "SELECT id, from_user, from_resource, to_resource, body, stamp_ms FROM messages";
+const WAITING: &str = "SELECT id, from_user, from_resource, to_resource, body, stamp_ms, expires_ms FROM messages";
 
 /// What waits for `owner` in the archive, oldest first.
 fn inbox(conn: &Connection, owner: &str, limit: usize) -> StoreResult<Vec<Mail>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "{WAITING} WHERE to_user = ?1 AND pending = 1 AND kind IN ('chat', 'normal') ORDER BY id LIMIT ?2"
+        "{WAITING} WHERE to_user = ?1 AND pending = 1 AND kind IN ('chat', 'normal')
+         AND (expires_ms IS NULL OR expires_ms > ?3) ORDER BY id LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![owner, limit as i64], |row| waiting_to_mail(owner, row))?;
+    let rows = stmt.query_map(params![owner, limit as i64, now_ms()], |row| waiting_to_mail(owner, row))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -83,7 +84,7 @@ fn waiting_to_mail(owner: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<Mai
         to_station: row.get(3)?,
         text: row.get(4)?,
         created_ms: row.get(5)?,
-        valid_until_ms: None,
+        valid_until_ms: row.get(6)?,
         time_to_send_ms: None,
         reports: None,
         tags: Vec::new(),

@@ -187,7 +187,8 @@ impl Tables {
     /// A message waiting for `owner`, as an inbox message.
     fn waiting(&self, owner: &str, id: i64) -> Option<Mail> {
         let (m, pending) = self.messages.get(&id)?;
-        (*pending && m.to_user == owner).then(|| Mail {
+        let live = m.expires_ms.is_none_or(|at| at > now_ms());
+        (*pending && live && m.to_user == owner).then(|| Mail {
             message_id: id.to_string(),
             folder: Folder::Inbox,
             from_user: m.from_user.clone(),
@@ -197,7 +198,7 @@ impl Tables {
             to_station: m.to_resource.clone(),
             text: m.body.clone(),
             created_ms: m.stamp_ms,
-            valid_until_ms: None,
+            valid_until_ms: m.expires_ms,
             time_to_send_ms: None,
             reports: None,
             tags: Vec::new(),
@@ -314,6 +315,7 @@ impl MessageStorage for MemoryStore {
                 body: message.body,
                 data: message.data,
                 deliver_to,
+                expires_ms: message.expires_ms,
             };
             t.messages.insert(id, (stored.clone(), true));
             Arc::new(stored)
@@ -333,7 +335,11 @@ impl MessageStorage for MemoryStore {
 
     fn pending_for(&self, username: String) -> StoreFuture<Vec<StoredMessage>> {
         let t = self.tables();
-        let pending = t.messages.values().filter(|(m, pending)| *pending && m.to_user == username);
+        let now = now_ms();
+        let pending = t
+            .messages
+            .values()
+            .filter(|(m, pending)| *pending && m.to_user == username && m.expires_ms.is_none_or(|at| at > now));
         done(Ok(pending.map(|(m, _)| m.clone()).collect()))
     }
 

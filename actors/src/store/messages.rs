@@ -7,14 +7,16 @@ use crate::clock::now_ms;
 use crate::model::records::HistoryQuery;
 use crate::model::{MessageKind, NewMessage, StoredMessage};
 
-const COLUMNS: &str = "id, stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to";
+const COLUMNS: &str =
+    "id, stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to, expires_ms";
 
 pub fn append(conn: &Connection, msg: &NewMessage, deliver_to: Option<String>) -> StoreResult<StoredMessage> {
     let stamp_ms = now_ms();
     let data = msg.data.as_ref().map(|d| d.to_string());
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO messages (stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO messages (stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to,
+                               expires_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     stmt.execute(params![
         stamp_ms,
@@ -26,6 +28,7 @@ pub fn append(conn: &Connection, msg: &NewMessage, deliver_to: Option<String>) -
         msg.body,
         data,
         deliver_to,
+        msg.expires_ms,
     ])?;
     Ok(StoredMessage {
         id: conn.last_insert_rowid(),
@@ -38,6 +41,7 @@ pub fn append(conn: &Connection, msg: &NewMessage, deliver_to: Option<String>) -
         body: msg.body.clone(),
         data: msg.data.clone(),
         deliver_to,
+        expires_ms: msg.expires_ms,
     })
 }
 
@@ -49,10 +53,13 @@ pub fn mark_delivered(conn: &Connection, ids: &[i64]) -> StoreResult<()> {
     Ok(())
 }
 
+/// What waits for `username` and has not expired, oldest first.
 pub fn pending_for(conn: &Connection, username: &str) -> StoreResult<Vec<StoredMessage>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE to_user = ?1 AND pending = 1 ORDER BY id"))?;
-    let rows = stmt.query_map([username], row_to_message)?.collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM messages WHERE to_user = ?1 AND pending = 1
+         AND (expires_ms IS NULL OR expires_ms > ?2) ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params![username, now_ms()], row_to_message)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
@@ -158,6 +165,7 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
         body: row.get(7)?,
         data: data.and_then(|d| serde_json::from_str(&d).ok()),
         deliver_to: row.get(9)?,
+        expires_ms: row.get(10)?,
     })
 }
 
@@ -180,6 +188,7 @@ mod tests {
             body: body.into(),
             data: None,
             client_id: None,
+            expires_ms: None,
         }
     }
 

@@ -446,6 +446,7 @@ mod tests {
             body: format!("m{i}"),
             data: None,
             client_id: None,
+            expires_ms: None,
         }
     }
 

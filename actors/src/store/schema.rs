@@ -172,6 +172,9 @@ const MIGRATIONS: &[&str] = &[
          message_ids  TEXT NOT NULL
      );
      CREATE INDEX ozeki_reports_conversation ON ozeki_reports (conversation, seq);",
+    // 8: a message may expire (Ozeki's ValidUntil): after that it is not delivered from the
+    // offline store.
+    "ALTER TABLE messages ADD COLUMN expires_ms INTEGER;",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own
