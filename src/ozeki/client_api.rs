@@ -172,6 +172,14 @@ struct Caller {
     station: String,
 }
 
+impl Caller {
+    /// The caller's station: its station id is the resource.
+    fn jid(&self) -> Result<Jid, Refusal> {
+        let user = Username::parse(&self.user.username).map_err(|e| Refusal::error(e.to_string()))?;
+        Ok(Jid::full(user, self.station.clone()))
+    }
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
@@ -310,6 +318,12 @@ const SETTINGS: &[&str] =
 struct Party {
     user: UserRecord,
     id: OzekiUserId,
+}
+
+impl Party {
+    fn jid(&self) -> Result<Jid, Refusal> {
+        Username::parse(&self.user.username).map(Jid::bare).map_err(|e| Refusal::error(e.to_string()))
+    }
 }
 
 async fn party(state: &AppState, username: &str) -> Result<Option<Party>, Refusal> {
@@ -628,12 +642,10 @@ async fn add(state: &AppState, caller: &Caller, request: &Value) -> Outcome {
     let body = decoded.unwrap_or_else(|| data.clone());
     check_message_body(&body, state.config.limits.max_message_chars)?;
     let ozeki = json!({"ID": message_id, "Type": kind, "Created": created, "ValidUntil": valid_until, "Data": data});
-    let from_user = Username::parse(&caller.user.username).map_err(|e| Refusal::error(e.to_string()))?;
-    let to_user = Username::parse(&peer.user.username).map_err(|e| Refusal::error(e.to_string()))?;
     let submit = Submit {
         message: NewMessage {
-            from: Jid::full(from_user, caller.station.clone()),
-            to: Jid::bare(to_user),
+            from: caller.jid()?,
+            to: peer.jid()?,
             kind: MessageKind::Chat,
             body,
             data: Some(json!({ "ozeki": ozeki })),
@@ -760,12 +772,7 @@ async fn viewed(state: &AppState, caller: &Caller, request: &Value) -> Outcome {
         message_ids: ids.clone(),
     };
     state.conversations.add_report(report).await?;
-    let from = Jid::full(
-        Username::parse(&caller.user.username).map_err(|e| Refusal::error(e.to_string()))?,
-        caller.station.clone(),
-    );
-    let to = Jid::bare(Username::parse(&peer.user.username).map_err(|e| Refusal::error(e.to_string()))?);
-    let sent = state.router.send(SendDisplayed { from, to, message_ids: ids }).await;
+    let sent = state.router.send(SendDisplayed { from: caller.jid()?, to: peer.jid()?, message_ids: ids }).await;
     sent.map_err(|_| Refusal::error("the server is shutting down"))?.map_err(|e| Refusal::error(e.to_string()))?;
     ok(json!({}))
 }

@@ -5,6 +5,8 @@
 //! the 1:1 archive (an HTTP user holds no live station), and it is in the inbox until it is
 //! marked or deleted. Every other folder holds [`Mail`] rows of its own.
 
+use super::message::StoredMessage;
+
 /// One of the five folders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Folder {
@@ -80,6 +82,30 @@ pub struct Mail {
     pub archive_id: Option<i64>,
     /// Marked as downloaded: kept in its folder, not downloaded again.
     pub marked: bool,
+}
+
+impl Mail {
+    /// A message that waits for `owner` in the archive, as a message of its inbox.
+    pub fn waiting(owner: &str, message: &StoredMessage) -> Mail {
+        Mail {
+            message_id: message.id.to_string(),
+            folder: Folder::Inbox,
+            from_user: message.from_user.clone(),
+            from_station: message.from_resource.clone(),
+            to_address: String::new(),
+            to_user: Some(owner.to_owned()),
+            to_station: message.to_resource.clone(),
+            text: message.body.clone(),
+            created_ms: message.stamp_ms,
+            valid_until_ms: message.expires_ms,
+            time_to_send_ms: None,
+            reports: None,
+            tags: Vec::new(),
+            status: None,
+            archive_id: Some(message.id),
+            marked: false,
+        }
+    }
 }
 
 /// What to do with the messages a client names.

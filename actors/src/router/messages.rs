@@ -69,6 +69,19 @@ impl Handler<SubmitFromStream> for Router {
 }
 
 impl Router {
+    /// What a live-only event (a chat state, a read marker) must pass: the recipient
+    /// exists and no block stands between the two (the sender also gets the stanza error).
+    fn check_live_event(&mut self, from: &Jid, to: &Jid) -> Result<(), RouteError> {
+        self.directory.require(to.user.as_str())?;
+        if let Some(refusal) = self.directory.block_refusal(from.user.as_str(), to.user.as_str()) {
+            return Err(self.refuse(from, to, None, refusal));
+        }
+        if let Some(res) = &from.resource {
+            self.touch(from.user.as_str(), res);
+        }
+        Ok(())
+    }
+
     /// Checks, stores and routes a message; the future resolves once it is committed.
     fn submit(
         &mut self,
@@ -160,14 +173,8 @@ impl Handler<SendChatState> for Router {
     type Result = Result<(), RouteError>;
 
     fn handle(&mut self, msg: SendChatState, _: &mut Context<Self>) -> Self::Result {
+        self.check_live_event(&msg.from, &msg.to)?;
         let to_user = msg.to.user.as_str();
-        self.directory.require(to_user)?;
-        if let Some(refusal) = self.directory.block_refusal(msg.from.user.as_str(), to_user) {
-            return Err(self.refuse(&msg.from, &msg.to, None, refusal));
-        }
-        if let Some(res) = &msg.from.resource {
-            self.touch(msg.from.user.as_str(), res);
-        }
         let id = self.live_id("state");
         let Some(user) = self.stations.user(to_user) else {
             return Ok(()); // Offline: a chat state is not worth keeping.
@@ -199,11 +206,8 @@ impl Handler<SendDisplayed> for Router {
     type Result = Result<(), RouteError>;
 
     fn handle(&mut self, msg: SendDisplayed, _: &mut Context<Self>) -> Self::Result {
+        self.check_live_event(&msg.from, &msg.to)?;
         let to_user = msg.to.user.as_str();
-        self.directory.require(to_user)?;
-        if let Some(refusal) = self.directory.block_refusal(msg.from.user.as_str(), to_user) {
-            return Err(refusal);
-        }
         let id = self.live_id("displayed");
         let Some(user) = self.stations.user(to_user) else {
             return Ok(()); // Offline: the report is kept by the door that took it.

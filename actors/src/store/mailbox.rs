@@ -3,6 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::messages::{row_to_message, COLUMNS as MESSAGE_COLUMNS};
 use super::StoreResult;
 use crate::clock::now_ms;
 use crate::model::mailbox::{Folder, Mail, MailAction, ReportRequests};
@@ -59,39 +60,15 @@ pub fn folder(conn: &Connection, owner: &str, folder: Folder, limit: usize) -> S
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-const WAITING: &str = "SELECT id, from_user, from_resource, to_resource, body, stamp_ms, expires_ms FROM messages";
-
-/// What waits for `owner` in the archive, oldest first.
+/// What waits for `owner` in the archive and has not expired, oldest first.
 fn inbox(conn: &Connection, owner: &str, limit: usize) -> StoreResult<Vec<Mail>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "{WAITING} WHERE to_user = ?1 AND pending = 1 AND kind IN ('chat', 'normal')
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_user = ?1 AND pending = 1 AND kind IN ('chat', 'normal')
          AND (expires_ms IS NULL OR expires_ms > ?3) ORDER BY id LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![owner, limit as i64, now_ms()], |row| waiting_to_mail(owner, row))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
-/// A row of [`WAITING`] as an inbox message of `owner`'s.
-fn waiting_to_mail(owner: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<Mail> {
-    let id: i64 = row.get(0)?;
-    Ok(Mail {
-        message_id: id.to_string(),
-        folder: Folder::Inbox,
-        from_user: row.get(1)?,
-        from_station: row.get(2)?,
-        to_address: String::new(),
-        to_user: Some(owner.to_owned()),
-        to_station: row.get(3)?,
-        text: row.get(4)?,
-        created_ms: row.get(5)?,
-        valid_until_ms: row.get(6)?,
-        time_to_send_ms: None,
-        reports: None,
-        tags: Vec::new(),
-        status: None,
-        archive_id: Some(id),
-        marked: false,
-    })
+    let rows = stmt.query_map(params![owner, limit as i64, now_ms()], row_to_message)?;
+    let waiting = rows.collect::<Result<Vec<_>, _>>()?;
+    Ok(waiting.iter().map(|m| Mail::waiting(owner, m)).collect())
 }
 
 /// Deletes or marks the named messages of a folder; returns the ids it found, in the order
@@ -149,8 +126,11 @@ fn take_waiting(conn: &Connection, owner: &str, id: &str) -> StoreResult<Option<
 }
 
 fn inbox_one(conn: &Connection, owner: &str, archive_id: i64) -> StoreResult<Option<Mail>> {
-    let mut stmt = conn.prepare_cached(&format!("{WAITING} WHERE id = ?1 AND to_user = ?2 AND pending = 1"))?;
-    Ok(stmt.query_row(params![archive_id, owner], |row| waiting_to_mail(owner, row)).optional()?)
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND to_user = ?2 AND pending = 1"
+    ))?;
+    let waiting = stmt.query_row(params![archive_id, owner], row_to_message).optional()?;
+    Ok(waiting.map(|m| Mail::waiting(owner, &m)))
 }
 
 /// Outbox messages due at `now_ms`, oldest due first: (owner, message).

@@ -188,24 +188,7 @@ impl Tables {
     fn waiting(&self, owner: &str, id: i64) -> Option<Mail> {
         let (m, pending) = self.messages.get(&id)?;
         let live = m.expires_ms.is_none_or(|at| at > now_ms());
-        (*pending && live && m.to_user == owner).then(|| Mail {
-            message_id: id.to_string(),
-            folder: Folder::Inbox,
-            from_user: m.from_user.clone(),
-            from_station: m.from_resource.clone(),
-            to_address: String::new(),
-            to_user: Some(owner.to_owned()),
-            to_station: m.to_resource.clone(),
-            text: m.body.clone(),
-            created_ms: m.stamp_ms,
-            valid_until_ms: m.expires_ms,
-            time_to_send_ms: None,
-            reports: None,
-            tags: Vec::new(),
-            status: None,
-            archive_id: Some(id),
-            marked: false,
-        })
+        (*pending && live && m.to_user == owner).then(|| Mail::waiting(owner, m))
     }
 }
 

@@ -7,7 +7,7 @@ use crate::clock::now_ms;
 use crate::model::records::HistoryQuery;
 use crate::model::{MessageKind, NewMessage, StoredMessage};
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to, expires_ms";
 
 pub fn append(conn: &Connection, msg: &NewMessage, deliver_to: Option<String>) -> StoreResult<StoredMessage> {
@@ -151,7 +151,7 @@ pub fn history(conn: &Connection, q: &HistoryQuery) -> StoreResult<Vec<StoredMes
     Ok(rows)
 }
 
-fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+pub(super) fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
     let kind: String = row.get(2)?;
     let data: Option<String> = row.get(8)?;
     Ok(StoredMessage {
