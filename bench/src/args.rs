@@ -14,9 +14,26 @@ use crate::BenchError;
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scenario {
-    Idle { conns: usize, per_user: usize },
-    Pairs { pairs: usize, messages: usize, receivers: Receivers },
-    Room { occupants: usize, senders: usize, messages: usize },
+    Idle {
+        conns: usize,
+        per_user: usize,
+    },
+    Pairs {
+        pairs: usize,
+        messages: usize,
+        receivers: Receivers,
+    },
+    Room {
+        occupants: usize,
+        senders: usize,
+        messages: usize,
+    },
+    /// HTTP API users sending through the Ozeki 10 HTTP API, `batch` messages a request.
+    Ozeki {
+        senders: usize,
+        messages: usize,
+        batch: usize,
+    },
 }
 
 /// How pair receivers listen.
@@ -101,6 +118,9 @@ enum Command {
     Sse(PairsArgs),
     /// One room over /ws.
     Room(RoomArgs),
+    /// HTTP API users send through the Ozeki 10 HTTP API (`POST /api?action=sendmsg`) to
+    /// receivers on /ws.
+    Ozeki(OzekiArgs),
     /// Every client on XMPP over WebSocket (RFC 7395): `xmpp pairs` or `xmpp room`.
     Xmpp {
         #[command(subcommand)]
@@ -149,6 +169,19 @@ struct RoomArgs {
     /// Messages each sender sends.
     #[arg(long)]
     messages: usize,
+}
+
+#[derive(Args, Debug)]
+struct OzekiArgs {
+    /// HTTP API users, each with its own receiver on /ws.
+    #[arg(long)]
+    senders: usize,
+    /// Messages each HTTP API user sends.
+    #[arg(long)]
+    messages: usize,
+    /// Messages per request (the server takes at most ozeki.max_messages_per_request).
+    #[arg(long, default_value_t = 10)]
+    batch: usize,
 }
 
 #[derive(Args, Debug)]
@@ -235,11 +268,17 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
             let messages = within("--messages", room.messages, 1, MAX_MESSAGES)?;
             Scenario::Room { occupants, senders: room.senders, messages }
         }
+        Command::Ozeki(o) => Scenario::Ozeki {
+            senders: within("--senders", o.senders, 1, MAX_CONNS / 2)?,
+            messages: within("--messages", o.messages, 1, MAX_MESSAGES)?,
+            batch: within("--batch", o.batch, 1, 100)?,
+        },
         Command::Xmpp { .. } => unreachable!("xmpp scenarios were unwrapped above"),
     };
     let messages_in_run = match &scenario {
         Scenario::Pairs { pairs, messages, .. } => pairs.saturating_mul(*messages),
         Scenario::Room { senders, messages, .. } => senders.saturating_mul(*messages),
+        Scenario::Ozeki { senders, messages, .. } => senders.saturating_mul(*messages),
         Scenario::Idle { .. } => 0,
     };
     if messages_in_run > MAX_MESSAGES {

@@ -68,6 +68,7 @@ pub async fn run(opts: Options) -> Result<Report, BenchError> {
         Scenario::Room { occupants, senders, messages } => {
             scenarios::room::run(&mut ctx, occupants, senders, messages).await
         }
+        Scenario::Ozeki { senders, messages, batch } => scenarios::ozeki::run(&mut ctx, senders, messages, batch).await,
     };
     let mut report = match result {
         Ok(report) => report,

@@ -55,11 +55,17 @@ impl Admin {
 
     /// Creates `count` accounts named `{prefix}{n}` with random passwords.
     pub async fn create_users(&self, prefix: &str, count: usize) -> Result<Vec<Account>, BenchError> {
+        self.create_accounts(prefix, count, "user").await
+    }
+
+    /// Creates `count` accounts of `kind` (`user`, or `http` for HTTP API users) named
+    /// `{prefix}{n}` with random passwords.
+    pub async fn create_accounts(&self, prefix: &str, count: usize, kind: &str) -> Result<Vec<Account>, BenchError> {
         stream::iter(0..count)
             .map(|n| {
                 let account = Account { username: format!("{prefix}{n}"), password: crate::random_hex(12) };
                 async move {
-                    let body = json!({ "username": account.username, "password": account.password });
+                    let body = json!({ "username": account.username, "password": account.password, "kind": kind });
                     let answer = request(&self.server, "POST", "/restapi/v1/users", self.auth(), Some(&body)).await?;
                     match answer.status {
                         201 => Ok(account),

@@ -68,6 +68,11 @@ async fn every_scenario_runs_to_completion_and_cleans_up() {
     assert!(xmpp_room.complete, "{}", xmpp_room.table());
     assert_eq!(figure(&xmpp_room, "deliveries"), 20.0);
 
+    let ozeki = bench(format!("ozeki --senders 2 --messages 25 --batch 10 {common}")).await.unwrap();
+    assert!(ozeki.complete, "{}", ozeki.table());
+    assert_eq!((figure(&ozeki, "messages_acked"), figure(&ozeki, "deliveries")), (50.0, 50.0), "{}", ozeki.table());
+    assert!(figure(&ozeki, "request_p99") >= figure(&ozeki, "request_p50"));
+
     let idle = bench(format!("idle --conns 40 --per-user 8 --rate 400 {common}")).await.unwrap();
     assert!(idle.complete, "{}", idle.table());
     assert_eq!((figure(&idle, "connections_held"), figure(&idle, "server_ws_connections")), (40.0, 40.0));

@@ -3,6 +3,7 @@
 //! write marked messages and readers time their arrival.
 
 pub mod idle;
+pub mod ozeki;
 pub mod pairs;
 pub mod room;
 
@@ -82,6 +83,16 @@ impl Context {
                 Ok(accounts)
             }
         }
+    }
+
+    /// `count` HTTP API users (Ozeki's service accounts), through the admin API.
+    pub async fn http_accounts(&mut self, count: usize) -> Result<Vec<Account>, BenchError> {
+        let admin = self.admin.as_ref().ok_or_else(|| BenchError::Usage("no admin password".into()))?;
+        let accounts = admin.create_accounts(&format!("{}h", self.run_id), count, "http").await;
+        if let Ok(accounts) = &accounts {
+            self.created.extend(accounts.iter().cloned());
+        }
+        accounts
     }
 
     /// Removes the accounts this run created through the admin API.
@@ -288,6 +299,28 @@ impl Shared {
         }
     }
 
+    /// Waits until every expected delivery arrived, or `deadline`; whether they all did.
+    pub async fn wait_delivered(&self, deadline: tokio::time::Instant) -> bool {
+        self.delivered.load(Ordering::Acquire) >= self.expected
+            || tokio::time::timeout_at(deadline, self.all_delivered.notified()).await.is_ok()
+    }
+
+    /// A measured phase's outcome, from its counters: `sent` messages since `start` (at
+    /// `start_ns` on this clock), timed to the last delivery.
+    pub fn outcome(&self, sent: u64, start_ns: u64, start: Instant, complete: bool) -> Outcome {
+        let last = self.last_delivery_ns.load(Ordering::Relaxed);
+        let elapsed = if last > start_ns { Duration::from_nanos(last - start_ns) } else { start.elapsed() };
+        Outcome {
+            sent,
+            delivered: self.delivered.load(Ordering::Relaxed),
+            acked: self.acked.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            first_error: self.first_error.lock().expect("error slot").clone(),
+            elapsed,
+            complete,
+        }
+    }
+
     /// Expects `count` more join answers from now on (call before sending the joins).
     pub fn expect_joins(&self, count: u64) {
         let target = self.joined.load(Ordering::Acquire) + count;
@@ -413,26 +446,14 @@ pub async fn measure(lanes: Vec<Lane>, messages: usize, shared: &Arc<Shared>, op
             })
         })
         .collect();
-    let complete = shared.delivered.load(Ordering::Acquire) >= shared.expected
-        || tokio::time::timeout_at(deadline, shared.all_delivered.notified()).await.is_ok();
+    let complete = shared.wait_delivered(deadline).await;
     let mut lanes = Vec::with_capacity(senders);
     for task in tasks {
         if let Ok(lane) = task.await {
             lanes.push(lane);
         }
     }
-    let last = shared.last_delivery_ns.load(Ordering::Relaxed);
-    let elapsed = if last > start_ns { Duration::from_nanos(last - start_ns) } else { start.elapsed() };
-    let outcome = Outcome {
-        sent: sent.load(Ordering::Relaxed),
-        delivered: shared.delivered.load(Ordering::Relaxed),
-        acked: shared.acked.load(Ordering::Relaxed),
-        refused: shared.refused.load(Ordering::Relaxed),
-        first_error: shared.first_error.lock().expect("error slot").clone(),
-        elapsed,
-        complete,
-    };
-    (outcome, lanes)
+    (shared.outcome(sent.load(Ordering::Relaxed), start_ns, start, complete), lanes)
 }
 
 /// Adds a measured phase's figures to the report.
