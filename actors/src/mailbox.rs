@@ -7,6 +7,7 @@
 //! until its `time_to_send`. What others send to the HTTP user waits in the archive (it
 //! holds no live station) and is its inbox.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::clock::now_ms;
 use crate::jid::{Jid, Username};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::{MessageKind, NewMessage};
-use crate::router::{Router, Submit};
+use crate::router::{Router, SubmitAll};
 use crate::storage::{MailboxStorage, Storage, StoreResult};
 
 /// The station an HTTP user's message comes from when the client names none.
@@ -40,64 +41,89 @@ impl Mailbox {
         Mailbox { mailboxes: storage.mailboxes.clone(), router }
     }
 
-    /// Sends `draft` from `owner` now, or files it in the outbox for its `time_to_send`, or
-    /// files it in `notsent` when `refusal` (the door could not resolve its recipient) or
-    /// the core refuses it. Resolves to the message as filed, with its `status`.
+    /// Sends each draft from `owner` now, or files it in the outbox for its `time_to_send`,
+    /// or files it in `notsent` when its refusal is given (the door could not resolve its
+    /// recipient) or the core refuses it. Resolves to the messages as filed, in order, each
+    /// with its `status`. One read, the messages' commits, then one write, whatever the
+    /// number of drafts.
     ///
     /// Sending an id that is already in `sent` or `outbox` again answers what was filed
     /// then and sends nothing: a client may retry a send whose answer it lost.
-    pub async fn send(&self, owner: &str, mut draft: Mail, refusal: Option<String>) -> StoreResult<Mail> {
-        for folder in [Folder::Sent, Folder::Outbox] {
-            let filed = self.mailboxes.find_mail(owner.to_owned(), folder, draft.message_id.clone()).await?;
-            if let Some(filed) = filed {
-                return Ok(filed);
-            }
-        }
+    pub async fn send_all(&self, owner: &str, drafts: Vec<(Mail, Option<String>)>) -> StoreResult<Vec<Mail>> {
+        let ids = drafts.iter().map(|(d, _)| d.message_id.clone()).collect();
+        let filed = self.mailboxes.find_mails(owner.to_owned(), vec![Folder::Sent, Folder::Outbox], ids).await?;
+        let mut filed: HashMap<String, Mail> = filed.into_iter().map(|m| (m.message_id.clone(), m)).collect();
+        // An id twice in one send: the second answers what the first became.
+        let mut planned: HashMap<String, usize> = HashMap::new();
         let now = now_ms();
-        if let Some(reason) = refusal {
-            return self.file_as(owner, draft, Folder::NotSent, reason).await;
+        let mut plans = Vec::with_capacity(drafts.len());
+        let mut outgoing_now = Vec::new();
+        for (mut draft, refusal) in drafts {
+            if let Some(earlier) = filed.remove(&draft.message_id) {
+                planned.insert(draft.message_id.clone(), plans.len());
+                plans.push(Plan::Filed(earlier));
+                continue;
+            }
+            if let Some(index) = planned.get(&draft.message_id) {
+                plans.push(Plan::SameAs(*index));
+                continue;
+            }
+            planned.insert(draft.message_id.clone(), plans.len());
+            let plan = match refusal {
+                Some(reason) => Plan::New(settled(draft, Folder::NotSent, reason)),
+                None if draft.time_to_send_ms.is_some_and(|at| at > now + SEND_NOW_SLACK_MS) => {
+                    Plan::New(settled(draft, Folder::Outbox, SUCCESS.to_owned()))
+                }
+                None => {
+                    draft.time_to_send_ms = draft.time_to_send_ms.map(|at| at.min(now));
+                    match sendable(owner, &draft) {
+                        Ok(message) => {
+                            outgoing_now.push(message);
+                            Plan::Sending(draft)
+                        }
+                        Err(reason) => Plan::New(settled(draft, Folder::NotSent, reason)),
+                    }
+                }
+            };
+            plans.push(plan);
         }
-        if draft.time_to_send_ms.is_some_and(|at| at > now + SEND_NOW_SLACK_MS) {
-            return self.file_as(owner, draft, Folder::Outbox, SUCCESS.to_owned()).await;
+        let mut outcomes = self.submit_all(outgoing_now).await.into_iter();
+        let mut answers = Vec::with_capacity(plans.len());
+        let mut to_file = Vec::new();
+        for plan in plans {
+            let mail = match plan {
+                Plan::Filed(mail) => {
+                    answers.push(mail);
+                    continue;
+                }
+                Plan::SameAs(index) => {
+                    answers.push(answers[index].clone());
+                    continue;
+                }
+                Plan::New(mail) => mail,
+                Plan::Sending(draft) => {
+                    let outcome = outcomes.next().unwrap_or_else(|| Err("the server is shutting down".to_owned()));
+                    settle(draft, outcome)
+                }
+            };
+            to_file.push(mail.clone());
+            answers.push(mail);
         }
-        draft.time_to_send_ms = draft.time_to_send_ms.map(|at| at.min(now));
-        let settled = self.deliver(owner, draft).await;
-        self.mailboxes.put_mail(owner.to_owned(), settled.clone()).await?;
-        Ok(settled)
+        self.mailboxes.put_mails(owner.to_owned(), to_file).await?;
+        Ok(answers)
     }
 
-    async fn file_as(&self, owner: &str, mut mail: Mail, folder: Folder, status: String) -> StoreResult<Mail> {
-        mail.folder = folder;
-        mail.status = Some(status);
-        self.mailboxes.put_mail(owner.to_owned(), mail.clone()).await?;
-        Ok(mail)
-    }
-
-    /// Hands a message to the router; the result is the message as it is to be filed, in
-    /// `sent` or `notsent`.
-    async fn deliver(&self, owner: &str, mut mail: Mail) -> Mail {
-        let expired = mail.valid_until_ms.is_some_and(|until| until < now_ms());
-        let outcome = match outgoing(owner, &mail) {
-            _ if expired => Err("the message expired before it was sent (valid_until has passed)".to_owned()),
-            Err(reason) => Err(reason),
-            Ok(message) => match self.router.send(Submit { message }).await {
-                Ok(Ok(stored)) => Ok(stored.id),
-                Ok(Err(refused)) => Err(refused.to_string()),
-                Err(_) => Err("the server is shutting down".to_owned()),
-            },
-        };
-        match outcome {
-            Ok(archive_id) => {
-                mail.folder = Folder::Sent;
-                mail.status = Some(SUCCESS.to_owned());
-                mail.archive_id = Some(archive_id);
-            }
-            Err(reason) => {
-                mail.folder = Folder::NotSent;
-                mail.status = Some(reason);
-            }
+    /// Hands messages to the router in one visit; each one's archive id, or why it was
+    /// refused.
+    async fn submit_all(&self, messages: Vec<NewMessage>) -> Vec<Result<i64, String>> {
+        if messages.is_empty() {
+            return Vec::new();
         }
-        mail
+        let count = messages.len();
+        match self.router.send(SubmitAll { messages }).await {
+            Ok(answers) => answers.into_iter().map(|a| a.map(|stored| stored.id).map_err(|e| e.to_string())).collect(),
+            Err(_) => vec![Err("the server is shutting down".to_owned()); count],
+        }
     }
 
     /// Up to `limit` messages of a folder that were not marked, oldest first.
@@ -121,16 +147,51 @@ impl Mailbox {
         let due = self.mailboxes.due_mail(now_ms(), limit).await?;
         let count = due.len();
         for (owner, mail) in due {
-            let settled = self.deliver(&owner, mail).await;
-            self.mailboxes.settle_mail(owner, settled).await?;
+            let outcome = match sendable(&owner, &mail) {
+                Ok(message) => self.submit_all(vec![message]).await.pop().unwrap_or(Err("not sent".to_owned())),
+                Err(reason) => Err(reason),
+            };
+            self.mailboxes.settle_mail(owner, settle(mail, outcome)).await?;
         }
         Ok(count)
     }
 }
 
-/// The core's message for a filed draft: from the owner's station, to the account and
-/// station it resolved to.
-fn outgoing(owner: &str, mail: &Mail) -> Result<NewMessage, String> {
+/// What becomes of one draft of a send.
+enum Plan {
+    /// Filed before (a retry): answered as it was.
+    Filed(Mail),
+    /// The same id as an earlier draft of this send.
+    SameAs(usize),
+    /// Filed now, not sent (refused, or for later).
+    New(Mail),
+    /// Handed to the router.
+    Sending(Mail),
+}
+
+fn settled(mut mail: Mail, folder: Folder, status: String) -> Mail {
+    mail.folder = folder;
+    mail.status = Some(status);
+    mail
+}
+
+/// A sent draft as it is filed: in `sent` with its archive id, or in `notsent` with why.
+fn settle(mut mail: Mail, outcome: Result<i64, String>) -> Mail {
+    match outcome {
+        Ok(archive_id) => {
+            mail.archive_id = Some(archive_id);
+            settled(mail, Folder::Sent, SUCCESS.to_owned())
+        }
+        Err(reason) => settled(mail, Folder::NotSent, reason),
+    }
+}
+
+/// The core's message for a draft that may go now: from the owner's station, to the
+/// account and station it resolved to; refused when its `valid_until` has passed.
+fn sendable(owner: &str, mail: &Mail) -> Result<NewMessage, String> {
+    if mail.valid_until_ms.is_some_and(|until| until < now_ms()) {
+        return Err("the message expired before it was sent (valid_until has passed)".to_owned());
+    }
     let from_user = Username::parse(owner).map_err(|e| e.to_string())?;
     let station = mail.from_station.clone().unwrap_or_else(|| DEFAULT_STATION.to_owned());
     let to_user = mail.to_user.as_deref().ok_or("the recipient is not a user of this server")?;

@@ -134,11 +134,12 @@ pub trait MessageStorage: Send + Sync {
 /// HTTP API users' folders (`model::mailbox`). The inbox is what waits for the user in
 /// the 1:1 archive; the other folders are rows of their own.
 pub trait MailboxStorage: Send + Sync {
-    /// Files `mail` in its folder under `owner`, replacing one with the same id there.
-    fn put_mail(&self, owner: String, mail: Mail) -> StoreFuture<()>;
-    /// The message `message_id` filed in `owner`'s `folder` (marked or not; for the inbox,
-    /// only those filed there by a mark).
-    fn find_mail(&self, owner: String, folder: Folder, message_id: String) -> StoreFuture<Option<Mail>>;
+    /// Files each message in its folder under `owner` (replacing one with the same id
+    /// there), in one transaction.
+    fn put_mails(&self, owner: String, mails: Vec<Mail>) -> StoreFuture<()>;
+    /// The messages of `ids` filed in any of `owner`'s `folders` (marked or not; for the
+    /// inbox, only those filed there by a mark).
+    fn find_mails(&self, owner: String, folders: Vec<Folder>, ids: Vec<String>) -> StoreFuture<Vec<Mail>>;
     /// Up to `limit` messages of a folder not marked, oldest first.
     fn folder(&self, owner: String, folder: Folder, limit: usize) -> StoreFuture<Vec<Mail>>;
     /// Deletes or marks the named messages of a folder, in one transaction; resolves to the

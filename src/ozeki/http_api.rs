@@ -190,11 +190,11 @@ async fn rest_send(state: &AppState, owner: &str, body: &Value) -> Result<Value,
     if items.len() > most {
         return Err(ApiError::too_large(format!("{} messages in one request; at most {most}", items.len())));
     }
-    let mut sent = Vec::with_capacity(items.len());
+    let mut drafts = Vec::with_capacity(items.len());
     for item in items {
-        let (draft, refusal) = rest_draft(state, owner, item).await;
-        sent.push(state.mailbox.send(owner, draft, refusal).await?);
+        drafts.push(rest_draft(state, owner, item).await);
     }
+    let sent = state.mailbox.send_all(owner, drafts).await?;
     let success = sent.iter().filter(|m| m.status.as_deref() == Some(SUCCESS)).count();
     let messages: Vec<Value> = sent.iter().map(|m| render::message_object(&state.hosts, m)).collect();
     let data = json!({
@@ -469,7 +469,8 @@ async fn url_send(state: &AppState, owner: &str, params: &Params) -> Result<Vec<
     if planned.len() > most {
         return Err(ApiError::too_large(format!("{} recipients in one request; at most {most}", planned.len())));
     }
-    let mut records = Vec::with_capacity(planned.len());
+    let mut drafts = Vec::with_capacity(planned.len());
+    let mut types = Vec::with_capacity(planned.len());
     for (to, text, message_type) in planned {
         let now = now_ms();
         let mut draft = Mail {
@@ -498,10 +499,11 @@ async fn url_send(state: &AppState, owner: &str, params: &Params) -> Result<Vec<
             }
             Err(reason) => refusal = Some(reason),
         }
-        let filed = state.mailbox.send(owner, draft, refusal).await?;
-        records.push(render::accept_report(&filed, &message_type));
+        drafts.push((draft, refusal));
+        types.push(message_type);
     }
-    Ok(records)
+    let filed = state.mailbox.send_all(owner, drafts).await?;
+    Ok(filed.iter().zip(&types).map(|(mail, message_type)| render::accept_report(mail, message_type)).collect())
 }
 
 async fn url_receive(state: &AppState, owner: &str, params: &Params) -> Result<Vec<render::Record>, ApiError> {

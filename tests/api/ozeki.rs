@@ -104,9 +104,16 @@ async fn an_http_user_sends_to_sse_and_ws_users_by_name_address_and_email_and_do
     assert_eq!(got["body"], "bob by e-mail");
 
     // A retried send (same id) is answered from the sent folder and not sent twice.
-    let retry = json!({"messages": [{"message_id": "m-1", "to_address": "ann@localhost", "text": "hi ann"}]});
+    let retry = json!({"messages": [
+        {"message_id": "m-1", "to_address": "ann@localhost", "text": "hi ann"},
+        {"message_id": "twice", "to_address": "ann@localhost", "text": "once only"},
+        {"message_id": "twice", "to_address": "ann@localhost", "text": "once only"},
+    ]});
     let r = api_post(&app, "sendmsg", GATEWAY, &retry).await;
-    assert_eq!(r.json()["data"]["messages"][0]["status"], "SUCCESS");
+    let statuses: Vec<Value> =
+        r.json()["data"]["messages"].as_array().unwrap().iter().map(|m| m["status"].clone()).collect();
+    assert_eq!(statuses, ["SUCCESS", "SUCCESS", "SUCCESS"]);
+    assert_eq!(next_of(&mut ann_sse, "chatapi.chat", "chat").await.data["body"], "once only");
     ann_sse.assert_quiet_except(Duration::from_millis(300), &["chatapi.presence"]).await;
 
     // Replies from SSE (REST send) and /ws land in the HTTP user's inbox.
@@ -133,7 +140,7 @@ async fn an_http_user_sends_to_sse_and_ws_users_by_name_address_and_email_and_do
     assert_eq!(r.json()["data"]["message_ids"], json!([ids[1]]));
     assert!(folder(&app, "deleted").await.is_empty(), "deleting from deleted removes");
 
-    assert_eq!(texts(&folder(&app, "sent").await), ["hi ann", "hi bob", "bob by e-mail"]);
+    assert_eq!(texts(&folder(&app, "sent").await), ["hi ann", "hi bob", "bob by e-mail", "once only"]);
     let notsent = folder(&app, "notsent").await;
     assert_eq!(texts(&notsent), ["to nobody"]);
     assert!(notsent[0]["status"].as_str().unwrap().contains("ghost"));
@@ -143,7 +150,7 @@ async fn an_http_user_sends_to_sse_and_ws_users_by_name_address_and_email_and_do
     let history = r.json();
     let bodies: Vec<&str> =
         history["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
-    assert_eq!(bodies, ["hi ann", "Reply from ann"], "{history}");
+    assert_eq!(bodies, ["hi ann", "once only", "Reply from ann"], "{history}");
 }
 
 /// Bob's two stations (resources), from the admin session list.

@@ -29,6 +29,24 @@ impl Handler<Submit> for Router {
     }
 }
 
+/// Store and route several messages, in order, in one visit of the router (so they are
+/// committed together). Sent by the HTTP API users' mailbox; replies once every one is
+/// committed or refused, each with its own answer.
+#[derive(Message)]
+#[rtype(result = "Vec<Result<Arc<StoredMessage>, RouteError>>")]
+pub struct SubmitAll {
+    pub messages: Vec<NewMessage>,
+}
+
+impl Handler<SubmitAll> for Router {
+    type Result = ResponseFuture<Vec<Result<Arc<StoredMessage>, RouteError>>>;
+
+    fn handle(&mut self, msg: SubmitAll, ctx: &mut Context<Self>) -> Self::Result {
+        let pending: Vec<_> = msg.messages.into_iter().map(|message| self.submit(message, ctx)).collect();
+        Box::pin(futures_util::future::join_all(pending))
+    }
+}
+
 /// Store and route a message from a login stream: the router resolves the stream, checks
 /// that it is `owner`'s (`None`: anyone's, for the admin), and sends it from that station.
 /// Sent by the chat API, so that a REST message visits the router once before its commit;

@@ -29,7 +29,7 @@ mod tests;
 pub use admin::{Kick, ListSessions, TakeCensus, UserAdded, UserRemoved};
 pub use hub::{ConversationMoved, CoreConfig, Router, RouterStats, UserStatus};
 pub use messages::{
-    Broadcast, DeliverToUser, MessageCommitted, SendChatState, SendDisplayed, Submit, SubmitFromStream,
+    Broadcast, DeliverToUser, MessageCommitted, SendChatState, SendDisplayed, Submit, SubmitAll, SubmitFromStream,
     WatchConversations,
 };
 pub use presence::{Blocklist, PresenceOf, SetBlock, UnwatchUser, WatchUser};

@@ -166,8 +166,8 @@ async fn a_mailbox_files_marks_deletes_and_reads_its_inbox_from_what_waits() {
             storage.accounts.create_user(user(n)).await.unwrap();
         }
         let box_ = &storage.mailboxes;
-        box_.put_mail("bob".into(), mail("m1", Folder::Sent)).await.unwrap();
-        box_.put_mail("bob".into(), mail("m2", Folder::Sent)).await.unwrap();
+        box_.put_mails("bob".into(), vec![mail("m1", Folder::Sent)]).await.unwrap();
+        box_.put_mails("bob".into(), vec![mail("m2", Folder::Sent)]).await.unwrap();
         let sent = box_.folder("bob".into(), Folder::Sent, 10).await.unwrap();
         assert_eq!(sent, vec![mail("m1", Folder::Sent), mail("m2", Folder::Sent)], "{name}: kept as filed");
         assert!(box_.folder("ann".into(), Folder::Sent, 10).await.unwrap().is_empty(), "{name}: per owner");
@@ -206,7 +206,7 @@ async fn a_mailbox_files_marks_deletes_and_reads_its_inbox_from_what_waits() {
         let inbox = box_.folder("bob".into(), Folder::Inbox, 10).await.unwrap();
         assert_eq!(inbox.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["three"], "{name}");
         assert!(storage.messages.pending_for("bob".into()).await.unwrap().len() == 1, "{name}: no longer waiting");
-        let kept = box_.find_mail("bob".into(), Folder::Inbox, ids[0].clone()).await.unwrap();
+        let kept = box_.find_mails("bob".into(), vec![Folder::Inbox], vec![ids[0].clone()]).await.unwrap().pop();
         assert!(kept.is_some_and(|m| m.marked && m.text == "one"), "{name}: a marked message stays in the inbox");
         let again = box_.file_mail("bob".into(), Folder::Inbox, vec![ids[0].clone()], MailAction::Delete).await;
         assert_eq!(again.unwrap(), vec![ids[0].clone()], "{name}: and can be deleted from there");
@@ -224,8 +224,8 @@ async fn outbox_messages_come_due_in_order_and_settle_into_another_folder() {
         storage.accounts.create_user(user("bob")).await.unwrap();
         let box_ = &storage.mailboxes;
         let later = Mail { time_to_send_ms: Some(5000), ..mail("later", Folder::Outbox) };
-        box_.put_mail("bob".into(), later).await.unwrap();
-        box_.put_mail("bob".into(), mail("soon", Folder::Outbox)).await.unwrap();
+        box_.put_mails("bob".into(), vec![later]).await.unwrap();
+        box_.put_mails("bob".into(), vec![mail("soon", Folder::Outbox)]).await.unwrap();
         let due = box_.due_mail(3000, 10).await.unwrap();
         assert_eq!(due.iter().map(|(o, m)| (o.as_str(), m.message_id.as_str())).collect::<Vec<_>>(), [("bob", "soon")]);
         let due = box_.due_mail(6000, 10).await.unwrap();

@@ -105,12 +105,12 @@ impl OzekiStorage for Store {
 }
 
 impl MailboxStorage for Store {
-    fn put_mail(&self, owner: String, mail: Mail) -> StoreFuture<()> {
-        named("mailbox", self.write(move |c| mailbox::put(c, &owner, &mail)))
+    fn put_mails(&self, owner: String, mails: Vec<Mail>) -> StoreFuture<()> {
+        named("mailbox", self.write(move |c| mails.iter().try_for_each(|mail| mailbox::put(c, &owner, mail))))
     }
 
-    fn find_mail(&self, owner: String, folder: Folder, message_id: String) -> StoreFuture<Option<Mail>> {
-        named("mailbox", self.read(move |c| mailbox::find(c, &owner, folder, &message_id)))
+    fn find_mails(&self, owner: String, folders: Vec<Folder>, ids: Vec<String>) -> StoreFuture<Vec<Mail>> {
+        named("mailbox", self.read(move |c| mailbox::find_all(c, &owner, &folders, &ids)))
     }
 
     fn folder(&self, owner: String, folder: Folder, limit: usize) -> StoreFuture<Vec<Mail>> {

@@ -48,6 +48,17 @@ pub fn find(conn: &Connection, owner: &str, folder: Folder, message_id: &str) ->
     Ok(stmt.query_row(params![owner, folder.as_str(), message_id], row_to_mail).optional()?)
 }
 
+/// The messages of `ids` filed in any of `folders`.
+pub fn find_all(conn: &Connection, owner: &str, folders: &[Folder], ids: &[String]) -> StoreResult<Vec<Mail>> {
+    let mut found = Vec::new();
+    for folder in folders {
+        for id in ids {
+            found.extend(find(conn, owner, *folder, id)?);
+        }
+    }
+    Ok(found)
+}
+
 /// Up to `limit` unmarked messages of a folder, oldest first.
 pub fn folder(conn: &Connection, owner: &str, folder: Folder, limit: usize) -> StoreResult<Vec<Mail>> {
     if folder == Folder::Inbox {

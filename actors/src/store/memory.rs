@@ -193,14 +193,21 @@ impl Tables {
 }
 
 impl MailboxStorage for MemoryStore {
-    fn put_mail(&self, owner: String, mail: Mail) -> StoreFuture<()> {
-        self.tables().file(&owner, mail);
+    fn put_mails(&self, owner: String, mails: Vec<Mail>) -> StoreFuture<()> {
+        let mut t = self.tables();
+        for mail in mails {
+            t.file(&owner, mail);
+        }
         done(Ok(()))
     }
 
-    fn find_mail(&self, owner: String, folder: Folder, message_id: String) -> StoreFuture<Option<Mail>> {
+    fn find_mails(&self, owner: String, folders: Vec<Folder>, ids: Vec<String>) -> StoreFuture<Vec<Mail>> {
         let t = self.tables();
-        done(Ok(t.filed(&owner, folder, &message_id).map(|at| t.mailbox[at].1.clone())))
+        let found = folders
+            .iter()
+            .flat_map(|folder| ids.iter().map(move |id| (*folder, id)))
+            .filter_map(|(folder, id)| t.filed(&owner, folder, id).map(|at| t.mailbox[at].1.clone()));
+        done(Ok(found.collect()))
     }
 
     fn folder(&self, owner: String, folder: Folder, limit: usize) -> StoreFuture<Vec<Mail>> {
