@@ -48,11 +48,16 @@ impl Directory {
         }
     }
 
+    /// Whether `username` is an HTTP API user, which holds no live station.
+    pub fn holds_no_station(&self, username: &str) -> bool {
+        self.http_users.contains(username)
+    }
+
     /// `Ok` if the account exists and may hold live stations; `UnknownUser`, or
     /// `NoLiveStation` for an HTTP API user.
     pub fn require_live(&self, username: &str) -> Result<(), RouteError> {
         self.require(username)?;
-        if self.http_users.contains(username) {
+        if self.holds_no_station(username) {
             return Err(RouteError::NoLiveStation(username.to_owned()));
         }
         Ok(())

@@ -42,7 +42,8 @@ impl Handler<ChangeRoster> for Router {
         }
         let feed = ctx.address();
         let (owner, contact, op) = (msg.owner.clone(), msg.contact.clone(), msg.op);
-        let auto_accept = self.config.roster_auto_accept;
+        // An HTTP API user has no station to answer a request from: it approves every one.
+        let auto_accept = self.config.roster_auto_accept || self.directory.holds_no_station(&msg.contact);
         // RFC 6121's rules, run by the store inside the pair's transaction.
         let rule = move |mine, theirs| {
             roster::apply(op, &owner, &contact, mine, theirs, auto_accept).map_err(|e| match e {
