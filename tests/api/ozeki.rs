@@ -373,6 +373,21 @@ async fn every_refusal_says_what_is_wrong() {
     assert!(r.message().contains("HTTP API user"), "{}", r.text());
     let r = reply(app.client.get(app.url("/sse/gateway")).basic_auth("gateway", "pw-gateway").send().await).await;
     assert_eq!(r.status, 403, "{}", r.text());
+    let mut xmpp = crate::xmpp::Xmpp::connect(&app).await;
+    xmpp.open().await;
+    xmpp.next().await;
+    assert_eq!(xmpp.auth("gateway", "pw-gateway").await.name, "success");
+    xmpp.open().await;
+    xmpp.next().await;
+    xmpp.send("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+        .await;
+    let refused = xmpp.next().await;
+    assert_eq!(refused.get_attr("type"), Some("error"), "{}", refused.to_xml());
+    assert!(
+        refused.to_xml().contains("forbidden") && refused.to_xml().contains("HTTP API user"),
+        "{}",
+        refused.to_xml()
+    );
 
     let bad_json = reply(
         app.client
