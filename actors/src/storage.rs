@@ -12,6 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::model::apps::{AppChat, AppRecord, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
@@ -177,6 +178,47 @@ pub trait OzekiStorage: Send + Sync {
     fn reports(&self, conversation: String, since_ms: i64, limit: usize) -> StoreFuture<Vec<ConversationReport>>;
 }
 
+/// External apps, their chats, and the webhook outbox.
+pub trait AppStorage: Send + Sync {
+    /// The app and its account (`account`, of kind `app`) together; `Conflict` if the name
+    /// is taken.
+    fn create_app(&self, app: AppRecord, account: NewUser) -> StoreFuture<()>;
+    /// Writes description, token, signature token and webhook.
+    fn update_app(&self, app: AppRecord) -> StoreFuture<()>;
+    /// The app, its account, chats and deliveries; false if there was none.
+    fn delete_app(&self, id: String) -> StoreFuture<bool>;
+    fn app(&self, id: String) -> StoreFuture<Option<AppRecord>>;
+    fn app_by_token(&self, digest: Vec<u8>) -> StoreFuture<Option<AppRecord>>;
+    fn all_apps(&self) -> StoreFuture<Vec<AppRecord>>;
+    /// A message from a user to the app's account: archived, not waiting for any station;
+    /// the user's chat with the app opened if new (as `new_chat_id`); and, when the app has
+    /// a webhook, its delivery (`delivery_id`) queued; all in one transaction.
+    fn append_for_app(
+        &self,
+        message: NewMessage,
+        app_id: String,
+        new_chat_id: String,
+        delivery_id: String,
+        after_commit: AfterCommit<Arc<StoredMessage>>,
+    ) -> StoreFuture<(Arc<StoredMessage>, AppChat)>;
+    /// The app's chat with `peer`, opened as `new_chat_id` if there is none.
+    fn open_chat(&self, app_id: String, peer: String, new_chat_id: String) -> StoreFuture<AppChat>;
+    fn chat(&self, chat_id: String) -> StoreFuture<Option<AppChat>>;
+    /// An app's chats, oldest first, from `offset`.
+    fn chats(&self, app_id: String, offset: usize, limit: usize) -> StoreFuture<Vec<AppChat>>;
+    /// Each chat's first pending delivery, if it is due at `now_ms`, in order.
+    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreFuture<Vec<Delivery>>;
+    fn settle_delivery(&self, seq: i64, attempts: u32, outcome: DeliveryOutcome) -> StoreFuture<()>;
+    /// An app's deliveries (in `state`, when given), newest first.
+    fn deliveries(&self, app_id: String, state: Option<DeliveryState>, limit: usize) -> StoreFuture<Vec<Delivery>>;
+    /// Dead deliveries (one, or all of the app's) back to pending now; how many.
+    fn replay_deliveries(&self, app_id: String, seq: Option<i64>) -> StoreFuture<usize>;
+    /// Pending deliveries, and the oldest one's creation time.
+    fn outbox_depth(&self) -> StoreFuture<(u64, Option<i64>)>;
+    /// An archived 1:1 message.
+    fn archived_message(&self, id: i64) -> StoreFuture<Option<StoredMessage>>;
+}
+
 /// Rosters (both rows of a pair change together) and blocklists.
 pub trait RosterStorage: Send + Sync {
     /// Every roster row `owner` holds.
@@ -238,6 +280,7 @@ pub struct Storage {
     pub workgroups: Arc<dyn WorkgroupStorage>,
     pub mailboxes: Arc<dyn MailboxStorage>,
     pub ozeki: Arc<dyn OzekiStorage>,
+    pub apps: Arc<dyn AppStorage>,
 }
 
 impl Storage {
@@ -248,6 +291,7 @@ impl Storage {
             + MessageStorage
             + MailboxStorage
             + OzekiStorage
+            + AppStorage
             + RosterStorage
             + RoomStorage
             + WorkgroupStorage
@@ -261,7 +305,8 @@ impl Storage {
             rooms: store.clone(),
             workgroups: store.clone(),
             mailboxes: store.clone(),
-            ozeki: store,
+            ozeki: store.clone(),
+            apps: store,
         }
     }
 }

@@ -69,11 +69,15 @@ fn check_email(email: &str) -> Result<(), ApiError> {
 
 /// The kind an account is created with (`user` when not given).
 fn parse_kind(raw: Option<&str>) -> Result<AccountKind, ApiError> {
-    match raw {
+    match raw.map(|r| (r, AccountKind::parse(r))) {
         None => Ok(AccountKind::User),
-        Some(raw) => AccountKind::parse(raw).ok_or_else(|| {
-            ApiError::bad_request(format!("unknown account kind {raw:?}; expected one of {}", AccountKind::NAMES))
-        }),
+        Some((_, Some(AccountKind::App))) => {
+            Err(ApiError::bad_request("an app's account is made with its app: POST /restapi/v1/apps"))
+        }
+        Some((_, Some(kind))) => Ok(kind),
+        Some((raw, None)) => {
+            Err(ApiError::bad_request(format!("unknown account kind {raw:?}; expected user or http")))
+        }
     }
 }
 

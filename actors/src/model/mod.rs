@@ -9,10 +9,12 @@
 //! - [`message`]: `NewMessage`, `StoredMessage`, room messages, chat states.
 //! - [`records`]: presence values, roster rows, rooms, workgroups and chats.
 //! - [`ozeki`]: Ozeki's md5 user and conversation ids.
+//! - [`apps`]: external apps, their chats and webhook deliveries.
 //! - [`mailbox`]: an HTTP API user's folders and the messages in them.
 //! - [`event`]: `Event` (a `Payload` with the doors' cached renderings) and `Push`.
 
 pub mod address;
+pub mod apps;
 pub mod event;
 pub mod mailbox;
 pub mod message;

@@ -17,15 +17,19 @@ pub enum AccountKind {
     /// An HTTP API user (Ozeki's service account): applications send and receive through it
     /// over HTTP; it holds no live station, so what is addressed to it waits until downloaded.
     Http,
+    /// An external app's account (`model::apps`): it holds no live station; what end users
+    /// send it goes to the app's webhook.
+    App,
 }
 
 impl AccountKind {
-    pub const NAMES: &'static str = "user, http";
+    pub const NAMES: &'static str = "user, http, app";
 
     pub fn as_str(self) -> &'static str {
         match self {
             AccountKind::User => "user",
             AccountKind::Http => "http",
+            AccountKind::App => "app",
         }
     }
 
@@ -33,6 +37,7 @@ impl AccountKind {
         match raw {
             "user" => Some(AccountKind::User),
             "http" => Some(AccountKind::Http),
+            "app" => Some(AccountKind::App),
             _ => None,
         }
     }

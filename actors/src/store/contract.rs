@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::memory::MemoryStore;
 use super::{Store, StoreOptions};
 use crate::jid::{Jid, Username};
+use crate::model::apps::{AppRecord, DeliveryOutcome, DeliveryState};
 use crate::model::mailbox::{Folder, Mail, MailAction, ReportRequests};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{AccountKind, HistoryQuery, NewUser, RosterItem, RowChange, Subscription, Transition};
@@ -324,5 +325,113 @@ async fn an_expired_message_no_longer_waits() {
         assert_eq!(pending[0].expires_ms, Some(now + 60_000), "{name}: kept with the message");
         let inbox = storage.mailboxes.folder("bob".into(), Folder::Inbox, 10).await.unwrap();
         assert_eq!(inbox.len(), 2, "{name}: nor is it in an HTTP user's inbox");
+    }
+}
+
+fn app(id: &str, name: &str) -> AppRecord {
+    AppRecord {
+        id: id.into(),
+        name: name.into(),
+        description: String::new(),
+        token_digest: vec![id.as_bytes()[0]; 32],
+        signature_token: None,
+        webhook_url: None,
+        created_ms: 1,
+        modified_ms: 1,
+    }
+}
+
+#[actix_rt::test]
+async fn an_apps_chats_and_webhook_outbox_keep_order_retries_and_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        for n in ["ann", "bob"] {
+            storage.accounts.create_user(user(n)).await.unwrap();
+        }
+        let bot = NewUser { kind: AccountKind::App, ..user("bot") };
+        storage.apps.create_app(app("a1", "bot"), bot.clone()).await.unwrap();
+        let taken = storage.apps.create_app(app("a2", "ann"), NewUser { kind: AccountKind::App, ..user("ann") }).await;
+        assert!(matches!(taken, Err(StoreError::Conflict(_))), "{name}: a user's name is taken");
+        assert_eq!(storage.apps.app_by_token(vec![b'a'; 32]).await.unwrap().map(|a| a.id).as_deref(), Some("a1"));
+
+        let to_bot = |from: &str, body: &str| NewMessage {
+            from: Jid::full(Username::parse(from).unwrap(), "web".into()),
+            to: Jid::bare(Username::parse("bot").unwrap()),
+            ..message(body)
+        };
+        let (first, chat) = storage
+            .apps
+            .append_for_app(
+                to_bot("ann", "before the webhook"),
+                "a1".into(),
+                "c-ann".into(),
+                "d0".into(),
+                Box::new(|_| {}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(chat.chat_id, "c-ann", "{name}: the chat is opened by the first message");
+        assert!(storage.apps.due_deliveries(i64::MAX, 10).await.unwrap().is_empty(), "{name}: no webhook, no delivery");
+        assert!(
+            storage.messages.pending_for("bot".into()).await.unwrap().is_empty(),
+            "{name}: nothing waits for a station"
+        );
+        assert_eq!(
+            storage.apps.archived_message(first.id).await.unwrap().map(|m| m.body).as_deref(),
+            Some("before the webhook")
+        );
+
+        let watched = AppRecord { webhook_url: Some("http://127.0.0.1:9/hook".into()), ..app("a1", "bot") };
+        storage.apps.update_app(watched).await.unwrap();
+        let mut ids = Vec::new();
+        for (i, (from, body)) in [("ann", "a1"), ("bob", "b1"), ("ann", "a2")].iter().enumerate() {
+            let (stored, chat) = storage
+                .apps
+                .append_for_app(
+                    to_bot(from, body),
+                    "a1".into(),
+                    format!("c-{from}"),
+                    format!("d{}", i + 1),
+                    Box::new(|_| {}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(chat.chat_id, format!("c-{from}"), "{name}: one chat per user, stable");
+            ids.push(stored.id);
+        }
+        let due = storage.apps.due_deliveries(i64::MAX, 10).await.unwrap();
+        let heads: Vec<(&str, i64)> = due.iter().map(|d| (d.chat_id.as_str(), d.message_id)).collect();
+        assert_eq!(heads, [("c-ann", ids[0]), ("c-bob", ids[1])], "{name}: each chat's first only");
+        let ann_first = due[0].clone();
+        storage
+            .apps
+            .settle_delivery(ann_first.seq, 1, DeliveryOutcome::Retry { at_ms: i64::MAX / 2, error: "500".into() })
+            .await
+            .unwrap();
+        let due = storage.apps.due_deliveries(i64::MAX / 4, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|d| d.chat_id.as_str()).collect::<Vec<_>>(),
+            ["c-bob"],
+            "{name}: a retry holds its chat back"
+        );
+        storage.apps.settle_delivery(ann_first.seq, 2, DeliveryOutcome::Dead { error: "gone".into() }).await.unwrap();
+        let due = storage.apps.due_deliveries(i64::MAX, 10).await.unwrap();
+        let ann_head = due.iter().find(|d| d.chat_id == "c-ann").map(|d| d.message_id);
+        assert_eq!(ann_head, Some(ids[2]), "{name}: a dead one lets the next go");
+        assert_eq!(storage.apps.outbox_depth().await.unwrap().0, 2, "{name}");
+        let dead = storage.apps.deliveries("a1".into(), Some(DeliveryState::Dead), 10).await.unwrap();
+        assert_eq!((dead.len(), dead[0].attempts, dead[0].last_error.as_deref()), (1, 2, Some("gone")), "{name}");
+        assert_eq!(storage.apps.replay_deliveries("a1".into(), None).await.unwrap(), 1, "{name}");
+        let due = storage.apps.due_deliveries(i64::MAX, 10).await.unwrap();
+        let ann_head = due.iter().find(|d| d.chat_id == "c-ann").map(|d| d.message_id);
+        assert_eq!(ann_head, Some(ids[0]), "{name}: replayed, it is first again");
+
+        let opened = storage.apps.open_chat("a1".into(), "ann".into(), "ignored".into()).await.unwrap();
+        assert_eq!(opened.chat_id, "c-ann", "{name}");
+        let page = storage.apps.chats("a1".into(), 1, 10).await.unwrap();
+        assert_eq!(page.iter().map(|c| c.chat_id.as_str()).collect::<Vec<_>>(), ["c-bob"], "{name}: paged");
+        assert!(storage.apps.delete_app("a1".into()).await.unwrap(), "{name}");
+        assert!(storage.accounts.find_user("bot".into()).await.unwrap().is_none(), "{name}: its account went with it");
+        assert!(storage.apps.chat("c-ann".into()).await.unwrap().is_none(), "{name}");
     }
 }

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{mailbox, messages, ozeki, rooms, roster, users, workgroups, Store};
+use super::{apps, mailbox, messages, ozeki, rooms, roster, users, workgroups, Store};
+use crate::model::apps::{AppChat, AppRecord, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
@@ -12,8 +13,8 @@ use crate::model::records::{
 };
 use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
-    AccountStorage, AfterCommit, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage, RosterRule, RosterStorage,
-    StoreFuture, StoreResult, WorkgroupStorage,
+    AccountStorage, AfterCommit, AppStorage, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage, RosterRule,
+    RosterStorage, StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 /// Boxes a store future, naming the entity in a database failure.
@@ -59,6 +60,84 @@ impl AccountStorage for Store {
 
     fn account_names(&self) -> StoreFuture<Vec<(String, AccountKind)>> {
         named("account", self.read(users::account_names))
+    }
+}
+
+impl AppStorage for Store {
+    fn create_app(&self, app: AppRecord, account: NewUser) -> StoreFuture<()> {
+        named("app", self.write(move |c| apps::create(c, &app, &account)))
+    }
+
+    fn update_app(&self, app: AppRecord) -> StoreFuture<()> {
+        named("app", self.write(move |c| apps::update(c, &app)))
+    }
+
+    fn delete_app(&self, id: String) -> StoreFuture<bool> {
+        named("app", self.write(move |c| apps::delete(c, &id)))
+    }
+
+    fn app(&self, id: String) -> StoreFuture<Option<AppRecord>> {
+        named("app", self.read(move |c| apps::find(c, &id)))
+    }
+
+    fn app_by_token(&self, digest: Vec<u8>) -> StoreFuture<Option<AppRecord>> {
+        named("app", self.read(move |c| apps::by_token(c, &digest)))
+    }
+
+    fn all_apps(&self) -> StoreFuture<Vec<AppRecord>> {
+        named("app", self.read(apps::all))
+    }
+
+    fn append_for_app(
+        &self,
+        message: NewMessage,
+        app_id: String,
+        new_chat_id: String,
+        delivery_id: String,
+        after_commit: AfterCommit<Arc<StoredMessage>>,
+    ) -> StoreFuture<(Arc<StoredMessage>, AppChat)> {
+        let work = move |c: &rusqlite::Connection| {
+            apps::append_for_app(c, &message, &app_id, &new_chat_id, &delivery_id)
+                .map(|(stored, chat)| (Arc::new(stored), chat))
+        };
+        let written = self.write_then(work, move |(stored, _): &(Arc<StoredMessage>, AppChat)| after_commit(stored));
+        named("message", written)
+    }
+
+    fn open_chat(&self, app_id: String, peer: String, new_chat_id: String) -> StoreFuture<AppChat> {
+        named("chat", self.write(move |c| apps::open_chat(c, &app_id, &peer, &new_chat_id)))
+    }
+
+    fn chat(&self, chat_id: String) -> StoreFuture<Option<AppChat>> {
+        named("chat", self.read(move |c| apps::chat(c, &chat_id)))
+    }
+
+    fn chats(&self, app_id: String, offset: usize, limit: usize) -> StoreFuture<Vec<AppChat>> {
+        named("chat", self.read(move |c| apps::chats(c, &app_id, offset, limit)))
+    }
+
+    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreFuture<Vec<Delivery>> {
+        named("delivery", self.read(move |c| apps::due(c, now_ms, limit)))
+    }
+
+    fn settle_delivery(&self, seq: i64, attempts: u32, outcome: DeliveryOutcome) -> StoreFuture<()> {
+        named("delivery", self.write(move |c| apps::settle(c, seq, attempts, &outcome)))
+    }
+
+    fn deliveries(&self, app_id: String, state: Option<DeliveryState>, limit: usize) -> StoreFuture<Vec<Delivery>> {
+        named("delivery", self.read(move |c| apps::list(c, &app_id, state, limit)))
+    }
+
+    fn replay_deliveries(&self, app_id: String, seq: Option<i64>) -> StoreFuture<usize> {
+        named("delivery", self.write(move |c| apps::replay(c, &app_id, seq)))
+    }
+
+    fn outbox_depth(&self) -> StoreFuture<(u64, Option<i64>)> {
+        named("delivery", self.read(apps::depth))
+    }
+
+    fn archived_message(&self, id: i64) -> StoreFuture<Option<StoredMessage>> {
+        named("message", self.read(move |c| apps::message(c, id)))
     }
 }
 

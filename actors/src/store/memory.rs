@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use futures_util::FutureExt;
+
 use crate::clock::now_ms;
+use crate::model::apps::{AppChat, AppRecord, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
@@ -14,8 +17,8 @@ use crate::model::records::{
 };
 use crate::model::{MessageKind, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
-    AccountStorage, AfterCommit, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage, RosterRule, RosterStorage,
-    StoreError, StoreFuture, StoreResult, WorkgroupStorage,
+    AccountStorage, AfterCommit, AppStorage, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage, RosterRule,
+    RosterStorage, StoreError, StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 #[derive(Default)]
@@ -37,6 +40,9 @@ struct Tables {
     /// (conversation, username) → settings.
     conversations: BTreeMap<(String, String), ConversationProps>,
     reports: Vec<ConversationReport>,
+    apps: BTreeMap<String, AppRecord>,
+    app_chats: Vec<AppChat>,
+    deliveries: Vec<Delivery>,
 }
 
 /// Every storage interface, in memory.
@@ -386,6 +392,183 @@ impl MessageStorage for MemoryStore {
         peers.sort_by_key(|(_, id, _)| std::cmp::Reverse(*id));
         peers.truncate(limit);
         done(Ok(peers))
+    }
+}
+
+impl Tables {
+    fn open_chat(&mut self, app_id: &str, peer: &str, new_chat_id: &str) -> AppChat {
+        if let Some(chat) = self.app_chats.iter().find(|c| c.app_id == app_id && c.peer == peer) {
+            return chat.clone();
+        }
+        let chat =
+            AppChat { chat_id: new_chat_id.into(), app_id: app_id.into(), peer: peer.into(), created_ms: now_ms() };
+        self.app_chats.push(chat.clone());
+        chat
+    }
+}
+
+impl AppStorage for MemoryStore {
+    fn create_app(&self, app: AppRecord, account: NewUser) -> StoreFuture<()> {
+        // Ready at once, as every call here: the account first, then the app.
+        match self.create_user(account).now_or_never() {
+            Some(Ok(())) => {
+                self.tables().apps.insert(app.id.clone(), app);
+                done(Ok(()))
+            }
+            Some(Err(e)) => done(Err(e)),
+            None => done(Err(StoreError::Unavailable)),
+        }
+    }
+
+    fn update_app(&self, app: AppRecord) -> StoreFuture<()> {
+        let mut t = self.tables();
+        let Some(known) = t.apps.get_mut(&app.id) else {
+            return done(Err(StoreError::NotFound(format!("app '{}' does not exist", app.id))));
+        };
+        *known = AppRecord { modified_ms: now_ms(), ..app };
+        done(Ok(()))
+    }
+
+    fn delete_app(&self, id: String) -> StoreFuture<bool> {
+        let removed = self.tables().apps.remove(&id);
+        let Some(app) = removed else { return done(Ok(false)) };
+        {
+            let mut t = self.tables();
+            t.app_chats.retain(|c| c.app_id != id);
+            t.deliveries.retain(|d| d.app_id != id);
+        }
+        let deleted = self.delete_user(app.name);
+        Box::pin(async move { deleted.await.map(|()| true) })
+    }
+
+    fn app(&self, id: String) -> StoreFuture<Option<AppRecord>> {
+        done(Ok(self.tables().apps.get(&id).cloned()))
+    }
+
+    fn app_by_token(&self, digest: Vec<u8>) -> StoreFuture<Option<AppRecord>> {
+        done(Ok(self.tables().apps.values().find(|a| a.token_digest == digest).cloned()))
+    }
+
+    fn all_apps(&self) -> StoreFuture<Vec<AppRecord>> {
+        done(Ok(self.tables().apps.values().cloned().collect()))
+    }
+
+    fn append_for_app(
+        &self,
+        message: NewMessage,
+        app_id: String,
+        new_chat_id: String,
+        delivery_id: String,
+        after_commit: AfterCommit<Arc<StoredMessage>>,
+    ) -> StoreFuture<(Arc<StoredMessage>, AppChat)> {
+        // The memory store's futures are ready at once: this "commits" now, like the rest.
+        let appended = self.append_message(message, None, Box::new(|_| {})).now_or_never();
+        let stored = match appended {
+            Some(Ok(stored)) => stored,
+            Some(Err(e)) => return done(Err(e)),
+            None => return done(Err(StoreError::Unavailable)),
+        };
+        let chat = {
+            let mut t = self.tables();
+            if let Some((_, pending)) = t.messages.get_mut(&stored.id) {
+                *pending = false;
+            }
+            let chat = t.open_chat(&app_id, &stored.from_user, &new_chat_id);
+            if t.apps.get(&app_id).is_some_and(|a| a.webhook_url.is_some()) {
+                let seq = t.deliveries.last().map_or(1, |d| d.seq + 1);
+                t.deliveries.push(Delivery {
+                    seq,
+                    delivery_id,
+                    app_id,
+                    chat_id: chat.chat_id.clone(),
+                    message_id: stored.id,
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    next_attempt_ms: stored.stamp_ms,
+                    last_error: None,
+                    created_ms: stored.stamp_ms,
+                });
+            }
+            chat
+        };
+        after_commit(&stored);
+        done(Ok((stored, chat)))
+    }
+
+    fn open_chat(&self, app_id: String, peer: String, new_chat_id: String) -> StoreFuture<AppChat> {
+        done(Ok(self.tables().open_chat(&app_id, &peer, &new_chat_id)))
+    }
+
+    fn chat(&self, chat_id: String) -> StoreFuture<Option<AppChat>> {
+        done(Ok(self.tables().app_chats.iter().find(|c| c.chat_id == chat_id).cloned()))
+    }
+
+    fn chats(&self, app_id: String, offset: usize, limit: usize) -> StoreFuture<Vec<AppChat>> {
+        let t = self.tables();
+        done(Ok(t.app_chats.iter().filter(|c| c.app_id == app_id).skip(offset).take(limit).cloned().collect()))
+    }
+
+    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreFuture<Vec<Delivery>> {
+        let t = self.tables();
+        let mut heads: Vec<Delivery> = Vec::new();
+        for d in t.deliveries.iter().filter(|d| d.state == DeliveryState::Pending) {
+            if !heads.iter().any(|h| h.chat_id == d.chat_id) {
+                heads.push(d.clone());
+            }
+        }
+        heads.retain(|d| d.next_attempt_ms <= now_ms);
+        heads.truncate(limit);
+        done(Ok(heads))
+    }
+
+    fn settle_delivery(&self, seq: i64, attempts: u32, outcome: DeliveryOutcome) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if let Some(d) = t.deliveries.iter_mut().find(|d| d.seq == seq) {
+            d.attempts = attempts;
+            match outcome {
+                DeliveryOutcome::Delivered => d.state = DeliveryState::Delivered,
+                DeliveryOutcome::Retry { at_ms, error } => {
+                    d.next_attempt_ms = at_ms;
+                    d.last_error = Some(error);
+                }
+                DeliveryOutcome::Dead { error } => {
+                    d.state = DeliveryState::Dead;
+                    d.last_error = Some(error);
+                }
+            }
+        }
+        done(Ok(()))
+    }
+
+    fn deliveries(&self, app_id: String, state: Option<DeliveryState>, limit: usize) -> StoreFuture<Vec<Delivery>> {
+        let t = self.tables();
+        let found = t.deliveries.iter().rev().filter(|d| d.app_id == app_id && state.is_none_or(|s| d.state == s));
+        done(Ok(found.take(limit).cloned().collect()))
+    }
+
+    fn replay_deliveries(&self, app_id: String, seq: Option<i64>) -> StoreFuture<usize> {
+        let mut t = self.tables();
+        let now = now_ms();
+        let mut count = 0;
+        for d in t.deliveries.iter_mut() {
+            if d.app_id == app_id && d.state == DeliveryState::Dead && seq.is_none_or(|s| d.seq == s) {
+                (d.state, d.attempts, d.next_attempt_ms, d.created_ms) = (DeliveryState::Pending, 0, now, now);
+                count += 1;
+            }
+        }
+        done(Ok(count))
+    }
+
+    fn outbox_depth(&self) -> StoreFuture<(u64, Option<i64>)> {
+        let t = self.tables();
+        let pending = t.deliveries.iter().filter(|d| d.state == DeliveryState::Pending);
+        let (count, oldest) = pending
+            .fold((0u64, None::<i64>), |(n, o), d| (n + 1, Some(o.map_or(d.created_ms, |o| o.min(d.created_ms)))));
+        done(Ok((count, oldest)))
+    }
+
+    fn archived_message(&self, id: i64) -> StoreFuture<Option<StoredMessage>> {
+        done(Ok(self.tables().messages.get(&id).map(|(m, _)| m.clone())))
     }
 }
 

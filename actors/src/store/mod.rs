@@ -13,6 +13,7 @@
 //!
 //! To move to another engine (PostgreSQL), keep [`Store`]'s methods and replace this module.
 
+mod apps;
 #[cfg(test)]
 mod contract;
 mod interfaces;

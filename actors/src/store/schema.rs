@@ -175,6 +175,39 @@ const MIGRATIONS: &[&str] = &[
     // 8: a message may expire (Ozeki's ValidUntil): after that it is not delivered from the
     // offline store.
     "ALTER TABLE messages ADD COLUMN expires_ms INTEGER;",
+    // 9: external apps (each with an account of kind 'app'), their chats, and the webhook
+    // outbox: a delivery row is written in the same transaction as its message.
+    "CREATE TABLE apps (
+         id              TEXT PRIMARY KEY,
+         name            TEXT NOT NULL UNIQUE REFERENCES users(username) ON DELETE CASCADE,
+         description     TEXT NOT NULL,
+         token_digest    BLOB NOT NULL UNIQUE,
+         signature_token TEXT,
+         webhook_url     TEXT,
+         created_ms      INTEGER NOT NULL,
+         modified_ms     INTEGER NOT NULL
+     );
+     CREATE TABLE app_chats (
+         chat_id    TEXT PRIMARY KEY,
+         app_id     TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+         peer       TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         UNIQUE (app_id, peer)
+     );
+     CREATE TABLE app_deliveries (
+         seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+         delivery_id     TEXT NOT NULL UNIQUE,
+         app_id          TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+         chat_id         TEXT NOT NULL,
+         message_id      INTEGER NOT NULL,
+         state           TEXT NOT NULL,
+         attempts        INTEGER NOT NULL,
+         next_attempt_ms INTEGER NOT NULL,
+         last_error      TEXT,
+         created_ms      INTEGER NOT NULL
+     );
+     CREATE INDEX app_deliveries_pending ON app_deliveries (chat_id, seq) WHERE state = 'pending';
+     CREATE INDEX app_deliveries_app ON app_deliveries (app_id, state, seq);",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own
