@@ -14,19 +14,23 @@ use actix_service::map_config;
 use actix_web::dev::{AppConfig, Server, ServerHandle};
 use actix_web::{web, App};
 use switchboard_actors::accounts::Accounts;
+use switchboard_actors::apps::Apps;
 use switchboard_actors::archive::Archive;
 use switchboard_actors::conversations::{ChangeFeed, Conversations};
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
 use switchboard_actors::mailbox::{Mailbox, OutboxClock};
+use switchboard_actors::model::apps::RetryPolicy;
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::start_password_workers;
 use switchboard_actors::router::CoreConfig;
 use switchboard_actors::storage::Storage;
+use switchboard_actors::webhooks::{WebhookOptions, WebhookStats, Webhooks};
 use switchboard_actors::Hosts;
 use switchboard_actors::{Router, RouterStats, Store, StoreError, StoreOptions};
 
+use crate::apps::webhook::HttpWebhooks;
 use crate::auth::Authenticator;
 use crate::config::{secs, Config};
 use crate::secrets;
@@ -151,6 +155,26 @@ impl Application {
         let mailbox = Mailbox::new(&storage, router.clone());
         OutboxClock::new(mailbox.clone(), secs(config.ozeki.outbox_tick_secs)).start();
         let feed = ChangeFeed::new(&storage, router.clone()).start();
+        let apps = Apps::new(&storage, router.clone());
+        apps.announce_all().await.map_err(load("apps"))?;
+        let webhooks_http = HttpWebhooks {
+            accounts: accounts.clone(),
+            allow_private: config.apps.allow_private_destinations,
+            timeout: secs(config.apps.webhook_timeout_secs),
+        };
+        let webhook_stats = Arc::new(WebhookStats::default());
+        let webhook_options = WebhookOptions {
+            policy: RetryPolicy {
+                base_ms: secs(config.apps.retry_base_secs).as_millis() as i64,
+                cap_ms: secs(config.apps.retry_cap_secs).as_millis() as i64,
+                max_attempts: config.apps.max_attempts.max(1),
+                max_age_ms: secs(config.apps.max_age_secs).as_millis() as i64,
+            },
+            per_app: config.apps.max_in_flight_per_app.max(1),
+            tick: secs(config.apps.outbox_tick_secs),
+        };
+        let port = std::rc::Rc::new(webhooks_http.clone());
+        let webhooks = Webhooks::new(&storage, router.clone(), port, webhook_options, webhook_stats.clone()).start();
         let auth = Arc::new(Authenticator::new(accounts.clone(), passwords.clone(), &config.auth, &jwt_secret));
 
         let local_addr = listener.local_addr().map_err(BuildError::Server)?;
@@ -177,6 +201,10 @@ impl Application {
             mailbox,
             conversations: Conversations::new(&storage),
             feed,
+            apps,
+            webhooks,
+            webhook_stats,
+            webhooks_http,
             auth,
             passwords,
         });

@@ -32,6 +32,7 @@ pub struct Config {
     pub muc: MucConfig,
     pub fastpath: FastpathConfig,
     pub ozeki: OzekiConfig,
+    pub apps: AppsConfig,
     pub log: LogConfig,
 }
 
@@ -237,6 +238,35 @@ impl Default for OzekiConfig {
             max_messages_per_request: 100,
             max_download: 1000,
             outbox_tick_secs: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppsConfig {
+    /// Let webhooks reach loopback and private addresses (off: refused).
+    pub allow_private_destinations: bool,
+    pub webhook_timeout_secs: f64,
+    pub retry_base_secs: f64,
+    pub retry_cap_secs: f64,
+    pub max_attempts: u32,
+    pub max_age_secs: f64,
+    pub max_in_flight_per_app: usize,
+    pub outbox_tick_secs: f64,
+}
+
+impl Default for AppsConfig {
+    fn default() -> Self {
+        AppsConfig {
+            allow_private_destinations: false,
+            webhook_timeout_secs: 10.0,
+            retry_base_secs: 1.0,
+            retry_cap_secs: 300.0,
+            max_attempts: 10,
+            max_age_secs: 86_400.0,
+            max_in_flight_per_app: 4,
+            outbox_tick_secs: 0.25,
         }
     }
 }

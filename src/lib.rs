@@ -8,6 +8,7 @@
 //! - [`sse`]: Server-Sent Events; [`ws`]: the JSON websocket; [`chatapi`]: the typed events
 //!   as the JSON doors' `chatapi.*` objects.
 //! - [`xmpp`]: the XMPP doors (raw stanza POST, RFC 7395 websocket) and their renderer.
+//! - [`apps`]: external apps: their admin API, their own API, and webhooks on the wire.
 //! - [`ozeki`]: the Ozeki Chat doors (the Ozeki 10 HTTP API for HTTP API users).
 //! - [`inbound`], [`requests`]: what several doors share: the rules for what comes in, and
 //!   the requests they make of the core for a caller.
@@ -20,6 +21,7 @@
 //!   per-connection buffers.
 
 pub mod app;
+pub mod apps;
 pub mod auth;
 pub mod binding;
 pub mod chatapi;

@@ -5,7 +5,7 @@ use actix_web::web;
 
 use crate::http::rooms::RoomPart;
 use crate::http::{admin, chat, contacts, fastpath, metrics, misc, rooms};
-use crate::{ozeki, sse, ws, xmpp};
+use crate::{apps, ozeki, sse, ws, xmpp};
 
 /// Every route of the server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -47,6 +47,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/chatrooms/{room}/{list}", web::put().to(rooms::admin_replace_affiliations))
         .route("/restapi/v1/chatrooms/{room}/{list}/{jid}", web::post().to(rooms::admin_affiliate))
         .route("/restapi/v1/chatrooms/{room}/{list}/{jid}", web::delete().to(rooms::admin_unaffiliate))
+        .route("/restapi/v1/apps", web::get().to(apps::admin::list))
+        .route("/restapi/v1/apps", web::post().to(apps::admin::create))
+        .route("/restapi/v1/apps/{id}", web::get().to(apps::admin::get))
+        .route("/restapi/v1/apps/{id}", web::put().to(apps::admin::update))
+        .route("/restapi/v1/apps/{id}", web::delete().to(apps::admin::delete))
+        .route("/restapi/v1/apps/{id}/token", web::post().to(apps::admin::rotate_token))
+        .route("/restapi/v1/apps/{id}/deliveries", web::get().to(apps::admin::deliveries))
+        .route("/restapi/v1/apps/{id}/deliveries/replay", web::post().to(apps::admin::replay_all))
+        .route("/restapi/v1/apps/{id}/deliveries/{seq}/replay", web::post().to(apps::admin::replay_one))
         .route("/restapi/v1/sessions", web::get().to(admin::list_sessions))
         .route("/restapi/v1/sessions/{username}", web::delete().to(admin::kick_user))
         .route("/restapi/v1/messages/users", web::post().to(admin::broadcast))
@@ -111,6 +120,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/chat/{streamid}/assists/{workgroup}", web::delete().to(fastpath::agent_offline))
         .route("/restapi/v1/chat/{streamid}/offer/{offerid}", web::post().to(fastpath::accept_offer))
         .route("/restapi/v1/chat/{streamid}/offer/{offerid}", web::delete().to(fastpath::reject_offer))
+        // External apps' own API (bearer app tokens).
+        .route("/api/v1/register", web::post().to(apps::api::register))
+        .route("/api/v1/webhook", web::get().to(apps::api::get_webhook))
+        .route("/api/v1/webhook", web::put().to(apps::api::set_webhook))
+        .route("/api/v1/webhook", web::delete().to(apps::api::delete_webhook))
+        .route("/api/v1/chats", web::get().to(apps::api::chats))
+        .route("/api/v1/chats", web::post().to(apps::api::open_chat))
+        .route("/api/v1/chats/{chat_id}/messages", web::get().to(apps::api::chat_messages))
+        .route("/api/v1/messages", web::post().to(apps::api::send))
         // Ozeki 10 HTTP API users (also on `ozeki.http_api_bind`, see `http_api_routes`).
         .configure(http_api_routes)
         // Live doors.

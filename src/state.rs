@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 use switchboard_actors::accounts::Accounts;
+use switchboard_actors::apps::Apps;
 use switchboard_actors::archive::Archive;
 use switchboard_actors::conversations::{ChangeFeed, Conversations};
 use switchboard_actors::fastpath::registry::Fastpath;
@@ -15,8 +16,10 @@ use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::PasswordWorker;
 use switchboard_actors::store::StoreStats;
+use switchboard_actors::webhooks::{WebhookStats, Webhooks};
 use switchboard_actors::{Hosts, Router, RouterStats};
 
+use crate::apps::webhook::HttpWebhooks;
 use crate::auth::Authenticator;
 use crate::config::Config;
 
@@ -43,6 +46,13 @@ pub struct AppState {
     pub conversations: Conversations,
     /// What Ozeki clients poll for.
     pub feed: Addr<ChangeFeed>,
+    /// External apps, their chats and deliveries.
+    pub apps: Apps,
+    /// The webhook delivery worker, and its counters.
+    pub webhooks: Addr<Webhooks>,
+    pub webhook_stats: Arc<WebhookStats>,
+    /// Outbound webhook requests (the verification of a new URL).
+    pub webhooks_http: HttpWebhooks,
     pub auth: Arc<Authenticator>,
     pub passwords: Addr<PasswordWorker>,
 }

@@ -23,6 +23,8 @@
 //!   (accounts with the directory kept in step; history, transcripts, workgroup chats).
 //! - [`conversations`]: the change feed Ozeki clients poll (conversations with new
 //!   messages, contacts whose availability changed), kept from the core's events.
+//! - [`apps`], [`webhooks`]: external apps (created with their accounts) and the worker
+//!   that delivers what users send them to their webhooks from the durable outbox.
 //! - [`mailbox`]: HTTP API users' sending and folders, and the clock that sends what
 //!   waits in their outboxes.
 //! - [`password`], [`random`], [`clock`]: argon2 hashing, secrets and ids, timestamps.
@@ -30,6 +32,7 @@
 //! This crate never depends on actix-web: the doors live in the `switchboard` crate.
 
 pub mod accounts;
+pub mod apps;
 pub mod archive;
 pub mod clock;
 pub mod conversations;
@@ -48,6 +51,7 @@ pub mod station;
 pub mod storage;
 pub mod store;
 pub mod user_session;
+pub mod webhooks;
 
 #[cfg(test)]
 mod test_support;

@@ -25,7 +25,7 @@ pub enum RouteError {
     NotSubscribed(String),
     #[error("user '{0}' has no live session")]
     Offline(String),
-    #[error("'{0}' is an HTTP API user: it holds no live station; it sends and receives through /api")]
+    #[error("'{0}' holds no live station (an HTTP API user sends and receives through /api, an app through /api/v1)")]
     NoLiveStation(String),
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -75,9 +75,7 @@ fn parse_kind(raw: Option<&str>) -> Result<AccountKind, ApiError> {
             Err(ApiError::bad_request("an app's account is made with its app: POST /restapi/v1/apps"))
         }
         Some((_, Some(kind))) => Ok(kind),
-        Some((raw, None)) => {
-            Err(ApiError::bad_request(format!("unknown account kind {raw:?}; expected user or http")))
-        }
+        Some((raw, None)) => Err(ApiError::bad_request(format!("unknown account kind {raw:?}; expected user or http"))),
     }
 }
 

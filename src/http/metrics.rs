@@ -112,6 +112,31 @@ pub async fn metrics(_: Admin, state: web::Data<AppState>) -> Result<HttpRespons
         "Time spent in store transactions, microseconds.",
         &one(store.commit_micros.load(Relaxed)),
     );
+    let hooks = &state.webhook_stats;
+    let outcomes = [
+        ("delivered", hooks.delivered.load(Relaxed)),
+        ("failed", hooks.failed.load(Relaxed)),
+        ("retried", hooks.retried.load(Relaxed)),
+        ("dead", hooks.dead.load(Relaxed)),
+    ];
+    let outcomes: Vec<(String, u64)> = outcomes.iter().map(|(o, n)| (format!("{{outcome=\"{o}\"}}"), *n)).collect();
+    metric(
+        &mut out,
+        "switchboard_webhook_attempts_total",
+        "counter",
+        "Webhook delivery attempts by outcome (a failed attempt is then retried or dead).",
+        &outcomes,
+    );
+    let (depth, oldest) = state.apps.outbox_depth().await?;
+    metric(&mut out, "switchboard_webhook_outbox_depth", "gauge", "Webhook deliveries pending.", &one(depth));
+    let oldest_secs = oldest.map_or(0, |at| (switchboard_actors::clock::now_ms() - at).max(0) as u64 / 1000);
+    metric(
+        &mut out,
+        "switchboard_webhook_outbox_oldest_seconds",
+        "gauge",
+        "Age of the oldest pending webhook delivery.",
+        &one(oldest_secs),
+    );
     metric(
         &mut out,
         "switchboard_resident_memory_bytes",

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server, real sockets (HTTP, SSE, websocket), one binary.
 
 mod admin;
+mod apps;
 mod bench;
 mod chat;
 mod contacts;

@@ -29,12 +29,18 @@ async fn users_and_messages_survive_a_restart() {
     assert_eq!(app.send("ann", &ann, "bob", "old stream").await.status, 404);
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn run_binary(data: &std::path::Path, port: u16, admin_password: Option<&str>) -> Child {
+    run_binary_with(data, port, admin_password, &[])
+}
+
+/// The real binary on `port` over `data`, with more environment (`SWITCHBOARD_*` settings).
+pub fn run_binary_with(data: &std::path::Path, port: u16, admin_password: Option<&str>, env: &[(&str, &str)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.envs(env.iter().copied());
     command
         .args(["--data", data.to_str().unwrap(), "--bind", &format!("127.0.0.1:{port}")])
         .env_remove("SWITCHBOARD_ADMIN_PASSWORD")
@@ -47,7 +53,7 @@ fn run_binary(data: &std::path::Path, port: u16, admin_password: Option<&str>) -
     command.spawn().expect("the switchboard binary starts")
 }
 
-async fn wait_healthy(client: &awc::Client, base: &str) {
+pub async fn wait_healthy(client: &awc::Client, base: &str) {
     for _ in 0..100 {
         if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
             if r.status().as_u16() == 200 {

@@ -41,6 +41,37 @@ impl Handler<UserAdded> for Router {
     }
 }
 
+/// An account is an app's (`app_id`), or no longer is (`None`). Sent by the apps service.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AppKnown {
+    pub username: String,
+    pub app_id: Option<String>,
+}
+
+impl Handler<AppKnown> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: AppKnown, _: &mut Context<Self>) {
+        self.directory.set_app(&msg.username, msg.app_id);
+    }
+}
+
+/// Where to tell that webhook deliveries were queued. Sent by the apps' outbox when it starts.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachAppOutbox {
+    pub outbox: Recipient<super::hub::DeliveriesQueued>,
+}
+
+impl Handler<AttachAppOutbox> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: AttachAppOutbox, _: &mut Context<Self>) {
+        self.app_outbox = Some(msg.outbox);
+    }
+}
+
 /// An account was deleted: it can no longer receive, and its stations end. Sent by the
 /// accounts service after the store committed it.
 #[derive(Message)]

@@ -13,8 +13,10 @@ use crate::route_error::RouteError;
 #[derive(Debug, Default)]
 pub struct Directory {
     accounts: HashSet<String>,
-    /// The HTTP API users among them: they hold no live station.
-    http_users: HashSet<String>,
+    /// The HTTP API users and apps among them: they hold no live station.
+    stationless: HashSet<String>,
+    /// App accounts → their app's id.
+    apps: HashMap<String, String>,
     /// Blocker → the users it blocks.
     blocks: HashMap<String, HashSet<String>>,
 }
@@ -48,9 +50,22 @@ impl Directory {
         }
     }
 
-    /// Whether `username` is an HTTP API user, which holds no live station.
+    /// Whether `username` is an HTTP API user or an app, which hold no live station.
     pub fn holds_no_station(&self, username: &str) -> bool {
-        self.http_users.contains(username)
+        self.stationless.contains(username)
+    }
+
+    /// The app whose account `username` is.
+    pub fn app_of(&self, username: &str) -> Option<&str> {
+        self.apps.get(username).map(String::as_str)
+    }
+
+    /// Records (or, with `None`, forgets) which app an account belongs to.
+    pub fn set_app(&mut self, username: &str, app_id: Option<String>) {
+        match app_id {
+            Some(id) => self.apps.insert(username.to_owned(), id),
+            None => self.apps.remove(username),
+        };
     }
 
     /// `Ok` if the account exists and may hold live stations; `UnknownUser`, or
@@ -64,8 +79,8 @@ impl Directory {
     }
 
     pub fn add(&mut self, username: String, kind: AccountKind) {
-        if kind == AccountKind::Http {
-            self.http_users.insert(username.clone());
+        if matches!(kind, AccountKind::Http | AccountKind::App) {
+            self.stationless.insert(username.clone());
         }
         self.accounts.insert(username);
     }
@@ -73,7 +88,8 @@ impl Directory {
     /// Forgets an account and every block that names it (the store dropped them too).
     pub fn remove(&mut self, username: &str) {
         self.accounts.remove(username);
-        self.http_users.remove(username);
+        self.stationless.remove(username);
+        self.apps.remove(username);
         self.blocks.remove(username);
         self.blocks.retain(|_, blocked| {
             blocked.remove(username);
@@ -151,6 +167,12 @@ mod tests {
         assert_eq!(d.require_live("gateway"), Err(RouteError::NoLiveStation("gateway".into())));
         assert!(d.require_live("bob").is_ok());
         assert_eq!(d.require_live("zed"), Err(RouteError::UnknownUser("zed".into())));
+        d.add("bot".into(), AccountKind::App);
+        d.set_app("bot", Some("a1".into()));
+        assert!(d.holds_no_station("bot"));
+        assert_eq!(d.app_of("bot"), Some("a1"));
+        d.remove("bot");
+        assert_eq!(d.app_of("bot"), None);
     }
 
     #[test]

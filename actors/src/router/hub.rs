@@ -70,6 +70,11 @@ pub struct ConversationMoved {
     pub id: i64,
 }
 
+/// Webhook deliveries were queued (committed). Sent to the apps' outbox.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct DeliveriesQueued;
+
 /// The registry and first hop. One per server.
 pub struct Router {
     pub(super) config: Arc<CoreConfig>,
@@ -84,6 +89,8 @@ pub struct Router {
     /// Where committed 1:1 messages of the watched users are told (the Ozeki change feed).
     pub(super) conversation_feed: Option<Recipient<ConversationMoved>>,
     pub(super) conversation_watched: std::collections::HashSet<String>,
+    /// Told when a message to an app queued a webhook delivery.
+    pub(super) app_outbox: Option<Recipient<DeliveriesQueued>>,
 }
 
 impl Router {
@@ -108,6 +115,7 @@ impl Router {
             watchers: Default::default(),
             conversation_feed: None,
             conversation_watched: Default::default(),
+            app_outbox: None,
         }
     }
 

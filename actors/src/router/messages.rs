@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::hub::{ConversationMoved, Router};
+use super::hub::{ConversationMoved, DeliveriesQueued, Router};
 use crate::clock::now_ms;
 use crate::jid::{Jid, Username};
 use crate::model::{Address, ChatState, Event, MessageKind, NewMessage, Payload, StoredMessage};
+use crate::random::random_hex;
 use crate::route_error::RouteError;
 use crate::user_session::{DeliverLive, DeliverMessage};
 
@@ -123,6 +124,23 @@ impl Router {
         }
         self.stats.messages_routed.fetch_add(1, Relaxed);
         let feed = ctx.address();
+        if let Some(app_id) = self.directory.app_of(to_user) {
+            // To an app: archived with its webhook delivery, in one transaction.
+            let outbox = self.app_outbox.clone();
+            let stored = self.storage.apps.append_for_app(
+                message,
+                app_id.to_owned(),
+                random_hex(8),
+                random_hex(16),
+                Box::new(move |committed| {
+                    feed.do_send(MessageCommitted { message: committed.clone() });
+                    if let Some(outbox) = outbox {
+                        outbox.do_send(DeliveriesQueued);
+                    }
+                }),
+            );
+            return Box::pin(async move { stored.await.map(|(message, _)| message).map_err(RouteError::from) });
+        }
         let stored = self.storage.messages.append_message(
             message,
             deliver_to,

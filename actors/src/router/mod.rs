@@ -26,8 +26,8 @@ pub mod streams;
 #[cfg(test)]
 mod tests;
 
-pub use admin::{Kick, ListSessions, TakeCensus, UserAdded, UserRemoved};
-pub use hub::{ConversationMoved, CoreConfig, Router, RouterStats, UserStatus};
+pub use admin::{AppKnown, AttachAppOutbox, Kick, ListSessions, TakeCensus, UserAdded, UserRemoved};
+pub use hub::{ConversationMoved, CoreConfig, DeliveriesQueued, Router, RouterStats, UserStatus};
 pub use messages::{
     Broadcast, DeliverToUser, MessageCommitted, SendChatState, SendDisplayed, Submit, SubmitAll, SubmitFromStream,
     WatchConversations,
