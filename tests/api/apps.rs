@@ -305,7 +305,43 @@ async fn an_app_gets_what_users_write_from_every_door_signed_and_in_order_and_an
         bob_chat,
         "the same chat"
     );
+    // The app's messages reach every door.
+    let hi = json!({"chat_id": bob_chat, "message": {"type": "text", "data": "hi bob"}});
+    assert_eq!(app_call(&app, "POST", "/api/v1/messages", &token, Some(hi)).await.status, 200);
+    assert_eq!(next_ws_of(&mut bob, "chatapi.chat", "chat").await["body"], "hi bob");
+    let cy_chat =
+        seen.iter().find(|s| s.json()["from"]["id"] == "cy").unwrap().json()["chat_id"].as_str().unwrap().to_owned();
+    let hi = json!({"chat_id": cy_chat, "message": {"type": "text", "data": "hi cy"}});
+    assert_eq!(app_call(&app, "POST", "/api/v1/messages", &token, Some(hi)).await.status, 200);
+    let got = cy.next_where("the app's message", |e| e.child_text("body", "jabber:client").is_some()).await;
+    assert_eq!(got.child_text("body", "jabber:client").as_deref(), Some("hi cy"));
+    assert_eq!(got.get_attr("from"), Some("bot@localhost/app"));
     receiver.server.stop(false).await;
+}
+
+#[actix_web::test]
+async fn a_slow_receiver_holds_up_only_its_own_app() {
+    let app = spawn_app_with(fast_retries).await;
+    app.create_user("ann").await;
+    let slow = Receiver::start(Mode::Success);
+    let fast = Receiver::start(Mode::Success);
+    registered_app(&app, "slowbot", &slow).await;
+    registered_app(&app, "fastbot", &fast).await;
+    slow.set(Mode::Slow(Duration::from_secs(3)));
+    let ann = app.login("ann").await;
+    for i in 0..3 {
+        assert_eq!(app.send("ann", &ann, "slowbot", &format!("slow {i}")).await.status, 200);
+    }
+    let began = Instant::now();
+    for i in 0..20 {
+        assert_eq!(app.send("ann", &ann, "fastbot", &format!("fast {i}")).await.status, 200);
+    }
+    let seen = fast.wait_for(20, Duration::from_secs(5)).await;
+    assert_eq!(seen.len(), 20);
+    assert!(began.elapsed() < Duration::from_secs(2), "the fast app waited for the slow one: {:?}", began.elapsed());
+    assert!(slow.messages().len() <= 1, "the slow app's chat goes one at a time");
+    slow.server.stop(false).await;
+    fast.server.stop(false).await;
 }
 
 #[actix_web::test]
