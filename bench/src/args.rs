@@ -34,6 +34,11 @@ pub enum Scenario {
         messages: usize,
         batch: usize,
     },
+    /// Users writing to an external app, delivered to a webhook the bench receives.
+    Webhooks {
+        senders: usize,
+        messages: usize,
+    },
 }
 
 /// How pair receivers listen.
@@ -121,6 +126,8 @@ enum Command {
     /// HTTP API users send through the Ozeki 10 HTTP API (`POST /api?action=sendmsg`) to
     /// receivers on /ws.
     Ozeki(OzekiArgs),
+    /// Users on /ws write to an external app; its webhook is a receiver the bench runs.
+    Webhooks(WebhookArgs),
     /// Every client on XMPP over WebSocket (RFC 7395): `xmpp pairs` or `xmpp room`.
     Xmpp {
         #[command(subcommand)]
@@ -182,6 +189,16 @@ struct OzekiArgs {
     /// Messages per request (the server takes at most ozeki.max_messages_per_request).
     #[arg(long, default_value_t = 10)]
     batch: usize,
+}
+
+#[derive(Args, Debug)]
+struct WebhookArgs {
+    /// Users writing to the app.
+    #[arg(long)]
+    senders: usize,
+    /// Messages each user sends.
+    #[arg(long)]
+    messages: usize,
 }
 
 #[derive(Args, Debug)]
@@ -273,12 +290,18 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
             messages: within("--messages", o.messages, 1, MAX_MESSAGES)?,
             batch: within("--batch", o.batch, 1, 100)?,
         },
+        Command::Webhooks(w) => Scenario::Webhooks {
+            senders: within("--senders", w.senders, 1, MAX_CONNS / 2)?,
+            messages: within("--messages", w.messages, 1, MAX_MESSAGES)?,
+        },
         Command::Xmpp { .. } => unreachable!("xmpp scenarios were unwrapped above"),
     };
     let messages_in_run = match &scenario {
         Scenario::Pairs { pairs, messages, .. } => pairs.saturating_mul(*messages),
         Scenario::Room { senders, messages, .. } => senders.saturating_mul(*messages),
-        Scenario::Ozeki { senders, messages, .. } => senders.saturating_mul(*messages),
+        Scenario::Ozeki { senders, messages, .. } | Scenario::Webhooks { senders, messages } => {
+            senders.saturating_mul(*messages)
+        }
         Scenario::Idle { .. } => 0,
     };
     if messages_in_run > MAX_MESSAGES {

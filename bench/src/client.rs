@@ -83,6 +83,14 @@ fn parse_marker(text: &str, at: usize) -> Option<Observed> {
     Some(Observed::Delivered { sender, sent_ns })
 }
 
+/// A webhook delivery's body: a measured message when its `message.data` is a marker.
+pub fn observe_webhook(body: &str) -> Observed {
+    match body.find("\"data\":\"sb ") {
+        Some(at) => parse_marker(body, at + 8).unwrap_or(Observed::Other),
+        None => Observed::Other,
+    }
+}
+
 /// A JSON-door frame (`/ws` event or reply, or SSE data).
 pub fn observe_json(text: &str) -> Observed {
     if let Some(at) = text.find("\"body\":\"sb ") {

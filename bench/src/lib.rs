@@ -69,6 +69,7 @@ pub async fn run(opts: Options) -> Result<Report, BenchError> {
             scenarios::room::run(&mut ctx, occupants, senders, messages).await
         }
         Scenario::Ozeki { senders, messages, batch } => scenarios::ozeki::run(&mut ctx, senders, messages, batch).await,
+        Scenario::Webhooks { senders, messages } => scenarios::webhooks::run(&mut ctx, senders, messages).await,
     };
     let mut report = match result {
         Ok(report) => report,

@@ -82,6 +82,30 @@ impl Admin {
             .await
     }
 
+    /// Creates an external app named `name`: its id and bearer token.
+    pub async fn create_app(&self, name: &str) -> Result<(String, String), BenchError> {
+        let answer =
+            request(&self.server, "POST", "/restapi/v1/apps", self.auth(), Some(&json!({ "name": name }))).await?;
+        if answer.status != 201 {
+            return Err(BenchError::Refused(format!(
+                "creating app {name} answered {}: {}",
+                answer.status,
+                answer.text()
+            )));
+        }
+        let created = answer.json()?;
+        let field = |k: &str| {
+            created[k].as_str().map(str::to_owned).ok_or_else(|| BenchError::Server(format!("no {k} in {created}")))
+        };
+        Ok((field("id")?, field("token")?))
+    }
+
+    /// Removes an app and its account (best effort).
+    pub async fn delete_app(&self, id: &str) -> bool {
+        let path = format!("/restapi/v1/apps/{id}");
+        matches!(request(&self.server, "DELETE", &path, self.auth(), None).await, Ok(r) if r.status == 200)
+    }
+
     /// Removes the bench's accounts (best effort: a failure is reported, not fatal).
     pub async fn delete_users(&self, accounts: &[Account]) -> usize {
         stream::iter(accounts)

@@ -111,6 +111,27 @@ pub fn signature(token: &str, body: &[u8]) -> String {
     format!("sha256={}", hex(&mac.finalize().into_bytes()))
 }
 
+thread_local! {
+    /// One client (and its connection pool) per thread: awc's client is not `Send`.
+    static CLIENT: std::cell::RefCell<Option<(Duration, awc::Client)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// This thread's webhook client: keeps connections to receivers alive between deliveries,
+/// never follows a redirect.
+fn client_for(timeout: Duration) -> awc::Client {
+    CLIENT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match slot.as_ref() {
+            Some((t, client)) if *t == timeout => client.clone(),
+            _ => {
+                let client = awc::Client::builder().timeout(timeout).disable_redirects().finish();
+                *slot = Some((timeout, client.clone()));
+                client
+            }
+        }
+    })
+}
+
 /// The HTTP side of webhook deliveries.
 #[derive(Clone)]
 pub struct HttpWebhooks {
@@ -134,7 +155,7 @@ impl HttpWebhooks {
     /// POSTs `body` to `url`, signed with `token`; `Ok` when the receiver took it.
     pub async fn post(&self, url: &str, token: &str, delivery_id: &str, body: Vec<u8>) -> Result<(), String> {
         let target = destination(url, self.allow_private).await?;
-        let client = awc::Client::builder().timeout(self.timeout).disable_redirects().finish();
+        let client = client_for(self.timeout);
         let timestamp =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         let request = client

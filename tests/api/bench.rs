@@ -27,7 +27,8 @@ fn figure(report: &Report, name: &str) -> f64 {
 
 #[actix_web::test]
 async fn every_scenario_runs_to_completion_and_cleans_up() {
-    let app = spawn_app().await;
+    // Webhooks go to the bench's receiver on loopback.
+    let app = spawn_app_with(|c| c.apps.allow_private_destinations = true).await;
     let common = format!(
         "--server {} --admin-password {} --duration 30 --server-pid {}",
         app.base,
@@ -72,6 +73,10 @@ async fn every_scenario_runs_to_completion_and_cleans_up() {
     assert!(ozeki.complete, "{}", ozeki.table());
     assert_eq!((figure(&ozeki, "messages_acked"), figure(&ozeki, "deliveries")), (50.0, 50.0), "{}", ozeki.table());
     assert!(figure(&ozeki, "request_p99") >= figure(&ozeki, "request_p50"));
+
+    let hooks = bench(format!("webhooks --senders 2 --messages 15 {common}")).await.unwrap();
+    assert!(hooks.complete, "{}", hooks.table());
+    assert_eq!((figure(&hooks, "deliveries"), figure(&hooks, "messages_acked")), (30.0, 30.0), "{}", hooks.table());
 
     let idle = bench(format!("idle --conns 40 --per-user 8 --rate 400 {common}")).await.unwrap();
     assert!(idle.complete, "{}", idle.table());

@@ -6,6 +6,7 @@ pub mod idle;
 pub mod ozeki;
 pub mod pairs;
 pub mod room;
+pub mod webhooks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
