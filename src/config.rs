@@ -265,7 +265,7 @@ impl Default for AppsConfig {
             retry_cap_secs: 300.0,
             max_attempts: 10,
             max_age_secs: 86_400.0,
-            max_in_flight_per_app: 4,
+            max_in_flight_per_app: 8,
             outbox_tick_secs: 0.25,
         }
     }

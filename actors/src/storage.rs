@@ -206,9 +206,10 @@ pub trait AppStorage: Send + Sync {
     fn chat(&self, chat_id: String) -> StoreFuture<Option<AppChat>>;
     /// An app's chats, oldest first, from `offset`.
     fn chats(&self, app_id: String, offset: usize, limit: usize) -> StoreFuture<Vec<AppChat>>;
-    /// Each chat's first pending delivery, if it is due at `now_ms`, in order.
-    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreFuture<Vec<Delivery>>;
-    fn settle_delivery(&self, seq: i64, attempts: u32, outcome: DeliveryOutcome) -> StoreFuture<()>;
+    /// Pending deliveries after `after_seq`, in order, at most `limit`.
+    fn pending_deliveries(&self, after_seq: i64, limit: usize) -> StoreFuture<Vec<Delivery>>;
+    /// Records attempts' outcomes (sequence, attempts so far, outcome), in one transaction.
+    fn settle_deliveries(&self, settled: Vec<(i64, u32, DeliveryOutcome)>) -> StoreFuture<()>;
     /// An app's deliveries (in `state`, when given), newest first.
     fn deliveries(&self, app_id: String, state: Option<DeliveryState>, limit: usize) -> StoreFuture<Vec<Delivery>>;
     /// Dead deliveries (one, or all of the app's) back to pending now; how many.

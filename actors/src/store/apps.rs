@@ -151,30 +151,27 @@ fn row_to_delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-/// Each chat's first pending delivery, when it is due: what may be sent now, in order.
-pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+/// Pending deliveries after `after_seq`, in order.
+pub fn pending(conn: &Connection, after_seq: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {DELIVERY} FROM app_deliveries d
-         WHERE state = 'pending' AND next_attempt_ms <= ?1
-           AND seq = (SELECT MIN(seq) FROM app_deliveries e WHERE e.chat_id = d.chat_id AND e.state = 'pending')
-         ORDER BY seq LIMIT ?2"
+        "SELECT {DELIVERY} FROM app_deliveries WHERE seq > ?1 AND state = 'pending' ORDER BY seq LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![now_ms, limit as i64], row_to_delivery)?;
+    let rows = stmt.query_map(params![after_seq, limit as i64], row_to_delivery)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 pub fn settle(conn: &Connection, seq: i64, attempts: u32, outcome: &DeliveryOutcome) -> StoreResult<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE app_deliveries SET state = ?2, attempts = ?3, next_attempt_ms = COALESCE(?4, next_attempt_ms),
+             last_error = COALESCE(?5, last_error)
+         WHERE seq = ?1",
+    )?;
     let (state, next, error) = match outcome {
         DeliveryOutcome::Delivered => ("delivered", None, None),
         DeliveryOutcome::Retry { at_ms, error } => ("pending", Some(*at_ms), Some(error.as_str())),
         DeliveryOutcome::Dead { error } => ("dead", None, Some(error.as_str())),
     };
-    conn.execute(
-        "UPDATE app_deliveries SET state = ?2, attempts = ?3, next_attempt_ms = COALESCE(?4, next_attempt_ms),
-             last_error = COALESCE(?5, last_error)
-         WHERE seq = ?1",
-        params![seq, state, attempts, next, error],
-    )?;
+    stmt.execute(params![seq, state, attempts, next, error])?;
     Ok(())
 }
 

@@ -371,7 +371,7 @@ async fn an_apps_chats_and_webhook_outbox_keep_order_retries_and_dead_letters() 
             .await
             .unwrap();
         assert_eq!(chat.chat_id, "c-ann", "{name}: the chat is opened by the first message");
-        assert!(storage.apps.due_deliveries(i64::MAX, 10).await.unwrap().is_empty(), "{name}: no webhook, no delivery");
+        assert!(storage.apps.pending_deliveries(0, 10).await.unwrap().is_empty(), "{name}: no webhook, no delivery");
         assert!(
             storage.messages.pending_for("bot".into()).await.unwrap().is_empty(),
             "{name}: nothing waits for a station"
@@ -399,32 +399,24 @@ async fn an_apps_chats_and_webhook_outbox_keep_order_retries_and_dead_letters() 
             assert_eq!(chat.chat_id, format!("c-{from}"), "{name}: one chat per user, stable");
             ids.push(stored.id);
         }
-        let due = storage.apps.due_deliveries(i64::MAX, 10).await.unwrap();
-        let heads: Vec<(&str, i64)> = due.iter().map(|d| (d.chat_id.as_str(), d.message_id)).collect();
-        assert_eq!(heads, [("c-ann", ids[0]), ("c-bob", ids[1])], "{name}: each chat's first only");
-        let ann_first = due[0].clone();
-        storage
-            .apps
-            .settle_delivery(ann_first.seq, 1, DeliveryOutcome::Retry { at_ms: i64::MAX / 2, error: "500".into() })
-            .await
-            .unwrap();
-        let due = storage.apps.due_deliveries(i64::MAX / 4, 10).await.unwrap();
-        assert_eq!(
-            due.iter().map(|d| d.chat_id.as_str()).collect::<Vec<_>>(),
-            ["c-bob"],
-            "{name}: a retry holds its chat back"
-        );
-        storage.apps.settle_delivery(ann_first.seq, 2, DeliveryOutcome::Dead { error: "gone".into() }).await.unwrap();
-        let due = storage.apps.due_deliveries(i64::MAX, 10).await.unwrap();
-        let ann_head = due.iter().find(|d| d.chat_id == "c-ann").map(|d| d.message_id);
-        assert_eq!(ann_head, Some(ids[2]), "{name}: a dead one lets the next go");
-        assert_eq!(storage.apps.outbox_depth().await.unwrap().0, 2, "{name}");
+        let pending = storage.apps.pending_deliveries(0, 10).await.unwrap();
+        let queued: Vec<(&str, i64)> = pending.iter().map(|d| (d.chat_id.as_str(), d.message_id)).collect();
+        assert_eq!(queued, [("c-ann", ids[0]), ("c-bob", ids[1]), ("c-ann", ids[2])], "{name}: in order");
+        let after_first = storage.apps.pending_deliveries(pending[0].seq, 10).await.unwrap();
+        assert_eq!(after_first.len(), 2, "{name}: paged by sequence");
+        let (first, second) = (pending[0].seq, pending[1].seq);
+        let retry = DeliveryOutcome::Retry { at_ms: 5000, error: "500".into() };
+        storage.apps.settle_deliveries(vec![(first, 1, retry), (second, 1, DeliveryOutcome::Delivered)]).await.unwrap();
+        let pending = storage.apps.pending_deliveries(0, 10).await.unwrap();
+        assert_eq!(pending.len(), 2, "{name}: the delivered one left, the retried one stays");
+        assert_eq!((pending[0].attempts, pending[0].next_attempt_ms), (1, 5000), "{name}");
+        storage.apps.settle_deliveries(vec![(first, 2, DeliveryOutcome::Dead { error: "gone".into() })]).await.unwrap();
+        assert_eq!(storage.apps.outbox_depth().await.unwrap().0, 1, "{name}");
         let dead = storage.apps.deliveries("a1".into(), Some(DeliveryState::Dead), 10).await.unwrap();
         assert_eq!((dead.len(), dead[0].attempts, dead[0].last_error.as_deref()), (1, 2, Some("gone")), "{name}");
         assert_eq!(storage.apps.replay_deliveries("a1".into(), None).await.unwrap(), 1, "{name}");
-        let due = storage.apps.due_deliveries(i64::MAX, 10).await.unwrap();
-        let ann_head = due.iter().find(|d| d.chat_id == "c-ann").map(|d| d.message_id);
-        assert_eq!(ann_head, Some(ids[0]), "{name}: replayed, it is first again");
+        let pending = storage.apps.pending_deliveries(0, 10).await.unwrap();
+        assert_eq!((pending[0].seq, pending[0].attempts), (first, 0), "{name}: replayed, from the start");
 
         let opened = storage.apps.open_chat("a1".into(), "ann".into(), "ignored".into()).await.unwrap();
         assert_eq!(opened.chat_id, "c-ann", "{name}");

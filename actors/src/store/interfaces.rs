@@ -116,12 +116,15 @@ impl AppStorage for Store {
         named("chat", self.read(move |c| apps::chats(c, &app_id, offset, limit)))
     }
 
-    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreFuture<Vec<Delivery>> {
-        named("delivery", self.read(move |c| apps::due(c, now_ms, limit)))
+    fn pending_deliveries(&self, after_seq: i64, limit: usize) -> StoreFuture<Vec<Delivery>> {
+        named("delivery", self.read(move |c| apps::pending(c, after_seq, limit)))
     }
 
-    fn settle_delivery(&self, seq: i64, attempts: u32, outcome: DeliveryOutcome) -> StoreFuture<()> {
-        named("delivery", self.write(move |c| apps::settle(c, seq, attempts, &outcome)))
+    fn settle_deliveries(&self, settled: Vec<(i64, u32, DeliveryOutcome)>) -> StoreFuture<()> {
+        let work = move |c: &rusqlite::Connection| {
+            settled.iter().try_for_each(|(seq, attempts, outcome)| apps::settle(c, *seq, *attempts, outcome))
+        };
+        named("delivery", self.write(work))
     }
 
     fn deliveries(&self, app_id: String, state: Option<DeliveryState>, limit: usize) -> StoreFuture<Vec<Delivery>> {

@@ -508,22 +508,16 @@ impl AppStorage for MemoryStore {
         done(Ok(t.app_chats.iter().filter(|c| c.app_id == app_id).skip(offset).take(limit).cloned().collect()))
     }
 
-    fn due_deliveries(&self, now_ms: i64, limit: usize) -> StoreFuture<Vec<Delivery>> {
+    fn pending_deliveries(&self, after_seq: i64, limit: usize) -> StoreFuture<Vec<Delivery>> {
         let t = self.tables();
-        let mut heads: Vec<Delivery> = Vec::new();
-        for d in t.deliveries.iter().filter(|d| d.state == DeliveryState::Pending) {
-            if !heads.iter().any(|h| h.chat_id == d.chat_id) {
-                heads.push(d.clone());
-            }
-        }
-        heads.retain(|d| d.next_attempt_ms <= now_ms);
-        heads.truncate(limit);
-        done(Ok(heads))
+        let pending = t.deliveries.iter().filter(|d| d.seq > after_seq && d.state == DeliveryState::Pending);
+        done(Ok(pending.take(limit).cloned().collect()))
     }
 
-    fn settle_delivery(&self, seq: i64, attempts: u32, outcome: DeliveryOutcome) -> StoreFuture<()> {
+    fn settle_deliveries(&self, settled: Vec<(i64, u32, DeliveryOutcome)>) -> StoreFuture<()> {
         let mut t = self.tables();
-        if let Some(d) = t.deliveries.iter_mut().find(|d| d.seq == seq) {
+        for (seq, attempts, outcome) in settled {
+            let Some(d) = t.deliveries.iter_mut().find(|d| d.seq == seq) else { continue };
             d.attempts = attempts;
             match outcome {
                 DeliveryOutcome::Delivered => d.state = DeliveryState::Delivered,

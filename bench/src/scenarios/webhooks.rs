@@ -23,7 +23,6 @@ const ANSWER: &[u8] =
 /// Serves one receiver connection: each request is read whole, observed and answered.
 async fn serve(stream: tokio::net::TcpStream, shared: Arc<Shared>, latencies: Arc<Mutex<Latencies>>) {
     let mut reader = BufReader::new(stream);
-    let mut mine = Latencies::default();
     loop {
         let mut length = 0usize;
         let mut line = String::new();
@@ -31,10 +30,7 @@ async fn serve(stream: tokio::net::TcpStream, shared: Arc<Shared>, latencies: Ar
         loop {
             line.clear();
             match reader.read_line(&mut line).await {
-                Ok(0) | Err(_) => {
-                    latencies.lock().expect("latencies").merge(mine);
-                    return;
-                }
+                Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
             if line == "\r\n" && !first {
@@ -48,14 +44,14 @@ async fn serve(stream: tokio::net::TcpStream, shared: Arc<Shared>, latencies: Ar
         }
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).await.is_err() {
-            break;
+            return;
         }
-        shared.observe(observe_webhook(&String::from_utf8_lossy(&body)), None, &mut mine);
+        let seen = observe_webhook(&String::from_utf8_lossy(&body));
+        shared.observe(seen, None, &mut latencies.lock().expect("latencies"));
         if reader.get_mut().write_all(ANSWER).await.is_err() {
-            break;
+            return;
         }
     }
-    latencies.lock().expect("latencies").merge(mine);
 }
 
 pub async fn run(ctx: &mut Context, senders: usize, messages: usize) -> Result<Report, BenchError> {
