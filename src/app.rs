@@ -111,7 +111,8 @@ impl Application {
             history: config.muc.history,
             users_can_create: config.muc.users_can_create,
         };
-        let conference = Conference::new(muc.clone(), storage.rooms.clone(), rooms).start();
+        let conference =
+            Conference::new(muc.clone(), storage.rooms.clone(), rooms).with_apps(storage.apps.clone()).start();
 
         let router_stats = Arc::new(RouterStats::default());
         let router = Router::new(
@@ -155,8 +156,9 @@ impl Application {
         let mailbox = Mailbox::new(&storage, router.clone());
         OutboxClock::new(mailbox.clone(), secs(config.ozeki.outbox_tick_secs)).start();
         let feed = ChangeFeed::new(&storage, router.clone()).start();
-        let apps = Apps::new(&storage, router.clone());
+        let apps = Apps::new(&storage, router.clone(), conference.clone());
         apps.announce_all().await.map_err(load("apps"))?;
+        apps.announce_rooms().await.map_err(load("apps' rooms"))?;
         let webhooks_http = HttpWebhooks {
             accounts: accounts.clone(),
             allow_private: config.apps.allow_private_destinations,

@@ -53,6 +53,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/restapi/v1/apps/{id}", web::put().to(apps::admin::update))
         .route("/restapi/v1/apps/{id}", web::delete().to(apps::admin::delete))
         .route("/restapi/v1/apps/{id}/token", web::post().to(apps::admin::rotate_token))
+        .route("/restapi/v1/apps/{id}/rooms/{room}", web::post().to(apps::admin::attach_room))
+        .route("/restapi/v1/apps/{id}/rooms/{room}", web::delete().to(apps::admin::detach_room))
         .route("/restapi/v1/apps/{id}/deliveries", web::get().to(apps::admin::deliveries))
         .route("/restapi/v1/apps/{id}/deliveries/replay", web::post().to(apps::admin::replay_all))
         .route("/restapi/v1/apps/{id}/deliveries/{seq}/replay", web::post().to(apps::admin::replay_one))

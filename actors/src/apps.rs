@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use actix::Addr;
 
-use crate::model::apps::{AppChat, AppRecord, Delivery, DeliveryState};
+use crate::model::apps::{AppChat, AppRecord, ChatKind, Delivery, DeliveryState};
 use crate::model::records::{AccountKind, NewUser};
-use crate::model::StoredMessage;
+use crate::muc::conference::{Conference, WatchRoom};
 use crate::route_error::RouteError;
 use crate::router::{AppKnown, Router, UserAdded, UserRemoved};
 use crate::storage::{AppStorage, Storage, StoreResult};
@@ -20,11 +20,12 @@ const NO_PASSWORD: &str = "!app";
 pub struct Apps {
     apps: Arc<dyn AppStorage>,
     router: Addr<Router>,
+    conference: Addr<Conference>,
 }
 
 impl Apps {
-    pub fn new(storage: &Storage, router: Addr<Router>) -> Apps {
-        Apps { apps: storage.apps.clone(), router }
+    pub fn new(storage: &Storage, router: Addr<Router>, conference: Addr<Conference>) -> Apps {
+        Apps { apps: storage.apps.clone(), router, conference }
     }
 
     /// Tells the router which accounts are apps (at start-up).
@@ -79,8 +80,38 @@ impl Apps {
         self.apps.all_apps().await
     }
 
-    pub async fn open_chat(&self, app_id: &str, peer: &str, new_chat_id: String) -> StoreResult<AppChat> {
-        self.apps.open_chat(app_id.to_owned(), peer.to_owned(), new_chat_id).await
+    pub async fn open_chat(
+        &self,
+        app_id: &str,
+        kind: ChatKind,
+        peer: &str,
+        new_chat_id: String,
+    ) -> StoreResult<AppChat> {
+        self.apps.open_chat(app_id.to_owned(), kind, peer.to_owned(), new_chat_id).await
+    }
+
+    /// Attaches the app to a room (a chat of its own); the room archives its messages with
+    /// the app's deliveries from then on.
+    pub async fn attach_room(&self, app_id: &str, room: &str, new_chat_id: String) -> StoreResult<AppChat> {
+        let chat = self.apps.open_chat(app_id.to_owned(), ChatKind::Room, room.to_owned(), new_chat_id).await?;
+        self.conference.do_send(WatchRoom { room: room.to_owned(), watched: true });
+        Ok(chat)
+    }
+
+    /// Detaches the app from a room; false if it was not attached.
+    pub async fn detach_room(&self, chat: &AppChat) -> StoreResult<bool> {
+        let closed = self.apps.close_chat(chat.chat_id.clone()).await?;
+        let still = self.apps.watched_rooms().await?.contains(&chat.peer);
+        self.conference.do_send(WatchRoom { room: chat.peer.clone(), watched: still });
+        Ok(closed)
+    }
+
+    /// Tells the conference which rooms apps watch (at start-up).
+    pub async fn announce_rooms(&self) -> StoreResult<()> {
+        for room in self.apps.watched_rooms().await? {
+            self.conference.do_send(WatchRoom { room, watched: true });
+        }
+        Ok(())
     }
 
     pub async fn chat(&self, chat_id: &str) -> StoreResult<Option<AppChat>> {
@@ -106,9 +137,5 @@ impl Apps {
 
     pub async fn outbox_depth(&self) -> StoreResult<(u64, Option<i64>)> {
         self.apps.outbox_depth().await
-    }
-
-    pub async fn archived_message(&self, id: i64) -> StoreResult<Option<StoredMessage>> {
-        self.apps.archived_message(id).await
     }
 }

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::model::apps::{AppChat, AppRecord, Delivery, DeliveryOutcome, DeliveryState};
+use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
@@ -201,8 +201,20 @@ pub trait AppStorage: Send + Sync {
         delivery_id: String,
         after_commit: AfterCommit<Arc<StoredMessage>>,
     ) -> StoreFuture<(Arc<StoredMessage>, AppChat)>;
-    /// The app's chat with `peer`, opened as `new_chat_id` if there is none.
-    fn open_chat(&self, app_id: String, peer: String, new_chat_id: String) -> StoreFuture<AppChat>;
+    /// The app's chat with `peer` (a user, or a room it is attached to), opened as
+    /// `new_chat_id` if there is none.
+    fn open_chat(&self, app_id: String, kind: ChatKind, peer: String, new_chat_id: String) -> StoreFuture<AppChat>;
+    /// Ends a chat (an app detached from a room); false if there was none.
+    fn close_chat(&self, chat_id: String) -> StoreFuture<bool>;
+    /// Every room some app is attached to.
+    fn watched_rooms(&self) -> StoreFuture<Vec<String>>;
+    /// A message in a room some app is attached to: archived with a delivery for each such
+    /// app that has a webhook (but the sender), in one transaction.
+    fn append_watched_room_message(
+        &self,
+        message: NewRoomMessage,
+        after_commit: AfterCommit<Arc<RoomMessage>>,
+    ) -> StoreFuture<Arc<RoomMessage>>;
     fn chat(&self, chat_id: String) -> StoreFuture<Option<AppChat>>;
     /// An app's chats, oldest first, from `offset`.
     fn chats(&self, app_id: String, offset: usize, limit: usize) -> StoreFuture<Vec<AppChat>>;
@@ -216,8 +228,8 @@ pub trait AppStorage: Send + Sync {
     fn replay_deliveries(&self, app_id: String, seq: Option<i64>) -> StoreFuture<usize>;
     /// Pending deliveries, and the oldest one's creation time.
     fn outbox_depth(&self) -> StoreFuture<(u64, Option<i64>)>;
-    /// An archived 1:1 message.
-    fn archived_message(&self, id: i64) -> StoreFuture<Option<StoredMessage>>;
+    /// A chat's archived message: 1:1 (`User`) or a room's.
+    fn archived_message(&self, kind: ChatKind, id: i64) -> StoreFuture<Option<ChatMessage>>;
 }
 
 /// Rosters (both rows of a pair change together) and blocklists.

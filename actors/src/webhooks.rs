@@ -20,8 +20,7 @@ use actix::prelude::*;
 use futures_util::future::LocalBoxFuture;
 
 use crate::clock::now_ms;
-use crate::model::apps::{AppRecord, Delivery, DeliveryOutcome, RetryPolicy};
-use crate::model::StoredMessage;
+use crate::model::apps::{AppRecord, ChatMessage, Delivery, DeliveryOutcome, RetryPolicy};
 use crate::router::{AttachAppOutbox, DeliveriesQueued, Router};
 use crate::storage::{AppStorage, Storage};
 
@@ -31,7 +30,7 @@ use crate::storage::{AppStorage, Storage};
 pub struct WebhookJob {
     pub app: AppRecord,
     pub delivery: Delivery,
-    pub message: StoredMessage,
+    pub message: ChatMessage,
 }
 
 /// How the door sends a delivery: `Ok` when the receiver took it (2xx with
@@ -202,9 +201,14 @@ impl Webhooks {
                 Some(app) if app.webhook_url.is_none() => {
                     // Deliveries stopped: kept, looked at again later, not counted.
                     let error = "no webhook set".to_owned();
-                    return (delivery, app.clone().into(), DeliveryOutcome::Retry { at_ms: now_ms() + 5_000, error }, false);
+                    return (
+                        delivery,
+                        app.clone().into(),
+                        DeliveryOutcome::Retry { at_ms: now_ms() + 5_000, error },
+                        false,
+                    );
                 }
-                Some(app) => match apps.archived_message(delivery.message_id).await.ok().flatten() {
+                Some(app) => match apps.archived_message(delivery.kind, delivery.message_id).await.ok().flatten() {
                     Some(message) => {
                         let job = WebhookJob { app: app.clone(), delivery: delivery.clone(), message };
                         match port.deliver(job).await {
@@ -251,7 +255,8 @@ impl Webhooks {
             match &outcome {
                 DeliveryOutcome::Retry { at_ms, error } => {
                     if let Some(head) = queue.front_mut().filter(|h| h.seq == delivery.seq) {
-                        (head.attempts, head.next_attempt_ms, head.last_error) = (attempts, *at_ms, Some(error.clone()));
+                        (head.attempts, head.next_attempt_ms, head.last_error) =
+                            (attempts, *at_ms, Some(error.clone()));
                     }
                 }
                 _ => {
@@ -312,9 +317,10 @@ impl Actor for Webhooks {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.router.do_send(AttachAppOutbox { outbox: ctx.address().recipient() });
         self.read_new(ctx);
+        // Room messages are not announced: each tick also reads what was queued since.
         ctx.run_interval(self.options.tick, |worker, ctx| {
             worker.write_outcomes(ctx);
-            worker.dispatch(ctx);
+            worker.read_new(ctx);
         });
     }
 }

@@ -1,6 +1,7 @@
 //! The admin API for external apps: `POST|GET /restapi/v1/apps`, `GET|PUT|DELETE
 //! /restapi/v1/apps/{id}`, `POST …/{id}/token` (rotate), `GET …/{id}/deliveries?state=`, and
-//! `POST …/{id}/deliveries/replay` or `…/deliveries/{seq}/replay` for dead deliveries.
+//! `POST …/{id}/deliveries/replay` or `…/deliveries/{seq}/replay` for dead deliveries, and
+//! `POST|DELETE …/{id}/rooms/{room}` to attach the app to a room (a chat of its own).
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -11,9 +12,10 @@ use switchboard_actors::random::random_hex;
 use switchboard_actors::webhooks::LookNow;
 use switchboard_actors::Username;
 
-use super::api::token_digest;
+use super::api::{chat_json, token_digest};
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::requests::find_room;
 use crate::state::AppState;
 
 /// Longest description, in characters.
@@ -194,4 +196,35 @@ pub async fn replay_one(
 ) -> Result<HttpResponse, ApiError> {
     let (id, seq) = path.into_inner();
     replay_some(&state, &id, Some(seq)).await
+}
+
+/// `POST /restapi/v1/apps/{id}/rooms/{room}`: the app takes part in the room (201 with the
+/// room chat's id); what occupants say there goes to its webhook, and it may post there.
+pub async fn attach_room(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, room) = path.into_inner();
+    let app = found(&state, &id).await?;
+    find_room(&state, &room).await?;
+    let chat = state.apps.attach_room(&app.id, &room, random_hex(8)).await?;
+    Ok(HttpResponse::Created().json(chat_json(&chat)))
+}
+
+/// `DELETE /restapi/v1/apps/{id}/rooms/{room}`.
+pub async fn detach_room(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, room) = path.into_inner();
+    let app = found(&state, &id).await?;
+    let chats = state.apps.chats(&app.id, 0, usize::MAX / 2).await?;
+    let chat = chats
+        .into_iter()
+        .find(|c| c.kind == switchboard_actors::model::apps::ChatKind::Room && c.peer == room)
+        .ok_or_else(|| ApiError::not_found("ChatNotFoundException", format!("app '{id}' is not in room '{room}'")))?;
+    state.apps.detach_room(&chat).await?;
+    Ok(HttpResponse::Ok().json(json!({"detached": room})))
 }

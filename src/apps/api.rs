@@ -9,9 +9,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use switchboard_actors::clock::format_stamp;
-use switchboard_actors::model::apps::{AppChat, AppRecord};
+use switchboard_actors::model::apps::{AppChat, AppRecord, ChatKind};
 use switchboard_actors::model::records::HistoryQuery;
 use switchboard_actors::model::{MessageKind, NewMessage};
+use switchboard_actors::muc::conference::AppPostTo;
+use switchboard_actors::muc::room::PostAsApp;
 use switchboard_actors::random::random_hex;
 use switchboard_actors::router::Submit;
 use switchboard_actors::{Jid, Username};
@@ -152,8 +154,8 @@ pub async fn delete_webhook(req: HttpRequest, state: web::Data<AppState>) -> Ans
     Ok(HttpResponse::Ok().json(success(json!({}))))
 }
 
-fn chat_json(chat: &AppChat) -> Value {
-    json!({"chat_id": chat.chat_id, "user": chat.peer, "created": format_stamp(chat.created_ms)})
+pub fn chat_json(chat: &AppChat) -> Value {
+    json!({"chat_id": chat.chat_id, chat.kind.as_str(): chat.peer, "created": format_stamp(chat.created_ms)})
 }
 
 /// `POST /api/v1/chats {"user"}`: the app's chat with a user (opened if new).
@@ -166,7 +168,7 @@ pub async fn open_chat(req: HttpRequest, payload: web::Payload, state: web::Data
     if account.username == app.name {
         return Err(ApiError::bad_request("an app does not chat with itself").into());
     }
-    let chat = state.apps.open_chat(&app.id, &account.username, random_hex(8)).await?;
+    let chat = state.apps.open_chat(&app.id, ChatKind::User, &account.username, random_hex(8)).await?;
     Ok(HttpResponse::Created().json(success(chat_json(&chat))))
 }
 
@@ -212,16 +214,36 @@ pub async fn chat_messages(req: HttpRequest, state: web::Data<AppState>, path: w
         0 => None,
         n => Some(n as i64),
     };
-    let query =
-        HistoryQuery { username: app.name.clone(), with: Some(chat.peer.clone()), before, limit, ..Default::default() };
-    let messages = state.archive.history(query).await?;
+    // (id, from, body, data, stamp), oldest first.
+    let messages: Vec<(i64, String, String, Option<Value>, i64)> = match chat.kind {
+        ChatKind::User => {
+            let query = HistoryQuery {
+                username: app.name.clone(),
+                with: Some(chat.peer.clone()),
+                before,
+                limit,
+                ..Default::default()
+            };
+            let found = state.archive.history(query).await?;
+            found.into_iter().map(|m| (m.id, m.from_user, m.body, m.data, m.stamp_ms)).collect()
+        }
+        ChatKind::Room => {
+            // The room's archive since the app was attached: the newest `limit` before `before`.
+            let found = state.archive.room_messages(chat.peer.clone(), chat.created_ms, usize::MAX / 2).await?;
+            let mut found: Vec<_> = found.into_iter().filter(|m| before.is_none_or(|b| m.id < b)).collect();
+            let skip = found.len().saturating_sub(limit);
+            found.drain(..skip);
+            found.into_iter().map(|m| (m.id, m.from_user, m.body, m.data, m.stamp_ms)).collect()
+        }
+    };
     let shown: Vec<Value> = messages
         .iter()
-        .map(|m| {
-            json!({"id": m.id.to_string(), "from": m.from_user, "message": message_content(m), "stamp": format_stamp(m.stamp_ms)})
+        .map(|(id, from, body, data, stamp)| {
+            let message = message_content(body, data.as_ref());
+            json!({"id": id.to_string(), "from": from, "message": message, "stamp": format_stamp(*stamp)})
         })
         .collect();
-    let before = messages.first().filter(|_| messages.len() == limit).map(|m| m.id.to_string());
+    let before = messages.first().filter(|_| messages.len() == limit).map(|m| m.0.to_string());
     Ok(HttpResponse::Ok().json(success(json!({"chat_id": chat.chat_id, "messages": shown, "before": before}))))
 }
 
@@ -298,6 +320,14 @@ pub async fn send(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
     let chat = own_chat(&state, &app, chat_id).await?;
     let message = body.get("message").ok_or_else(|| ApiError::bad_request("message is missing"))?;
     let (text, content) = parse_app_message(message, state.config.limits.max_message_chars)?;
+    let data = Some(json!({ "app_message": content }));
+    if chat.kind == ChatKind::Room {
+        let post = PostAsApp { app: app.name.clone(), body: text, data };
+        let posted = state.conference.send(AppPostTo { room: chat.peer.clone(), post }).await;
+        let stored = posted.map_err(|_| ApiError::internal("the server is shutting down"))?.map_err(ApiError::from)?;
+        let answer = json!({"id": stored.id.to_string(), "stamp": format_stamp(stored.stamp_ms)});
+        return Ok(HttpResponse::Ok().json(success(answer)));
+    }
     let user = |name: &str| Username::parse(name).map_err(|e| ApiError::bad_request(e.to_string()));
     let submit = Submit {
         message: NewMessage {
@@ -305,7 +335,7 @@ pub async fn send(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
             to: Jid::bare(user(&chat.peer)?),
             kind: MessageKind::Chat,
             body: text,
-            data: Some(json!({ "app_message": content })),
+            data,
             client_id: None,
             expires_ms: None,
         },

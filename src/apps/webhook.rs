@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use switchboard_actors::accounts::Accounts;
 use switchboard_actors::clock::format_stamp;
-use switchboard_actors::model::StoredMessage;
 use switchboard_actors::random::hex;
 use switchboard_actors::webhooks::{WebhookJob, WebhookPort};
 
@@ -97,10 +96,10 @@ pub async fn destination(url: &str, allow_private: bool) -> Result<Destination, 
 
 /// A message's `{"type","data"}` as a webhook shows it: what an app sent carries its own;
 /// anything else is text.
-pub fn message_content(message: &StoredMessage) -> Value {
-    match message.data.as_ref().and_then(|d| d.get("app_message")) {
+pub fn message_content(body: &str, data: Option<&Value>) -> Value {
+    match data.and_then(|d| d.get("app_message")) {
         Some(content) => content.clone(),
-        None => json!({"type": "text", "data": message.body}),
+        None => json!({"type": "text", "data": body}),
     }
 }
 
@@ -179,13 +178,16 @@ impl HttpWebhooks {
             Ok(Some(user)) if !user.name.is_empty() => user.name,
             _ => job.message.from_user.clone(),
         };
-        let body = json!({
+        let mut body = json!({
             "chat_id": job.delivery.chat_id,
-            "message": message_content(&job.message),
+            "message": message_content(&job.message.body, job.message.data.as_ref()),
             "from": {"id": job.message.from_user, "name": name},
             "id": job.message.id.to_string(),
             "stamp": format_stamp(job.message.stamp_ms),
         });
+        if let Some(room) = &job.message.room {
+            body["room"] = json!(room);
+        }
         self.post(&url, &token, &job.delivery.delivery_id, body.to_string().into_bytes()).await
     }
 }

@@ -320,6 +320,70 @@ async fn an_app_gets_what_users_write_from_every_door_signed_and_in_order_and_an
 }
 
 #[actix_web::test]
+async fn an_app_attached_to_a_room_hears_its_occupants_and_speaks_there() {
+    let app = spawn_app_with(fast_retries).await;
+    app.create_user("ann").await;
+    let receiver = Receiver::start(Mode::Success);
+    let (id, token, signing) = registered_app(&app, "bot", &receiver).await;
+    let r =
+        app.post_json("/restapi/v1/chatrooms", app.admin(), &json!({"roomName": "hall", "naturalName": "Hall"})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = app.post_json(&format!("/restapi/v1/apps/{id}/rooms/ghost"), app.admin(), &json!({})).await;
+    assert_eq!(r.status, 404, "no such room: {}", r.text());
+    let r = app.post_json(&format!("/restapi/v1/apps/{id}/rooms/hall"), app.admin(), &json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let room_chat = r.json()["chat_id"].as_str().unwrap().to_owned();
+    assert_eq!(r.json()["room"], "hall");
+
+    let ann = app.login("ann").await;
+    let mut ann_sse = app.sse("ann", &format!("?stream={ann}")).await;
+    let joined = reply(
+        app.client.put(app.url(&format!("/restapi/v1/chat/{ann}/rooms/hall"))).basic_auth("ann", "pw-ann").send().await,
+    )
+    .await;
+    assert!(joined.status < 300, "{}", joined.text());
+    let posted = reply(
+        app.client
+            .post(app.url(&format!("/restapi/v1/chat/{ann}/rooms/hall")))
+            .basic_auth("ann", "pw-ann")
+            .insert_header(("content-type", "text/plain"))
+            .send_body("hello room")
+            .await,
+    )
+    .await;
+    assert_eq!(posted.status, 200, "{}", posted.text());
+    let seen = receiver.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(seen.len(), 1);
+    let body = seen[0].json();
+    assert_eq!((body["chat_id"].as_str(), body["room"].as_str()), (Some(room_chat.as_str()), Some("hall")), "{body}");
+    assert_eq!(body["from"]["id"], "ann");
+    assert_eq!(body["message"], json!({"type": "text", "data": "hello room"}));
+    assert_eq!(seen[0].headers["x-switchboard-signature"], signature(&signing, &seen[0].body));
+
+    let say = json!({"chat_id": room_chat, "message": {"type": "text", "data": "bot here"}});
+    let r = app_call(&app, "POST", "/api/v1/messages", &token, Some(say)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = loop {
+        let e = next_of(&mut ann_sse, "chatapi.muc", "groupchat").await;
+        if e.data["body"] == "bot here" {
+            break e;
+        }
+    };
+    assert_eq!(got.data["from"], "hall@conference.localhost/bot");
+    actix_rt::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(receiver.messages().len(), 1, "the app's own post is not sent back to it");
+    let history = app_call(&app, "GET", &format!("/api/v1/chats/{room_chat}/messages"), &token, None).await.json();
+    let bodies: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["message"]["data"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["hello room", "bot here"], "{history}");
+
+    assert_eq!(app.delete(&format!("/restapi/v1/apps/{id}/rooms/hall"), app.admin()).await.status, 200);
+    let say = json!({"chat_id": room_chat, "message": {"type": "text", "data": "gone"}});
+    assert_eq!(app_call(&app, "POST", "/api/v1/messages", &token, Some(say)).await.status, 404, "detached");
+    receiver.server.stop(false).await;
+}
+
+#[actix_web::test]
 async fn a_slow_receiver_holds_up_only_its_own_app() {
     let app = spawn_app_with(fast_retries).await;
     app.create_user("ann").await;

@@ -24,15 +24,54 @@ pub struct AppRecord {
     pub modified_ms: i64,
 }
 
+/// What kind of conversation a chat is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatKind {
+    /// 1:1 with a user (`peer` is the user name).
+    User,
+    /// A room the admin attached the app to (`peer` is the room's name).
+    Room,
+}
+
+impl ChatKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatKind::User => "user",
+            ChatKind::Room => "room",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<ChatKind> {
+        match raw {
+            "user" => Some(ChatKind::User),
+            "room" => Some(ChatKind::Room),
+            _ => None,
+        }
+    }
+}
+
 /// A conversation an app takes part in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppChat {
     /// Server-issued, stable.
     pub chat_id: String,
     pub app_id: String,
-    /// The user at the other end of a 1:1 chat.
+    pub kind: ChatKind,
+    /// The user at the other end of a 1:1 chat, or the room.
     pub peer: String,
     pub created_ms: i64,
+}
+
+/// A message of a chat as a webhook carries it: a 1:1 message, or a room's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    pub id: i64,
+    /// The room it was said in (`None`: 1:1).
+    pub room: Option<String>,
+    pub from_user: String,
+    pub body: String,
+    pub data: Option<serde_json::Value>,
+    pub stamp_ms: i64,
 }
 
 /// Where a delivery stands.
@@ -75,6 +114,8 @@ pub struct Delivery {
     pub delivery_id: String,
     pub app_id: String,
     pub chat_id: String,
+    /// The chat's kind: `message_id` is a room message's for a room.
+    pub kind: ChatKind,
     /// The archived message.
     pub message_id: i64,
     pub state: DeliveryState,
@@ -139,6 +180,7 @@ mod tests {
             delivery_id: "d".into(),
             app_id: "a".into(),
             chat_id: "c".into(),
+            kind: ChatKind::User,
             message_id: 1,
             state: DeliveryState::Pending,
             attempts: 0,

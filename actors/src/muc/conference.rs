@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::room::{Join, Joined, MucRoom, Post, RoomActivity, RoomStopped, StationGone};
+use super::room::{AppsAttached, Join, Joined, MucRoom, Post, PostAsApp, RoomActivity, RoomStopped, StationGone};
 use super::{Affiliation, MucOptions, RoomConfig, RoomError, RoomRecord};
 use crate::model::RoomMessage;
 use crate::station::Station;
-use crate::storage::{RoomStorage, StoreError};
+use crate::storage::{AppStorage, RoomStorage, StoreError};
 
 /// The room registry. One per server.
 pub struct Conference {
@@ -26,11 +26,32 @@ pub struct Conference {
     creating: HashSet<String>,
     /// Rooms loaded from the store, started when the actor starts.
     stored: Vec<RoomRecord>,
+    /// The apps' outbox, for rooms apps are attached to (`watched`).
+    apps: Option<Arc<dyn AppStorage>>,
+    watched: HashSet<String>,
 }
 
 impl Conference {
     pub fn new(options: MucOptions, store: Arc<dyn RoomStorage>, stored: Vec<RoomRecord>) -> Self {
-        Conference { options: Arc::new(options), store, rooms: HashMap::new(), creating: HashSet::new(), stored }
+        Conference {
+            options: Arc::new(options),
+            store,
+            rooms: HashMap::new(),
+            creating: HashSet::new(),
+            stored,
+            apps: None,
+            watched: HashSet::new(),
+        }
+    }
+
+    /// Rooms may have external apps attached, whose deliveries go to this outbox.
+    pub fn with_apps(mut self, apps: Arc<dyn AppStorage>) -> Self {
+        self.apps = Some(apps);
+        self
+    }
+
+    fn apps_for(&self, room: &str) -> Option<Arc<dyn AppStorage>> {
+        self.apps.clone().filter(|_| self.watched.contains(room))
     }
 
     fn start_room(&mut self, record: RoomRecord, ctx: &mut Context<Self>) -> Addr<MucRoom> {
@@ -45,8 +66,10 @@ impl Conference {
         ctx: &mut Context<Self>,
     ) -> Addr<MucRoom> {
         let name = record.name.clone();
+        let apps = self.apps_for(&name);
         let room = MucRoom::new(self.options.clone(), self.store.clone(), ctx.address().recipient(), record)
             .watched(watcher, empty_timeout)
+            .with_apps(apps)
             .start();
         self.rooms.insert(name, room.clone());
         room
@@ -168,6 +191,52 @@ impl Handler<PostTo> for Conference {
 
     fn handle(&mut self, msg: PostTo, _: &mut Context<Self>) -> Self::Result {
         let PostTo { room, post } = msg;
+        let posted = self.rooms.get(&room).map(|addr| addr.send(post));
+        Box::pin(async move {
+            match posted {
+                Some(posted) => posted.await.map_err(|_| RoomError::NotFound(room))?,
+                None => Err(RoomError::NotFound(room)),
+            }
+        })
+    }
+}
+
+/// Apps are attached to `room` (`watched`), or no longer. Sent by the apps service.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WatchRoom {
+    pub room: String,
+    pub watched: bool,
+}
+
+impl Handler<WatchRoom> for Conference {
+    type Result = ();
+
+    fn handle(&mut self, msg: WatchRoom, _: &mut Context<Self>) {
+        if msg.watched {
+            self.watched.insert(msg.room.clone());
+        } else {
+            self.watched.remove(&msg.room);
+        }
+        if let Some(room) = self.rooms.get(&msg.room) {
+            room.do_send(AppsAttached { apps: self.apps_for(&msg.room) });
+        }
+    }
+}
+
+/// An attached app's post to a room by name. Sent by the apps' API.
+#[derive(Message)]
+#[rtype(result = "Result<Arc<RoomMessage>, RoomError>")]
+pub struct AppPostTo {
+    pub room: String,
+    pub post: PostAsApp,
+}
+
+impl Handler<AppPostTo> for Conference {
+    type Result = ResponseFuture<Result<Arc<RoomMessage>, RoomError>>;
+
+    fn handle(&mut self, msg: AppPostTo, _: &mut Context<Self>) -> Self::Result {
+        let AppPostTo { room, post } = msg;
         let posted = self.rooms.get(&room).map(|addr| addr.send(post));
         Box::pin(async move {
             match posted {

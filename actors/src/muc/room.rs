@@ -17,7 +17,7 @@ use crate::clock::now_ms;
 use crate::model::event::{Invitation, OccupantPresence};
 use crate::model::{Address, Event, NewRoomMessage, Payload, RoomMessage};
 use crate::station::{Station, StationEvent, StationEvents};
-use crate::storage::RoomStorage;
+use crate::storage::{AppStorage, RoomStorage};
 
 /// One room.
 pub struct MucRoom {
@@ -37,6 +37,9 @@ pub struct MucRoom {
     watcher: Option<Recipient<RoomActivity>>,
     /// A temporary room still empty this long after it started ends.
     empty_timeout: Option<std::time::Duration>,
+    /// Set while external apps are attached: messages are archived with their webhook
+    /// deliveries, and the apps may post.
+    apps: Option<Arc<dyn AppStorage>>,
 }
 
 /// What a watcher hears about its room.
@@ -104,6 +107,7 @@ impl MucRoom {
             history: VecDeque::new(),
             watcher: None,
             empty_timeout: None,
+            apps: None,
         }
     }
 
@@ -117,6 +121,29 @@ impl MucRoom {
         self.watcher = watcher;
         self.empty_timeout = empty_timeout;
         self
+    }
+
+    /// Attaches (`Some`) or detaches the external apps' outbox.
+    pub fn with_apps(mut self, apps: Option<Arc<dyn AppStorage>>) -> Self {
+        self.apps = apps;
+        self
+    }
+
+    /// Archives a message (with the apps' deliveries when apps are attached); the room hears
+    /// of it once committed.
+    fn archive(
+        &mut self,
+        message: NewRoomMessage,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<Result<Arc<RoomMessage>, RoomError>> {
+        let room = ctx.address();
+        let committed: crate::storage::AfterCommit<Arc<RoomMessage>> =
+            Box::new(move |committed| room.do_send(RoomMessageCommitted { message: committed.clone() }));
+        let stored = match &self.apps {
+            Some(apps) => apps.append_watched_room_message(message, committed),
+            None => self.store.append_room_message(message, committed),
+        };
+        Box::pin(async move { stored.await.map_err(RoomError::from) })
     }
 
     fn affiliation_of(&self, username: &str) -> Option<Affiliation> {
@@ -429,12 +456,46 @@ impl Handler<Post> for MucRoom {
         }
         let message =
             NewRoomMessage { room: name, nick: nick.clone(), from_user: msg.username, body: msg.body, data: msg.data };
-        let room = ctx.address();
-        let stored = self.store.append_room_message(
-            message,
-            Box::new(move |committed| room.do_send(RoomMessageCommitted { message: committed.clone() })),
-        );
-        Box::pin(async move { stored.await.map_err(RoomError::from) })
+        self.archive(message, ctx)
+    }
+}
+
+/// An external app attached to the room posts (as its name, without occupying the room);
+/// replies once it is archived. Sent by the apps' API through the conference.
+#[derive(Message)]
+#[rtype(result = "Result<Arc<RoomMessage>, RoomError>")]
+pub struct PostAsApp {
+    pub app: String,
+    pub body: String,
+    pub data: Option<Value>,
+}
+
+/// Whether apps are attached to the room (sent by the conference).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AppsAttached {
+    pub apps: Option<Arc<dyn AppStorage>>,
+}
+
+impl Handler<AppsAttached> for MucRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: AppsAttached, _: &mut Context<Self>) {
+        self.apps = msg.apps;
+    }
+}
+
+impl Handler<PostAsApp> for MucRoom {
+    type Result = ResponseFuture<Result<Arc<RoomMessage>, RoomError>>;
+
+    fn handle(&mut self, msg: PostAsApp, ctx: &mut Context<Self>) -> Self::Result {
+        let name = self.record.name.clone();
+        if self.apps.is_none() {
+            return Box::pin(std::future::ready(Err(RoomError::NotOccupant(name))));
+        }
+        let message =
+            NewRoomMessage { room: name, nick: msg.app.clone(), from_user: msg.app, body: msg.body, data: msg.data };
+        self.archive(message, ctx)
     }
 }
 

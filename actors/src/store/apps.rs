@@ -1,14 +1,15 @@
 //! External apps: `apps`, `app_chats` and the webhook outbox `app_deliveries`. A message to
-//! an app's account and its delivery row are written in one transaction.
+//! an app's account, or in a room an app is attached to, and its delivery rows are written in
+//! one transaction.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::messages::{self, row_to_message, COLUMNS as MESSAGE_COLUMNS};
-use super::{users, StoreError, StoreResult};
+use super::{rooms, users, StoreError, StoreResult};
 use crate::clock::now_ms;
-use crate::model::apps::{AppChat, AppRecord, Delivery, DeliveryOutcome, DeliveryState};
+use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::records::NewUser;
-use crate::model::{NewMessage, StoredMessage};
+use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 
 const APP: &str = "id, name, description, token_digest, signature_token, webhook_url, created_ms, modified_ms";
 
@@ -80,21 +81,62 @@ pub fn all(conn: &Connection) -> StoreResult<Vec<AppRecord>> {
     Ok(apps)
 }
 
-const CHAT: &str = "chat_id, app_id, peer, created_ms";
+const CHAT: &str = "chat_id, app_id, kind, peer, created_ms";
 
 fn row_to_chat(row: &rusqlite::Row<'_>) -> rusqlite::Result<AppChat> {
-    Ok(AppChat { chat_id: row.get(0)?, app_id: row.get(1)?, peer: row.get(2)?, created_ms: row.get(3)? })
+    let kind: String = row.get(2)?;
+    Ok(AppChat {
+        chat_id: row.get(0)?,
+        app_id: row.get(1)?,
+        kind: ChatKind::parse(&kind).unwrap_or(ChatKind::User),
+        peer: row.get(3)?,
+        created_ms: row.get(4)?,
+    })
 }
 
-/// The app's chat with `peer`, made with `new_chat_id` if there is none.
-pub fn open_chat(conn: &Connection, app_id: &str, peer: &str, new_chat_id: &str) -> StoreResult<AppChat> {
+/// The app's chat with `peer` (a user or a room), made with `new_chat_id` if there is none.
+pub fn open_chat(
+    conn: &Connection,
+    app_id: &str,
+    kind: ChatKind,
+    peer: &str,
+    new_chat_id: &str,
+) -> StoreResult<AppChat> {
     conn.execute(
-        "INSERT INTO app_chats (chat_id, app_id, peer, created_ms) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (app_id, peer) DO NOTHING",
-        params![new_chat_id, app_id, peer, now_ms()],
+        "INSERT INTO app_chats (chat_id, app_id, kind, peer, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (app_id, kind, peer) DO NOTHING",
+        params![new_chat_id, app_id, kind.as_str(), peer, now_ms()],
     )?;
-    let mut stmt = conn.prepare_cached(&format!("SELECT {CHAT} FROM app_chats WHERE app_id = ?1 AND peer = ?2"))?;
-    Ok(stmt.query_row(params![app_id, peer], row_to_chat)?)
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {CHAT} FROM app_chats WHERE app_id = ?1 AND kind = ?2 AND peer = ?3"))?;
+    Ok(stmt.query_row(params![app_id, kind.as_str(), peer], row_to_chat)?)
+}
+
+/// Ends an app's chat (a room it is detached from); false if there was none.
+pub fn close_chat(conn: &Connection, chat_id: &str) -> StoreResult<bool> {
+    Ok(conn.execute("DELETE FROM app_chats WHERE chat_id = ?1", [chat_id])? > 0)
+}
+
+/// Every room some app is attached to.
+pub fn watched_rooms(conn: &Connection) -> StoreResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT DISTINCT peer FROM app_chats WHERE kind = 'room' ORDER BY peer")?;
+    let rooms = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(rooms)
+}
+
+/// A room message, archived with a delivery for every app attached to the room that has a
+/// webhook (but the one that sent it), in one transaction.
+pub fn append_room_message(conn: &Connection, message: &NewRoomMessage) -> StoreResult<RoomMessage> {
+    let stored = rooms::append_message(conn, message)?;
+    conn.prepare_cached(
+        "INSERT INTO app_deliveries (delivery_id, app_id, chat_id, kind, message_id, state, attempts, next_attempt_ms,
+                                     created_ms)
+         SELECT lower(hex(randomblob(16))), a.id, c.chat_id, 'room', ?1, 'pending', 0, ?2, ?2
+         FROM app_chats c JOIN apps a ON a.id = c.app_id
+         WHERE c.kind = 'room' AND c.peer = ?3 AND a.webhook_url IS NOT NULL AND a.name <> ?4",
+    )?
+    .execute(params![stored.id, stored.stamp_ms, stored.room, stored.from_user])?;
+    Ok(stored)
 }
 
 pub fn chat(conn: &Connection, chat_id: &str) -> StoreResult<Option<AppChat>> {
@@ -123,31 +165,34 @@ pub fn append_for_app(
 ) -> StoreResult<(StoredMessage, AppChat)> {
     let stored = messages::append(conn, message, None)?;
     conn.execute("UPDATE messages SET pending = 0 WHERE id = ?1", [stored.id])?;
-    let chat = open_chat(conn, app_id, &stored.from_user, new_chat_id)?;
+    let chat = open_chat(conn, app_id, ChatKind::User, &stored.from_user, new_chat_id)?;
     conn.execute(
-        "INSERT INTO app_deliveries (delivery_id, app_id, chat_id, message_id, state, attempts, next_attempt_ms, created_ms)
-         SELECT ?1, id, ?2, ?3, 'pending', 0, ?4, ?4 FROM apps WHERE id = ?5 AND webhook_url IS NOT NULL",
+        "INSERT INTO app_deliveries (delivery_id, app_id, chat_id, kind, message_id, state, attempts, next_attempt_ms,
+                                     created_ms)
+         SELECT ?1, id, ?2, 'user', ?3, 'pending', 0, ?4, ?4 FROM apps WHERE id = ?5 AND webhook_url IS NOT NULL",
         params![delivery_id, chat.chat_id, stored.id, stored.stamp_ms, app_id],
     )?;
     Ok((stored, chat))
 }
 
 const DELIVERY: &str =
-    "seq, delivery_id, app_id, chat_id, message_id, state, attempts, next_attempt_ms, last_error, created_ms";
+    "seq, delivery_id, app_id, chat_id, kind, message_id, state, attempts, next_attempt_ms, last_error, created_ms";
 
 fn row_to_delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
-    let state: String = row.get(5)?;
+    let kind: String = row.get(4)?;
+    let state: String = row.get(6)?;
     Ok(Delivery {
         seq: row.get(0)?,
         delivery_id: row.get(1)?,
         app_id: row.get(2)?,
         chat_id: row.get(3)?,
-        message_id: row.get(4)?,
+        kind: ChatKind::parse(&kind).unwrap_or(ChatKind::User),
+        message_id: row.get(5)?,
         state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Dead),
-        attempts: row.get(6)?,
-        next_attempt_ms: row.get(7)?,
-        last_error: row.get(8)?,
-        created_ms: row.get(9)?,
+        attempts: row.get(7)?,
+        next_attempt_ms: row.get(8)?,
+        last_error: row.get(9)?,
+        created_ms: row.get(10)?,
     })
 }
 
@@ -203,7 +248,28 @@ pub fn depth(conn: &Connection) -> StoreResult<(u64, Option<i64>)> {
     })?)
 }
 
-pub fn message(conn: &Connection, id: i64) -> StoreResult<Option<StoredMessage>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], row_to_message).optional()?)
+/// A chat's archived message: a 1:1 message, or a room's.
+pub fn message(conn: &Connection, kind: ChatKind, id: i64) -> StoreResult<Option<ChatMessage>> {
+    match kind {
+        ChatKind::User => {
+            let mut stmt = conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))?;
+            let found = stmt.query_row([id], row_to_message).optional()?;
+            Ok(found.map(|m| ChatMessage {
+                id: m.id,
+                room: None,
+                from_user: m.from_user,
+                body: m.body,
+                data: m.data,
+                stamp_ms: m.stamp_ms,
+            }))
+        }
+        ChatKind::Room => Ok(rooms::message(conn, id)?.map(|m| ChatMessage {
+            id: m.id,
+            room: Some(m.room),
+            from_user: m.from_user,
+            body: m.body,
+            data: m.data,
+            stamp_ms: m.stamp_ms,
+        })),
+    }
 }

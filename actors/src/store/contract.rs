@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 use super::memory::MemoryStore;
 use super::{Store, StoreOptions};
 use crate::jid::{Jid, Username};
-use crate::model::apps::{AppRecord, DeliveryOutcome, DeliveryState};
+use crate::model::apps::{AppRecord, ChatKind, DeliveryOutcome, DeliveryState};
 use crate::model::mailbox::{Folder, Mail, MailAction, ReportRequests};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{AccountKind, HistoryQuery, NewUser, RosterItem, RowChange, Subscription, Transition};
+use crate::model::NewRoomMessage;
 use crate::model::{MessageKind, NewMessage};
 use crate::storage::{Storage, StoreError};
 use crate::test_support::test_user as user;
@@ -377,7 +378,7 @@ async fn an_apps_chats_and_webhook_outbox_keep_order_retries_and_dead_letters() 
             "{name}: nothing waits for a station"
         );
         assert_eq!(
-            storage.apps.archived_message(first.id).await.unwrap().map(|m| m.body).as_deref(),
+            storage.apps.archived_message(ChatKind::User, first.id).await.unwrap().map(|m| m.body).as_deref(),
             Some("before the webhook")
         );
 
@@ -418,10 +419,37 @@ async fn an_apps_chats_and_webhook_outbox_keep_order_retries_and_dead_letters() 
         let pending = storage.apps.pending_deliveries(0, 10).await.unwrap();
         assert_eq!((pending[0].seq, pending[0].attempts), (first, 0), "{name}: replayed, from the start");
 
-        let opened = storage.apps.open_chat("a1".into(), "ann".into(), "ignored".into()).await.unwrap();
+        let opened = storage.apps.open_chat("a1".into(), ChatKind::User, "ann".into(), "ignored".into()).await.unwrap();
         assert_eq!(opened.chat_id, "c-ann", "{name}");
         let page = storage.apps.chats("a1".into(), 1, 10).await.unwrap();
         assert_eq!(page.iter().map(|c| c.chat_id.as_str()).collect::<Vec<_>>(), ["c-bob"], "{name}: paged");
+        // A room the app is attached to: its messages are archived with a delivery, but the
+        // app's own.
+        let room = storage.apps.open_chat("a1".into(), ChatKind::Room, "hall".into(), "c-hall".into()).await.unwrap();
+        assert_eq!((room.kind, room.chat_id.as_str()), (ChatKind::Room, "c-hall"), "{name}");
+        assert_eq!(storage.apps.watched_rooms().await.unwrap(), vec!["hall"], "{name}");
+        let said = |from: &str| NewRoomMessage {
+            room: "hall".into(),
+            nick: from.into(),
+            from_user: from.into(),
+            body: format!("{from} in the hall"),
+            data: None,
+        };
+        let before = storage.apps.pending_deliveries(0, 100).await.unwrap().len();
+        let ann_said = storage.apps.append_watched_room_message(said("ann"), Box::new(|_| {})).await.unwrap();
+        storage.apps.append_watched_room_message(said("bot"), Box::new(|_| {})).await.unwrap();
+        let pending = storage.apps.pending_deliveries(0, 100).await.unwrap();
+        assert_eq!(pending.len(), before + 1, "{name}: not the app's own message");
+        let last = pending.last().unwrap();
+        assert_eq!(
+            (last.kind, last.chat_id.as_str(), last.message_id),
+            (ChatKind::Room, "c-hall", ann_said.id),
+            "{name}"
+        );
+        let archived = storage.apps.archived_message(ChatKind::Room, ann_said.id).await.unwrap().unwrap();
+        assert_eq!((archived.room.as_deref(), archived.body.as_str()), (Some("hall"), "ann in the hall"), "{name}");
+        assert!(storage.apps.close_chat("c-hall".into()).await.unwrap(), "{name}");
+        assert!(storage.apps.watched_rooms().await.unwrap().is_empty(), "{name}");
         assert!(storage.apps.delete_app("a1".into()).await.unwrap(), "{name}");
         assert!(storage.accounts.find_user("bot".into()).await.unwrap().is_none(), "{name}: its account went with it");
         assert!(storage.apps.chat("c-ann".into()).await.unwrap().is_none(), "{name}");

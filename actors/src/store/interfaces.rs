@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{apps, mailbox, messages, ozeki, rooms, roster, users, workgroups, Store};
-use crate::model::apps::{AppChat, AppRecord, Delivery, DeliveryOutcome, DeliveryState};
+use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
@@ -104,8 +104,25 @@ impl AppStorage for Store {
         named("message", written)
     }
 
-    fn open_chat(&self, app_id: String, peer: String, new_chat_id: String) -> StoreFuture<AppChat> {
-        named("chat", self.write(move |c| apps::open_chat(c, &app_id, &peer, &new_chat_id)))
+    fn open_chat(&self, app_id: String, kind: ChatKind, peer: String, new_chat_id: String) -> StoreFuture<AppChat> {
+        named("chat", self.write(move |c| apps::open_chat(c, &app_id, kind, &peer, &new_chat_id)))
+    }
+
+    fn close_chat(&self, chat_id: String) -> StoreFuture<bool> {
+        named("chat", self.write(move |c| apps::close_chat(c, &chat_id)))
+    }
+
+    fn watched_rooms(&self) -> StoreFuture<Vec<String>> {
+        named("chat", self.read(apps::watched_rooms))
+    }
+
+    fn append_watched_room_message(
+        &self,
+        message: NewRoomMessage,
+        after_commit: AfterCommit<Arc<RoomMessage>>,
+    ) -> StoreFuture<Arc<RoomMessage>> {
+        let work = move |c: &rusqlite::Connection| apps::append_room_message(c, &message).map(Arc::new);
+        named("room message", self.write_then(work, after_commit))
     }
 
     fn chat(&self, chat_id: String) -> StoreFuture<Option<AppChat>> {
@@ -139,8 +156,8 @@ impl AppStorage for Store {
         named("delivery", self.read(apps::depth))
     }
 
-    fn archived_message(&self, id: i64) -> StoreFuture<Option<StoredMessage>> {
-        named("message", self.read(move |c| apps::message(c, id)))
+    fn archived_message(&self, kind: ChatKind, id: i64) -> StoreFuture<Option<ChatMessage>> {
+        named("message", self.read(move |c| apps::message(c, kind, id)))
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures_util::FutureExt;
 
 use crate::clock::now_ms;
-use crate::model::apps::{AppChat, AppRecord, Delivery, DeliveryOutcome, DeliveryState};
+use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
@@ -396,12 +396,17 @@ impl MessageStorage for MemoryStore {
 }
 
 impl Tables {
-    fn open_chat(&mut self, app_id: &str, peer: &str, new_chat_id: &str) -> AppChat {
-        if let Some(chat) = self.app_chats.iter().find(|c| c.app_id == app_id && c.peer == peer) {
+    fn open_chat(&mut self, app_id: &str, kind: ChatKind, peer: &str, new_chat_id: &str) -> AppChat {
+        if let Some(chat) = self.app_chats.iter().find(|c| c.app_id == app_id && c.kind == kind && c.peer == peer) {
             return chat.clone();
         }
-        let chat =
-            AppChat { chat_id: new_chat_id.into(), app_id: app_id.into(), peer: peer.into(), created_ms: now_ms() };
+        let chat = AppChat {
+            chat_id: new_chat_id.into(),
+            app_id: app_id.into(),
+            kind,
+            peer: peer.into(),
+            created_ms: now_ms(),
+        };
         self.app_chats.push(chat.clone());
         chat
     }
@@ -473,7 +478,7 @@ impl AppStorage for MemoryStore {
             if let Some((_, pending)) = t.messages.get_mut(&stored.id) {
                 *pending = false;
             }
-            let chat = t.open_chat(&app_id, &stored.from_user, &new_chat_id);
+            let chat = t.open_chat(&app_id, ChatKind::User, &stored.from_user, &new_chat_id);
             if t.apps.get(&app_id).is_some_and(|a| a.webhook_url.is_some()) {
                 let seq = t.deliveries.last().map_or(1, |d| d.seq + 1);
                 t.deliveries.push(Delivery {
@@ -481,6 +486,7 @@ impl AppStorage for MemoryStore {
                     delivery_id,
                     app_id,
                     chat_id: chat.chat_id.clone(),
+                    kind: ChatKind::User,
                     message_id: stored.id,
                     state: DeliveryState::Pending,
                     attempts: 0,
@@ -495,8 +501,64 @@ impl AppStorage for MemoryStore {
         done(Ok((stored, chat)))
     }
 
-    fn open_chat(&self, app_id: String, peer: String, new_chat_id: String) -> StoreFuture<AppChat> {
-        done(Ok(self.tables().open_chat(&app_id, &peer, &new_chat_id)))
+    fn open_chat(&self, app_id: String, kind: ChatKind, peer: String, new_chat_id: String) -> StoreFuture<AppChat> {
+        done(Ok(self.tables().open_chat(&app_id, kind, &peer, &new_chat_id)))
+    }
+
+    fn close_chat(&self, chat_id: String) -> StoreFuture<bool> {
+        let mut t = self.tables();
+        let before = t.app_chats.len();
+        t.app_chats.retain(|c| c.chat_id != chat_id);
+        done(Ok(t.app_chats.len() < before))
+    }
+
+    fn watched_rooms(&self) -> StoreFuture<Vec<String>> {
+        let t = self.tables();
+        let rooms: BTreeSet<String> =
+            t.app_chats.iter().filter(|c| c.kind == ChatKind::Room).map(|c| c.peer.clone()).collect();
+        done(Ok(rooms.into_iter().collect()))
+    }
+
+    fn append_watched_room_message(
+        &self,
+        message: NewRoomMessage,
+        after_commit: AfterCommit<Arc<RoomMessage>>,
+    ) -> StoreFuture<Arc<RoomMessage>> {
+        let stored = match self.append_room_message(message, Box::new(|_| {})).now_or_never() {
+            Some(Ok(stored)) => stored,
+            Some(Err(e)) => return done(Err(e)),
+            None => return done(Err(StoreError::Unavailable)),
+        };
+        {
+            let mut t = self.tables();
+            let watching: Vec<(String, String)> = t
+                .app_chats
+                .iter()
+                .filter(|c| c.kind == ChatKind::Room && c.peer == stored.room)
+                .filter(|c| {
+                    t.apps.get(&c.app_id).is_some_and(|a| a.webhook_url.is_some() && a.name != stored.from_user)
+                })
+                .map(|c| (c.app_id.clone(), c.chat_id.clone()))
+                .collect();
+            for (app_id, chat_id) in watching {
+                let seq = t.deliveries.last().map_or(1, |d| d.seq + 1);
+                t.deliveries.push(Delivery {
+                    seq,
+                    delivery_id: format!("room-{seq}"),
+                    app_id,
+                    chat_id,
+                    kind: ChatKind::Room,
+                    message_id: stored.id,
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    next_attempt_ms: stored.stamp_ms,
+                    last_error: None,
+                    created_ms: stored.stamp_ms,
+                });
+            }
+        }
+        after_commit(&stored);
+        done(Ok(stored))
     }
 
     fn chat(&self, chat_id: String) -> StoreFuture<Option<AppChat>> {
@@ -561,8 +623,27 @@ impl AppStorage for MemoryStore {
         done(Ok((count, oldest)))
     }
 
-    fn archived_message(&self, id: i64) -> StoreFuture<Option<StoredMessage>> {
-        done(Ok(self.tables().messages.get(&id).map(|(m, _)| m.clone())))
+    fn archived_message(&self, kind: ChatKind, id: i64) -> StoreFuture<Option<ChatMessage>> {
+        let t = self.tables();
+        let found = match kind {
+            ChatKind::User => t.messages.get(&id).map(|(m, _)| ChatMessage {
+                id,
+                room: None,
+                from_user: m.from_user.clone(),
+                body: m.body.clone(),
+                data: m.data.clone(),
+                stamp_ms: m.stamp_ms,
+            }),
+            ChatKind::Room => t.room_messages.iter().find(|m| m.id == id).map(|m| ChatMessage {
+                id,
+                room: Some(m.room.clone()),
+                from_user: m.from_user.clone(),
+                body: m.body.clone(),
+                data: m.data.clone(),
+                stamp_ms: m.stamp_ms,
+            }),
+        };
+        done(Ok(found))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{StoreError, StoreResult};
 use crate::model::records::{Affiliation, RoomConfig, RoomRecord};
@@ -91,6 +91,27 @@ pub fn append_message(conn: &Connection, message: &NewRoomMessage) -> StoreResul
         body: message.body.clone(),
         data: message.data.clone(),
     })
+}
+
+/// One archived room message.
+pub fn message(conn: &Connection, id: i64) -> StoreResult<Option<RoomMessage>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, room, stamp_ms, nick, from_user, body, data FROM room_messages WHERE id = ?1")?;
+    let found = stmt
+        .query_row([id], |r| {
+            let data: Option<String> = r.get(6)?;
+            Ok(RoomMessage {
+                id: r.get(0)?,
+                room: r.get(1)?,
+                stamp_ms: r.get(2)?,
+                nick: r.get(3)?,
+                from_user: r.get(4)?,
+                body: r.get(5)?,
+                data: data.and_then(|d| serde_json::from_str(&d).ok()),
+            })
+        })
+        .optional()?;
+    Ok(found)
 }
 
 /// The newest `limit` messages of `room` since `since_ms`, oldest first.

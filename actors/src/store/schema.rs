@@ -175,8 +175,9 @@ const MIGRATIONS: &[&str] = &[
     // 8: a message may expire (Ozeki's ValidUntil): after that it is not delivered from the
     // offline store.
     "ALTER TABLE messages ADD COLUMN expires_ms INTEGER;",
-    // 9: external apps (each with an account of kind 'app'), their chats, and the webhook
-    // outbox: a delivery row is written in the same transaction as its message.
+    // 9: external apps (each with an account of kind 'app'), their chats (1:1, or rooms the
+    // app is attached to), and the webhook outbox: a delivery row is written in the same
+    // transaction as its message (`message_id` is a room message's for a room chat).
     "CREATE TABLE apps (
          id              TEXT PRIMARY KEY,
          name            TEXT NOT NULL UNIQUE REFERENCES users(username) ON DELETE CASCADE,
@@ -190,15 +191,18 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE app_chats (
          chat_id    TEXT PRIMARY KEY,
          app_id     TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+         kind       TEXT NOT NULL,
          peer       TEXT NOT NULL,
          created_ms INTEGER NOT NULL,
-         UNIQUE (app_id, peer)
+         UNIQUE (app_id, kind, peer)
      );
+     CREATE INDEX app_chats_rooms ON app_chats (peer) WHERE kind = 'room';
      CREATE TABLE app_deliveries (
          seq             INTEGER PRIMARY KEY AUTOINCREMENT,
          delivery_id     TEXT NOT NULL UNIQUE,
          app_id          TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
          chat_id         TEXT NOT NULL,
+         kind            TEXT NOT NULL,
          message_id      INTEGER NOT NULL,
          state           TEXT NOT NULL,
          attempts        INTEGER NOT NULL,
