@@ -412,6 +412,31 @@ impl Tables {
     }
 }
 
+/// A new pending delivery of `message_id` in a chat, due at once.
+fn pending_delivery(
+    seq: i64,
+    delivery_id: String,
+    app_id: String,
+    chat_id: String,
+    kind: ChatKind,
+    message_id: i64,
+    at_ms: i64,
+) -> Delivery {
+    Delivery {
+        seq,
+        delivery_id,
+        app_id,
+        chat_id,
+        kind,
+        message_id,
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_attempt_ms: at_ms,
+        last_error: None,
+        created_ms: at_ms,
+    }
+}
+
 impl AppStorage for MemoryStore {
     fn create_app(&self, app: AppRecord, account: NewUser) -> StoreFuture<()> {
         // Ready at once, as every call here: the account first, then the app.
@@ -481,19 +506,10 @@ impl AppStorage for MemoryStore {
             let chat = t.open_chat(&app_id, ChatKind::User, &stored.from_user, &new_chat_id);
             if t.apps.get(&app_id).is_some_and(|a| a.webhook_url.is_some()) {
                 let seq = t.deliveries.last().map_or(1, |d| d.seq + 1);
-                t.deliveries.push(Delivery {
-                    seq,
-                    delivery_id,
-                    app_id,
-                    chat_id: chat.chat_id.clone(),
-                    kind: ChatKind::User,
-                    message_id: stored.id,
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    next_attempt_ms: stored.stamp_ms,
-                    last_error: None,
-                    created_ms: stored.stamp_ms,
-                });
+                let chat_id = chat.chat_id.clone();
+                let delivery =
+                    pending_delivery(seq, delivery_id, app_id, chat_id, ChatKind::User, stored.id, stored.stamp_ms);
+                t.deliveries.push(delivery);
             }
             chat
         };
@@ -542,19 +558,16 @@ impl AppStorage for MemoryStore {
                 .collect();
             for (app_id, chat_id) in watching {
                 let seq = t.deliveries.last().map_or(1, |d| d.seq + 1);
-                t.deliveries.push(Delivery {
+                let id = format!("room-{seq}");
+                t.deliveries.push(pending_delivery(
                     seq,
-                    delivery_id: format!("room-{seq}"),
+                    id,
                     app_id,
                     chat_id,
-                    kind: ChatKind::Room,
-                    message_id: stored.id,
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    next_attempt_ms: stored.stamp_ms,
-                    last_error: None,
-                    created_ms: stored.stamp_ms,
-                });
+                    ChatKind::Room,
+                    stored.id,
+                    stored.stamp_ms,
+                ));
             }
         }
         after_commit(&stored);

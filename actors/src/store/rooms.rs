@@ -95,43 +95,31 @@ pub fn append_message(conn: &Connection, message: &NewRoomMessage) -> StoreResul
 
 /// One archived room message.
 pub fn message(conn: &Connection, id: i64) -> StoreResult<Option<RoomMessage>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, room, stamp_ms, nick, from_user, body, data FROM room_messages WHERE id = ?1")?;
-    let found = stmt
-        .query_row([id], |r| {
-            let data: Option<String> = r.get(6)?;
-            Ok(RoomMessage {
-                id: r.get(0)?,
-                room: r.get(1)?,
-                stamp_ms: r.get(2)?,
-                nick: r.get(3)?,
-                from_user: r.get(4)?,
-                body: r.get(5)?,
-                data: data.and_then(|d| serde_json::from_str(&d).ok()),
-            })
-        })
-        .optional()?;
-    Ok(found)
+    let mut stmt = conn.prepare_cached(&format!("SELECT {MESSAGE} FROM room_messages WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], row_to_message).optional()?)
+}
+
+const MESSAGE: &str = "id, room, stamp_ms, nick, from_user, body, data";
+
+fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoomMessage> {
+    let data: Option<String> = r.get(6)?;
+    Ok(RoomMessage {
+        id: r.get(0)?,
+        room: r.get(1)?,
+        stamp_ms: r.get(2)?,
+        nick: r.get(3)?,
+        from_user: r.get(4)?,
+        body: r.get(5)?,
+        data: data.and_then(|d| serde_json::from_str(&d).ok()),
+    })
 }
 
 /// The newest `limit` messages of `room` since `since_ms`, oldest first.
 pub fn recent_messages(conn: &Connection, room: &str, since_ms: i64, limit: usize) -> StoreResult<Vec<RoomMessage>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, room, stamp_ms, nick, from_user, body, data FROM room_messages
-         WHERE room = ?1 AND stamp_ms >= ?2 ORDER BY id DESC LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![room, since_ms, limit as i64], |r| {
-        let data: Option<String> = r.get(6)?;
-        Ok(RoomMessage {
-            id: r.get(0)?,
-            room: r.get(1)?,
-            stamp_ms: r.get(2)?,
-            nick: r.get(3)?,
-            from_user: r.get(4)?,
-            body: r.get(5)?,
-            data: data.and_then(|d| serde_json::from_str(&d).ok()),
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE} FROM room_messages WHERE room = ?1 AND stamp_ms >= ?2 ORDER BY id DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![room, since_ms, limit as i64], row_to_message)?;
     let mut messages: Vec<RoomMessage> = rows.collect::<Result<_, _>>()?;
     messages.reverse();
     Ok(messages)
