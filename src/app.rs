@@ -177,7 +177,10 @@ impl Application {
         };
         let port = std::rc::Rc::new(webhooks_http.clone());
         let webhooks = Webhooks::new(&storage, router.clone(), port, webhook_options, webhook_stats.clone()).start();
-        let auth = Arc::new(Authenticator::new(accounts.clone(), passwords.clone(), &config.auth, &jwt_secret));
+        let auth = Arc::new(
+            Authenticator::new(accounts.clone(), passwords.clone(), &config.auth, &jwt_secret)
+                .with_api_secret(&config.admin.api_secret),
+        );
 
         let local_addr = listener.local_addr().map_err(BuildError::Server)?;
         let port = local_addr.port();

@@ -88,6 +88,8 @@ pub struct Authenticator {
     cache_ttl: Duration,
     max_failed: u32,
     failure_window: Duration,
+    /// The admin API's shared secret, when configured.
+    api_secret: Option<String>,
 }
 
 impl Authenticator {
@@ -106,7 +108,23 @@ impl Authenticator {
             cache_ttl: secs(config.credential_cache_secs),
             max_failed: config.max_failed_logins,
             failure_window: secs(config.failed_login_window_secs),
+            api_secret: None,
         }
+    }
+
+    /// Accepts `Authorization: <secret>` as the admin (the REST API plugin's secret-key
+    /// mode); an empty secret leaves it off.
+    pub fn with_api_secret(mut self, secret: &str) -> Self {
+        self.api_secret = Some(secret.to_owned()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Whether `value` (a whole `Authorization` header) is the shared secret.
+    fn is_api_secret(&self, value: &str) -> bool {
+        self.api_secret.as_ref().is_some_and(|secret| {
+            let (a, b) = (secret.as_bytes(), value.trim().as_bytes());
+            a.len() == b.len() && bool::from(a.ct_eq(b))
+        })
     }
 
     fn digest(&self, username: &str, password: &str) -> [u8; 32] {
@@ -223,8 +241,14 @@ impl Authenticator {
                 self.verify(user, password).await
             } else if scheme.eq_ignore_ascii_case("bearer") {
                 self.verify_live_token(rest.trim()).await
+            } else if self.is_api_secret(value) {
+                Ok(Caller { username: ADMIN_USERNAME.to_owned() })
+            } else if self.api_secret.is_some() {
+                Err(ApiError::unauthorized("wrong shared secret (or use Basic or Bearer)"))
             } else {
-                Err(ApiError::unauthorized("unsupported Authorization scheme; use Basic or Bearer"))
+                Err(ApiError::unauthorized(
+                    "unsupported Authorization scheme; use Basic or Bearer (shared-secret auth is off: admin.api_secret)",
+                ))
             };
         }
         if let Some(token) = query_param(req.query_string(), "token") {

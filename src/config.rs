@@ -60,6 +60,9 @@ impl Default for ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     pub password: String,
+    /// The REST API plugin's "secret key": `Authorization: <secret>` acts as the admin.
+    /// Empty: off.
+    pub api_secret: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

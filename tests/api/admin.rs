@@ -254,3 +254,56 @@ async fn an_http_api_user_is_created_with_its_kind_and_keeps_it() {
     let history = app.get("/restapi/v1/chat/gateway/messages", ("gateway", "secret-1")).await;
     assert_eq!(history.json()["messages"][0]["body"], "to the gateway");
 }
+
+#[actix_web::test]
+async fn the_rest_api_plugins_prefix_and_shared_secret_work_like_ofchats() {
+    let app = spawn_app_with(|c| c.admin.api_secret = "plugin-secret-4f2a".into()).await;
+    app.create_user("ann").await;
+    let with_secret = |path: &str, secret: &str| {
+        let request = app.client.get(app.url(path)).insert_header(("authorization", secret.to_owned()));
+        async move { reply(request.send().await).await }
+    };
+    let ofchat = app.get("/restapi/v1/users", app.admin()).await;
+    let plugin = app.get("/plugins/restapi/v1/users", app.admin()).await;
+    assert_eq!((ofchat.status, plugin.status), (200, 200));
+    assert_eq!(ofchat.json(), plugin.json(), "the same under both prefixes");
+    let r = with_secret("/plugins/restapi/v1/users/ann", "plugin-secret-4f2a").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["username"], "ann");
+    let r = reply(
+        app.client
+            .post(app.url("/plugins/restapi/v1/users"))
+            .insert_header(("authorization", "plugin-secret-4f2a"))
+            .send_json(&json!({"username": "bob", "password": "pw-bob"}))
+            .await,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(with_secret("/restapi/v1/users/bob", "plugin-secret-4f2a").await.status, 200, "both prefixes take it");
+
+    let wrong = with_secret("/plugins/restapi/v1/users", "plugin-secret-4f2b").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.message().contains("wrong shared secret"), "{}", wrong.text());
+    let r = reply(app.client.get(app.url("/plugins/restapi/v1/users")).send().await).await;
+    assert_eq!(r.status, 401, "no credentials");
+    assert_eq!(app.get("/plugins/restapi/v1/users", ("ann", "pw-ann")).await.status, 403, "not the admin");
+
+    // The chat API under the plugin's prefix too.
+    let r = app.post_text("/plugins/restapi/v1/chat/ann/login", ("ann", "pw-ann"), "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(app.get("/plugins/restapi/v1/nothing/here", app.admin()).await.status, 404);
+
+    // Without a configured secret, a bare header is refused and says why.
+    let plain = spawn_app().await;
+    let r = reply(
+        plain
+            .client
+            .get(plain.url("/plugins/restapi/v1/users"))
+            .insert_header(("authorization", "anything"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert!(r.message().contains("shared-secret auth is off"), "{}", r.text());
+}
