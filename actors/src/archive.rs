@@ -39,6 +39,11 @@ impl Archive {
         self.messages.received_since(username, after_id, limit).await
     }
 
+    /// What waits for `username` (no station has taken it yet), oldest first.
+    pub async fn waiting_for(&self, username: String) -> StoreResult<Vec<StoredMessage>> {
+        self.messages.pending_for(username).await
+    }
+
     /// The newest `limit` messages of a room since `since_ms`, oldest first.
     pub async fn room_messages(&self, room: String, since_ms: i64, limit: usize) -> StoreResult<Vec<RoomMessage>> {
         self.rooms.room_messages(room, since_ms, limit).await

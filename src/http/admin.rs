@@ -211,30 +211,68 @@ pub async fn delete_user(
     Ok(HttpResponse::Ok().json(json!({ "username": username })))
 }
 
+/// A station as the REST API plugin's session entity shows it (plus Switchboard's own
+/// `loginStream`, `connections` and `doors`).
+fn session_json(s: &switchboard_actors::router::SessionInfo, domain: &str) -> serde_json::Value {
+    json!({
+        "sessionId": format!("{}@{}/{}", s.username, domain, s.resource),
+        "username": s.username,
+        "resource": s.resource,
+        "node": "Local",
+        "sessionStatus": "Authenticated",
+        "presenceStatus": if s.connections > 0 { "Online" } else { "Offline" },
+        "presenceMessage": "",
+        "priority": 0,
+        "hostAddress": "",
+        "hostName": "",
+        "creationDate": format_stamp(s.created_ms),
+        "lastActionDate": format_stamp(s.last_active_ms),
+        "secure": false,
+        "loginStream": s.stream_id.is_some(),
+        "connections": s.connections,
+        "doors": s.doors,
+    })
+}
+
 /// `GET /restapi/v1/sessions`: one entry per station.
 pub async fn list_sessions(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let domain = state.domain().to_owned();
     let sessions = state.router.send(ListSessions).await?;
-    let list: Vec<_> = sessions
-        .iter()
-        .map(|s| {
-            json!({
-                "sessionId": format!("{}@{}/{}", s.username, domain, s.resource),
-                "username": s.username,
-                "resource": s.resource,
-                "node": "Local",
-                "sessionStatus": "Authenticated",
-                "presenceStatus": if s.connections > 0 { "Online" } else { "Offline" },
-                "priority": 0,
-                "creationDate": format_stamp(s.created_ms),
-                "lastActionDate": format_stamp(s.last_active_ms),
-                "loginStream": s.stream_id.is_some(),
-                "connections": s.connections,
-                "doors": s.doors,
-            })
-        })
-        .collect();
+    let list: Vec<_> = sessions.iter().map(|s| session_json(s, state.domain())).collect();
     Ok(HttpResponse::Ok().json(json!({ "sessions": list })))
+}
+
+/// `GET /restapi/v1/sessions/{username}`: the user's stations (404 for no such user).
+pub async fn user_sessions(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let username = path.into_inner();
+    require_account(&state, &username).await?;
+    let sessions = state.router.send(ListSessions).await?;
+    let list: Vec<_> =
+        sessions.iter().filter(|s| s.username == username).map(|s| session_json(s, state.domain())).collect();
+    Ok(HttpResponse::Ok().json(json!({ "sessions": list })))
+}
+
+/// `GET /restapi/v1/system/statistics/sessions`: stations on this node (and so, without a
+/// cluster, in all).
+pub async fn session_statistics(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let sessions = state.router.send(ListSessions).await?;
+    Ok(HttpResponse::Ok().json(json!({ "clusterSessions": sessions.len(), "localSessions": sessions.len() })))
+}
+
+/// `GET /restapi/v1/archive/messages/unread/{jid}`: messages to the user that no station
+/// has taken yet.
+pub async fn unread_count(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let username = crate::inbound::parse_username(&path, state.domain())?;
+    require_account(&state, &username).await?;
+    let waiting = state.archive.waiting_for(username).await?;
+    Ok(HttpResponse::Ok().json(json!({ "count": waiting.len() })))
 }
 
 /// `DELETE /restapi/v1/sessions/{username}`: ends every station of the user.

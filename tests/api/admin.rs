@@ -307,3 +307,65 @@ async fn the_rest_api_plugins_prefix_and_shared_secret_work_like_ofchats() {
     assert_eq!(r.status, 401);
     assert!(r.message().contains("shared-secret auth is off"), "{}", r.text());
 }
+
+#[actix_web::test]
+async fn per_user_sessions_statistics_and_the_unread_count() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let stream = app.login("ann").await;
+    let _second = app.login("ann").await;
+    let _bob = app.login("bob").await;
+    for prefix in ["/restapi/v1", "/plugins/restapi/v1"] {
+        let r = app.get(&format!("{prefix}/sessions/ann"), app.admin()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let sessions = r.json()["sessions"].as_array().unwrap().clone();
+        assert_eq!(sessions.len(), 2, "only ann's: {sessions:?}");
+        for field in [
+            "sessionId",
+            "username",
+            "resource",
+            "node",
+            "sessionStatus",
+            "presenceStatus",
+            "presenceMessage",
+            "priority",
+            "hostAddress",
+            "hostName",
+            "creationDate",
+            "lastActionDate",
+            "secure",
+        ] {
+            assert!(sessions[0].get(field).is_some(), "{field} in {}", sessions[0]);
+        }
+        assert_eq!(app.get(&format!("{prefix}/sessions/ghost"), app.admin()).await.status, 404);
+        let stats = app.get(&format!("{prefix}/system/statistics/sessions"), app.admin()).await.json();
+        assert_eq!(stats, json!({"clusterSessions": 3, "localSessions": 3}));
+    }
+    assert_eq!(app.get("/restapi/v1/sessions/ann", ("ann", "pw-ann")).await.status, 403);
+
+    // Unread: what waits for a user no station of which has taken it.
+    let carl =
+        app.post_json("/restapi/v1/users", app.admin(), &json!({"username": "carl", "password": "pw-carl"})).await;
+    assert_eq!(carl.status, 201);
+    for body in ["one", "two"] {
+        assert_eq!(app.send("ann", &stream, "carl", body).await.status, 200);
+    }
+    let unread = app.get("/plugins/restapi/v1/archive/messages/unread/carl@localhost", app.admin()).await;
+    assert_eq!(unread.json(), json!({"count": 2}), "{}", unread.text());
+    let mut carl_sse = app.sse("carl", "").await;
+    carl_sse.next().await;
+    carl_sse.next().await;
+    // Marking delivered is not awaited by the delivery: give it a moment.
+    let mut count = json!(null);
+    for _ in 0..50 {
+        count = app.get("/restapi/v1/archive/messages/unread/carl", app.admin()).await.json()["count"].clone();
+        if count == 0 {
+            break;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(40)).await;
+    }
+    assert_eq!(count, 0, "delivered now");
+    assert_eq!(app.get("/restapi/v1/archive/messages/unread/ghost", app.admin()).await.status, 404);
+}
