@@ -4,7 +4,7 @@
 use actix_web::web;
 
 use crate::http::rooms::RoomPart;
-use crate::http::{admin, chat, contacts, fastpath, metrics, misc, rooms};
+use crate::http::{admin, chat, contacts, fastpath, metrics, misc, rooms, system};
 use crate::{apps, ozeki, sse, ws, xmpp};
 
 /// Every route of the server.
@@ -77,6 +77,14 @@ fn rest_v1(cfg: &mut web::ServiceConfig) {
         .route("/sessions/{username}", web::get().to(admin::user_sessions))
         .route("/sessions/{username}", web::delete().to(admin::kick_user))
         .route("/system/statistics/sessions", web::get().to(admin::session_statistics))
+        .route("/system/liveness", web::get().to(|a, s| system::liveness(a, s, "liveness")))
+        .route("/system/liveness/deadlock", web::get().to(|a, s| system::liveness(a, s, "deadlock")))
+        .route("/system/liveness/properties", web::get().to(system::liveness_properties))
+        .route("/system/readiness", web::get().to(|a, s| system::readiness(a, s, "readiness")))
+        .route("/system/readiness/server", web::get().to(|a, s| system::readiness(a, s, "server")))
+        .route("/system/readiness/cluster", web::get().to(|a, s| system::readiness(a, s, "cluster")))
+        .route("/system/readiness/plugins", web::get().to(|a, s| system::readiness(a, s, "plugins")))
+        .route("/system/readiness/connections", web::get().to(|a, s| system::readiness(a, s, "connections")))
         .route("/archive/messages/unread/{jid}", web::get().to(admin::unread_count))
         .route("/messages/users", web::post().to(admin::broadcast))
         .route("/workgroups", web::get().to(fastpath::admin_list))

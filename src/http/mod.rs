@@ -3,7 +3,7 @@
 //! One file per endpoint family: [`admin`] (restAPI-style administration), [`chat`]
 //! (ofchat's stream API), [`contacts`] (rosters, presence, blocklists), [`rooms`] (MUC),
 //! [`fastpath`] (workgroups: admin, agents, visitors), [`metrics`], [`misc`] (health,
-//! tokens); [`entities`] renders the REST API's entities. The route table is
+//! tokens), [`system`] (the plugin's liveness and readiness checks); [`entities`] renders the REST API's entities. The route table is
 //! `crate::routes`; SSE and websockets live in `crate::sse`, `crate::ws` and `crate::xmpp`,
 //! and what several doors share in `crate::inbound` and `crate::requests`.
 
@@ -15,6 +15,7 @@ pub mod fastpath;
 pub mod metrics;
 pub mod misc;
 pub mod rooms;
+pub mod system;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::{HttpRequest, HttpResponse};

@@ -369,3 +369,27 @@ async fn per_user_sessions_statistics_and_the_unread_count() {
     assert_eq!(count, 0, "delivered now");
     assert_eq!(app.get("/restapi/v1/archive/messages/unread/ghost", app.admin()).await.status, 404);
 }
+
+#[actix_web::test]
+async fn the_plugins_liveness_and_readiness_checks_answer_for_the_admin() {
+    let app = spawn_app().await;
+    app.create_user("ann").await;
+    for prefix in ["/restapi/v1", "/plugins/restapi/v1"] {
+        for check in [
+            "liveness",
+            "liveness/deadlock",
+            "liveness/properties",
+            "readiness",
+            "readiness/server",
+            "readiness/cluster",
+            "readiness/plugins",
+            "readiness/connections",
+        ] {
+            let r = app.get(&format!("{prefix}/system/{check}"), app.admin()).await;
+            assert_eq!(r.status, 200, "{check}: {}", r.text());
+            assert_eq!(r.json()["passed"], true, "{check}");
+        }
+    }
+    assert_eq!(app.get("/restapi/v1/system/liveness", ("ann", "pw-ann")).await.status, 403);
+    assert_eq!(reply(app.client.get(app.url("/restapi/v1/system/readiness")).send().await).await.status, 401);
+}
