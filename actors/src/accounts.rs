@@ -71,6 +71,20 @@ impl Accounts {
         self.accounts.delete_property(username, key).await
     }
 
+    /// The system properties the admin API keeps (none of which the server reads).
+    pub async fn system_properties(&self) -> StoreResult<Vec<(String, String)>> {
+        self.accounts.system_properties().await
+    }
+
+    /// Sets a system property; true if it was new.
+    pub async fn put_system_property(&self, key: String, value: String) -> StoreResult<bool> {
+        self.accounts.put_system_property(key, value).await
+    }
+
+    pub async fn delete_system_property(&self, key: String) -> StoreResult<bool> {
+        self.accounts.delete_system_property(key).await
+    }
+
     /// Every roster row an account holds, online or not (the admin's view).
     pub async fn roster(&self, username: String) -> StoreResult<Vec<RosterItem>> {
         self.rosters.roster(username).await

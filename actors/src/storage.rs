@@ -105,6 +105,12 @@ pub trait AccountStorage: Send + Sync {
     fn delete_property(&self, username: String, key: String) -> StoreFuture<()>;
     /// Every account's name and kind.
     fn account_names(&self) -> StoreFuture<Vec<(String, AccountKind)>>;
+    /// The system properties the admin API keeps, by key.
+    fn system_properties(&self) -> StoreFuture<Vec<(String, String)>>;
+    /// Sets one; resolves to true if it was new.
+    fn put_system_property(&self, key: String, value: String) -> StoreFuture<bool>;
+    /// False if there was none.
+    fn delete_system_property(&self, key: String) -> StoreFuture<bool>;
 }
 
 /// 1:1 messages: the archive, and what waits for offline stations.

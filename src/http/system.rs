@@ -1,6 +1,8 @@
-//! The REST API plugin's health checks (`/system/liveness[/deadlock|/properties]`,
+//! The REST API plugin's `/system` endpoints, admin only: system properties
+//! (`/system/properties[/{key}]`, kept in the store; the server itself reads none of them),
+//! and the health checks (`/system/liveness[/deadlock|/properties]`,
 //! `/system/readiness[/server|/cluster|/plugins|/connections]`): 200 when the check passes,
-//! 503 when it fails, with a JSON body saying what was checked. Admin only, as in the plugin.
+//! 503 when it fails, with a JSON body saying what was checked.
 //!
 //! Liveness asks the router and the store to answer within `LIVENESS_WAIT`: a server whose
 //! core stopped answering is not alive. No system property needs a restart, and there are no
@@ -12,8 +14,100 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 use switchboard_actors::router::ListSessions;
 
+use serde::Deserialize;
+
 use crate::auth::Admin;
+use crate::error::ApiError;
 use crate::state::AppState;
+
+/// Longest property key and value, in characters.
+const MAX_KEY_CHARS: usize = 256;
+const MAX_VALUE_CHARS: usize = 4000;
+
+/// The plugin's system property entity; `null` or absent fields are allowed where it makes
+/// sense (the key comes from the path on PUT).
+#[derive(Debug, Deserialize, Default)]
+pub struct SystemProperty {
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+fn check(key: &str, value: &str) -> Result<(), ApiError> {
+    if key.trim().is_empty() || key.chars().count() > MAX_KEY_CHARS {
+        return Err(ApiError::bad_request(format!("a property key is 1 to {MAX_KEY_CHARS} characters")));
+    }
+    if value.chars().count() > MAX_VALUE_CHARS {
+        return Err(ApiError::too_large(format!("a property value is at most {MAX_VALUE_CHARS} characters")));
+    }
+    Ok(())
+}
+
+fn not_found(key: &str) -> ApiError {
+    ApiError::not_found("PropertyNotFoundException", format!("system property '{key}' does not exist"))
+}
+
+/// `GET /system/properties`: `{"property":[{"key","value"}]}`.
+pub async fn properties(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let all = state.accounts.system_properties().await?;
+    let list: Vec<_> = all.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+    Ok(HttpResponse::Ok().json(json!({ "property": list })))
+}
+
+/// `GET /system/properties/{key}`.
+pub async fn property(_: Admin, state: web::Data<AppState>, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let all = state.accounts.system_properties().await?;
+    let (k, v) = all.into_iter().find(|(k, _)| *k == *key).ok_or_else(|| not_found(&key))?;
+    Ok(HttpResponse::Ok().json(json!({"key": k, "value": v})))
+}
+
+/// `POST /system/properties {"key","value"}`: 201, replacing one of the same key.
+pub async fn create_property(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<SystemProperty>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let key = body.key.ok_or_else(|| ApiError::bad_request("key is missing"))?;
+    let value = body.value.unwrap_or_default();
+    check(&key, &value)?;
+    state.accounts.put_system_property(key, value).await?;
+    Ok(HttpResponse::Created().finish())
+}
+
+/// `PUT /system/properties/{key} {"key","value"}`: 404 for an unknown key, 400 when the
+/// body names another.
+pub async fn update_property(
+    _: Admin,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: web::Json<SystemProperty>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if body.key.as_deref().is_some_and(|k| k != key.as_str()) {
+        return Err(ApiError::bad_request("the body's key is not the one in the URL"));
+    }
+    let value = body.value.unwrap_or_default();
+    check(&key, &value)?;
+    let all = state.accounts.system_properties().await?;
+    if !all.iter().any(|(k, _)| *k == *key) {
+        return Err(not_found(&key));
+    }
+    state.accounts.put_system_property(key.into_inner(), value).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `DELETE /system/properties/{key}`.
+pub async fn delete_property(
+    _: Admin,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if state.accounts.delete_system_property(key.clone()).await? {
+        Ok(HttpResponse::Ok().finish())
+    } else {
+        Err(not_found(&key))
+    }
+}
 
 /// How long the core may take to answer a liveness check.
 const LIVENESS_WAIT: Duration = Duration::from_secs(2);

@@ -1,6 +1,6 @@
 //! The admin REST API: users, sessions, broadcasts, and who may use it.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -392,4 +392,48 @@ async fn the_plugins_liveness_and_readiness_checks_answer_for_the_admin() {
     }
     assert_eq!(app.get("/restapi/v1/system/liveness", ("ann", "pw-ann")).await.status, 403);
     assert_eq!(reply(app.client.get(app.url("/restapi/v1/system/readiness")).send().await).await.status, 401);
+}
+
+#[actix_web::test]
+async fn system_properties_are_kept_as_the_plugin_reads_and_writes_them() {
+    let app = spawn_app_with(|c| c.admin.api_secret = "props-secret".into()).await;
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let request = match method {
+            "POST" => app.client.post(app.url(path)),
+            "PUT" => app.client.put(app.url(path)),
+            "DELETE" => app.client.delete(app.url(path)),
+            _ => app.client.get(app.url(path)),
+        }
+        .insert_header(("authorization", "props-secret"));
+        async move {
+            match body {
+                Some(body) => reply(request.send_json(&body).await).await,
+                None => reply(request.send().await).await,
+            }
+        }
+    };
+    let base = "/plugins/restapi/v1/system/properties";
+    assert_eq!(call("GET", base, None).await.json(), json!({"property": []}));
+    assert_eq!(call("POST", base, Some(json!({"key": "xmpp.demo", "value": "on"}))).await.status, 201);
+    assert_eq!(call("POST", base, Some(json!({"key": "a.b", "value": null}))).await.status, 201, "null is empty");
+    let all = call("GET", base, None).await.json();
+    assert_eq!(all, json!({"property": [{"key": "a.b", "value": ""}, {"key": "xmpp.demo", "value": "on"}]}));
+    assert_eq!(
+        call("GET", &format!("{base}/xmpp.demo"), None).await.json(),
+        json!({"key": "xmpp.demo", "value": "on"})
+    );
+    let r =
+        call("PUT", &format!("{base}/xmpp.demo"), Some(json!({"key": "xmpp.demo", "value": "off", "extra": 1}))).await;
+    assert_eq!(r.status, 200, "unknown fields are ignored: {}", r.text());
+    assert_eq!(call("GET", "/restapi/v1/system/properties/xmpp.demo", None).await.json()["value"], "off");
+    let r = call("PUT", &format!("{base}/xmpp.demo"), Some(json!({"key": "other", "value": "x"}))).await;
+    assert_eq!(r.status, 400);
+    let missing = call("GET", &format!("{base}/nope"), None).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["exception"], "PropertyNotFoundException");
+    assert_eq!(call("PUT", &format!("{base}/nope"), Some(json!({"value": "x"}))).await.status, 404);
+    assert_eq!(call("DELETE", &format!("{base}/xmpp.demo"), None).await.status, 200);
+    assert_eq!(call("DELETE", &format!("{base}/xmpp.demo"), None).await.status, 404);
+    assert_eq!(call("POST", base, Some(json!({"value": "no key"}))).await.status, 400);
+    assert_eq!(app.get(base, ("admin", "wrong")).await.status, 401);
 }

@@ -455,3 +455,18 @@ async fn an_apps_chats_and_webhook_outbox_keep_order_retries_and_dead_letters() 
         assert!(storage.apps.chat("c-ann".into()).await.unwrap().is_none(), "{name}");
     }
 }
+
+#[actix_rt::test]
+async fn system_properties_are_kept_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        let a = &storage.accounts;
+        assert!(a.put_system_property("b.key".into(), "1".into()).await.unwrap(), "{name}: new");
+        assert!(!a.put_system_property("b.key".into(), "2".into()).await.unwrap(), "{name}: replaced");
+        a.put_system_property("a.key".into(), "x".into()).await.unwrap();
+        let all = a.system_properties().await.unwrap();
+        assert_eq!(all, vec![("a.key".into(), "x".into()), ("b.key".into(), "2".into())], "{name}");
+        assert!(a.delete_system_property("a.key".into()).await.unwrap(), "{name}");
+        assert!(!a.delete_system_property("a.key".into()).await.unwrap(), "{name}");
+    }
+}

@@ -61,6 +61,18 @@ impl AccountStorage for Store {
     fn account_names(&self) -> StoreFuture<Vec<(String, AccountKind)>> {
         named("account", self.read(users::account_names))
     }
+
+    fn system_properties(&self) -> StoreFuture<Vec<(String, String)>> {
+        named("system property", self.read(users::system_properties))
+    }
+
+    fn put_system_property(&self, key: String, value: String) -> StoreFuture<bool> {
+        named("system property", self.write(move |c| users::put_system_property(c, &key, &value)))
+    }
+
+    fn delete_system_property(&self, key: String) -> StoreFuture<bool> {
+        named("system property", self.write(move |c| users::delete_system_property(c, &key)))
+    }
 }
 
 impl AppStorage for Store {

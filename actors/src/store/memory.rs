@@ -41,6 +41,7 @@ struct Tables {
     conversations: BTreeMap<(String, String), ConversationProps>,
     reports: Vec<ConversationReport>,
     apps: BTreeMap<String, AppRecord>,
+    system_properties: BTreeMap<String, String>,
     app_chats: Vec<AppChat>,
     deliveries: Vec<Delivery>,
 }
@@ -175,6 +176,18 @@ impl AccountStorage for MemoryStore {
 
     fn account_names(&self) -> StoreFuture<Vec<(String, AccountKind)>> {
         done(Ok(self.tables().users.values().map(|u| (u.username.clone(), u.kind)).collect()))
+    }
+
+    fn system_properties(&self) -> StoreFuture<Vec<(String, String)>> {
+        done(Ok(self.tables().system_properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+    }
+
+    fn put_system_property(&self, key: String, value: String) -> StoreFuture<bool> {
+        done(Ok(self.tables().system_properties.insert(key, value).is_none()))
+    }
+
+    fn delete_system_property(&self, key: String) -> StoreFuture<bool> {
+        done(Ok(self.tables().system_properties.remove(&key).is_some()))
     }
 }
 

@@ -212,6 +212,11 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX app_deliveries_pending ON app_deliveries (chat_id, seq) WHERE state = 'pending';
      CREATE INDEX app_deliveries_app ON app_deliveries (app_id, state, seq);",
+    // 10: system properties the admin API keeps (the REST API plugin's).
+    "CREATE TABLE system_properties (
+         key   TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own
