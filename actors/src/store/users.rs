@@ -180,6 +180,28 @@ fn not_found(username: &str) -> StoreError {
     StoreError::NotFound(format!("user '{username}' does not exist"))
 }
 
+/// Every system property, by key.
+pub fn system_properties(conn: &Connection) -> StoreResult<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM system_properties ORDER BY key")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Sets a system property; true if it was new.
+pub fn put_system_property(conn: &Connection, key: &str, value: &str) -> StoreResult<bool> {
+    let existed =
+        conn.query_row("SELECT 1 FROM system_properties WHERE key = ?1", [key], |_| Ok(())).optional()?.is_some();
+    conn.execute(
+        "INSERT INTO system_properties (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(!existed)
+}
+
+pub fn delete_system_property(conn: &Connection, key: &str) -> StoreResult<bool> {
+    Ok(conn.execute("DELETE FROM system_properties WHERE key = ?1", [key])? > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,26 +245,4 @@ mod tests {
         assert!(matches!(delete(&conn, "alice"), Err(StoreError::NotFound(_))));
         assert!(find(&conn, "alice").unwrap().is_none());
     }
-}
-
-/// Every system property, by key.
-pub fn system_properties(conn: &Connection) -> StoreResult<Vec<(String, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT key, value FROM system_properties ORDER BY key")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
-}
-
-/// Sets a system property; true if it was new.
-pub fn put_system_property(conn: &Connection, key: &str, value: &str) -> StoreResult<bool> {
-    let existed =
-        conn.query_row("SELECT 1 FROM system_properties WHERE key = ?1", [key], |_| Ok(())).optional()?.is_some();
-    conn.execute(
-        "INSERT INTO system_properties (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
-    Ok(!existed)
-}
-
-pub fn delete_system_property(conn: &Connection, key: &str) -> StoreResult<bool> {
-    Ok(conn.execute("DELETE FROM system_properties WHERE key = ?1", [key])? > 0)
 }
