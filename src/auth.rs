@@ -149,10 +149,14 @@ impl Authenticator {
             }
         }
         let user = self.accounts.find(username).await?;
+        let locked = user.as_ref().is_some_and(|u| u.locked);
         // An unknown user still costs one argon2 verification, so timing does not tell
         // which user names exist.
         let hash = user.map(|u| u.password_hash).unwrap_or_else(|| dummy_hash().to_owned());
         let ok = self.passwords.send(VerifyPassword { password: password.to_owned(), phc: hash }).await?;
+        if ok && locked {
+            return Err(locked_out(username));
+        }
         if ok {
             self.failures.lock().expect("auth failures lock").remove(username);
             self.cache
@@ -216,9 +220,10 @@ impl Authenticator {
 
     /// Checks a token, and that its account still exists (a deleted account's tokens die
     /// with it, not at their expiry).
-    async fn verify_live_token(&self, token: &str) -> Result<Caller, ApiError> {
+    pub async fn verify_live_token(&self, token: &str) -> Result<Caller, ApiError> {
         let caller = self.verify_token(token)?;
         match self.accounts.find(&caller.username).await? {
+            Some(user) if user.locked => Err(locked_out(&user.username)),
             Some(_) => Ok(caller),
             None => Err(ApiError::unauthorized("the token's account no longer exists")),
         }
@@ -256,6 +261,11 @@ impl Authenticator {
         }
         Err(ApiError::unauthorized("authentication required (HTTP Basic, Bearer token or ?token=)"))
     }
+}
+
+/// The refusal of a locked-out account's sign-in.
+fn locked_out(username: &str) -> ApiError {
+    ApiError::unauthorized(format!("the account '{username}' is locked out by the administrator"))
 }
 
 /// An argon2id hash of a random string, verified against when the user is unknown.

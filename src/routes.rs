@@ -74,6 +74,8 @@ fn rest_v1(cfg: &mut web::ServiceConfig) {
         .route("/apps/{id}/deliveries/replay", web::post().to(apps::admin::replay_all))
         .route("/apps/{id}/deliveries/{seq}/replay", web::post().to(apps::admin::replay_one))
         .route("/sessions", web::get().to(admin::list_sessions))
+        .route("/lockouts/{username}", web::post().to(admin::lock_out))
+        .route("/lockouts/{username}", web::delete().to(admin::unlock))
         .route("/sessions/{username}", web::get().to(admin::user_sessions))
         .route("/sessions/{username}", web::delete().to(admin::kick_user))
         .route("/system/statistics/sessions", web::get().to(admin::session_statistics))

@@ -8,7 +8,7 @@ use actix::Addr;
 
 use crate::model::records::{NewUser, RosterItem, UserRecord, UserUpdate};
 use crate::route_error::RouteError;
-use crate::router::{Router, UserAdded, UserRemoved};
+use crate::router::{Kick, Router, UserAdded, UserRemoved};
 use crate::storage::{AccountStorage, RosterStorage, Storage, StoreResult};
 
 /// Accounts, their properties and (for the admin) their rosters.
@@ -69,6 +69,16 @@ impl Accounts {
 
     pub async fn delete_property(&self, username: String, key: String) -> StoreResult<()> {
         self.accounts.delete_property(username, key).await
+    }
+
+    /// Locks an account out (its live stations end) or lets it in again.
+    pub async fn set_locked(&self, username: &str, locked: bool) -> Result<(), RouteError> {
+        self.accounts.set_locked(username.to_owned(), locked).await?;
+        if locked {
+            let kick = Kick { username: username.to_owned(), reason: "the account is locked out".into() };
+            self.router.send(kick).await.map_err(|_| RouteError::Offline(username.to_owned()))?;
+        }
+        Ok(())
     }
 
     /// The system properties the admin API keeps (none of which the server reads).

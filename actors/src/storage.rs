@@ -105,6 +105,8 @@ pub trait AccountStorage: Send + Sync {
     fn delete_property(&self, username: String, key: String) -> StoreFuture<()>;
     /// Every account's name and kind.
     fn account_names(&self) -> StoreFuture<Vec<(String, AccountKind)>>;
+    /// Locks an account out, or lets it in again (`NotFound` for no such account).
+    fn set_locked(&self, username: String, locked: bool) -> StoreFuture<()>;
     /// The system properties the admin API keeps, by key.
     fn system_properties(&self) -> StoreFuture<Vec<(String, String)>>;
     /// Sets one; resolves to true if it was new.

@@ -234,6 +234,29 @@ fn session_json(s: &switchboard_actors::router::SessionInfo, domain: &str) -> se
     })
 }
 
+/// `POST /restapi/v1/lockouts/{username}`: the account signs in through no door from now
+/// on, and its live stations end. 201.
+pub async fn lock_out(_: Admin, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    set_lockout(&state, &path, true).await?;
+    Ok(HttpResponse::Created().json(json!({ "username": path.as_str(), "locked": true })))
+}
+
+/// `DELETE /restapi/v1/lockouts/{username}`: the account may sign in again.
+pub async fn unlock(_: Admin, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    set_lockout(&state, &path, false).await?;
+    Ok(HttpResponse::Ok().json(json!({ "username": path.as_str(), "locked": false })))
+}
+
+async fn set_lockout(state: &AppState, username: &str, locked: bool) -> Result<(), ApiError> {
+    if username == ADMIN_USERNAME {
+        return Err(ApiError::forbidden("the admin account cannot be locked out"));
+    }
+    require_account(state, username).await?;
+    state.accounts.set_locked(username, locked).await?;
+    state.auth.forget(username);
+    Ok(())
+}
+
 /// `GET /restapi/v1/sessions`: one entry per station.
 pub async fn list_sessions(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let sessions = state.router.send(ListSessions).await?;

@@ -863,6 +863,7 @@ mod tests {
             properties: vec![("ozeki.rsakey".into(), "-----BEGIN RSA PRIVATE KEY-----x".into())],
             created_ms: 0,
             modified_ms: 0,
+            locked: false,
         }
     }
 

@@ -269,14 +269,13 @@ impl XmppConnection {
         let state = self.state.clone();
         let check = async move {
             // A token from /restapi/v1/auth/token may stand in for the password.
-            if password.matches('.').count() == 2 {
-                if let Ok(caller) = state.auth.verify_token(&password) {
-                    return if caller.username == username {
-                        Ok(caller)
-                    } else {
-                        Err(ApiError::unauthorized("the token belongs to someone else"))
-                    };
-                }
+            if password.matches('.').count() == 2 && state.auth.verify_token(&password).is_ok() {
+                let caller = state.auth.verify_live_token(&password).await?;
+                return if caller.username == username {
+                    Ok(caller)
+                } else {
+                    Err(ApiError::unauthorized("the token belongs to someone else"))
+                };
             }
             state.auth.verify(&username, &password).await
         };

@@ -437,3 +437,40 @@ async fn system_properties_are_kept_as_the_plugin_reads_and_writes_them() {
     assert_eq!(call("POST", base, Some(json!({"value": "no key"}))).await.status, 400);
     assert_eq!(app.get(base, ("admin", "wrong")).await.status, 401);
 }
+
+#[actix_web::test]
+async fn a_locked_out_user_signs_in_through_no_door_and_its_connections_end() {
+    let app = spawn_app().await;
+    app.create_user("ann").await;
+    let token =
+        app.post_json("/restapi/v1/auth/token", ("", ""), &json!({"username": "ann", "password": "pw-ann"})).await;
+    let token = token.json()["token"].as_str().unwrap().to_owned();
+    let mut ws = app.ws("ann", "").await;
+    let mut xmpp = crate::xmpp::Xmpp::login(&app, "ann", "pw-ann").await;
+
+    let r = app.post_json("/plugins/restapi/v1/lockouts/ann", app.admin(), &json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let reason = ws.until_closed().await.expect("a close reason");
+    assert!(reason.description.unwrap_or_default().contains("locked out"));
+    xmpp.until_closed().await;
+
+    let login = app.post_text("/restapi/v1/chat/ann/login", ("ann", "pw-ann"), "").await;
+    assert_eq!(login.status, 401);
+    assert!(login.message().contains("locked out"), "{}", login.text());
+    let sse = reply(app.client.get(app.url("/sse/ann")).basic_auth("ann", "pw-ann").send().await).await;
+    assert_eq!(sse.status, 401);
+    let by_token = reply(app.client.get(app.url(&format!("/sse/ann?token={token}"))).send().await).await;
+    assert_eq!(by_token.status, 401, "its tokens stop working too");
+    let ws_refused = app.client.ws(app.ws_url("/ws")).basic_auth("ann", Some("pw-ann")).connect().await;
+    assert!(ws_refused.is_err(), "the websocket handshake is refused");
+    let mut xmpp = crate::xmpp::Xmpp::connect(&app).await;
+    xmpp.open().await;
+    xmpp.next().await;
+    assert_eq!(xmpp.auth("ann", "pw-ann").await.name, "failure");
+
+    assert_eq!(app.delete("/restapi/v1/lockouts/ann", app.admin()).await.status, 200);
+    assert_eq!(app.post_text("/restapi/v1/chat/ann/login", ("ann", "pw-ann"), "").await.status, 200, "let in again");
+    assert_eq!(app.post_json("/restapi/v1/lockouts/ghost", app.admin(), &json!({})).await.status, 404);
+    assert_eq!(app.post_json("/restapi/v1/lockouts/admin", app.admin(), &json!({})).await.status, 403);
+    assert_eq!(app.post_json("/restapi/v1/lockouts/ann", ("ann", "pw-ann"), &json!({})).await.status, 403);
+}

@@ -76,6 +76,8 @@ pub struct UserRecord {
     pub properties: Vec<(String, String)>,
     pub created_ms: i64,
     pub modified_ms: i64,
+    /// Locked out by the admin: signs in through no door.
+    pub locked: bool,
 }
 
 /// A history search (`GET /restapi/v1/chat/{username}/messages`).

@@ -62,6 +62,10 @@ impl AccountStorage for Store {
         named("account", self.read(users::account_names))
     }
 
+    fn set_locked(&self, username: String, locked: bool) -> StoreFuture<()> {
+        named("account", self.write(move |c| users::set_locked(c, &username, locked)))
+    }
+
     fn system_properties(&self) -> StoreFuture<Vec<(String, String)>> {
         named("system property", self.read(users::system_properties))
     }

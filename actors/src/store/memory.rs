@@ -87,6 +87,7 @@ impl AccountStorage for MemoryStore {
             properties: user.properties,
             created_ms: now,
             modified_ms: now,
+            locked: false,
         };
         t.users.insert(user.username, record);
         done(Ok(()))
@@ -176,6 +177,16 @@ impl AccountStorage for MemoryStore {
 
     fn account_names(&self) -> StoreFuture<Vec<(String, AccountKind)>> {
         done(Ok(self.tables().users.values().map(|u| (u.username.clone(), u.kind)).collect()))
+    }
+
+    fn set_locked(&self, username: String, locked: bool) -> StoreFuture<()> {
+        match self.tables().users.get_mut(&username) {
+            Some(user) => {
+                user.locked = locked;
+                done(Ok(()))
+            }
+            None => done(Err(StoreError::NotFound(format!("user '{username}' does not exist")))),
+        }
     }
 
     fn system_properties(&self) -> StoreFuture<Vec<(String, String)>> {

@@ -217,6 +217,8 @@ const MIGRATIONS: &[&str] = &[
          key   TEXT PRIMARY KEY,
          value TEXT NOT NULL
      ) WITHOUT ROWID;",
+    // 11: the admin can lock an account out.
+    "ALTER TABLE users ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own

@@ -50,7 +50,7 @@ pub fn delete(conn: &Connection, username: &str) -> StoreResult<()> {
 pub fn find(conn: &Connection, username: &str) -> StoreResult<Option<UserRecord>> {
     let user = conn
         .query_row(
-            "SELECT username, password_hash, name, email, created_ms, modified_ms, kind
+            "SELECT username, password_hash, name, email, created_ms, modified_ms, kind, locked
              FROM users WHERE username = ?1",
             [username],
             row_to_user,
@@ -69,7 +69,7 @@ pub fn find(conn: &Connection, username: &str) -> StoreResult<Option<UserRecord>
 pub fn list(conn: &Connection, search: Option<&str>, limit: Option<usize>) -> StoreResult<Vec<UserRecord>> {
     let pattern = format!("%{}%", escape_like(search.unwrap_or("")));
     let mut stmt = conn.prepare_cached(
-        "SELECT username, password_hash, name, email, created_ms, modified_ms, kind FROM users
+        "SELECT username, password_hash, name, email, created_ms, modified_ms, kind, locked FROM users
          WHERE username LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
          ORDER BY username LIMIT ?2",
     )?;
@@ -173,7 +173,16 @@ fn row_to_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         modified_ms: row.get(5)?,
         // A kind this version does not know reads as a person's account.
         kind: AccountKind::parse(&row.get::<_, String>(6)?).unwrap_or_default(),
+        locked: row.get(7)?,
     })
+}
+
+/// Locks an account out (or lets it in again).
+pub fn set_locked(conn: &Connection, username: &str, locked: bool) -> StoreResult<()> {
+    if conn.execute("UPDATE users SET locked = ?2 WHERE username = ?1", params![username, locked])? == 0 {
+        return Err(not_found(username));
+    }
+    Ok(())
 }
 
 fn not_found(username: &str) -> StoreError {
