@@ -22,8 +22,33 @@ const MAX_PASSWORD_LEN: usize = 1024;
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
 pub struct Property {
+    #[serde(alias = "@key")]
     pub key: String,
+    #[serde(alias = "@value", default)]
     pub value: String,
+}
+
+/// A user's properties in every shape the REST API plugin has written them: a list, or
+/// `{"property": [...]}` (or one object), keys `key`/`value` or `@key`/`@value`; `null` is none.
+fn plugin_properties<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Property>>, D::Error> {
+    use serde::de::Error;
+    let raw = Option::<serde_json::Value>::deserialize(d)?;
+    let list = match raw {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Object(mut wrapper)) if wrapper.contains_key("property") => {
+            match wrapper.remove("property") {
+                Some(serde_json::Value::Array(items)) => items,
+                Some(serde_json::Value::Null) | None => Vec::new(),
+                Some(one) => vec![one],
+            }
+        }
+        Some(serde_json::Value::Array(items)) => items,
+        Some(other) => return Err(D::Error::custom(format!("properties must be a list, not {other}"))),
+    };
+    list.into_iter()
+        .map(|item| serde_json::from_value(item).map_err(D::Error::custom))
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// A user as the admin API reads and writes it. The password is write-only.
@@ -33,6 +58,7 @@ pub struct UserEntity {
     pub password: Option<String>,
     pub name: Option<String>,
     pub email: Option<String>,
+    #[serde(default, deserialize_with = "plugin_properties")]
     pub properties: Option<Vec<Property>>,
     /// `user` (the default) or `http`, an HTTP API user.
     pub kind: Option<String>,
@@ -93,18 +119,33 @@ async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SearchQuery {
     search: Option<String>,
+    /// The REST API plugin's filter: users that have this property…
+    property_key: Option<String>,
+    /// …with this value (only with `propertyKey`).
+    property_value: Option<String>,
 }
 
-/// `GET /restapi/v1/users[?search=]`.
+/// `GET /restapi/v1/users[?search=][&propertyKey=[&propertyValue=]]`.
 pub async fn list_users(
     _: Admin,
     state: web::Data<AppState>,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let users = state.accounts.list(query.into_inner().search, None).await?;
-    Ok(HttpResponse::Ok().json(json!({ "users": users.iter().map(user_json).collect::<Vec<_>>() })))
+    let query = query.into_inner();
+    if query.property_value.is_some() && query.property_key.is_none() {
+        return Err(ApiError::bad_request("propertyValue needs propertyKey"));
+    }
+    let users = state.accounts.list(query.search, None).await?;
+    let wanted = |user: &&UserRecord| match (&query.property_key, &query.property_value) {
+        (None, _) => true,
+        (Some(key), None) => user.properties.iter().any(|(k, _)| k == key),
+        (Some(key), Some(value)) => user.properties.iter().any(|(k, v)| k == key && v == value),
+    };
+    let shown: Vec<_> = users.iter().filter(wanted).map(user_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "users": shown })))
 }
 
 /// `POST /restapi/v1/users` → 201.

@@ -474,3 +474,32 @@ async fn a_locked_out_user_signs_in_through_no_door_and_its_connections_end() {
     assert_eq!(app.post_json("/restapi/v1/lockouts/admin", app.admin(), &json!({})).await.status, 403);
     assert_eq!(app.post_json("/restapi/v1/lockouts/ann", ("ann", "pw-ann"), &json!({})).await.status, 403);
 }
+
+#[actix_web::test]
+async fn users_are_filtered_by_property_as_the_plugin_asks() {
+    let app = spawn_app().await;
+    for (name, team) in [("ann", Some("red")), ("bob", Some("blue")), ("cy", None)] {
+        let mut body = json!({"username": name, "password": format!("pw-{name}")});
+        if let Some(team) = team {
+            // The plugin's older shape for ann, the list for bob.
+            body["properties"] = if name == "ann" {
+                json!({"property": [{"@key": "team", "@value": team}]})
+            } else {
+                json!([{"key": "team", "value": team}])
+            };
+        }
+        assert_eq!(app.post_json("/plugins/restapi/v1/users", app.admin(), &body).await.status, 201);
+    }
+    let names = |r: Reply| -> Vec<String> {
+        r.json()["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(names(app.get("/plugins/restapi/v1/users?propertyKey=team", app.admin()).await), ["ann", "bob"]);
+    assert_eq!(
+        names(app.get("/plugins/restapi/v1/users?propertyKey=team&propertyValue=blue", app.admin()).await),
+        ["bob"]
+    );
+    assert!(names(app.get("/restapi/v1/users?propertyKey=nope", app.admin()).await).is_empty());
+    assert_eq!(app.get("/restapi/v1/users?propertyValue=blue", app.admin()).await.status, 400);
+    let nulls = json!({"username": "dee", "password": "pw-dee", "name": null, "email": null, "properties": null});
+    assert_eq!(app.post_json("/plugins/restapi/v1/users", app.admin(), &nulls).await.status, 201, "null is absent");
+}
