@@ -249,6 +249,25 @@ pub async fn room_part(
 
 /// A room as the admin posts it: the restAPI entity (config keys, `roomName`, and the
 /// affiliation lists as JIDs or user names). `persistent` defaults to true here.
+/// A list of addresses in the shapes the REST API plugin has written: `["a@x"]`, or a
+/// wrapper object with one key (`{"owner": ["a@x"]}`, also holding a single string); `null`
+/// is none.
+fn plugin_list(value: Value) -> Result<Option<Vec<String>>, ()> {
+    let inner = match value {
+        Value::Null => return Ok(None),
+        Value::Object(map) if map.len() == 1 => map.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null),
+        other => other,
+    };
+    match inner {
+        Value::Null => Ok(Some(Vec::new())),
+        Value::String(one) => Ok(Some(vec![one])),
+        Value::Array(items) => {
+            items.into_iter().map(|i| i.as_str().map(str::to_owned).ok_or(())).collect::<Result<_, _>>().map(Some)
+        }
+        _ => Err(()),
+    }
+}
+
 fn room_from_body(
     state: &AppState,
     mut body: Value,
@@ -263,14 +282,21 @@ fn room_from_body(
     check_room_name(&room_name)?;
     let mut lists = Vec::new();
     for affiliation in Affiliation::ALL {
-        if let Some(value) = object.remove(affiliation.plural()) {
-            let jids: Vec<String> = serde_json::from_value(value).map_err(|_| {
-                ApiError::bad_request(format!("\"{}\" must be a list of user addresses", affiliation.plural()))
-            })?;
-            let users = jids.iter().map(|jid| parse_username(jid, state.domain())).collect::<Result<Vec<_>, _>>()?;
-            lists.push((affiliation, users));
-        }
+        let Some(value) = object.remove(affiliation.plural()) else { continue };
+        // `null` is absent; the REST API plugin has also written `{"owner": [...]}`.
+        let jids = match plugin_list(value) {
+            Ok(Some(jids)) => jids,
+            Ok(None) => continue,
+            Err(()) => {
+                let plural = affiliation.plural();
+                return Err(ApiError::bad_request(format!("\"{plural}\" must be a list of user addresses")));
+            }
+        };
+        let users = jids.iter().map(|jid| parse_username(jid, state.domain())).collect::<Result<Vec<_>, _>>()?;
+        lists.push((affiliation, users));
     }
+    // A `null` field is an absent one: its default.
+    object.retain(|_, value| !value.is_null());
     object.entry("persistent").or_insert(Value::Bool(true));
     for ignored in ["jid", "creationDate", "modificationDate", "passwordProtected", "occupantCount", "logEnabled"] {
         object.remove(ignored);

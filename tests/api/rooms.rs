@@ -409,3 +409,29 @@ async fn a_room_survives_a_restart_with_its_config_affiliations_and_history() {
     let history = next_ws_of(&mut bob_ws, "chatapi.muc", "groupchat").await;
     assert_eq!((history["body"].clone(), history["delay"].is_string()), (json!("before the restart"), true));
 }
+
+#[actix_web::test]
+async fn rooms_are_created_from_the_rest_api_plugins_entity_nulls_and_wrapped_lists_included() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let entity = json!({
+        "roomName": "plugin", "naturalName": "Plugin room", "description": "made as the plugin sends it",
+        "owners": null, "admins": {"admin": ["ann@localhost"]}, "members": ["bob@localhost"], "outcasts": null,
+        "maxUsers": null, "password": null, "broadcastPresenceRoles": ["moderator", "participant"],
+        "ownerGroups": null, "persistent": null
+    });
+    let r = app.post_json("/plugins/restapi/v1/chatrooms", app.admin(), &entity).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let room = app.get("/plugins/restapi/v1/chatrooms/plugin", app.admin()).await.json();
+    assert_eq!(room["admins"], json!(["ann@localhost"]), "{room}");
+    assert_eq!(room["members"], json!(["bob@localhost"]));
+    assert_eq!(room["naturalName"], "Plugin room");
+    let wrapped = json!({"roomName": "single", "owners": {"owner": "ann@localhost"}});
+    assert_eq!(app.post_json("/restapi/v1/chatrooms", app.admin(), &wrapped).await.status, 201);
+    let room = app.get("/restapi/v1/chatrooms/single", app.admin()).await.json();
+    assert_eq!(room["owners"], json!(["ann@localhost"]));
+    let bad = json!({"roomName": "bad", "owners": {"owner": 7}});
+    assert_eq!(app.post_json("/restapi/v1/chatrooms", app.admin(), &bad).await.status, 400);
+}
