@@ -120,7 +120,8 @@ async fn sse_and_websocket_occupants_share_a_room() {
     assert_eq!(invitation.data["inviter"], "ann@localhost");
     assert_eq!(app.post_text(&format!("/restapi/v1/chat/{ann}/rooms/lobby/ghost"), (a, &ap), "").await.status, 404);
     let r = app.post_text(&format!("/restapi/v1/chat/{bob}/rooms/lobby/carl"), (b, &bp), "").await;
-    assert_eq!(r.status, 403, "participants may not invite unless the room allows it");
+    assert_eq!(r.status, 200, "any occupant invites to a room that is not members-only: {}", r.text());
+    assert_eq!(next_of(&mut carl_sse, "chatapi.muc", "invitationReceived").await.data["inviter"], "bob@localhost");
 
     // Leaving is announced; the websocket closing leaves too.
     assert_eq!(app.delete(&format!("/restapi/v1/chat/{ann}/rooms/lobby"), (a, &ap)).await.status, 200);
@@ -242,6 +243,9 @@ async fn the_entry_and_speaking_rules_hold() {
     assert_eq!(r.status, 403, "not a member");
     assert!(r.message().contains("members-only"), "{}", r.text());
     assert_eq!(app.join("bob", bob, "club", "").await.status, 200, "a member");
+    let (b, bp) = auth("bob");
+    let r = app.post_text(&format!("/restapi/v1/chat/{bob}/rooms/club/dave"), (b, &bp), "").await;
+    assert_eq!(r.status, 403, "a member may not invite to a members-only room unless it lets occupants: {}", r.text());
 
     app.create_room(json!({"roomName": "vault", "password": "sesame"})).await;
     assert_eq!(app.join("ann", ann, "vault", "").await.status, 403);

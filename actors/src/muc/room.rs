@@ -539,8 +539,11 @@ impl Handler<Invite> for MucRoom {
                 if !self.by_station.contains_key(&(username.clone(), resource.clone())) {
                     return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::NotOccupant(name)))));
                 }
+                // As in Openfire: any occupant invites to an open room; in a members-only room,
+                // owners and admins, and others when the room lets occupants invite.
                 let privileged = matches!(self.affiliation_of(username), Some(Affiliation::Owner | Affiliation::Admin));
-                if !privileged && !self.record.config.can_occupants_invite {
+                let config = &self.record.config;
+                if !privileged && config.members_only && !config.can_occupants_invite {
                     return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::MayNotInvite(name)))));
                 }
                 Address::user(username.as_str())
