@@ -272,6 +272,9 @@ fn occupant_json(occupant: &OccupantPresence, hosts: &Hosts) -> Value {
     if let Some(reason) = &occupant.reason {
         object["reason"] = json!(reason);
     }
+    if let Some(new_nick) = &occupant.new_nick {
+        object["newNick"] = json!(new_nick);
+    }
     object
 }
 

@@ -56,5 +56,6 @@ pub fn occupant(role: Role, affiliation: Option<Affiliation>) -> OccupantPresenc
         role,
         affiliation,
         reason: None,
+        new_nick: None,
     }
 }

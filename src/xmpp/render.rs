@@ -191,7 +191,13 @@ fn occupant_presence(occupant: &OccupantPresence, hosts: &Hosts) -> Element {
     if occupant.jid_visible {
         item.set_attr("jid", hosts.render(&Address::user(occupant.user.as_str())));
     }
+    if let Some(new_nick) = &occupant.new_nick {
+        item.set_attr("nick", new_nick.as_str());
+    }
     let mut x = Element::new("x", ns::MUC_USER).child(item);
+    if occupant.new_nick.is_some() {
+        x = x.child(Element::new("status", ns::MUC_USER).attr("code", "303"));
+    }
     if let Some(reason) = &occupant.reason {
         x = x.child(Element::new("status", ns::MUC_USER).attr("code", "307")).text_child(
             "reason",

@@ -439,3 +439,53 @@ async fn rooms_are_created_from_the_rest_api_plugins_entity_nulls_and_wrapped_li
     let bad = json!({"roomName": "bad", "owners": {"owner": 7}});
     assert_eq!(app.post_json("/restapi/v1/chatrooms", app.admin(), &bad).await.status, 400);
 }
+
+#[actix_web::test]
+async fn joining_again_with_another_nick_changes_it_and_everyone_hears_so() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob", "cy"] {
+        app.create_user(name).await;
+    }
+    let (ann, bob) = (app.login("ann").await, app.login("bob").await);
+    assert!(app.join("ann", &ann, "lobby", "").await.status < 300);
+    assert!(app.join("bob", &bob, "lobby", "").await.status < 300);
+    let mut bob_sse = app.sse("bob", &format!("?stream={bob}")).await;
+    // Cy is on XMPP, its own station.
+    let mut xmpp = crate::xmpp::Xmpp::login(&app, "cy", "pw-cy").await;
+    xmpp.send("<presence xmlns='jabber:client' to='lobby@conference.localhost/cy'><x xmlns='http://jabber.org/protocol/muc'/></presence>").await;
+    xmpp.next_where("its own presence", |e| {
+        e.name == "presence" && e.get_attr("from") == Some("lobby@conference.localhost/cy")
+    })
+    .await;
+
+    let r = app.join("ann", &ann, "lobby", "?nick=bob").await;
+    assert_eq!(r.status, 409, "a nick another occupant holds: {}", r.text());
+    let r = app.join("ann", &ann, "lobby", "?nick=annie").await;
+    assert!(r.status < 300, "{}", r.text());
+    assert_eq!(r.json()["nick"], "annie");
+    let left = next_of(&mut bob_sse, "chatapi.presence", "unavailable").await;
+    assert_eq!(
+        (left.data["from"].as_str(), left.data["newNick"].as_str()),
+        (Some("lobby@conference.localhost/ann"), Some("annie"))
+    );
+    let arrived = next_of(&mut bob_sse, "chatapi.presence", "available").await;
+    assert_eq!(arrived.data["from"], "lobby@conference.localhost/annie");
+    let changed = xmpp
+        .next_where("the nick change", |e| e.name == "presence" && e.get_attr("type") == Some("unavailable"))
+        .await
+        .to_xml();
+    assert!(changed.contains("code=\"303\"") && changed.contains("nick=\"annie\""), "{changed}");
+    // The new nick is the occupant's from now on.
+    assert_eq!(app.say("ann", &ann, "lobby", "renamed").await.status, 200);
+    loop {
+        let e = next_of(&mut bob_sse, "chatapi.muc", "groupchat").await;
+        if e.data["body"] == "renamed" {
+            assert_eq!(e.data["from"], "lobby@conference.localhost/annie");
+            break;
+        }
+    }
+    let occupants = app.get("/restapi/v1/chatrooms/lobby/occupants", app.admin()).await.json();
+    let nicks: Vec<&str> =
+        occupants["occupants"].as_array().unwrap().iter().map(|o| o["nick"].as_str().unwrap_or_default()).collect();
+    assert!(nicks.contains(&"annie") && !nicks.contains(&"ann"), "{occupants}");
+}

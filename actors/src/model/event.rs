@@ -85,6 +85,9 @@ pub struct OccupantPresence {
     pub affiliation: Option<Affiliation>,
     /// Why the room removed the occupant (XEP-0045 §8.2 status 307), on an unavailable one.
     pub reason: Option<String>,
+    /// The occupant's new nick, on the unavailable presence of a nick change (XEP-0045 §7.6,
+    /// status 303).
+    pub new_nick: Option<String>,
 }
 
 /// An invitation into a room (XEP-0045 §7.8.2).

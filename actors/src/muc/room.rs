@@ -162,7 +162,38 @@ impl MucRoom {
             role: occupant.role,
             affiliation: occupant.affiliation,
             reason: reason.map(str::to_owned),
+            new_nick: None,
         }))
+    }
+
+    /// A station already in the room asks for another nick (XEP-0045 §7.6): everyone hears
+    /// the old nick leave (status 303, naming the new one), then the new one arrive.
+    fn change_nick(&mut self, old: &str, new: &str) -> Result<(), RoomError> {
+        if self.occupants.contains_key(new) {
+            return Err(RoomError::NickTaken(new.to_owned()));
+        }
+        let Some(mut occupant) = self.occupants.remove(old) else { return Ok(()) };
+        let leaving = Event::new(Payload::Occupant(OccupantPresence {
+            room: self.record.name.clone(),
+            nick: old.to_owned(),
+            user: occupant.username.clone(),
+            resource: occupant.resource.clone(),
+            jid_visible: self.record.config.can_anyone_discover_jid,
+            available: false,
+            role: occupant.role,
+            affiliation: occupant.affiliation,
+            reason: None,
+            new_nick: Some(new.to_owned()),
+        }));
+        self.broadcast(&leaving);
+        occupant.station.do_send(StationEvent { event: leaving });
+        occupant.nick = new.to_owned();
+        occupant.presence = self.render_presence(&occupant, true, None);
+        let arriving = occupant.presence.clone();
+        self.by_station.insert((occupant.username.clone(), occupant.resource.clone()), new.to_owned());
+        self.occupants.insert(new.to_owned(), occupant);
+        self.broadcast(&arriving);
+        Ok(())
     }
 
     fn render_message(&self, message: &Arc<RoomMessage>, as_history: bool) -> Arc<Event> {
@@ -324,11 +355,14 @@ impl Handler<Join> for MucRoom {
         let name = self.record.name.clone();
         let affiliation = self.affiliation_of(&msg.username);
         let key = (msg.username.clone(), msg.resource.clone());
-        if let Some(nick) = self.by_station.get(&key) {
-            let occupant = &self.occupants[nick];
+        if let Some(nick) = self.by_station.get(&key).cloned() {
+            if nick != msg.nick {
+                self.change_nick(&nick, &msg.nick)?;
+            }
+            let occupant = &self.occupants[&msg.nick];
             return Ok(Joined {
                 room: self.jid.clone(),
-                nick: nick.clone(),
+                nick: msg.nick.clone(),
                 role: occupant.role,
                 affiliation,
                 created: false,
@@ -370,6 +404,7 @@ impl Handler<Join> for MucRoom {
             role,
             affiliation,
             reason: None,
+            new_nick: None,
         }));
         let occupant = Occupant {
             nick: msg.nick.clone(),
