@@ -58,6 +58,7 @@ fn rest_v1(cfg: &mut web::ServiceConfig) {
         )
         .route("/chatrooms/{room}/chathistory", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::History)))
         .route("/chatrooms/{room}/invite", web::post().to(rooms::admin_invite))
+        .route("/chatrooms/{room}/invite/{jid}", web::post().to(rooms::admin_invite_one))
         .route("/chatrooms/{room}/{list}", web::get().to(rooms::admin_affiliations))
         .route("/chatrooms/{room}/{list}", web::put().to(rooms::admin_replace_affiliations))
         .route("/chatrooms/{room}/{list}/{jid}", web::post().to(rooms::admin_affiliate))

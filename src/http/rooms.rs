@@ -463,12 +463,14 @@ pub async fn admin_unaffiliate(
     Ok(HttpResponse::Ok().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminInvite {
+    /// `null` or absent: no reason.
     #[serde(default)]
-    reason: String,
-    jids_to_invite: Vec<String>,
+    reason: Option<String>,
+    #[serde(default)]
+    jids_to_invite: Option<Vec<String>>,
 }
 
 /// `POST /restapi/v1/chatrooms/{room}/invite` `{"reason","jidsToInvite":[…]}`.
@@ -478,15 +480,35 @@ pub async fn admin_invite(
     path: web::Path<String>,
     body: web::Json<AdminInvite>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
-    let room = find_room(&state, &name).await?;
     let body = body.into_inner();
-    if body.jids_to_invite.is_empty() {
+    invite_as_admin(&state, &path, body.jids_to_invite.unwrap_or_default(), body.reason).await
+}
+
+/// `POST /restapi/v1/chatrooms/{room}/invite/{jid}` (the REST API plugin's) with an optional
+/// `{"reason"}`: one invitee.
+pub async fn admin_invite_one(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Option<web::Json<AdminInvite>>,
+) -> Result<HttpResponse, ApiError> {
+    let (room, jid) = path.into_inner();
+    let reason = body.and_then(|b| b.into_inner().reason);
+    invite_as_admin(&state, &room, vec![jid], reason).await
+}
+
+async fn invite_as_admin(
+    state: &AppState,
+    name: &str,
+    jids: Vec<String>,
+    reason: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let room = find_room(state, name).await?;
+    if jids.is_empty() {
         return Err(ApiError::bad_request("jidsToInvite must name at least one user"));
     }
-    let invitees =
-        body.jids_to_invite.iter().map(|jid| parse_username(jid, state.domain())).collect::<Result<Vec<_>, _>>()?;
-    let reason = reason_text(body.reason.as_bytes())?;
-    let count = deliver_invitations(&state, &room, &name, Invite { inviter: None, invitees, reason }).await?;
+    let invitees = jids.iter().map(|jid| parse_username(jid, state.domain())).collect::<Result<Vec<_>, _>>()?;
+    let reason = reason_text(reason.unwrap_or_default().as_bytes())?;
+    let count = deliver_invitations(state, &room, name, Invite { inviter: None, invitees, reason }).await?;
     Ok(HttpResponse::Ok().json(json!({ "invited": count })))
 }

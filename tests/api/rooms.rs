@@ -489,3 +489,30 @@ async fn joining_again_with_another_nick_changes_it_and_everyone_hears_so() {
         occupants["occupants"].as_array().unwrap().iter().map(|o| o["nick"].as_str().unwrap_or_default()).collect();
     assert!(nicks.contains(&"annie") && !nicks.contains(&"ann"), "{occupants}");
 }
+
+#[actix_web::test]
+async fn the_admin_invites_one_user_by_path_as_the_plugin_does() {
+    let app = spawn_app().await;
+    app.create_user("ann").await;
+    assert_eq!(app.create_room(json!({"roomName": "hall"})).await.status, 201);
+    let ann = app.login("ann").await;
+    let mut ann_sse = app.sse("ann", &format!("?stream={ann}")).await;
+    let r = app
+        .post_json("/plugins/restapi/v1/chatrooms/hall/invite/ann@localhost", app.admin(), &json!({"reason": null}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["invited"], 1);
+    let invitation = next_of(&mut ann_sse, "chatapi.muc", "invitationReceived").await;
+    assert_eq!(invitation.data["room"], "hall@conference.localhost");
+    let r = reply(
+        app.client
+            .post(app.url("/restapi/v1/chatrooms/hall/invite/ann"))
+            .basic_auth("admin", &app.admin_password)
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(r.status, 200, "no body at all: {}", r.text());
+    assert_eq!(app.post_json("/restapi/v1/chatrooms/hall/invite/ghost", app.admin(), &json!({})).await.status, 404);
+    assert_eq!(app.post_json("/restapi/v1/chatrooms/nowhere/invite/ann", app.admin(), &json!({})).await.status, 404);
+}
