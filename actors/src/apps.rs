@@ -99,10 +99,10 @@ impl Apps {
     }
 
     /// Detaches the app from a room; false if it was not attached.
-    pub async fn detach_room(&self, chat: &AppChat) -> StoreResult<bool> {
-        let closed = self.apps.close_chat(chat.chat_id.clone()).await?;
-        let still = self.apps.watched_rooms().await?.contains(&chat.peer);
-        self.conference.do_send(WatchRoom { room: chat.peer.clone(), watched: still });
+    pub async fn detach_room(&self, app_id: &str, room: &str) -> StoreResult<bool> {
+        let closed = self.apps.close_chat(app_id.to_owned(), ChatKind::Room, room.to_owned()).await?;
+        let still = self.apps.watched_rooms().await?.iter().any(|r| r == room);
+        self.conference.do_send(WatchRoom { room: room.to_owned(), watched: still });
         Ok(closed)
     }
 

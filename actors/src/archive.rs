@@ -46,7 +46,19 @@ impl Archive {
 
     /// The newest `limit` messages of a room since `since_ms`, oldest first.
     pub async fn room_messages(&self, room: String, since_ms: i64, limit: usize) -> StoreResult<Vec<RoomMessage>> {
-        self.rooms.room_messages(room, since_ms, limit).await
+        self.rooms.room_messages(room, since_ms, None, limit).await
+    }
+
+    /// A page back through a room: the newest `limit` messages since `since_ms` older than
+    /// message `before` (all, without it), oldest first.
+    pub async fn room_messages_before(
+        &self,
+        room: String,
+        since_ms: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<RoomMessage>> {
+        self.rooms.room_messages(room, since_ms, before, limit).await
     }
 
     /// A workgroup's chats, newest first.

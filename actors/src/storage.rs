@@ -212,8 +212,8 @@ pub trait AppStorage: Send + Sync {
     /// The app's chat with `peer` (a user, or a room it is attached to), opened as
     /// `new_chat_id` if there is none.
     fn open_chat(&self, app_id: String, kind: ChatKind, peer: String, new_chat_id: String) -> StoreFuture<AppChat>;
-    /// Ends a chat (an app detached from a room); false if there was none.
-    fn close_chat(&self, chat_id: String) -> StoreFuture<bool>;
+    /// Ends the app's chat with `peer` (a room it is detached from); false if there was none.
+    fn close_chat(&self, app_id: String, kind: ChatKind, peer: String) -> StoreFuture<bool>;
     /// Every room some app is attached to.
     fn watched_rooms(&self) -> StoreFuture<Vec<String>>;
     /// A message in a room some app is attached to: archived with a delivery for each such
@@ -272,8 +272,15 @@ pub trait RoomStorage: Send + Sync {
         message: NewRoomMessage,
         after_commit: AfterCommit<Arc<RoomMessage>>,
     ) -> StoreFuture<Arc<RoomMessage>>;
-    /// The newest `limit` messages of a room since `since_ms`, oldest first.
-    fn room_messages(&self, room: String, since_ms: i64, limit: usize) -> StoreFuture<Vec<RoomMessage>>;
+    /// The newest `limit` messages of a room since `since_ms` (and older than message
+    /// `before`, when given), oldest first.
+    fn room_messages(
+        &self,
+        room: String,
+        since_ms: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreFuture<Vec<RoomMessage>>;
 }
 
 /// Fastpath workgroups and the chats they set up.

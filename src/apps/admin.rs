@@ -220,11 +220,8 @@ pub async fn detach_room(
 ) -> Result<HttpResponse, ApiError> {
     let (id, room) = path.into_inner();
     let app = found(&state, &id).await?;
-    let chats = state.apps.chats(&app.id, 0, usize::MAX / 2).await?;
-    let chat = chats
-        .into_iter()
-        .find(|c| c.kind == switchboard_actors::model::apps::ChatKind::Room && c.peer == room)
-        .ok_or_else(|| ApiError::not_found("ChatNotFoundException", format!("app '{id}' is not in room '{room}'")))?;
-    state.apps.detach_room(&chat).await?;
+    if !state.apps.detach_room(&app.id, &room).await? {
+        return Err(ApiError::not_found("ChatNotFoundException", format!("app '{id}' is not in room '{room}'")));
+    }
     Ok(HttpResponse::Ok().json(json!({"detached": room})))
 }

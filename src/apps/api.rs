@@ -229,10 +229,7 @@ pub async fn chat_messages(req: HttpRequest, state: web::Data<AppState>, path: w
         }
         ChatKind::Room => {
             // The room's archive since the app was attached: the newest `limit` before `before`.
-            let found = state.archive.room_messages(chat.peer.clone(), chat.created_ms, usize::MAX / 2).await?;
-            let mut found: Vec<_> = found.into_iter().filter(|m| before.is_none_or(|b| m.id < b)).collect();
-            let skip = found.len().saturating_sub(limit);
-            found.drain(..skip);
+            let found = state.archive.room_messages_before(chat.peer.clone(), chat.created_ms, before, limit).await?;
             found.into_iter().map(|m| (m.id, m.from_user, m.body, m.data, m.stamp_ms)).collect()
         }
     };

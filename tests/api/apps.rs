@@ -376,8 +376,17 @@ async fn an_app_attached_to_a_room_hears_its_occupants_and_speaks_there() {
     let bodies: Vec<&str> =
         history["messages"].as_array().unwrap().iter().map(|m| m["message"]["data"].as_str().unwrap()).collect();
     assert_eq!(bodies, ["hello room", "bot here"], "{history}");
+    let page = app_call(&app, "GET", &format!("/api/v1/chats/{room_chat}/messages?limit=1"), &token, None).await.json();
+    assert_eq!(page["messages"][0]["message"]["data"], "bot here");
+    let before = page["before"].as_str().unwrap().to_owned();
+    let older =
+        app_call(&app, "GET", &format!("/api/v1/chats/{room_chat}/messages?limit=1&before={before}"), &token, None)
+            .await
+            .json();
+    assert_eq!(older["messages"][0]["message"]["data"], "hello room", "paged back: {older}");
 
     assert_eq!(app.delete(&format!("/restapi/v1/apps/{id}/rooms/hall"), app.admin()).await.status, 200);
+    assert_eq!(app.delete(&format!("/restapi/v1/apps/{id}/rooms/hall"), app.admin()).await.status, 404, "not attached");
     let say = json!({"chat_id": room_chat, "message": {"type": "text", "data": "gone"}});
     assert_eq!(app_call(&app, "POST", "/api/v1/messages", &token, Some(say)).await.status, 404, "detached");
     receiver.server.stop(false).await;
@@ -437,6 +446,9 @@ async fn failed_deliveries_are_retried_with_growing_delays_and_dead_ones_are_rep
     // replayed by the admin.
     receiver.set(Mode::Slow(Duration::from_secs(60)));
     assert_eq!(app.send("ann", &ann, "bot", "doomed").await.status, 200);
+    let metrics = app.get("/metrics", app.admin()).await.text();
+    assert!(metrics.contains("switchboard_webhook_outbox_depth 1"), "the acknowledged message waits: {metrics}");
+    assert!(metrics.contains("switchboard_webhook_outbox_oldest_seconds "), "{metrics}");
     let deadline = Instant::now() + Duration::from_secs(15);
     let dead = loop {
         let dead = app.get(&format!("/restapi/v1/apps/{id}/deliveries?state=dead"), app.admin()).await.json();

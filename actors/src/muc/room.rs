@@ -311,7 +311,7 @@ impl Actor for MucRoom {
             return;
         }
         self.store
-            .room_messages(self.record.name.clone(), self.record.created_ms, self.options.history)
+            .room_messages(self.record.name.clone(), self.record.created_ms, None, self.options.history)
             .into_actor(self)
             .map(|result, act, _| match result {
                 Ok(messages) => {

@@ -112,9 +112,13 @@ pub fn open_chat(
     Ok(stmt.query_row(params![app_id, kind.as_str(), peer], row_to_chat)?)
 }
 
-/// Ends an app's chat (a room it is detached from); false if there was none.
-pub fn close_chat(conn: &Connection, chat_id: &str) -> StoreResult<bool> {
-    Ok(conn.execute("DELETE FROM app_chats WHERE chat_id = ?1", [chat_id])? > 0)
+/// Ends an app's chat with `peer` (a room it is detached from); false if there was none.
+pub fn close_chat(conn: &Connection, app_id: &str, kind: ChatKind, peer: &str) -> StoreResult<bool> {
+    let closed = conn.execute(
+        "DELETE FROM app_chats WHERE app_id = ?1 AND kind = ?2 AND peer = ?3",
+        params![app_id, kind.as_str(), peer],
+    )?;
+    Ok(closed > 0)
 }
 
 /// Every room some app is attached to.

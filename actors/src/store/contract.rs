@@ -437,7 +437,9 @@ async fn an_apps_chats_and_webhook_outbox_keep_order_retries_and_dead_letters() 
         };
         let before = storage.apps.pending_deliveries(0, 100).await.unwrap().len();
         let ann_said = storage.apps.append_watched_room_message(said("ann"), Box::new(|_| {})).await.unwrap();
-        storage.apps.append_watched_room_message(said("bot"), Box::new(|_| {})).await.unwrap();
+        let bot_said = storage.apps.append_watched_room_message(said("bot"), Box::new(|_| {})).await.unwrap();
+        let older = storage.rooms.room_messages("hall".into(), 0, Some(bot_said.id), 10).await.unwrap();
+        assert_eq!(older.iter().map(|m| m.id).collect::<Vec<_>>(), [ann_said.id], "{name}: paged before a message");
         let pending = storage.apps.pending_deliveries(0, 100).await.unwrap();
         assert_eq!(pending.len(), before + 1, "{name}: not the app's own message");
         let last = pending.last().unwrap();
@@ -448,7 +450,7 @@ async fn an_apps_chats_and_webhook_outbox_keep_order_retries_and_dead_letters() 
         );
         let archived = storage.apps.archived_message(ChatKind::Room, ann_said.id).await.unwrap().unwrap();
         assert_eq!((archived.room.as_deref(), archived.body.as_str()), (Some("hall"), "ann in the hall"), "{name}");
-        assert!(storage.apps.close_chat("c-hall".into()).await.unwrap(), "{name}");
+        assert!(storage.apps.close_chat("a1".into(), ChatKind::Room, "hall".into()).await.unwrap(), "{name}");
         assert!(storage.apps.watched_rooms().await.unwrap().is_empty(), "{name}");
         assert!(storage.apps.delete_app("a1".into()).await.unwrap(), "{name}");
         assert!(storage.accounts.find_user("bot".into()).await.unwrap().is_none(), "{name}: its account went with it");

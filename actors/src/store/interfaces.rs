@@ -124,8 +124,8 @@ impl AppStorage for Store {
         named("chat", self.write(move |c| apps::open_chat(c, &app_id, kind, &peer, &new_chat_id)))
     }
 
-    fn close_chat(&self, chat_id: String) -> StoreFuture<bool> {
-        named("chat", self.write(move |c| apps::close_chat(c, &chat_id)))
+    fn close_chat(&self, app_id: String, kind: ChatKind, peer: String) -> StoreFuture<bool> {
+        named("chat", self.write(move |c| apps::close_chat(c, &app_id, kind, &peer)))
     }
 
     fn watched_rooms(&self) -> StoreFuture<Vec<String>> {
@@ -337,8 +337,14 @@ impl RoomStorage for Store {
         named("room message", self.write_statement_then(work, after_commit))
     }
 
-    fn room_messages(&self, room: String, since_ms: i64, limit: usize) -> StoreFuture<Vec<RoomMessage>> {
-        named("room message", self.read(move |c| rooms::recent_messages(c, &room, since_ms, limit)))
+    fn room_messages(
+        &self,
+        room: String,
+        since_ms: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreFuture<Vec<RoomMessage>> {
+        named("room message", self.read(move |c| rooms::recent_messages(c, &room, since_ms, before, limit)))
     }
 }
 

@@ -545,10 +545,10 @@ impl AppStorage for MemoryStore {
         done(Ok(self.tables().open_chat(&app_id, kind, &peer, &new_chat_id)))
     }
 
-    fn close_chat(&self, chat_id: String) -> StoreFuture<bool> {
+    fn close_chat(&self, app_id: String, kind: ChatKind, peer: String) -> StoreFuture<bool> {
         let mut t = self.tables();
         let before = t.app_chats.len();
-        t.app_chats.retain(|c| c.chat_id != chat_id);
+        t.app_chats.retain(|c| !(c.app_id == app_id && c.kind == kind && c.peer == peer));
         done(Ok(t.app_chats.len() < before))
     }
 
@@ -839,10 +839,16 @@ impl RoomStorage for MemoryStore {
         done(Ok(stored))
     }
 
-    fn room_messages(&self, room: String, since_ms: i64, limit: usize) -> StoreFuture<Vec<RoomMessage>> {
+    fn room_messages(
+        &self,
+        room: String,
+        since_ms: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreFuture<Vec<RoomMessage>> {
         let t = self.tables();
-        let mut found: Vec<RoomMessage> =
-            t.room_messages.iter().filter(|m| m.room == room && m.stamp_ms >= since_ms).cloned().collect();
+        let wanted = |m: &&RoomMessage| m.room == room && m.stamp_ms >= since_ms && before.is_none_or(|b| m.id < b);
+        let mut found: Vec<RoomMessage> = t.room_messages.iter().filter(wanted).cloned().collect();
         let skip = found.len().saturating_sub(limit);
         found.drain(..skip);
         done(Ok(found))

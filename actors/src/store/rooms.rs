@@ -114,12 +114,20 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoomMessage> {
     })
 }
 
-/// The newest `limit` messages of `room` since `since_ms`, oldest first.
-pub fn recent_messages(conn: &Connection, room: &str, since_ms: i64, limit: usize) -> StoreResult<Vec<RoomMessage>> {
+/// The newest `limit` messages of `room` since `since_ms` (and before message `before`, when
+/// given), oldest first.
+pub fn recent_messages(
+    conn: &Connection,
+    room: &str,
+    since_ms: i64,
+    before: Option<i64>,
+    limit: usize,
+) -> StoreResult<Vec<RoomMessage>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE} FROM room_messages WHERE room = ?1 AND stamp_ms >= ?2 ORDER BY id DESC LIMIT ?3"
+        "SELECT {MESSAGE} FROM room_messages WHERE room = ?1 AND stamp_ms >= ?2 AND (?3 IS NULL OR id < ?3)
+         ORDER BY id DESC LIMIT ?4"
     ))?;
-    let rows = stmt.query_map(params![room, since_ms, limit as i64], row_to_message)?;
+    let rows = stmt.query_map(params![room, since_ms, before, limit as i64], row_to_message)?;
     let mut messages: Vec<RoomMessage> = rows.collect::<Result<_, _>>()?;
     messages.reverse();
     Ok(messages)
