@@ -19,6 +19,7 @@ use switchboard_actors::archive::Archive;
 use switchboard_actors::conversations::{ChangeFeed, Conversations};
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
+use switchboard_actors::groups::{GroupIndex, Groups};
 use switchboard_actors::mailbox::{Mailbox, OutboxClock};
 use switchboard_actors::model::apps::RetryPolicy;
 use switchboard_actors::muc::conference::Conference;
@@ -111,8 +112,11 @@ impl Application {
             history: config.muc.history,
             users_can_create: config.muc.users_can_create,
         };
-        let conference =
-            Conference::new(muc.clone(), storage.rooms.clone(), rooms).with_apps(storage.apps.clone()).start();
+        let group_index = GroupIndex::load(&storage).await.map_err(load("groups"))?;
+        let conference = Conference::new(muc.clone(), storage.rooms.clone(), rooms)
+            .with_apps(storage.apps.clone())
+            .with_groups(group_index.clone())
+            .start();
 
         let router_stats = Arc::new(RouterStats::default());
         let router = Router::new(
@@ -144,6 +148,7 @@ impl Application {
             conference.clone(),
             workgroups,
         )
+        .with_groups(group_index.clone())
         .start();
         // Accounts change through the core, which keeps the router's directory in step: the
         // admin account is made (or its password set) once the router runs.
@@ -153,6 +158,7 @@ impl Application {
         if let Some(path) = &generated_admin_password {
             tracing::warn!(path = %path.display(), "generated the admin password; it is in this file (mode 0600)");
         }
+        let groups = Groups::new(&storage, group_index, router.clone());
         let mailbox = Mailbox::new(&storage, router.clone());
         OutboxClock::new(mailbox.clone(), secs(config.ozeki.outbox_tick_secs)).start();
         let feed = ChangeFeed::new(&storage, router.clone()).start();
@@ -202,6 +208,7 @@ impl Application {
             router_stats,
             commit_stats,
             accounts,
+            groups,
             archive: Archive::new(&storage),
             mailbox,
             conversations: Conversations::new(&storage),

@@ -132,6 +132,7 @@ impl From<RoomError> for ApiError {
                 | RoomError::NotOccupant(_)
                 | RoomError::Visitor(_)
                 | RoomError::MayNotInvite(_) => ApiError::forbidden(message),
+                RoomError::NotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, "NotAllowedException", message),
                 RoomError::Full(..) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "RoomFullException", message),
                 RoomError::Store(store) => store.into(),
             }

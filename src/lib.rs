@@ -17,6 +17,7 @@
 //! - [`binding`]: where a live connection is attached, and how it detaches.
 //! - [`error`]: API errors mapped to status and JSON in one place.
 //! - [`outbox`]: the byte budget that bounds what a slow client can make the server hold.
+//! - [`vcard`]: vCards (vcard-temp) as the admin API and XMPP take them, and their photos.
 //! - [`upgrade`]: websocket connections served outside the HTTP dispatcher, without its
 //!   per-connection buffers.
 
@@ -39,6 +40,7 @@ pub mod secrets;
 pub mod sse;
 pub mod state;
 pub mod upgrade;
+pub mod vcard;
 pub mod ws;
 pub mod xmpp;
 

@@ -1,10 +1,11 @@
 //! The route table: every path the server answers, above every door. Each route names the
 //! door's handler; the doors themselves never import one another.
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
 use crate::http::rooms::RoomPart;
-use crate::http::{admin, chat, contacts, fastpath, metrics, misc, rooms, system};
+use crate::http::{admin, chat, contacts, fastpath, groups, metrics, misc, rooms, system, vcards};
 use crate::{apps, ozeki, sse, ws, xmpp};
 
 /// Every route of the server.
@@ -42,27 +43,27 @@ fn rest_v1(cfg: &mut web::ServiceConfig) {
         .route("/users/{username}/ozeki/apikeys", web::get().to(ozeki::keys::list))
         .route("/users/{username}/ozeki/apikeys", web::post().to(ozeki::keys::issue))
         .route("/users/{username}/ozeki/apikeys/{station}", web::delete().to(ozeki::keys::revoke))
+        .route("/users/{username}/groups", web::get().to(groups::of_user))
+        .route("/users/{username}/groups", web::post().to(groups::add_to_groups))
+        .route("/users/{username}/groups", web::delete().to(groups::remove_from_groups))
+        .route("/users/{username}/groups/{group}", web::post().to(groups::add_to_group))
+        .route("/users/{username}/groups/{group}", web::delete().to(groups::remove_from_group))
+        .route("/users/{username}/vcard", web::get().to(vcards::get))
+        .route("/users/{username}/vcard", web::put().to(vcards::put))
+        .route("/users/{username}/vcard", web::delete().to(vcards::delete))
+        .route("/avatars/{username}", web::get().to(vcards::avatar))
+        .route("/groups", web::get().to(groups::list))
+        .route("/groups", web::post().to(groups::create))
+        .route("/groups/{name}", web::get().to(groups::get))
+        .route("/groups/{name}", web::put().to(groups::update))
+        .route("/groups/{name}", web::delete().to(groups::delete))
         .route("/users/{username}/roster", web::get().to(contacts::admin_roster))
         .route("/users/{username}/roster", web::post().to(contacts::admin_add_item))
         .route("/users/{username}/roster/{jid}", web::put().to(contacts::admin_update_item))
         .route("/users/{username}/roster/{jid}", web::delete().to(contacts::admin_remove_item))
-        .route("/chatrooms", web::get().to(rooms::admin_list))
-        .route("/chatrooms", web::post().to(rooms::admin_create))
-        .route("/chatrooms/{room}", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Entity)))
-        .route("/chatrooms/{room}", web::put().to(rooms::admin_update))
-        .route("/chatrooms/{room}", web::delete().to(rooms::admin_delete))
-        .route("/chatrooms/{room}/occupants", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Occupants)))
-        .route(
-            "/chatrooms/{room}/participants",
-            web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Participants)),
-        )
-        .route("/chatrooms/{room}/chathistory", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::History)))
-        .route("/chatrooms/{room}/invite", web::post().to(rooms::admin_invite))
-        .route("/chatrooms/{room}/invite/{jid}", web::post().to(rooms::admin_invite_one))
-        .route("/chatrooms/{room}/{list}", web::get().to(rooms::admin_affiliations))
-        .route("/chatrooms/{room}/{list}", web::put().to(rooms::admin_replace_affiliations))
-        .route("/chatrooms/{room}/{list}/{jid}", web::post().to(rooms::admin_affiliate))
-        .route("/chatrooms/{room}/{list}/{jid}", web::delete().to(rooms::admin_unaffiliate))
+        .service(web::scope("/chatrooms").wrap(from_fn(rooms::require_service)).configure(chatrooms))
+        .route("/chatservices", web::get().to(rooms::chat_services))
+        .route("/chatservices", web::post().to(rooms::create_chat_service))
         .route("/apps", web::get().to(apps::admin::list))
         .route("/apps", web::post().to(apps::admin::create))
         .route("/apps/{id}", web::get().to(apps::admin::get))
@@ -147,6 +148,29 @@ fn rest_v1(cfg: &mut web::ServiceConfig) {
         .route("/chat/{streamid}/assists/{workgroup}", web::delete().to(fastpath::agent_offline))
         .route("/chat/{streamid}/offer/{offerid}", web::post().to(fastpath::accept_offer))
         .route("/chat/{streamid}/offer/{offerid}", web::delete().to(fastpath::reject_offer));
+}
+
+/// The admin API's rooms, below `/chatrooms` (a `servicename` is checked first).
+fn chatrooms(cfg: &mut web::ServiceConfig) {
+    cfg.route("", web::get().to(rooms::admin_list))
+        .route("", web::post().to(rooms::admin_create))
+        .route("/bulk", web::post().to(rooms::admin_bulk_create))
+        .route("/bulk", web::put().to(rooms::admin_bulk_update))
+        .route("/bulk", web::delete().to(rooms::admin_bulk_delete))
+        .route("/{room}", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Entity)))
+        .route("/{room}", web::put().to(rooms::admin_update))
+        .route("/{room}", web::delete().to(rooms::admin_delete))
+        .route("/{room}/occupants", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Occupants)))
+        .route("/{room}/participants", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Participants)))
+        .route("/{room}/chathistory", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::History)))
+        .route("/{room}/invite", web::post().to(rooms::admin_invite))
+        .route("/{room}/invite/{jid}", web::post().to(rooms::admin_invite_one))
+        .route("/{room}/{list}", web::get().to(rooms::admin_affiliations))
+        .route("/{room}/{list}", web::put().to(rooms::admin_replace_affiliations))
+        .route("/{room}/{list}/{jid}", web::post().to(rooms::admin_affiliate))
+        .route("/{room}/{list}/{jid}", web::delete().to(rooms::admin_unaffiliate))
+        .route("/{room}/{list}/group/{group}", web::post().to(rooms::admin_affiliate_group))
+        .route("/{room}/{list}/group/{group}", web::delete().to(rooms::admin_unaffiliate_group));
 }
 
 /// The Ozeki 10 HTTP API: on the main listener, and alone on `ozeki.http_api_bind`.

@@ -11,6 +11,7 @@ use switchboard_actors::archive::Archive;
 use switchboard_actors::conversations::{ChangeFeed, Conversations};
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
+use switchboard_actors::groups::Groups;
 use switchboard_actors::mailbox::Mailbox;
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub commit_stats: Arc<StoreStats>,
     /// Accounts: every read and change of one goes through the core.
     pub accounts: Accounts,
+    /// User groups (shared rosters, group affiliations, agents by group).
+    pub groups: Groups,
     /// History, transcripts, workgroup chats.
     pub archive: Archive,
     /// HTTP API users' sending and folders.

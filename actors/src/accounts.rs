@@ -95,6 +95,16 @@ impl Accounts {
         self.accounts.delete_system_property(key).await
     }
 
+    /// The user's vCard (vcard-temp XML).
+    pub async fn vcard(&self, username: &str) -> StoreResult<Option<String>> {
+        self.accounts.vcard(username.to_owned()).await
+    }
+
+    /// Stores or removes a vCard; false if there was none to remove.
+    pub async fn put_vcard(&self, username: &str, vcard: Option<String>) -> StoreResult<bool> {
+        self.accounts.put_vcard(username.to_owned(), vcard).await
+    }
+
     /// Every roster row an account holds, online or not (the admin's view).
     pub async fn roster(&self, username: String) -> StoreResult<Vec<RosterItem>> {
         self.rosters.roster(username).await

@@ -37,6 +37,7 @@ pub mod archive;
 pub mod clock;
 pub mod conversations;
 pub mod fastpath;
+pub mod groups;
 pub mod jid;
 pub mod mailbox;
 pub mod model;

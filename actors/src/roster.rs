@@ -11,8 +11,15 @@
 //! The chat API has no explicit "approve" call: a user approves a request by adding the
 //! requester back. To make that one step, adding a contact also pre-approves that contact's
 //! subscription (RFC 6121 §3.4), so two users who add each other end at `both`.
+//!
+//! Shared groups (Openfire's shared rosters) add to this without being stored in it: two
+//! people of one shared group see each other as contacts, both ways, in that group
+//! (`model::groups::with_shared`). The store applies it to every row it reads and reports.
 
 pub use crate::model::records::{Notice, NoticeKind, RosterItem, RowChange, Subscription, Transition};
+
+#[cfg(test)]
+use crate::model::groups::{transition_with_shared, with_shared};
 
 /// A change one user makes to their roster.
 #[derive(Debug, Clone, PartialEq)]
@@ -237,6 +244,25 @@ mod tests {
         let update = RosterOp::Update { nickname: Some("B".into()), groups: vec![] };
         let t = apply(update, "bob", "ann", world[1].clone(), world[0].clone(), false);
         assert_eq!(t.unwrap_err(), RosterError::NotListed("ann".into()));
+    }
+
+    #[test]
+    fn a_shared_group_lists_both_ways_and_keeps_the_own_groups() {
+        let shared = vec!["staff".to_owned()];
+        let row = with_shared(None, "ann", "bob", &shared).unwrap();
+        assert!(row.listed && row.subscription == Subscription::Both && row.groups == shared);
+        let mut own = RosterItem::new("ann", "bob");
+        own.groups = vec!["friends".into()];
+        own.ask_out = true;
+        let row = with_shared(Some(own.clone()), "ann", "bob", &shared).unwrap();
+        assert_eq!(row.groups, ["friends", "staff"]);
+        assert!(!row.ask_out);
+        assert_eq!(with_shared(Some(own.clone()), "ann", "bob", &[]), Some(own));
+        // Adding a shared contact writes the row but asks nothing.
+        let t = apply(RosterOp::Add { nickname: None, groups: vec![] }, "ann", "bob", None, None, false).unwrap();
+        let t = transition_with_shared(t, &shared);
+        assert!(t.notices.is_empty());
+        assert_eq!(t.owner_side.before.unwrap().subscription, Subscription::Both);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
+use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
@@ -113,6 +114,28 @@ pub trait AccountStorage: Send + Sync {
     fn put_system_property(&self, key: String, value: String) -> StoreFuture<bool>;
     /// False if there was none.
     fn delete_system_property(&self, key: String) -> StoreFuture<bool>;
+    /// The user's vCard (vcard-temp XML), if one is stored.
+    fn vcard(&self, username: String) -> StoreFuture<Option<String>>;
+    /// Stores (`Some`) or removes a vCard; false if there was none to remove. `NotFound`
+    /// for no such user.
+    fn put_vcard(&self, username: String, vcard: Option<String>) -> StoreFuture<bool>;
+}
+
+/// User groups (`model::groups`). Rosters read through [`RosterStorage`] include the
+/// people of the owner's shared groups.
+pub trait GroupStorage: Send + Sync {
+    /// `Conflict` if the name is taken, `NotFound` for a person without an account.
+    fn create_group(&self, group: GroupRecord) -> StoreFuture<()>;
+    /// Replaces description, sharing and people; `NotFound` if there is no such group.
+    fn update_group(&self, group: GroupRecord) -> StoreFuture<()>;
+    /// The group and its memberships, room affiliations and workgroup places; false if
+    /// there was none.
+    fn delete_group(&self, name: String) -> StoreFuture<bool>;
+    fn group(&self, name: String) -> StoreFuture<Option<GroupRecord>>;
+    fn all_groups(&self) -> StoreFuture<Vec<GroupRecord>>;
+    /// Makes the user a member (`Some(false)`), an admin (`Some(true)`) or none of the group
+    /// (`None`); false if nothing changed. `NotFound` for no such group or user.
+    fn set_membership(&self, group: String, username: String, admin: Option<bool>) -> StoreFuture<bool>;
 }
 
 /// 1:1 messages: the archive, and what waits for offline stations.
@@ -309,6 +332,7 @@ pub struct Storage {
     pub mailboxes: Arc<dyn MailboxStorage>,
     pub ozeki: Arc<dyn OzekiStorage>,
     pub apps: Arc<dyn AppStorage>,
+    pub groups: Arc<dyn GroupStorage>,
 }
 
 impl Storage {
@@ -323,6 +347,7 @@ impl Storage {
             + RosterStorage
             + RoomStorage
             + WorkgroupStorage
+            + GroupStorage
             + 'static,
     {
         let store = Arc::new(store);
@@ -334,7 +359,8 @@ impl Storage {
             workgroups: store.clone(),
             mailboxes: store.clone(),
             ozeki: store.clone(),
-            apps: store,
+            apps: store.clone(),
+            groups: store,
         }
     }
 }

@@ -248,6 +248,7 @@ pub async fn delete_user(
         return Err(ApiError::forbidden("the admin account cannot be deleted"));
     }
     state.accounts.delete(username.clone()).await?;
+    state.groups.forget_user(&username);
     state.auth.forget(&username);
     Ok(HttpResponse::Ok().json(json!({ "username": username })))
 }

@@ -27,18 +27,51 @@ pub fn room_json(room: &RoomRecord, hosts: &Hosts, occupants: usize, for_admin: 
         "moderated": config.moderated,
         "canOccupantsInvite": config.can_occupants_invite,
         "canAnyoneDiscoverJID": config.can_anyone_discover_jid,
-        "logEnabled": true,
+        "registrationEnabled": config.registration_enabled,
+        "canOccupantsChangeSubject": config.can_occupants_change_subject,
+        "canChangeNickname": config.can_change_nickname,
+        "loginRestrictedToNickname": config.login_restricted_to_nickname,
+        "logEnabled": config.log_enabled,
+        "broadcastPresenceRoles": config.broadcast_presence_roles,
+        "allowPM": config.allow_pm,
         "passwordProtected": config.password.is_some(),
         "occupantCount": occupants,
         "owners": jids(Affiliation::Owner),
+        "ownerGroups": room.groups_with(Affiliation::Owner),
         "admins": jids(Affiliation::Admin),
+        "adminGroups": room.groups_with(Affiliation::Admin),
         "members": jids(Affiliation::Member),
+        "memberGroups": room.groups_with(Affiliation::Member),
     });
     if for_admin {
         value["password"] = json!(config.password);
         value["outcasts"] = json!(jids(Affiliation::Outcast));
+        value["outcastGroups"] = json!(room.groups_with(Affiliation::Outcast));
     }
     value
+}
+
+/// A value that should have been a list of strings.
+#[derive(Debug)]
+pub struct NotAList;
+
+/// A list of addresses in the shapes the REST API plugin has written: `["a@x"]`, or a
+/// wrapper object with one key (`{"owner": ["a@x"]}`, also holding a single string); `null`
+/// is none.
+pub fn plugin_list(value: Value) -> Result<Option<Vec<String>>, NotAList> {
+    let inner = match value {
+        Value::Null => return Ok(None),
+        Value::Object(map) if map.len() == 1 => map.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null),
+        other => other,
+    };
+    match inner {
+        Value::Null => Ok(Some(Vec::new())),
+        Value::String(one) => Ok(Some(vec![one])),
+        Value::Array(items) => {
+            items.into_iter().map(|i| i.as_str().map(str::to_owned).ok_or(NotAList)).collect::<Result<_, _>>().map(Some)
+        }
+        _ => Err(NotAList),
+    }
 }
 
 /// Seconds as JSON: a whole number when it is one, else a fraction.
@@ -57,6 +90,7 @@ pub fn workgroup_json(workgroup: &WorkgroupRecord, hosts: &Hosts) -> Value {
         "jid": hosts.render(&Address::workgroup(workgroup.name.as_str())),
         "description": workgroup.description,
         "members": workgroup.members,
+        "memberGroups": workgroup.member_groups,
         "open": workgroup.open,
         "maxChats": workgroup.max_chats,
         "offerTimeout": seconds(workgroup.offer_timeout_ms),
@@ -107,6 +141,7 @@ mod tests {
             name: "sales".into(),
             description: String::new(),
             members: ["ann".to_owned()].into(),
+            member_groups: Default::default(),
             open: true,
             max_chats: 2,
             offer_timeout_ms: 20_000,

@@ -73,6 +73,8 @@ pub struct WorkgroupBody {
     name: Option<String>,
     description: Option<String>,
     members: Option<Members>,
+    /// User groups whose people are agents too.
+    member_groups: Option<Members>,
     open: Option<bool>,
     max_chats: Option<u32>,
     /// Seconds.
@@ -104,6 +106,13 @@ fn apply_body(state: &AppState, record: &mut WorkgroupRecord, body: WorkgroupBod
             .collect::<Result<_, _>>()
             .map_err(|e| ApiError::bad_request(format!("members: {}", e.message)))?;
     }
+    if let Some(groups) = body.member_groups {
+        let names = groups.names();
+        if let Some(missing) = names.iter().find(|g| !state.groups.index().exists(g)) {
+            return Err(super::groups::group_not_found(missing));
+        }
+        record.member_groups = names.into_iter().collect();
+    }
     if let Some(open) = body.open {
         record.open = open;
     }
@@ -129,6 +138,7 @@ fn new_record(state: &AppState, name: String) -> WorkgroupRecord {
         name,
         description: String::new(),
         members: Default::default(),
+        member_groups: Default::default(),
         open: true,
         max_chats: defaults.max_chats,
         offer_timeout_ms: secs(defaults.offer_timeout_secs).as_millis() as i64,
@@ -245,6 +255,7 @@ pub async fn ask_admin_members(
         name: None,
         description: None,
         members: Some(members),
+        member_groups: None,
         open: None,
         max_chats: None,
         offer_timeout: None,

@@ -2,7 +2,8 @@
 //!
 //! One file per endpoint family: [`admin`] (restAPI-style administration), [`chat`]
 //! (ofchat's stream API), [`contacts`] (rosters, presence, blocklists), [`rooms`] (MUC),
-//! [`fastpath`] (workgroups: admin, agents, visitors), [`metrics`], [`misc`] (health,
+//! [`fastpath`] (workgroups: admin, agents, visitors), [`groups`] (user groups), [`vcards`] (vCards and
+//! avatars), [`metrics`], [`misc`] (health,
 //! tokens), [`system`] (the plugin's liveness and readiness checks); [`entities`] renders the REST API's entities. The route table is
 //! `crate::routes`; SSE and websockets live in `crate::sse`, `crate::ws` and `crate::xmpp`,
 //! and what several doors share in `crate::inbound` and `crate::requests`.
@@ -12,10 +13,12 @@ pub mod chat;
 pub mod contacts;
 pub mod entities;
 pub mod fastpath;
+pub mod groups;
 pub mod metrics;
 pub mod misc;
 pub mod rooms;
 pub mod system;
+pub mod vcards;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::{HttpRequest, HttpResponse};

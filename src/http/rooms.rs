@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
 
-use super::entities::room_json;
+use super::entities::{plugin_list, room_json, NotAList};
 use switchboard_actors::muc::conference::{AllRooms, CreateRoom};
 use switchboard_actors::muc::room::{Administer, Describe, Destroy, Invite, MucRoom, OccupantView, Post, RoomView};
 use switchboard_actors::muc::{
@@ -22,6 +22,7 @@ use crate::auth::{Admin, Caller};
 use crate::chatapi::joined_json;
 use crate::error::ApiError;
 use crate::http::chat::parse_posted;
+use crate::http::groups::group_not_found;
 use crate::inbound::{check_nick, parse_username};
 use crate::requests;
 use crate::requests::{ask_room, deliver_invitations, find_room, require_account};
@@ -249,30 +250,17 @@ pub async fn room_part(
 
 /// A room as the admin posts it: the restAPI entity (config keys, `roomName`, and the
 /// affiliation lists as JIDs or user names). `persistent` defaults to true here.
-/// A list of addresses in the shapes the REST API plugin has written: `["a@x"]`, or a
-/// wrapper object with one key (`{"owner": ["a@x"]}`, also holding a single string); `null`
-/// is none.
-fn plugin_list(value: Value) -> Result<Option<Vec<String>>, ()> {
-    let inner = match value {
-        Value::Null => return Ok(None),
-        Value::Object(map) if map.len() == 1 => map.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Null),
-        other => other,
-    };
-    match inner {
-        Value::Null => Ok(Some(Vec::new())),
-        Value::String(one) => Ok(Some(vec![one])),
-        Value::Array(items) => {
-            items.into_iter().map(|i| i.as_str().map(str::to_owned).ok_or(())).collect::<Result<_, _>>().map(Some)
-        }
-        _ => Err(()),
-    }
+/// A room entity's affiliation lists, of users (`owners`…) and of groups (`ownerGroups`…).
+struct EntityLists {
+    users: AffiliationLists,
+    groups: AffiliationLists,
 }
 
 fn room_from_body(
     state: &AppState,
     mut body: Value,
     name: Option<&str>,
-) -> Result<(RoomRecord, AffiliationLists), ApiError> {
+) -> Result<(RoomRecord, EntityLists), ApiError> {
     let object = body.as_object_mut().ok_or_else(|| ApiError::bad_request("a room must be a JSON object"))?;
     let room_name = match (object.remove("roomName"), name) {
         (_, Some(path_name)) => path_name.to_owned(),
@@ -280,25 +268,55 @@ fn room_from_body(
         (_, None) => return Err(ApiError::bad_request("a room needs a \"roomName\"")),
     };
     check_room_name(&room_name)?;
-    let mut lists = Vec::new();
+    let mut lists = EntityLists { users: Vec::new(), groups: Vec::new() };
     for affiliation in Affiliation::ALL {
-        let Some(value) = object.remove(affiliation.plural()) else { continue };
+        let plural = affiliation.plural();
         // `null` is absent; the REST API plugin has also written `{"owner": [...]}`.
-        let jids = match plugin_list(value) {
-            Ok(Some(jids)) => jids,
-            Ok(None) => continue,
-            Err(()) => {
-                let plural = affiliation.plural();
-                return Err(ApiError::bad_request(format!("\"{plural}\" must be a list of user addresses")));
+        if let Some(value) = object.remove(plural) {
+            let jids = plugin_list(value)
+                .map_err(|NotAList| ApiError::bad_request(format!("\"{plural}\" must be a list of user addresses")))?;
+            if let Some(jids) = jids {
+                let users =
+                    jids.iter().map(|jid| parse_username(jid, state.domain())).collect::<Result<Vec<_>, _>>()?;
+                lists.users.push((affiliation, users));
             }
-        };
-        let users = jids.iter().map(|jid| parse_username(jid, state.domain())).collect::<Result<Vec<_>, _>>()?;
-        lists.push((affiliation, users));
+        }
+        let field = format!("{}Groups", plural.trim_end_matches('s'));
+        if let Some(value) = object.remove(&field) {
+            let groups = plugin_list(value)
+                .map_err(|NotAList| ApiError::bad_request(format!("\"{field}\" must be a list of groups")))?;
+            if let Some(groups) = groups {
+                let groups: Vec<String> = groups.iter().map(|g| group_name(g)).collect();
+                if let Some(missing) = groups.iter().find(|g| !state.groups.index().exists(g)) {
+                    return Err(group_not_found(missing));
+                }
+                lists.groups.push((affiliation, groups));
+            }
+        }
+    }
+    if let Some(roles) = object.remove("broadcastPresenceRoles") {
+        let roles = plugin_list(roles)
+            .map_err(|NotAList| ApiError::bad_request("\"broadcastPresenceRoles\" must be a list of roles"))?;
+        if let Some(roles) = roles {
+            if let Some(bad) = roles.iter().find(|r| !matches!(r.as_str(), "moderator" | "participant" | "visitor")) {
+                return Err(ApiError::bad_request(format!(
+                    "broadcastPresenceRoles: unknown role {bad:?}; expected moderator, participant or visitor"
+                )));
+            }
+            object.insert("broadcastPresenceRoles".into(), json!(roles));
+        }
+    }
+    if let Some(Value::String(allow)) = object.get("allowPM") {
+        if !matches!(allow.as_str(), "anyone" | "participants" | "moderators" | "none") {
+            return Err(ApiError::bad_request(format!(
+                "allowPM {allow:?}: expected anyone, participants, moderators or none"
+            )));
+        }
     }
     // A `null` field is an absent one: its default.
     object.retain(|_, value| !value.is_null());
     object.entry("persistent").or_insert(Value::Bool(true));
-    for ignored in ["jid", "creationDate", "modificationDate", "passwordProtected", "occupantCount", "logEnabled"] {
+    for ignored in ["jid", "creationDate", "modificationDate", "passwordProtected", "occupantCount"] {
         object.remove(ignored);
     }
     let config: RoomConfig =
@@ -307,12 +325,40 @@ fn room_from_body(
         return Err(ApiError::bad_request("password must not be empty (use null for none)"));
     }
     let mut record = RoomRecord::new(room_name, config);
-    for (affiliation, users) in &lists {
+    for (affiliation, users) in &lists.users {
         for user in users {
             record.affiliations.insert(user.clone(), *affiliation);
         }
     }
+    for (affiliation, groups) in &lists.groups {
+        for group in groups {
+            record.group_affiliations.insert(group.clone(), *affiliation);
+        }
+    }
     Ok((record, lists))
+}
+
+/// A group as a room entity names it: its name, or Openfire's group address
+/// (`name@{domain}` is not used; a group may be given by its bare name only).
+fn group_name(raw: &str) -> String {
+    raw.trim().to_owned()
+}
+
+/// The MUC service a request names with `servicename` (this server runs one).
+#[derive(Deserialize)]
+pub struct ServiceQuery {
+    servicename: Option<String>,
+}
+
+pub fn check_service(state: &AppState, query: &ServiceQuery) -> Result<(), ApiError> {
+    match query.servicename.as_deref() {
+        None | Some("") => Ok(()),
+        Some(name) if name == state.config.muc.service => Ok(()),
+        Some(other) => Err(ApiError::not_found(
+            "MUCServiceNotFoundException",
+            format!("no chat service '{other}'; this server runs '{}'", state.config.muc.service),
+        )),
+    }
 }
 
 /// `GET /restapi/v1/chatrooms?type=&search=` → every room.
@@ -362,7 +408,8 @@ pub async fn admin_update(
     let name = path.into_inner();
     let room = find_room(&state, &name).await?;
     let (record, lists) = room_from_body(&state, body.into_inner(), Some(&name))?;
-    let view = ask_room(&room, &name, Administer::Configure(record.config, lists)).await?;
+    let configure = Administer::Configure { config: record.config, users: lists.users, groups: lists.groups };
+    let view = ask_room(&room, &name, configure).await?;
     Ok(HttpResponse::Ok().json(room_json(&view.record, &state.hosts, view.occupants.len(), true)))
 }
 
@@ -511,4 +558,185 @@ async fn invite_as_admin(
     let reason = reason_text(reason.unwrap_or_default().as_bytes())?;
     let count = deliver_invitations(state, &room, name, Invite { inviter: None, invitees, reason }).await?;
     Ok(HttpResponse::Ok().json(json!({ "invited": count })))
+}
+
+/// Every `/chatrooms…` request: a `servicename` other than this server's MUC service is
+/// refused with 404 `MUCServiceNotFoundException` before any handler runs.
+pub async fn require_service(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let query = web::Query::<ServiceQuery>::from_query(req.query_string()).ok();
+    let refusal = match (req.app_data::<web::Data<AppState>>(), query) {
+        (Some(state), Some(query)) => check_service(state, &query).err(),
+        _ => None,
+    };
+    match refusal {
+        Some(refused) => Ok(req.error_response(refused)),
+        None => Ok(next.call(req).await?.map_into_boxed_body()),
+    }
+}
+
+/// `POST /chatrooms/{room}/{owners|admins|members|outcasts}/group/{group}` → 201: the
+/// group's people hold that affiliation.
+pub async fn admin_affiliate_group(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, list, group) = path.into_inner();
+    let affiliation = affiliation_list(&list)?;
+    let room = find_room(&state, &name).await?;
+    let group = group_name(&group);
+    if !state.groups.index().exists(&group) {
+        return Err(group_not_found(&group));
+    }
+    let change = Administer::AffiliateGroup { group, affiliation: Some(affiliation), expected: None };
+    ask_room(&room, &name, change).await?;
+    Ok(HttpResponse::Created().finish())
+}
+
+/// `DELETE /chatrooms/{room}/{list}/group/{group}`: 404 if the group does not hold it.
+pub async fn admin_unaffiliate_group(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, list, group) = path.into_inner();
+    let affiliation = affiliation_list(&list)?;
+    let room = find_room(&state, &name).await?;
+    let change =
+        Administer::AffiliateGroup { group: group_name(&group), affiliation: None, expected: Some(affiliation) };
+    ask_room(&room, &name, change).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// The rooms of a bulk body: `{"chatRooms":[…]}` or a bare list.
+fn bulk_rooms(body: Value) -> Result<Vec<Value>, ApiError> {
+    let list = match body {
+        Value::Object(mut object) => object.remove("chatRooms").unwrap_or(Value::Null),
+        other => other,
+    };
+    match list {
+        Value::Array(rooms) if !rooms.is_empty() => Ok(rooms),
+        Value::Object(one) => Ok(vec![Value::Object(one)]),
+        _ => Err(ApiError::bad_request("expected {\"chatRooms\":[room…]} with at least one room")),
+    }
+}
+
+/// What one room of a bulk request came to, in the plugin's `RoomCreationResultEntity`.
+fn bulk_result(name: &str, outcome: Result<(), ApiError>) -> (bool, Value) {
+    match outcome {
+        Ok(()) => {
+            (true, json!({ "roomName": name, "resultType": "Success", "message": "Room was successfully created" }))
+        }
+        Err(e) => (false, json!({ "roomName": name, "resultType": "Failure", "message": e.message })),
+    }
+}
+
+fn bulk_answer(results: Vec<(bool, Value)>) -> HttpResponse {
+    let (success, failure): (Vec<_>, Vec<_>) = results.into_iter().partition(|(ok, _)| *ok);
+    let values = |list: Vec<(bool, Value)>| list.into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+    HttpResponse::Ok().json(json!({ "success": values(success), "failure": values(failure), "other": [] }))
+}
+
+fn bulk_name(room: &Value) -> String {
+    room.get("roomName").and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+/// `POST /chatrooms/bulk` `{"chatRooms":[…]}` → 200 `{"success":[…],"failure":[…]}`: each
+/// room is created or refused on its own.
+pub async fn admin_bulk_create(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let mut results = Vec::new();
+    for room in bulk_rooms(body.into_inner())? {
+        let name = bulk_name(&room);
+        let outcome = async {
+            let (record, _) = room_from_body(&state, room, None)?;
+            state.conference.send(CreateRoom { record, watcher: None, empty_timeout: None }).await??;
+            Ok(())
+        };
+        results.push(bulk_result(&name, outcome.await));
+    }
+    Ok(bulk_answer(results))
+}
+
+/// `PUT /chatrooms/bulk`: each room named is reconfigured as `PUT /chatrooms/{room}` does.
+pub async fn admin_bulk_update(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let mut results = Vec::new();
+    for room in bulk_rooms(body.into_inner())? {
+        let name = bulk_name(&room);
+        let outcome = async {
+            check_room_name(&name)?;
+            let addr = find_room(&state, &name).await?;
+            let (record, lists) = room_from_body(&state, room, Some(&name))?;
+            let configure = Administer::Configure { config: record.config, users: lists.users, groups: lists.groups };
+            ask_room(&addr, &name, configure).await?;
+            Ok(())
+        };
+        results.push(bulk_result(&name, outcome.await));
+    }
+    Ok(bulk_answer(results))
+}
+
+/// `DELETE /chatrooms/bulk` (`{"chatRooms":[{"roomName"}…]}` or a list of names): each
+/// room is destroyed or reported missing.
+pub async fn admin_bulk_delete(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let mut results = Vec::new();
+    for room in bulk_rooms(body.into_inner())? {
+        let name = match &room {
+            Value::String(name) => name.clone(),
+            other => bulk_name(other),
+        };
+        let outcome = async {
+            let addr = find_room(&state, &name).await?;
+            let reason = "the room was destroyed by the administrator".to_owned();
+            ask_room(&addr, &name, Destroy { reason }).await?;
+            Ok(())
+        };
+        results.push(bulk_result(&name, outcome.await));
+    }
+    Ok(bulk_answer(results))
+}
+
+/// `GET /chatservices` → `{"chatServices":[{"serviceName","description","hidden"}]}`.
+pub async fn chat_services(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let service = json!({
+        "serviceName": state.config.muc.service,
+        "description": "Chat rooms",
+        "hidden": false,
+    });
+    Ok(HttpResponse::Ok().json(json!({ "chatServices": [service] })))
+}
+
+/// `POST /chatservices`: this server runs one MUC service, named by `muc.service`; 409 for
+/// that name, 403 `NotAllowedException` for another.
+pub async fn create_chat_service(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let name = body.get("serviceName").and_then(Value::as_str).unwrap_or_default();
+    if name == state.config.muc.service {
+        return Err(ApiError::conflict("AlreadyExistsException", format!("chat service '{name}' already exists")));
+    }
+    Err(ApiError::new(
+        actix_web::http::StatusCode::FORBIDDEN,
+        "NotAllowedException",
+        format!(
+            "this server runs one chat service, '{}' (muc.service); no other can be created",
+            state.config.muc.service
+        ),
+    ))
 }

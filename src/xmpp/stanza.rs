@@ -22,9 +22,10 @@ use super::ns;
 use super::xml::Element;
 use crate::error::ApiError;
 use crate::inbound::{check_message_body, parse_chat_state, parse_presence, parse_recipient};
-use crate::requests::deliver_invitations;
 use crate::requests::{self, OwnStation};
+use crate::requests::{deliver_invitations, require_account};
 use crate::state::AppState;
+use crate::vcard;
 
 /// A stanza refused, with its RFC 6120 §8.3.3 condition and the HTTP status it maps to.
 #[derive(Debug, Clone)]
@@ -390,6 +391,8 @@ async fn iq(origin: &Origin<'_>, el: &Element) -> Result<Vec<Element>, Refused> 
         ("get", ns::PING, "ping") | ("set", ns::SESSION, "session") => origin.result_for(el),
         ("get", ns::DISCO_INFO, "query") => disco_info(origin, el)?,
         ("get", ns::DISCO_ITEMS, "query") => disco_items(origin, el),
+        ("get", vcard::NS, "vCard") => vcard_get(origin, el).await?,
+        ("set", vcard::NS, "vCard") => vcard_set(origin, el, payload).await?,
         ("set", ns::WORKGROUP, "join-queue") => join_queue(origin, el, payload).await?,
         ("set", ns::WORKGROUP, "depart-queue") => {
             let workgroup = workgroup_of(origin, el)?;
@@ -414,6 +417,42 @@ async fn iq(origin: &Origin<'_>, el: &Element) -> Result<Vec<Element>, Refused> 
         }
     };
     Ok(vec![reply])
+}
+
+/// `<vCard xmlns='vcard-temp'/>` get (XEP-0054): the user's own (no `to`, or its bare
+/// address) or another user's; an empty vCard when none is stored.
+async fn vcard_get(origin: &Origin<'_>, iq: &Element) -> Result<Element, Refused> {
+    let owner = match iq.get_attr("to") {
+        None => origin.username.to_owned(),
+        Some(to) => {
+            let jid = parse_recipient(to, origin.state.domain())?;
+            if jid.resource.is_some() {
+                return Err(Refused::bad_request("a vCard belongs to a bare address"));
+            }
+            jid.user.to_string()
+        }
+    };
+    require_account(origin.state, &owner).await?;
+    let stored = origin.state.accounts.vcard(&owner).await.map_err(ApiError::from)?;
+    let card = stored.as_deref().and_then(vcard::parse_stored).unwrap_or_else(|| Element::new("vCard", vcard::NS));
+    Ok(origin.result_for(iq).child(card))
+}
+
+/// `<vCard xmlns='vcard-temp'>` set: the user's own vCard only.
+async fn vcard_set(origin: &Origin<'_>, iq: &Element, card: &Element) -> Result<Element, Refused> {
+    if let Some(to) = iq.get_attr("to") {
+        let jid = parse_recipient(to, origin.state.domain())?;
+        if jid.user.as_str() != origin.username || jid.resource.is_some() {
+            return Err(ApiError::forbidden("a user may set only its own vCard").into());
+        }
+    }
+    vcard::check_element(card)?;
+    let xml = card.to_xml();
+    if xml.len() > origin.state.config.limits.max_body_bytes {
+        return Err(ApiError::too_large("the vCard is larger than the body limit").into());
+    }
+    origin.state.accounts.put_vcard(origin.username, Some(xml)).await.map_err(ApiError::from)?;
+    Ok(origin.result_for(iq))
 }
 
 /// The workgroup an IQ is addressed to (`name@workgroup.{domain}`).
@@ -508,7 +547,7 @@ fn disco_info(origin: &Origin<'_>, iq: &Element) -> Result<Element, Refused> {
             "server",
             "im",
             "Switchboard".into(),
-            vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::ROSTER, "urn:xmpp:delay"],
+            vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::ROSTER, "urn:xmpp:delay", vcard::NS],
         )
     } else if to == muc_host {
         ("conference", "text", "Chat rooms".into(), vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC])

@@ -416,7 +416,7 @@ async fn the_admin_api_manages_workgroups_and_they_survive_a_restart() {
     assert_eq!(
         r.json(),
         json!({
-            "name": "sales", "jid": "sales@workgroup.localhost", "description": "", "members": ["ann"],
+            "name": "sales", "jid": "sales@workgroup.localhost", "description": "", "members": ["ann"], "memberGroups": [],
             "open": true, "maxChats": 4, "offerTimeout": 20, "requestTimeout": 240,
         })
     );

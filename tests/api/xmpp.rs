@@ -240,7 +240,7 @@ async fn xmpp_and_sse_users_talk_one_to_one_with_delay_for_offline_messages() {
     let error = ann.next_where("an error", |e| e.get_attr("id") == Some("e1")).await;
     assert_eq!(error.get_attr("type"), Some("error"));
     assert!(error.to_xml().contains("item-not-found"), "{}", error.to_xml());
-    ann.send("<iq xmlns='jabber:client' type='get' id='e2'><vCard xmlns='vcard-temp'/></iq>").await;
+    ann.send("<iq xmlns='jabber:client' type='get' id='e2'><query xmlns='jabber:iq:version'/></iq>").await;
     let error = ann.next_where("an error", |e| e.get_attr("id") == Some("e2")).await;
     assert!(error.to_xml().contains("service-unavailable"), "{}", error.to_xml());
     ann.send("<message xmlns='jabber:client' to='bob@localhost' type='chat' id='e3'/>").await;

@@ -17,6 +17,7 @@ use super::machine::Waiting;
 use super::visitors::{Enqueue, ForVisitor, ForgetVisitor, VisitorAction, VisitorReply};
 use super::workgroup::{DescribeQueue, Dissolve, QueueView, Reconfigure, VisitorReport, Workgroup};
 use super::{FastpathError, FastpathOptions, WorkgroupRecord};
+use crate::groups::GroupIndex;
 use crate::muc::conference::Conference;
 use crate::muc::MucOptions;
 use crate::random::random_hex;
@@ -36,6 +37,8 @@ pub struct Fastpath {
     visitors: HashMap<String, VisitorEntry>,
     /// Workgroups loaded from the store, started when the actor starts.
     stored: Vec<WorkgroupRecord>,
+    /// Resolves agents by user group.
+    groups: Arc<GroupIndex>,
 }
 
 struct Entry {
@@ -74,7 +77,14 @@ impl Fastpath {
             pending: HashSet::new(),
             visitors: HashMap::new(),
             stored,
+            groups: Arc::default(),
         }
+    }
+
+    /// Workgroups may take their agents from user groups, resolved with this index.
+    pub fn with_groups(mut self, groups: Arc<GroupIndex>) -> Self {
+        self.groups = groups;
+        self
     }
 
     fn start_workgroup(&mut self, record: WorkgroupRecord, ctx: &mut Context<Self>) {
@@ -87,6 +97,7 @@ impl Fastpath {
             self.conference.clone(),
             ctx.address().recipient(),
         )
+        .with_groups(self.groups.clone())
         .start();
         self.workgroups.insert(record.name.clone(), Entry { record, addr });
     }
@@ -97,7 +108,7 @@ impl Fastpath {
 
     fn member_entry(&self, name: &str, agent: &str) -> Result<&Entry, FastpathError> {
         let entry = self.entry(name)?;
-        if entry.record.members.contains(agent) {
+        if self.groups.admits(&entry.record.members, &entry.record.member_groups, agent) {
             Ok(entry)
         } else {
             Err(FastpathError::NotMember(name.to_owned()))
@@ -258,7 +269,7 @@ impl Handler<MemberOf> for Fastpath {
         MessageResult(
             self.workgroups
                 .values()
-                .filter(|e| e.record.members.contains(&msg.username))
+                .filter(|e| self.groups.admits(&e.record.members, &e.record.member_groups, &msg.username))
                 .map(|e| e.record.name.clone())
                 .collect(),
         )
@@ -299,7 +310,7 @@ impl Handler<AgentQueues> for Fastpath {
         let asks: Vec<_> = self
             .workgroups
             .values()
-            .filter(|e| e.record.members.contains(&msg.agent))
+            .filter(|e| self.groups.admits(&e.record.members, &e.record.member_groups, &msg.agent))
             .map(|e| e.addr.send(DescribeQueue))
             .collect();
         Box::pin(async move { futures_util::future::join_all(asks).await.into_iter().filter_map(Result::ok).collect() })

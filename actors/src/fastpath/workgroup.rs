@@ -22,6 +22,7 @@ use actix::prelude::*;
 use super::machine::{AgentView, DepartReason, Effect, Input, Machine, Refusal, RequestMetadata, Settings, Waiting};
 use super::{ChatRecord, FastpathError, FastpathOptions, WorkgroupRecord};
 use crate::clock::now_ms;
+use crate::groups::GroupIndex;
 use crate::model::event::{Invitation, WorkgroupEvent, WorkgroupInvitation};
 use crate::model::{Address, Event, Payload};
 use crate::muc::conference::{Conference, CreateRoom, StationLeft};
@@ -57,6 +58,8 @@ pub struct Workgroup {
     pub(super) next_room: u64,
     pub(super) next_connection: u64,
     pub(super) next_generation: u64,
+    /// Resolves agents by user group.
+    groups: Arc<GroupIndex>,
 }
 
 pub(super) struct Visitor {
@@ -178,7 +181,14 @@ impl Workgroup {
             next_room: 1,
             next_connection: 1,
             next_generation: 1,
+            groups: Arc::default(),
         }
+    }
+
+    /// Agents may come from user groups, resolved with this index.
+    pub fn with_groups(mut self, groups: Arc<GroupIndex>) -> Self {
+        self.groups = groups;
+        self
     }
 
     pub(super) fn watch_key(&self) -> String {
@@ -517,7 +527,7 @@ impl Handler<Reconfigure> for Workgroup {
         self.record = msg.record;
         self.machine.set_settings(settings_of(&self.record, &self.options));
         for agent in self.machine.agents() {
-            if !self.record.members.contains(&agent.name) {
+            if !self.groups.admits(&self.record.members, &self.record.member_groups, &agent.name) {
                 self.router.do_send(UnwatchUser { username: agent.name.clone(), key: self.watch_key() });
                 let _ = self.apply(Input::AgentOffline { agent: agent.name }, ctx);
             }

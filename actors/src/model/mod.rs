@@ -10,12 +10,14 @@
 //! - [`records`]: presence values, roster rows, rooms, workgroups and chats.
 //! - [`ozeki`]: Ozeki's md5 user and conversation ids.
 //! - [`apps`]: external apps, their chats and webhook deliveries.
+//! - [`groups`]: user groups (shared rosters, group affiliations).
 //! - [`mailbox`]: an HTTP API user's folders and the messages in them.
 //! - [`event`]: `Event` (a `Payload` with the doors' cached renderings) and `Push`.
 
 pub mod address;
 pub mod apps;
 pub mod event;
+pub mod groups;
 pub mod mailbox;
 pub mod message;
 pub mod ozeki;

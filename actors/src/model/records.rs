@@ -371,6 +371,17 @@ impl Affiliation {
     }
 
     /// The admin API's list name: `owners`, `admins`, `members`, `outcasts`.
+    /// Whether this affiliation ranks above `other` (owner, admin, member, outcast).
+    pub fn outranks(self, other: Affiliation) -> bool {
+        let rank = |a| match a {
+            Affiliation::Owner => 3,
+            Affiliation::Admin => 2,
+            Affiliation::Member => 1,
+            Affiliation::Outcast => 0,
+        };
+        rank(self) > rank(other)
+    }
+
     pub fn plural(self) -> &'static str {
         match self {
             Affiliation::Owner => "owners",
@@ -440,6 +451,24 @@ pub struct RoomConfig {
     pub can_occupants_invite: bool,
     /// Occupants see each other's real address.
     pub can_anyone_discover_jid: bool,
+    /// Users may register with the room (kept and shown; the server has no registration
+    /// form).
+    pub registration_enabled: bool,
+    /// Participants (not only moderators) may change the subject (kept and shown).
+    pub can_occupants_change_subject: bool,
+    /// An occupant may take another nick while in the room.
+    pub can_change_nickname: bool,
+    /// Users may enter only with their user name as nick.
+    pub login_restricted_to_nickname: bool,
+    /// Messages are archived; without it they reach the occupants and the room's recent
+    /// history but no archive (unless an external app is attached, whose deliveries need it).
+    pub log_enabled: bool,
+    /// The roles whose presence is broadcast (kept and shown).
+    pub broadcast_presence_roles: Vec<String>,
+    /// Who may send private messages to occupants: anyone, participants, moderators, none
+    /// (kept and shown).
+    #[serde(rename = "allowPM")]
+    pub allow_pm: String,
 }
 
 impl Default for RoomConfig {
@@ -456,6 +485,13 @@ impl Default for RoomConfig {
             moderated: false,
             can_occupants_invite: false,
             can_anyone_discover_jid: true,
+            registration_enabled: true,
+            can_occupants_change_subject: false,
+            can_change_nickname: true,
+            login_restricted_to_nickname: false,
+            log_enabled: true,
+            broadcast_presence_roles: vec!["moderator".into(), "participant".into(), "visitor".into()],
+            allow_pm: "anyone".into(),
         }
     }
 }
@@ -466,6 +502,9 @@ pub struct RoomRecord {
     pub name: String,
     pub config: RoomConfig,
     pub affiliations: BTreeMap<String, Affiliation>,
+    /// Affiliations held by user groups: every person of the group has it (a user's own
+    /// affiliation comes first).
+    pub group_affiliations: BTreeMap<String, Affiliation>,
     pub created_ms: i64,
     pub modified_ms: i64,
 }
@@ -473,7 +512,19 @@ pub struct RoomRecord {
 impl RoomRecord {
     pub fn new(name: String, config: RoomConfig) -> Self {
         let now = crate::clock::now_ms();
-        RoomRecord { name, config, affiliations: BTreeMap::new(), created_ms: now, modified_ms: now }
+        RoomRecord {
+            name,
+            config,
+            affiliations: BTreeMap::new(),
+            group_affiliations: BTreeMap::new(),
+            created_ms: now,
+            modified_ms: now,
+        }
+    }
+
+    /// The groups with `affiliation`, sorted.
+    pub fn groups_with(&self, affiliation: Affiliation) -> Vec<String> {
+        self.group_affiliations.iter().filter(|(_, a)| **a == affiliation).map(|(g, _)| g.clone()).collect()
     }
 
     /// The users with `affiliation`, sorted.
@@ -499,6 +550,8 @@ pub struct WorkgroupRecord {
     pub description: String,
     /// The user names of its agents.
     pub members: BTreeSet<String>,
+    /// Groups whose people are agents too.
+    pub member_groups: BTreeSet<String>,
     /// The admin's open flag: closed workgroups refuse visitors.
     pub open: bool,
     pub max_chats: u32,

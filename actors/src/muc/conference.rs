@@ -12,6 +12,7 @@ use actix::prelude::*;
 
 use super::room::{AppsAttached, Join, Joined, MucRoom, Post, PostAsApp, RoomActivity, RoomStopped, StationGone};
 use super::{Affiliation, MucOptions, RoomConfig, RoomError, RoomRecord};
+use crate::groups::GroupIndex;
 use crate::model::RoomMessage;
 use crate::station::Station;
 use crate::storage::{AppStorage, RoomStorage, StoreError};
@@ -29,6 +30,8 @@ pub struct Conference {
     /// The apps' outbox, for rooms apps are attached to (`watched`).
     apps: Option<Arc<dyn AppStorage>>,
     watched: HashSet<String>,
+    /// Resolves rooms' group affiliations.
+    groups: Arc<GroupIndex>,
 }
 
 impl Conference {
@@ -41,7 +44,14 @@ impl Conference {
             stored,
             apps: None,
             watched: HashSet::new(),
+            groups: Arc::default(),
         }
+    }
+
+    /// Rooms may hold affiliations by user group, resolved with this index.
+    pub fn with_groups(mut self, groups: Arc<GroupIndex>) -> Self {
+        self.groups = groups;
+        self
     }
 
     /// Rooms may have external apps attached, whose deliveries go to this outbox.
@@ -70,6 +80,7 @@ impl Conference {
         let room = MucRoom::new(self.options.clone(), self.store.clone(), ctx.address().recipient(), record)
             .watched(watcher, empty_timeout)
             .with_apps(apps)
+            .with_groups(self.groups.clone())
             .start();
         self.rooms.insert(name, room.clone());
         room

@@ -71,6 +71,8 @@ pub enum RoomError {
     Visitor(String),
     #[error("you may not invite to room '{0}'")]
     MayNotInvite(String),
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("'{0}' is not {1} of this room")]
     NotAffiliated(String, &'static str),
     #[error("new rooms are created by the administrator only; room '{0}' does not exist")]
@@ -94,6 +96,7 @@ impl RoomError {
             | RoomError::NotOccupant(_)
             | RoomError::Visitor(_)
             | RoomError::MayNotInvite(_) => Condition::Forbidden,
+            RoomError::NotAllowed(_) => Condition::NotAllowed,
             RoomError::Full(..) => Condition::ServiceUnavailable,
             RoomError::Store(e) => e.condition(),
         }

@@ -6,7 +6,7 @@
 //! A persistent room lives as long as the server; a temporary one stops when its last
 //! occupant leaves, telling the [`Conference`] so that the name can be used again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -14,10 +14,14 @@ use serde_json::Value;
 
 use super::{Affiliation, AffiliationLists, MucOptions, Role, RoomConfig, RoomError, RoomRecord};
 use crate::clock::now_ms;
+use crate::groups::GroupIndex;
 use crate::model::event::{Invitation, OccupantPresence};
 use crate::model::{Address, Event, NewRoomMessage, Payload, RoomMessage};
 use crate::station::{Station, StationEvent, StationEvents};
 use crate::storage::{AppStorage, RoomStorage};
+
+/// Ids of messages in rooms without a log, counted down from -1.
+static UNLOGGED_IDS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
 
 /// One room.
 pub struct MucRoom {
@@ -40,6 +44,8 @@ pub struct MucRoom {
     /// Set while external apps are attached: messages are archived with their webhook
     /// deliveries, and the apps may post.
     apps: Option<Arc<dyn AppStorage>>,
+    /// Resolves group affiliations to their people.
+    groups: Arc<GroupIndex>,
 }
 
 /// What a watcher hears about its room.
@@ -108,7 +114,14 @@ impl MucRoom {
             watcher: None,
             empty_timeout: None,
             apps: None,
+            groups: Arc::default(),
         }
+    }
+
+    /// Group affiliations resolve with this index.
+    pub fn with_groups(mut self, groups: Arc<GroupIndex>) -> Self {
+        self.groups = groups;
+        self
     }
 
     /// A room whose departures and end `watcher` hears about, ending if still empty
@@ -141,13 +154,41 @@ impl MucRoom {
             Box::new(move |committed| room.do_send(RoomMessageCommitted { message: committed.clone() }));
         let stored = match &self.apps {
             Some(apps) => apps.append_watched_room_message(message, committed),
+            None if !self.record.config.log_enabled => {
+                // Not logged: an id of its own (below zero, so never an archive's) at once.
+                let unlogged = Arc::new(RoomMessage {
+                    id: -UNLOGGED_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    room: message.room,
+                    stamp_ms: now_ms(),
+                    nick: message.nick,
+                    from_user: message.from_user,
+                    body: message.body,
+                    data: message.data,
+                });
+                committed(&unlogged);
+                Box::pin(std::future::ready(Ok(unlogged)))
+            }
             None => self.store.append_room_message(message, committed),
         };
         Box::pin(async move { stored.await.map_err(RoomError::from) })
     }
 
+    /// The user's own affiliation, else the strongest one a group of it holds (an outcast
+    /// group bans only those with no affiliation of their own, as in Openfire).
     fn affiliation_of(&self, username: &str) -> Option<Affiliation> {
-        self.record.affiliations.get(username).copied()
+        if let Some(own) = self.record.affiliations.get(username) {
+            return Some(*own);
+        }
+        let by_group = self
+            .record
+            .group_affiliations
+            .iter()
+            .filter(|(group, _)| self.groups.contains(group, username))
+            .map(|(_, affiliation)| *affiliation);
+        by_group.fold(None, |best: Option<Affiliation>, a| match best {
+            Some(b) if b.outranks(a) => Some(b),
+            _ => Some(a),
+        })
     }
 
     /// An occupant's presence; an unavailable one may say why the room removed it.
@@ -169,6 +210,9 @@ impl MucRoom {
     /// A station already in the room asks for another nick (XEP-0045 §7.6): everyone hears
     /// the old nick leave (status 303, naming the new one), then the new one arrive.
     fn change_nick(&mut self, old: &str, new: &str) -> Result<(), RoomError> {
+        if !self.record.config.can_change_nickname {
+            return Err(RoomError::NotAllowed(format!("nicks cannot be changed in room '{}'", self.record.name)));
+        }
         if self.occupants.contains_key(new) {
             return Err(RoomError::NickTaken(new.to_owned()));
         }
@@ -354,6 +398,12 @@ impl Handler<Join> for MucRoom {
     fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
         let name = self.record.name.clone();
         let affiliation = self.affiliation_of(&msg.username);
+        if self.record.config.login_restricted_to_nickname && msg.nick != msg.username {
+            return Err(RoomError::NotAllowed(format!(
+                "room '{name}' is entered with one's user name as nick ('{}')",
+                msg.username
+            )));
+        }
         let key = (msg.username.clone(), msg.resource.clone());
         if let Some(nick) = self.by_station.get(&key).cloned() {
             if nick != msg.nick {
@@ -637,13 +687,49 @@ impl Handler<Describe> for MucRoom {
 #[derive(Message)]
 #[rtype(result = "Result<RoomView, RoomError>")]
 pub enum Administer {
-    /// A new config, and the affiliation lists to replace with it.
-    Configure(RoomConfig, AffiliationLists),
+    /// A new config, and the affiliation lists (of users, of groups) to replace with it.
+    Configure { config: RoomConfig, users: AffiliationLists, groups: AffiliationLists },
     /// Give `username` an affiliation, or (`None`) remove the one it has, which must be
     /// `expected` when given.
     Affiliate { username: String, affiliation: Option<Affiliation>, expected: Option<Affiliation> },
+    /// The same for a user group: its people hold the affiliation.
+    AffiliateGroup { group: String, affiliation: Option<Affiliation>, expected: Option<Affiliation> },
     /// Replace every holder of `affiliation` with `usernames`.
     ReplaceAll { affiliation: Affiliation, usernames: Vec<String> },
+}
+
+/// Replaces the holders of each listed affiliation.
+fn replace_lists(holders: &mut BTreeMap<String, Affiliation>, lists: AffiliationLists) {
+    for (affiliation, names) in lists {
+        holders.retain(|_, a| *a != affiliation);
+        for name in names {
+            holders.insert(name, affiliation);
+        }
+    }
+}
+
+/// Gives `holder` an affiliation, or removes the one it has (which must be `expected`).
+fn affiliate(
+    holders: &mut BTreeMap<String, Affiliation>,
+    holder: String,
+    affiliation: Option<Affiliation>,
+    expected: Option<Affiliation>,
+) -> Result<(), RoomError> {
+    match affiliation {
+        Some(a) => {
+            holders.insert(holder, a);
+        }
+        None => {
+            let current = holders.get(&holder).copied();
+            let wanted = expected.or(current);
+            if current.is_none() || current != wanted {
+                let what = expected.map_or("affiliated", Affiliation::as_str);
+                return Err(RoomError::NotAffiliated(holder, what));
+            }
+            holders.remove(&holder);
+        }
+    }
+    Ok(())
 }
 
 impl Handler<Administer> for MucRoom {
@@ -651,38 +737,26 @@ impl Handler<Administer> for MucRoom {
 
     fn handle(&mut self, msg: Administer, _: &mut Context<Self>) -> Self::Result {
         let mut next = self.record.clone();
-        match msg {
-            Administer::Configure(config, lists) => {
+        let changed = match msg {
+            Administer::Configure { config, users, groups } => {
                 next.config = config;
-                for (affiliation, usernames) in lists {
-                    next.affiliations.retain(|_, a| *a != affiliation);
-                    for username in usernames {
-                        next.affiliations.insert(username, affiliation);
-                    }
-                }
+                replace_lists(&mut next.affiliations, users);
+                replace_lists(&mut next.group_affiliations, groups);
+                Ok(())
             }
-            Administer::Affiliate { username, affiliation, expected } => match affiliation {
-                Some(a) => {
-                    next.affiliations.insert(username, a);
-                }
-                None => {
-                    let current = next.affiliations.get(&username).copied();
-                    let wanted = expected.or(current);
-                    if current.is_none() || current != wanted {
-                        let what = expected.map_or("affiliated", Affiliation::as_str);
-                        return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::NotAffiliated(
-                            username, what,
-                        )))));
-                    }
-                    next.affiliations.remove(&username);
-                }
-            },
+            Administer::Affiliate { username, affiliation, expected } => {
+                affiliate(&mut next.affiliations, username, affiliation, expected)
+            }
+            Administer::AffiliateGroup { group, affiliation, expected } => {
+                affiliate(&mut next.group_affiliations, group, affiliation, expected)
+            }
             Administer::ReplaceAll { affiliation, usernames } => {
-                next.affiliations.retain(|_, a| *a != affiliation);
-                for username in usernames {
-                    next.affiliations.insert(username, affiliation);
-                }
+                replace_lists(&mut next.affiliations, vec![(affiliation, usernames)]);
+                Ok(())
             }
+        };
+        if let Err(refused) = changed {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(refused))));
         }
         next.modified_ms = now_ms();
         let previous = std::mem::replace(&mut self.record, next);

@@ -33,7 +33,7 @@ pub use messages::{
     WatchConversations,
 };
 pub use presence::{Blocklist, PresenceOf, SetBlock, UnwatchUser, WatchUser};
-pub use roster::ChangeRoster;
+pub use roster::{ChangeRoster, RostersStale};
 pub use stations::{Census, SessionInfo};
 pub use streams::{Attach, Attached, Detach, Login, Logoff, ResolveStream, StreamInfo};
 

@@ -11,7 +11,7 @@ use crate::model::{Event, Payload};
 use crate::roster::{self, RosterError, RosterOp, Transition};
 use crate::route_error::RouteError;
 use crate::storage::StoreError;
-use crate::user_session::{DeliverLive, RosterChanged};
+use crate::user_session::{DeliverLive, ReloadRoster, RosterChanged};
 
 /// Change a roster (add, update, remove a contact; or the admin's direct set). Sent by the
 /// chat and admin APIs; replies after the commit with both sides' rows.
@@ -87,6 +87,26 @@ impl Handler<RosterCommitted> for Router {
         for change in [owner_side, contact_side] {
             if let Some(session) = self.stations.session(&change.owner) {
                 session.do_send(RosterChanged { change });
+            }
+        }
+    }
+}
+
+/// The rosters of these users changed outside a pair's transaction (a shared group changed):
+/// the online ones reload theirs. Sent by the groups service after its commit.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RostersStale {
+    pub usernames: Vec<String>,
+}
+
+impl Handler<RostersStale> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: RostersStale, _: &mut Context<Self>) {
+        for username in &msg.usernames {
+            if let Some(session) = self.stations.session(username) {
+                session.do_send(ReloadRoster);
             }
         }
     }

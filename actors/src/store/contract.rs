@@ -7,6 +7,7 @@ use super::memory::MemoryStore;
 use super::{Store, StoreOptions};
 use crate::jid::{Jid, Username};
 use crate::model::apps::{AppRecord, ChatKind, DeliveryOutcome, DeliveryState};
+use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction, ReportRequests};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{AccountKind, HistoryQuery, NewUser, RosterItem, RowChange, Subscription, Transition};
@@ -470,5 +471,95 @@ async fn system_properties_are_kept_by_key() {
         assert_eq!(all, vec![("a.key".into(), "x".into()), ("b.key".into(), "2".into())], "{name}");
         assert!(a.delete_system_property("a.key".into()).await.unwrap(), "{name}");
         assert!(!a.delete_system_property("a.key".into()).await.unwrap(), "{name}");
+    }
+}
+
+#[actix_rt::test]
+async fn groups_keep_their_people_and_shared_ones_appear_in_rosters() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        for n in ["ann", "bob", "cid"] {
+            storage.accounts.create_user(user(n)).await.unwrap();
+        }
+        let g = &storage.groups;
+        let mut staff = GroupRecord::new("staff".into());
+        staff.members = ["ann".to_owned(), "bob".to_owned()].into();
+        staff.admins = ["cid".to_owned()].into();
+        g.create_group(staff.clone()).await.unwrap();
+        assert!(matches!(g.create_group(staff.clone()).await, Err(StoreError::Conflict(_))), "{name}");
+        let mut ghost = GroupRecord::new("ghosts".into());
+        ghost.members = ["nobody".to_owned()].into();
+        assert!(matches!(g.create_group(ghost).await, Err(StoreError::NotFound(_))), "{name}: unknown member");
+        let found = g.group("staff".into()).await.unwrap().unwrap();
+        assert_eq!((found.members.len(), found.admins.len()), (2, 1), "{name}");
+        // Not shared: no roster shows it.
+        assert!(storage.rosters.roster("ann".into()).await.unwrap().is_empty(), "{name}");
+
+        staff.shared = true;
+        g.update_group(staff.clone()).await.unwrap();
+        let roster = storage.rosters.roster("ann".into()).await.unwrap();
+        let contacts: Vec<_> = roster.iter().map(|r| r.contact.as_str()).collect();
+        assert_eq!(contacts, ["bob", "cid"], "{name}: the others of the shared group");
+        assert!(roster.iter().all(|r| r.listed && r.subscription == Subscription::Both && r.groups == ["staff"]));
+
+        // Ann's own change on a shared contact keeps the share and asks nothing.
+        let rule: crate::storage::RosterRule = Box::new(|mine, theirs| {
+            let mut item = RosterItem::new("ann", "bob");
+            (item.listed, item.ask_out, item.groups) = (true, true, vec!["own".into()]);
+            let mut request = RosterItem::new("bob", "ann");
+            request.pending_in = true;
+            let side = |owner: &str, contact: &str, before, after| RowChange {
+                owner: owner.into(),
+                contact: contact.into(),
+                before,
+                after: Some(after),
+            };
+            Ok(Transition {
+                owner_side: side("ann", "bob", mine, item),
+                contact_side: side("bob", "ann", theirs, request),
+                notices: vec![crate::model::records::Notice {
+                    kind: crate::model::records::NoticeKind::Subscribe,
+                    from: "ann".into(),
+                    to: "bob".into(),
+                }],
+            })
+        });
+        let t = storage.rosters.change_roster("ann".into(), "bob".into(), rule, Box::new(|_| ())).await.unwrap();
+        assert!(t.notices.is_empty(), "{name}");
+        let after = t.owner_side.after.unwrap();
+        assert_eq!(
+            (after.subscription, after.groups.clone()),
+            (Subscription::Both, vec!["own".into(), "staff".into()])
+        );
+
+        // Bob leaves: ann keeps her own item of him, without the share.
+        assert!(g.set_membership("staff".into(), "bob".into(), None).await.unwrap(), "{name}");
+        assert!(!g.set_membership("staff".into(), "bob".into(), None).await.unwrap(), "{name}: nothing to do");
+        let roster = storage.rosters.roster("ann".into()).await.unwrap();
+        let bob = roster.iter().find(|r| r.contact == "bob").unwrap();
+        assert_eq!((bob.groups.clone(), bob.subscription), (vec!["own".into()], Subscription::None), "{name}");
+        assert!(g.set_membership("staff".into(), "bob".into(), Some(true)).await.unwrap(), "{name}");
+        assert!(g.group("staff".into()).await.unwrap().unwrap().admins.contains("bob"), "{name}");
+        let missing = g.set_membership("nope".into(), "bob".into(), Some(false)).await;
+        assert!(matches!(missing, Err(StoreError::NotFound(_))), "{name}");
+
+        assert!(g.delete_group("staff".into()).await.unwrap(), "{name}");
+        assert!(!g.delete_group("staff".into()).await.unwrap(), "{name}");
+        assert!(storage.rosters.roster("cid".into()).await.unwrap().is_empty(), "{name}: the share went with it");
+    }
+}
+
+#[actix_rt::test]
+async fn vcards_are_kept_per_user_and_go_with_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        storage.accounts.create_user(user("ann")).await.unwrap();
+        let a = &storage.accounts;
+        assert!(a.vcard("ann".into()).await.unwrap().is_none(), "{name}");
+        a.put_vcard("ann".into(), Some("<vCard xmlns='vcard-temp'/>".into())).await.unwrap();
+        assert_eq!(a.vcard("ann".into()).await.unwrap().as_deref(), Some("<vCard xmlns='vcard-temp'/>"), "{name}");
+        assert!(matches!(a.put_vcard("zed".into(), Some("x".into())).await, Err(StoreError::NotFound(_))), "{name}");
+        assert!(a.put_vcard("ann".into(), None).await.unwrap(), "{name}");
+        assert!(!a.put_vcard("ann".into(), None).await.unwrap(), "{name}");
     }
 }

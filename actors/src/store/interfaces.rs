@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use super::{apps, mailbox, messages, ozeki, rooms, roster, users, workgroups, Store};
+use super::{apps, groups, mailbox, messages, ozeki, rooms, roster, users, workgroups, Store};
 use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
+use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
@@ -13,8 +14,8 @@ use crate::model::records::{
 };
 use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
-    AccountStorage, AfterCommit, AppStorage, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage, RosterRule,
-    RosterStorage, StoreFuture, StoreResult, WorkgroupStorage,
+    AccountStorage, AfterCommit, AppStorage, GroupStorage, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage,
+    RosterRule, RosterStorage, StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 /// Boxes a store future, naming the entity in a database failure.
@@ -76,6 +77,40 @@ impl AccountStorage for Store {
 
     fn delete_system_property(&self, key: String) -> StoreFuture<bool> {
         named("system property", self.write(move |c| users::delete_system_property(c, &key)))
+    }
+
+    fn vcard(&self, username: String) -> StoreFuture<Option<String>> {
+        named("vcard", self.read(move |c| groups::vcard(c, &username)))
+    }
+
+    fn put_vcard(&self, username: String, vcard: Option<String>) -> StoreFuture<bool> {
+        named("vcard", self.write(move |c| groups::put_vcard(c, &username, vcard.as_deref())))
+    }
+}
+
+impl GroupStorage for Store {
+    fn create_group(&self, group: GroupRecord) -> StoreFuture<()> {
+        named("group", self.write(move |c| groups::create(c, &group)))
+    }
+
+    fn update_group(&self, group: GroupRecord) -> StoreFuture<()> {
+        named("group", self.write(move |c| groups::update(c, &group)))
+    }
+
+    fn delete_group(&self, name: String) -> StoreFuture<bool> {
+        named("group", self.write(move |c| groups::delete(c, &name)))
+    }
+
+    fn group(&self, name: String) -> StoreFuture<Option<GroupRecord>> {
+        named("group", self.read(move |c| groups::find(c, &name)))
+    }
+
+    fn all_groups(&self) -> StoreFuture<Vec<GroupRecord>> {
+        named("group", self.read(groups::load_all))
+    }
+
+    fn set_membership(&self, group: String, username: String, admin: Option<bool>) -> StoreFuture<bool> {
+        named("group", self.write(move |c| groups::set_membership(c, &group, &username, admin)))
     }
 }
 

@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 
 use crate::clock::now_ms;
 use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
+use crate::model::groups::{transition_with_shared, with_shared, GroupRecord};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
@@ -17,8 +18,8 @@ use crate::model::records::{
 };
 use crate::model::{MessageKind, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
-    AccountStorage, AfterCommit, AppStorage, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage, RosterRule,
-    RosterStorage, StoreError, StoreFuture, StoreResult, WorkgroupStorage,
+    AccountStorage, AfterCommit, AppStorage, GroupStorage, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage,
+    RosterRule, RosterStorage, StoreError, StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 #[derive(Default)]
@@ -44,6 +45,25 @@ struct Tables {
     system_properties: BTreeMap<String, String>,
     app_chats: Vec<AppChat>,
     deliveries: Vec<Delivery>,
+    groups: BTreeMap<String, GroupRecord>,
+    vcards: BTreeMap<String, String>,
+}
+
+impl Tables {
+    /// The shared groups both users are in, by name.
+    fn shared_between(&self, a: &str, b: &str) -> Vec<String> {
+        self.groups.values().filter(|g| g.shared && g.has(a) && g.has(b)).map(|g| g.name.clone()).collect()
+    }
+
+    fn missing_user<'a>(&self, mut names: impl Iterator<Item = &'a String>) -> Option<StoreError> {
+        names.find(|n| !self.users.contains_key(*n)).map(|n| StoreError::NotFound(format!("user '{n}' does not exist")))
+    }
+
+    fn missing_group<'a>(&self, mut names: impl Iterator<Item = &'a String>) -> Option<StoreError> {
+        names
+            .find(|n| !self.groups.contains_key(*n))
+            .map(|n| StoreError::NotFound(format!("group '{n}' does not exist")))
+    }
 }
 
 /// Every storage interface, in memory.
@@ -124,6 +144,11 @@ impl AccountStorage for MemoryStore {
         t.mailbox.retain(|(owner, _)| *owner != username);
         t.station_keys.retain(|k| k.username != username);
         t.conversations.retain(|(_, user), _| *user != username);
+        t.vcards.remove(&username);
+        for group in t.groups.values_mut() {
+            group.members.remove(&username);
+            group.admins.remove(&username);
+        }
         for (m, pending) in t.messages.values_mut() {
             *pending &= m.to_user != username;
         }
@@ -199,6 +224,95 @@ impl AccountStorage for MemoryStore {
 
     fn delete_system_property(&self, key: String) -> StoreFuture<bool> {
         done(Ok(self.tables().system_properties.remove(&key).is_some()))
+    }
+
+    fn vcard(&self, username: String) -> StoreFuture<Option<String>> {
+        done(Ok(self.tables().vcards.get(&username).cloned()))
+    }
+
+    fn put_vcard(&self, username: String, vcard: Option<String>) -> StoreFuture<bool> {
+        let mut t = self.tables();
+        if let Some(missing) = t.missing_user(std::iter::once(&username)) {
+            return done(Err(missing));
+        }
+        done(Ok(match vcard {
+            Some(vcard) => {
+                t.vcards.insert(username, vcard);
+                true
+            }
+            None => t.vcards.remove(&username).is_some(),
+        }))
+    }
+}
+
+impl GroupStorage for MemoryStore {
+    fn create_group(&self, group: GroupRecord) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if t.groups.contains_key(&group.name) {
+            return done(Err(StoreError::Conflict(format!("group '{}' already exists", group.name))));
+        }
+        if let Some(missing) = t.missing_user(group.people().iter()) {
+            return done(Err(missing));
+        }
+        t.groups.insert(group.name.clone(), group);
+        done(Ok(()))
+    }
+
+    fn update_group(&self, mut group: GroupRecord) -> StoreFuture<()> {
+        let mut t = self.tables();
+        let Some(created_ms) = t.groups.get(&group.name).map(|g| g.created_ms) else {
+            return done(Err(StoreError::NotFound(format!("group '{}' does not exist", group.name))));
+        };
+        if let Some(missing) = t.missing_user(group.people().iter()) {
+            return done(Err(missing));
+        }
+        group.created_ms = created_ms;
+        group.modified_ms = now_ms();
+        t.groups.insert(group.name.clone(), group);
+        done(Ok(()))
+    }
+
+    fn delete_group(&self, name: String) -> StoreFuture<bool> {
+        let mut t = self.tables();
+        for room in t.rooms.values_mut() {
+            room.group_affiliations.remove(&name);
+        }
+        for workgroup in t.workgroups.values_mut() {
+            workgroup.member_groups.remove(&name);
+        }
+        done(Ok(t.groups.remove(&name).is_some()))
+    }
+
+    fn group(&self, name: String) -> StoreFuture<Option<GroupRecord>> {
+        done(Ok(self.tables().groups.get(&name).cloned()))
+    }
+
+    fn all_groups(&self) -> StoreFuture<Vec<GroupRecord>> {
+        done(Ok(self.tables().groups.values().cloned().collect()))
+    }
+
+    fn set_membership(&self, group: String, username: String, admin: Option<bool>) -> StoreFuture<bool> {
+        let mut t = self.tables();
+        if let Some(missing) = t.missing_group(std::iter::once(&group)) {
+            return done(Err(missing));
+        }
+        if let Some(missing) = t.missing_user(std::iter::once(&username)) {
+            return done(Err(missing));
+        }
+        let record = t.groups.get_mut(&group).expect("checked above");
+        let before = (record.members.contains(&username), record.admins.contains(&username));
+        record.members.remove(&username);
+        record.admins.remove(&username);
+        match admin {
+            Some(true) => record.admins.insert(username.clone()),
+            Some(false) => record.members.insert(username.clone()),
+            None => false,
+        };
+        let after = (record.members.contains(&username), record.admins.contains(&username));
+        if before != after {
+            record.modified_ms = now_ms();
+        }
+        done(Ok(before != after))
     }
 }
 
@@ -749,7 +863,15 @@ impl OzekiStorage for MemoryStore {
 impl RosterStorage for MemoryStore {
     fn roster(&self, owner: String) -> StoreFuture<Vec<RosterItem>> {
         let t = self.tables();
-        done(Ok(t.roster.iter().filter(|((o, _), _)| *o == owner).map(|(_, row)| row.clone()).collect()))
+        let mut rows: BTreeMap<String, RosterItem> =
+            t.roster.iter().filter(|((o, _), _)| *o == owner).map(|((_, c), row)| (c.clone(), row.clone())).collect();
+        let peers: BTreeSet<String> =
+            t.groups.values().filter(|g| g.shared && g.has(&owner)).flat_map(|g| g.people()).collect();
+        for contact in peers.into_iter().filter(|p| *p != owner) {
+            let row = with_shared(rows.remove(&contact), &owner, &contact, &t.shared_between(&owner, &contact));
+            rows.extend(row.map(|row| (contact, row)));
+        }
+        done(Ok(rows.into_values().collect()))
     }
 
     fn change_roster(
@@ -774,7 +896,7 @@ impl RosterStorage for MemoryStore {
                     None => t.roster.remove(&key),
                 };
             }
-            transition
+            transition_with_shared(transition, &t.shared_between(&owner, &contact))
         };
         after_commit(&transition);
         done(Ok(transition))
@@ -802,7 +924,11 @@ impl RoomStorage for MemoryStore {
     }
 
     fn save_room(&self, room: RoomRecord) -> StoreFuture<()> {
-        self.tables().rooms.insert(room.name.clone(), room);
+        let mut t = self.tables();
+        if let Some(missing) = t.missing_group(room.group_affiliations.keys()) {
+            return done(Err(missing));
+        }
+        t.rooms.insert(room.name.clone(), room);
         done(Ok(()))
     }
 
@@ -861,15 +987,22 @@ impl WorkgroupStorage for MemoryStore {
         if t.workgroups.contains_key(&workgroup.name) {
             return done(Err(StoreError::Conflict(format!("workgroup '{}' already exists", workgroup.name))));
         }
-        if let Some(member) = workgroup.members.iter().find(|m| !t.users.contains_key(*m)) {
-            return done(Err(StoreError::NotFound(format!("user '{member}' does not exist"))));
+        if let Some(missing) = t.missing_user(workgroup.members.iter()) {
+            return done(Err(missing));
+        }
+        if let Some(missing) = t.missing_group(workgroup.member_groups.iter()) {
+            return done(Err(missing));
         }
         t.workgroups.insert(workgroup.name.clone(), workgroup);
         done(Ok(()))
     }
 
     fn update_workgroup(&self, workgroup: WorkgroupRecord) -> StoreFuture<()> {
-        self.tables().workgroups.insert(workgroup.name.clone(), workgroup);
+        let mut t = self.tables();
+        if let Some(missing) = t.missing_group(workgroup.member_groups.iter()) {
+            return done(Err(missing));
+        }
+        t.workgroups.insert(workgroup.name.clone(), workgroup);
         done(Ok(()))
     }
 

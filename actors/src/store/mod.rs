@@ -16,6 +16,7 @@
 mod apps;
 #[cfg(test)]
 mod contract;
+mod groups;
 mod interfaces;
 mod mailbox;
 pub mod memory;

@@ -42,6 +42,16 @@ fn write_affiliations(conn: &Connection, room: &RoomRecord) -> StoreResult<()> {
     for (username, affiliation) in &room.affiliations {
         insert.execute(params![room.name, username, affiliation.as_str()])?;
     }
+    conn.execute("DELETE FROM room_group_affiliations WHERE room = ?1", [&room.name])?;
+    let mut exists = conn.prepare_cached("SELECT 1 FROM user_groups WHERE name = ?1")?;
+    let mut insert =
+        conn.prepare_cached("INSERT INTO room_group_affiliations (room, group_name, affiliation) VALUES (?1, ?2, ?3)")?;
+    for (group, affiliation) in &room.group_affiliations {
+        if exists.query_row([group], |_| Ok(())).optional()?.is_none() {
+            return Err(StoreError::NotFound(format!("group '{group}' does not exist")));
+        }
+        insert.execute(params![room.name, group, affiliation.as_str()])?;
+    }
     Ok(())
 }
 
@@ -61,7 +71,9 @@ pub fn load_all(conn: &Connection) -> StoreResult<Vec<RoomRecord>> {
     for row in rows {
         let (name, config, created_ms, modified_ms) = row?;
         let config: RoomConfig = serde_json::from_str(&config).map_err(|e| StoreError::database("room config", e))?;
-        rooms.insert(name.clone(), RoomRecord { name, config, affiliations: BTreeMap::new(), created_ms, modified_ms });
+        let mut record = RoomRecord::new(name.clone(), config);
+        (record.created_ms, record.modified_ms) = (created_ms, modified_ms);
+        rooms.insert(name, record);
     }
     let mut stmt = conn.prepare("SELECT room, username, affiliation FROM room_affiliations")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
@@ -69,6 +81,14 @@ pub fn load_all(conn: &Connection) -> StoreResult<Vec<RoomRecord>> {
         let (room, username, affiliation) = row?;
         if let (Some(record), Some(affiliation)) = (rooms.get_mut(&room), Affiliation::parse(&affiliation)) {
             record.affiliations.insert(username, affiliation);
+        }
+    }
+    let mut stmt = conn.prepare("SELECT room, group_name, affiliation FROM room_group_affiliations")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    for row in rows {
+        let (room, group, affiliation) = row?;
+        if let (Some(record), Some(affiliation)) = (rooms.get_mut(&room), Affiliation::parse(&affiliation)) {
+            record.group_affiliations.insert(group, affiliation);
         }
     }
     Ok(rooms.into_values().collect())

@@ -1,9 +1,12 @@
 //! Contacts and blocklists: the `roster` and `blocklist` tables.
 
+use std::collections::BTreeMap;
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::StoreResult;
+use super::{groups, StoreResult};
 use crate::clock::now_ms;
+use crate::model::groups::{transition_with_shared, with_shared};
 use crate::model::records::{RosterItem, Subscription, Transition};
 use crate::storage::RosterRule;
 
@@ -24,11 +27,18 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<RosterItem> {
     })
 }
 
-/// Every row `owner` holds (listed items, and requests waiting for the owner's answer).
+/// Every row `owner` holds (listed items, and requests waiting for the owner's answer),
+/// with the people of its shared groups (`roster::with_shared`), by contact.
 pub fn load(conn: &Connection, owner: &str) -> StoreResult<Vec<RosterItem>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM roster WHERE owner = ?1 ORDER BY contact"))?;
     let rows = stmt.query_map([owner], item_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stored: BTreeMap<String, RosterItem> =
+        rows.map(|row| row.map(|item| (item.contact.clone(), item))).collect::<Result<_, _>>()?;
+    for (contact, shared) in groups::shared_peers(conn, owner)? {
+        let row = with_shared(stored.remove(&contact), owner, &contact, &shared);
+        stored.extend(row.map(|row| (contact, row)));
+    }
+    Ok(stored.into_values().collect())
 }
 
 fn get(conn: &Connection, owner: &str, contact: &str) -> StoreResult<Option<RosterItem>> {
@@ -72,7 +82,7 @@ pub fn change(conn: &Connection, owner: &str, contact: &str, rule: RosterRule) -
     for side in [&transition.owner_side, &transition.contact_side] {
         put(conn, &side.owner, &side.contact, side.after.as_ref())?;
     }
-    Ok(transition)
+    Ok(transition_with_shared(transition, &groups::shared_between(conn, owner, contact)?))
 }
 
 /// Every (blocker, blocked) pair.

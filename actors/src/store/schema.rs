@@ -219,6 +219,38 @@ const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;",
     // 11: the admin can lock an account out.
     "ALTER TABLE users ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;",
+    // 12: user groups (shared rosters, room affiliations and workgroup agents by group) and
+    // vCards.
+    "CREATE TABLE user_groups (
+         name        TEXT PRIMARY KEY,
+         description TEXT NOT NULL DEFAULT '',
+         shared      INTEGER NOT NULL DEFAULT 0,
+         created_ms  INTEGER NOT NULL,
+         modified_ms INTEGER NOT NULL
+     );
+     CREATE TABLE group_members (
+         group_name TEXT NOT NULL REFERENCES user_groups(name) ON DELETE CASCADE,
+         username   TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+         admin      INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (group_name, username)
+     ) WITHOUT ROWID;
+     CREATE INDEX group_members_user ON group_members (username);
+     CREATE TABLE room_group_affiliations (
+         room        TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
+         group_name  TEXT NOT NULL REFERENCES user_groups(name) ON DELETE CASCADE,
+         affiliation TEXT NOT NULL,
+         PRIMARY KEY (room, group_name)
+     ) WITHOUT ROWID;
+     CREATE TABLE workgroup_member_groups (
+         workgroup  TEXT NOT NULL REFERENCES workgroups(name) ON DELETE CASCADE,
+         group_name TEXT NOT NULL REFERENCES user_groups(name) ON DELETE CASCADE,
+         PRIMARY KEY (workgroup, group_name)
+     ) WITHOUT ROWID;
+     CREATE TABLE vcards (
+         username    TEXT PRIMARY KEY REFERENCES users(username) ON DELETE CASCADE,
+         vcard       TEXT NOT NULL,
+         modified_ms INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own

@@ -59,6 +59,16 @@ fn write_members(conn: &Connection, workgroup: &WorkgroupRecord) -> StoreResult<
         }
         insert.execute(params![workgroup.name, member])?;
     }
+    conn.execute("DELETE FROM workgroup_member_groups WHERE workgroup = ?1", [&workgroup.name])?;
+    let mut exists = conn.prepare_cached("SELECT 1 FROM user_groups WHERE name = ?1")?;
+    let mut insert =
+        conn.prepare_cached("INSERT INTO workgroup_member_groups (workgroup, group_name) VALUES (?1, ?2)")?;
+    for group in &workgroup.member_groups {
+        if exists.query_row([group], |_| Ok(())).optional()?.is_none() {
+            return Err(StoreError::NotFound(format!("group '{group}' does not exist")));
+        }
+        insert.execute(params![workgroup.name, group])?;
+    }
     Ok(())
 }
 
@@ -80,6 +90,7 @@ pub fn load_all(conn: &Connection) -> StoreResult<Vec<WorkgroupRecord>> {
             name: r.get(0)?,
             description: r.get(1)?,
             members: Default::default(),
+            member_groups: Default::default(),
             open: r.get(2)?,
             max_chats: r.get(3)?,
             offer_timeout_ms: r.get(4)?,
@@ -98,6 +109,14 @@ pub fn load_all(conn: &Connection) -> StoreResult<Vec<WorkgroupRecord>> {
         let (workgroup, username) = row?;
         if let Some(record) = workgroups.get_mut(&workgroup) {
             record.members.insert(username);
+        }
+    }
+    let mut stmt = conn.prepare("SELECT workgroup, group_name FROM workgroup_member_groups")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (workgroup, group) = row?;
+        if let Some(record) = workgroups.get_mut(&workgroup) {
+            record.member_groups.insert(group);
         }
     }
     Ok(workgroups.into_values().collect())

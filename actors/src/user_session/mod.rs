@@ -22,7 +22,7 @@ use actix::prelude::*;
 use crate::model::{Event, Payload, StoredMessage};
 use crate::muc::conference::{Conference, StationLeft};
 use crate::presence::{visible, Availability, PresenceUpdate, StationPresence};
-use crate::roster::{NoticeKind, RosterItem, RowChange};
+use crate::roster::{NoticeKind, RosterItem, RowChange, Subscription};
 use crate::route_error::RouteError;
 use crate::station::{AddConnection, EndStation, RemoveConnection, Station, StationEvent};
 use crate::storage::{MessageStorage, RosterStorage, Storage};
@@ -442,10 +442,58 @@ impl Handler<RosterChanged> for UserSession {
     type Result = ();
 
     fn handle(&mut self, msg: RosterChanged, ctx: &mut Context<Self>) {
-        let (before, after) = (msg.change.subscription_before(), msg.change.subscription_after());
-        let was_listed = msg.change.before.as_ref().is_some_and(|row| row.listed);
-        let contact = msg.change.contact;
-        match msg.change.after {
+        let RowChange { contact, before, after, .. } = msg.change;
+        self.roster_row_changed(contact, before, after, ctx);
+    }
+}
+
+/// The user's roster changed in the store outside a pair's change (a shared group): read it
+/// again and act on every row that differs. Sent by the router.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReloadRoster;
+
+impl Handler<ReloadRoster> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, _: ReloadRoster, ctx: &mut Context<Self>) {
+        let read = self.rosters.roster(self.username.clone());
+        read.into_actor(self)
+            .map(|result, act, ctx| match result {
+                Ok(rows) => {
+                    let mut fresh: HashMap<String, RosterItem> =
+                        rows.into_iter().map(|row| (row.contact.clone(), row)).collect();
+                    let mut contacts: Vec<String> = act.roster.keys().chain(fresh.keys()).cloned().collect();
+                    contacts.sort();
+                    contacts.dedup();
+                    for contact in contacts {
+                        let after = fresh.remove(&contact);
+                        let before = act.roster.get(&contact).cloned();
+                        if before != after {
+                            act.roster_row_changed(contact, before, after, ctx);
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(user = %act.username, error = %e, "could not reload the roster"),
+            })
+            .wait(ctx);
+    }
+}
+
+impl UserSession {
+    /// One roster row changed from `before` to `after`: keep it, push it to the live
+    /// stations, and let presence follow the subscription.
+    fn roster_row_changed(
+        &mut self,
+        contact: String,
+        before_row: Option<RosterItem>,
+        after_row: Option<RosterItem>,
+        ctx: &mut Context<Self>,
+    ) {
+        let subscription = |row: &Option<RosterItem>| row.as_ref().map_or(Subscription::None, |r| r.subscription);
+        let (before, after) = (subscription(&before_row), subscription(&after_row));
+        let was_listed = before_row.as_ref().is_some_and(|row| row.listed);
+        match after_row {
             Some(row) => self.roster.insert(contact.clone(), row),
             None => self.roster.remove(&contact),
         };
