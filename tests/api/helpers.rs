@@ -61,6 +61,8 @@ pub async fn start(dir: TempDir, config: Config) -> TestApp {
 pub struct Reply {
     pub status: u16,
     pub body: Bytes,
+    /// The `Content-Type` answered, if any.
+    pub content_type: Option<String>,
 }
 
 impl Reply {
@@ -86,8 +88,9 @@ pub async fn reply(
 ) -> Reply {
     let mut response = response.expect("request sent");
     let status = response.status().as_u16();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = response.body().limit(16 * 1024 * 1024).await.expect("body read");
-    Reply { status, body }
+    Reply { status, body, content_type }
 }
 
 impl TestApp {

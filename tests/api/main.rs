@@ -7,6 +7,7 @@ mod chat;
 mod contacts;
 mod delivery;
 mod fastpath;
+mod groups;
 mod helpers;
 mod interop;
 mod layers;
