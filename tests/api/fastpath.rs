@@ -465,3 +465,26 @@ async fn the_admin_api_manages_workgroups_and_they_survive_a_restart() {
     // A closed workgroup refuses visitors.
     assert_eq!(app.ask_for("sales", "v1").await.status, 503);
 }
+
+#[actix_web::test]
+async fn a_workgroups_agents_may_come_from_a_user_group() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let r =
+        app.post_json("/plugins/restapi/v1/groups", app.admin(), &json!({"name": "agents", "members": ["bob"]})).await;
+    assert_eq!(r.status, 201);
+    let r = app.create_workgroup(json!({"name": "help", "members": ["ann"], "memberGroups": ["agents"]})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["memberGroups"], json!(["agents"]));
+    let bob = app.login("bob").await;
+    assert_eq!(app.agent("POST", "bob", &bob, "assists/help").await.status, 200, "an agent through the group");
+    let assists = app.agent("GET", "bob", &bob, "assists").await;
+    assert_eq!(assists.json(), json!({ "workgroup": ["help@workgroup.localhost"] }));
+    let r = app.create_workgroup(json!({"name": "none", "memberGroups": ["ghosts"]})).await;
+    assert_eq!((r.status, r.json()["exception"].clone()), (404, json!("GroupNotFoundException")));
+    // Out of the group, out of the workgroup's members.
+    assert_eq!(app.delete("/restapi/v1/users/bob/groups/agents", app.admin()).await.status, 200);
+    assert_eq!(app.agent("POST", "bob", &bob, "assists/help").await.status, 403);
+}

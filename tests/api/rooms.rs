@@ -516,3 +516,165 @@ async fn the_admin_invites_one_user_by_path_as_the_plugin_does() {
     assert_eq!(app.post_json("/restapi/v1/chatrooms/hall/invite/ghost", app.admin(), &json!({})).await.status, 404);
     assert_eq!(app.post_json("/restapi/v1/chatrooms/nowhere/invite/ann", app.admin(), &json!({})).await.status, 404);
 }
+
+#[actix_web::test]
+async fn the_full_room_entity_with_group_affiliations_round_trips_and_its_rules_hold() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob", "eve", "zed"] {
+        app.create_user(name).await;
+    }
+    for (group, members) in [("staff", json!(["bob"])), ("banned", json!(["eve"]))] {
+        let r =
+            app.post_json("/plugins/restapi/v1/groups", app.admin(), &json!({"name": group, "members": members})).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    // The plugin's entity as its clients send it, every field present, nulls included.
+    let entity = json!({
+        "roomName": "ops", "naturalName": "Ops", "description": "d", "password": null, "subject": "Status",
+        "creationDate": null, "modificationDate": null, "maxUsers": 0, "persistent": true, "publicRoom": false,
+        "registrationEnabled": false, "canAnyoneDiscoverJID": false, "canOccupantsChangeSubject": true,
+        "canOccupantsInvite": false, "canChangeNickname": false, "logEnabled": false,
+        "loginRestrictedToNickname": true, "membersOnly": true, "moderated": false, "allowPM": "moderators",
+        "broadcastPresenceRoles": {"broadcastPresenceRole": ["moderator", "participant"]},
+        "owners": ["ann"], "ownerGroups": null, "admins": null, "adminGroups": [], "members": null,
+        "memberGroups": ["staff"], "outcasts": null, "outcastGroups": {"outcastGroup": ["banned"]},
+    });
+    let r = app.post_json("/plugins/restapi/v1/chatrooms", app.admin(), &entity).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let room = app.get("/plugins/restapi/v1/chatrooms/ops", app.admin()).await.json();
+    for (key, want) in [
+        ("registrationEnabled", json!(false)),
+        ("canOccupantsChangeSubject", json!(true)),
+        ("canChangeNickname", json!(false)),
+        ("loginRestrictedToNickname", json!(true)),
+        ("logEnabled", json!(false)),
+        ("allowPM", json!("moderators")),
+        ("broadcastPresenceRoles", json!(["moderator", "participant"])),
+        ("subject", json!("Status")),
+        ("memberGroups", json!(["staff"])),
+        ("outcastGroups", json!(["banned"])),
+        ("ownerGroups", json!([])),
+        ("owners", json!(["ann@localhost"])),
+    ] {
+        assert_eq!(room[key], want, "{key}: {room}");
+    }
+    assert!(room["creationDate"].is_string() && room["modificationDate"].is_string(), "{room}");
+
+    // Bob is a member through his group; Eve is an outcast through hers; Zed is neither.
+    let bob = app.login("bob").await;
+    let r = app.join("bob", &bob, "ops", "?nick=bob").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["affiliation"], "member");
+    let eve = app.login("eve").await;
+    let r = app.join("eve", &eve, "ops", "?nick=eve").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.message().contains("banned"), "{}", r.text());
+    let zed = app.login("zed").await;
+    assert_eq!(app.join("zed", &zed, "ops", "?nick=zed").await.status, 403, "members-only");
+    // Entry with another nick than one's user name, and nick changes, are refused here.
+    let ann = app.login("ann").await;
+    let r = app.join("ann", &ann, "ops", "?nick=boss").await;
+    assert_eq!((r.status, r.json()["exception"].clone()), (403, json!("NotAllowedException")), "{}", r.text());
+    assert_eq!(app.join("ann", &ann, "ops", "?nick=ann").await.status, 200);
+
+    // Without a log, posts reach the occupants but no archive.
+    let mut bob_sse = app.sse("bob", &format!("?stream={bob}")).await;
+    let r = app.say("ann", &ann, "ops", "not for the record").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["id"].as_str().unwrap().starts_with('-'), "an id outside the archive: {}", r.text());
+    let heard = next_of(&mut bob_sse, "chatapi.muc", "groupchat").await;
+    assert_eq!(heard.data["body"], "not for the record");
+    let history = app.get("/restapi/v1/chatrooms/ops/chathistory", app.admin()).await.json();
+    assert_eq!(history["messages"], json!([]), "{history}");
+    // With the log on again, they are archived.
+    let mut logged = room.clone();
+    logged["logEnabled"] = json!(true);
+    assert_eq!(app.put_json("/restapi/v1/chatrooms/ops", app.admin(), &logged).await.status, 200);
+    app.say("ann", &ann, "ops", "on the record").await;
+    let history = app.get("/restapi/v1/chatrooms/ops/chathistory", app.admin()).await.json();
+    assert_eq!(history["messages"][0]["body"], "on the record", "{history}");
+
+    // Group affiliations by path, as the plugin has them.
+    let r = app.post_json("/plugins/restapi/v1/chatrooms/ops/admins/group/staff", app.admin(), &json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let room = app.get("/restapi/v1/chatrooms/ops", app.admin()).await.json();
+    assert_eq!((room["adminGroups"].clone(), room["memberGroups"].clone()), (json!(["staff"]), json!([])));
+    assert_eq!(app.delete("/plugins/restapi/v1/chatrooms/ops/admins/group/staff", app.admin()).await.status, 200);
+    assert_eq!(app.delete("/plugins/restapi/v1/chatrooms/ops/admins/group/staff", app.admin()).await.status, 404);
+    let r = app.post_json("/restapi/v1/chatrooms/ops/members/group/nope", app.admin(), &json!({})).await;
+    assert_eq!((r.status, r.json()["exception"].clone()), (404, json!("GroupNotFoundException")));
+    let mut bad = entity.clone();
+    bad["roomName"] = json!("ops2");
+    bad["memberGroups"] = json!(["nope"]);
+    assert_eq!(app.create_room(bad).await.status, 404);
+    for (field, value) in [("allowPM", json!("everyone")), ("broadcastPresenceRoles", json!(["king"]))] {
+        let mut bad = entity.clone();
+        bad["roomName"] = json!("ops3");
+        bad[field] = value;
+        let r = app.create_room(bad).await;
+        assert_eq!(r.status, 400, "{field}: {}", r.text());
+    }
+}
+
+#[actix_web::test]
+async fn chat_services_servicename_and_bulk_rooms_as_the_plugin_has_them() {
+    let app = spawn_app().await;
+    let services = app.get("/plugins/restapi/v1/chatservices", app.admin()).await;
+    assert_eq!(services.status, 200);
+    assert_eq!(services.json()["chatServices"][0]["serviceName"], "conference");
+    let r = app.post_json("/restapi/v1/chatservices", app.admin(), &json!({"serviceName": "conference"})).await;
+    assert_eq!(r.status, 409);
+    let r = app.post_json("/restapi/v1/chatservices", app.admin(), &json!({"serviceName": "games"})).await;
+    assert_eq!((r.status, r.json()["exception"].clone()), (403, json!("NotAllowedException")), "{}", r.text());
+    assert_eq!(app.get("/restapi/v1/chatservices", ("x", "y")).await.status, 401);
+
+    // Bulk creation: each room succeeds or fails on its own.
+    let rooms = json!({"chatRooms": [
+        {"roomName": "alpha", "naturalName": "A"},
+        {"roomName": "beta", "owners": null},
+        {"roomName": "Bad Name"},
+    ]});
+    let r = app.post_json("/plugins/restapi/v1/chatrooms/bulk?servicename=conference", app.admin(), &rooms).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let names = |list: &Value| list.as_array().unwrap().iter().map(|e| e["roomName"].clone()).collect::<Vec<_>>();
+    assert_eq!(names(&r.json()["success"]), [json!("alpha"), json!("beta")]);
+    assert_eq!(names(&r.json()["failure"]), [json!("Bad Name")]);
+    assert_eq!(r.json()["failure"][0]["resultType"], "Failure");
+    let again =
+        app.post_json("/restapi/v1/chatrooms/bulk", app.admin(), &json!({"chatRooms": [{"roomName": "alpha"}]})).await;
+    assert!(again.json()["failure"][0]["message"].as_str().unwrap().contains("already exists"), "{}", again.text());
+
+    let update = json!({"chatRooms": [{"roomName": "alpha", "description": "first"}, {"roomName": "ghost"}]});
+    let r = app.put_json("/plugins/restapi/v1/chatrooms/bulk", app.admin(), &update).await;
+    assert_eq!(
+        (names(&r.json()["success"]), names(&r.json()["failure"])),
+        (vec![json!("alpha")], vec![json!("ghost")])
+    );
+    assert_eq!(app.get("/restapi/v1/chatrooms/alpha", app.admin()).await.json()["description"], "first");
+
+    // `servicename` names this server's service, or nothing is found.
+    assert_eq!(app.get("/plugins/restapi/v1/chatrooms/alpha?servicename=conference", app.admin()).await.status, 200);
+    let r = app.get("/plugins/restapi/v1/chatrooms?servicename=games", app.admin()).await;
+    assert_eq!((r.status, r.json()["exception"].clone()), (404, json!("MUCServiceNotFoundException")));
+    let r = app.get("/plugins/restapi/v1/chatrooms/alpha?servicename=games", app.admin()).await;
+    assert_eq!(r.status, 404);
+
+    let delete = reply(
+        app.client
+            .delete(app.url("/plugins/restapi/v1/chatrooms/bulk"))
+            .basic_auth("admin", app.admin().1)
+            .send_json(&json!({"chatRooms": [{"roomName": "alpha"}, {"roomName": "ghost"}]}))
+            .await,
+    )
+    .await;
+    assert_eq!(delete.status, 200, "{}", delete.text());
+    assert_eq!(
+        (names(&delete.json()["success"]), names(&delete.json()["failure"])),
+        (vec![json!("alpha")], vec![json!("ghost")])
+    );
+    assert_eq!(app.get("/restapi/v1/chatrooms/alpha", app.admin()).await.status, 404);
+    assert_eq!(app.get("/restapi/v1/chatrooms/beta", app.admin()).await.status, 200);
+    let r = app.post_json("/restapi/v1/chatrooms/bulk", app.admin(), &json!({"chatRooms": []})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(app.post_json("/restapi/v1/chatrooms/bulk", ("x", "y"), &json!({"chatRooms": []})).await.status, 401);
+}
