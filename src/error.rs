@@ -44,7 +44,7 @@ impl ApiError {
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "ForbiddenException", message)
+        Self::new(StatusCode::FORBIDDEN, "NotAllowedException", message)
     }
 
     pub fn not_found(exception: &'static str, message: impl Into<String>) -> Self {

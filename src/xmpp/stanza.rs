@@ -58,7 +58,7 @@ impl Refused {
     pub fn into_api(self) -> ApiError {
         let exception = match self.status {
             StatusCode::NOT_FOUND => "NotFoundException",
-            StatusCode::FORBIDDEN => "ForbiddenException",
+            StatusCode::FORBIDDEN => "NotAllowedException",
             StatusCode::CONFLICT => "ConflictException",
             StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLargeException",
             StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableException",

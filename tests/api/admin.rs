@@ -503,3 +503,36 @@ async fn users_are_filtered_by_property_as_the_plugin_asks() {
     let nulls = json!({"username": "dee", "password": "pw-dee", "name": null, "email": null, "properties": null});
     assert_eq!(app.post_json("/plugins/restapi/v1/users", app.admin(), &nulls).await.status, 201, "null is absent");
 }
+
+#[actix_web::test]
+async fn refusals_carry_the_rest_api_plugins_exception_names() {
+    let app = spawn_app().await;
+    app.create_user("ann").await;
+    let exception = |r: &Reply| r.json()["exception"].as_str().unwrap_or_default().to_owned();
+    let p = "/plugins/restapi/v1";
+    let cases = [
+        (app.get(&format!("{p}/users/ghost"), app.admin()).await, 404, "UserNotFoundException"),
+        (
+            app.post_json(&format!("{p}/users"), app.admin(), &json!({"username": "ann", "password": "x"})).await,
+            409,
+            "UserAlreadyExistsException",
+        ),
+        (
+            app.post_json(&format!("{p}/users"), app.admin(), &json!({"username": "Bad Name!"})).await,
+            400,
+            "IllegalArgumentException",
+        ),
+        (app.get(&format!("{p}/chatrooms/ghost"), app.admin()).await, 404, "RoomNotFoundException"),
+        (app.get(&format!("{p}/groups/ghost"), app.admin()).await, 404, "GroupNotFoundException"),
+        (app.get(&format!("{p}/system/properties/ghost"), app.admin()).await, 404, "PropertyNotFoundException"),
+        (app.get(&format!("{p}/users"), ("ann", "pw-ann")).await, 403, "NotAllowedException"),
+        (app.delete(&format!("{p}/users/admin"), app.admin()).await, 403, "NotAllowedException"),
+        (app.get(&format!("{p}/chatrooms?servicename=x"), app.admin()).await, 404, "MUCServiceNotFoundException"),
+        (app.get(&format!("{p}/sessions/ghost"), app.admin()).await, 404, "UserNotFoundException"),
+        (app.post_json(&format!("{p}/lockouts/ghost"), app.admin(), &json!({})).await, 404, "UserNotFoundException"),
+    ];
+    for (i, (r, status, name)) in cases.iter().enumerate() {
+        assert_eq!((r.status, exception(r).as_str()), (*status, *name), "case {i}: {}", r.text());
+        assert!(!r.message().is_empty(), "case {i}: a message says what is wrong");
+    }
+}
