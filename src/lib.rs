@@ -17,6 +17,7 @@
 //! - [`binding`]: where a live connection is attached, and how it detaches.
 //! - [`error`]: API errors mapped to status and JSON in one place.
 //! - [`outbox`]: the byte budget that bounds what a slow client can make the server hold.
+//! - [`cli`]: `switchboard user|room|group …`, the admin command line over the admin API.
 //! - [`vcard`]: vCards (vcard-temp) as the admin API and XMPP take them, and their photos.
 //! - [`upgrade`]: websocket connections served outside the HTTP dispatcher, without its
 //!   per-connection buffers.
@@ -26,6 +27,7 @@ pub mod apps;
 pub mod auth;
 pub mod binding;
 pub mod chatapi;
+pub mod cli;
 pub mod config;
 pub mod error;
 #[cfg(test)]

@@ -1,10 +1,12 @@
-//! `switchboard`: parse flags, load the configuration, start logging, run the server.
+//! `switchboard`: parse flags, load the configuration, start logging, run the server; or,
+//! with a subcommand (`user`, `room`, `group`), run one admin command against a running
+//! server (`switchboard::cli`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use switchboard::{Application, Config};
+use switchboard::{cli, Application, Config};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
@@ -18,11 +20,16 @@ struct Flags {
     #[arg(long, value_name = "ADDR")]
     bind: Option<String>,
     /// Data directory for the database and generated secrets (default ./data).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     data: Option<PathBuf>,
     /// TOML configuration (see config/default.toml for every key).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    connection: cli::Connection,
+    /// An admin command for a running server; without one, the server runs.
+    #[command(subcommand)]
+    command: Option<cli::Command>,
 }
 
 const ENVIRONMENT: &str = "Every config key can also be set as SWITCHBOARD_<SECTION>_<KEY>, e.g. \
@@ -42,6 +49,9 @@ fn main() -> ExitCode {
     }
     if let Some(data) = flags.data {
         config.server.data_dir = data;
+    }
+    if let Some(command) = flags.command {
+        return cli::run(command, flags.connection, &config);
     }
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log.level))

@@ -4,6 +4,7 @@ mod admin;
 mod apps;
 mod bench;
 mod chat;
+mod cli;
 mod contacts;
 mod delivery;
 mod fastpath;
