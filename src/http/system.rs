@@ -161,3 +161,15 @@ pub async fn readiness(_: Admin, state: web::Data<AppState>, check: &'static str
         _ => answer(check, true, "started and accepting connections"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_check_answers_503_with_why() {
+        let failed = answer("deadlock", false, "the router did not answer within 2s");
+        assert_eq!(failed.status(), actix_web::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer("deadlock", true, "ok").status(), actix_web::http::StatusCode::OK);
+    }
+}
