@@ -122,6 +122,7 @@ impl From<RoomError> for ApiError {
                 RoomError::NotFound(_) | RoomError::CreationRestricted(_) => {
                     ApiError::not_found("RoomNotFoundException", message)
                 }
+                RoomError::NoService(_) => ApiError::not_found("MUCServiceNotFoundException", message),
                 RoomError::NotAffiliated(..) => ApiError::not_found("AffiliationNotFoundException", message),
                 RoomError::Exists(_) => ApiError::conflict("RoomAlreadyExistsException", message),
                 RoomError::NickTaken(_) => ApiError::conflict("NicknameTakenException", message),

@@ -6,7 +6,7 @@
 use actix::{Addr, MailboxError};
 use switchboard_actors::muc::conference::FindRoom;
 use switchboard_actors::muc::room::{Invite, Joined, MucRoom};
-use switchboard_actors::muc::{check_room_name, RoomError};
+use switchboard_actors::muc::RoomError;
 use switchboard_actors::presence::StationPresence;
 use switchboard_actors::router::{DeliverToUser, StreamInfo};
 use switchboard_actors::user_session::rooms::{EnterRoom, ExitRoom};
@@ -64,13 +64,11 @@ pub async fn contacts(station: OwnStation<'_>) -> Result<Vec<ContactView>, ApiEr
     Ok(station.session.send(ListContacts).await.map_err(|_| RouteError::Offline(station.username.to_owned()))?)
 }
 
-pub async fn find_room(state: &AppState, name: &str) -> Result<Addr<MucRoom>, ApiError> {
-    check_room_name(name)?;
-    state
-        .conference
-        .send(FindRoom { name: name.to_owned() })
-        .await?
-        .ok_or_else(|| RoomError::NotFound(name.to_owned()).into())
+/// The room a door names: `lobby` (the default service), `lobby@games` (a key) or its
+/// address `lobby@games.{domain}`.
+pub async fn find_room(state: &AppState, raw: &str) -> Result<Addr<MucRoom>, ApiError> {
+    let key = state.muc.parse_room(raw)?;
+    state.conference.send(FindRoom { name: key.clone() }).await?.ok_or_else(|| RoomError::NotFound(key).into())
 }
 
 /// Sends a request to a room; a room that stopped meanwhile is 404.

@@ -157,12 +157,15 @@ fn chatrooms(cfg: &mut web::ServiceConfig) {
         .route("/bulk", web::post().to(rooms::admin_bulk_create))
         .route("/bulk", web::put().to(rooms::admin_bulk_update))
         .route("/bulk", web::delete().to(rooms::admin_bulk_delete))
-        .route("/{room}", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Entity)))
+        .route("/{room}", web::get().to(|a, s, v, p| rooms::admin_part(a, s, v, p, RoomPart::Entity)))
         .route("/{room}", web::put().to(rooms::admin_update))
         .route("/{room}", web::delete().to(rooms::admin_delete))
-        .route("/{room}/occupants", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Occupants)))
-        .route("/{room}/participants", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::Participants)))
-        .route("/{room}/chathistory", web::get().to(|a, s, p| rooms::admin_part(a, s, p, RoomPart::History)))
+        .route("/{room}/occupants", web::get().to(|a, s, v, p| rooms::admin_part(a, s, v, p, RoomPart::Occupants)))
+        .route(
+            "/{room}/participants",
+            web::get().to(|a, s, v, p| rooms::admin_part(a, s, v, p, RoomPart::Participants)),
+        )
+        .route("/{room}/chathistory", web::get().to(|a, s, v, p| rooms::admin_part(a, s, v, p, RoomPart::History)))
         .route("/{room}/invite", web::post().to(rooms::admin_invite))
         .route("/{room}/invite/{jid}", web::post().to(rooms::admin_invite_one))
         .route("/{room}/{list}", web::get().to(rooms::admin_affiliations))

@@ -32,7 +32,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
 use switchboard_actors::fastpath::registry::FindVisitor;
-use switchboard_actors::muc::check_room_name;
 use switchboard_actors::muc::room::Post;
 use switchboard_actors::muc::RoomError;
 use switchboard_actors::router::{Attach, SendChatState, Submit};
@@ -331,7 +330,7 @@ impl WsConnection {
         nick: Option<String>,
     ) -> Result<((String, String, Addr<UserSession>), String, String), ApiError> {
         let station = self.own_station()?;
-        check_room_name(&room)?;
+        let room = self.state.muc.parse_room(&room)?;
         let nick = check_nick(nick, &station.0)?;
         Ok((station, room, nick))
     }

@@ -17,8 +17,8 @@ use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
-    AccountKind, ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate,
-    WorkgroupRecord,
+    AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomRecord, RosterItem, Transition, UserRecord,
+    UserUpdate, WorkgroupRecord,
 };
 use crate::model::{Condition, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 
@@ -295,6 +295,10 @@ pub trait RoomStorage: Send + Sync {
         message: NewRoomMessage,
         after_commit: AfterCommit<Arc<RoomMessage>>,
     ) -> StoreFuture<Arc<RoomMessage>>;
+    /// The MUC services the admin added.
+    fn muc_services(&self) -> StoreFuture<Vec<MucServiceRecord>>;
+    /// `Conflict` if the name is taken.
+    fn add_muc_service(&self, service: MucServiceRecord) -> StoreFuture<()>;
     /// The newest `limit` messages of a room since `since_ms` (and older than message
     /// `before`, when given), oldest first.
     fn room_messages(

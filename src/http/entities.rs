@@ -13,7 +13,8 @@ pub fn room_json(room: &RoomRecord, hosts: &Hosts, occupants: usize, for_admin: 
         |a| room.with_affiliation(a).iter().map(|u| hosts.render(&Address::user(u.as_str()))).collect::<Vec<_>>();
     let config = &room.config;
     let mut value = json!({
-        "roomName": room.name,
+        // A room on another MUC service has the key `name@service`; its name is the first part.
+        "roomName": room.name.split('@').next().unwrap_or_default(),
         "jid": hosts.render(&Address::room(room.name.as_str())),
         "naturalName": config.natural_name,
         "description": config.description,

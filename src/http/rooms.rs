@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 use switchboard_actors::clock::format_stamp;
 
 use super::entities::{plugin_list, room_json, NotAList};
-use switchboard_actors::muc::conference::{AllRooms, CreateRoom};
+use switchboard_actors::muc::conference::{AddService, AllRooms, CreateRoom};
 use switchboard_actors::muc::room::{Administer, Describe, Destroy, Invite, MucRoom, OccupantView, Post, RoomView};
 use switchboard_actors::muc::{
-    check_room_name, Affiliation, AffiliationLists, Role, RoomConfig, RoomError, RoomRecord,
+    check_room_name, Affiliation, AffiliationLists, MucServiceRecord, Role, RoomConfig, RoomError, RoomRecord,
 };
 
 use crate::auth::CallerStation;
@@ -47,7 +47,7 @@ async fn visible_room(state: &AppState, caller: &Caller, name: &str) -> Result<R
 
 fn occupant_json(state: &AppState, room: &str, o: &OccupantView) -> Value {
     json!({
-        "jid": format!("{room}@{}/{}", state.muc.host(), o.nick),
+        "jid": format!("{}/{}", state.muc.room_jid(room), o.nick),
         "nick": o.nick,
         "userAddress": format!("{}@{}", o.username, state.domain()),
         "role": o.role.as_str(),
@@ -66,7 +66,7 @@ fn occupants_json(state: &AppState, view: &RoomView, voiced_only: bool) -> Vec<V
 async fn history_json(state: &AppState, record: &RoomRecord) -> Result<Value, ApiError> {
     let limit = state.config.history.max_limit;
     let messages = state.archive.room_messages(record.name.clone(), record.created_ms, limit).await?;
-    let room_jid = format!("{}@{}", record.name, state.muc.host());
+    let room_jid = state.muc.room_jid(&record.name);
     let list: Vec<Value> = messages
         .iter()
         .map(|m| {
@@ -100,11 +100,12 @@ pub struct JoinParams {
 /// 200, with `{"room","nick","role","affiliation","created"}`.
 pub async fn join(
     CallerStation { stream: station, .. }: CallerStation,
+    state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     params: web::Query<JoinParams>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, room) = path.into_inner();
-    check_room_name(&room)?;
+    let room = state.muc.parse_room(&room)?;
     let params = params.into_inner();
     let nick = check_nick(params.nick, &station.username)?;
     let joined = requests::enter_room((&station).into(), room, nick, params.password).await?;
@@ -115,10 +116,11 @@ pub async fn join(
 /// `DELETE /restapi/v1/chat/{streamid}/rooms/{room}`: leave.
 pub async fn leave(
     CallerStation { stream: station, .. }: CallerStation,
+    state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, room) = path.into_inner();
-    check_room_name(&room)?;
+    let room = state.muc.parse_room(&room)?;
     requests::exit_room((&station).into(), room).await?;
     Ok(HttpResponse::Ok().finish())
 }
@@ -179,7 +181,12 @@ pub struct ListParams {
 }
 
 /// The rooms `caller` may see, filtered by `type` (public | all) and `search`.
-async fn list_rooms(state: &AppState, caller: &Caller, params: ListParams) -> Result<Vec<Value>, ApiError> {
+async fn list_rooms(
+    state: &AppState,
+    caller: &Caller,
+    params: ListParams,
+    service: &Service,
+) -> Result<Vec<Value>, ApiError> {
     let public_only = match params.kind.as_deref() {
         None | Some("all") => false,
         Some("public") => true,
@@ -192,6 +199,7 @@ async fn list_rooms(state: &AppState, caller: &Caller, params: ListParams) -> Re
     let mut listed: Vec<Value> = views
         .into_iter()
         .flatten()
+        .filter(|v| service.holds(state, &v.record.name))
         .filter(|v| admin || v.record.visible_to(&caller.username))
         .filter(|v| !public_only || v.record.config.public_room)
         .filter(|v| {
@@ -211,8 +219,10 @@ pub async fn directory(
     caller: Caller,
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
+    service: Service,
 ) -> Result<HttpResponse, ApiError> {
-    let rooms = list_rooms(&state, &caller, params.into_inner()).await?;
+    check_service(&state, &ServiceQuery { servicename: service.0.clone() })?;
+    let rooms = list_rooms(&state, &caller, params.into_inner(), &service).await?;
     Ok(HttpResponse::Ok().json(json!({ "chatRooms": rooms })))
 }
 
@@ -260,6 +270,7 @@ fn room_from_body(
     state: &AppState,
     mut body: Value,
     name: Option<&str>,
+    service: &Service,
 ) -> Result<(RoomRecord, EntityLists), ApiError> {
     let object = body.as_object_mut().ok_or_else(|| ApiError::bad_request("a room must be a JSON object"))?;
     let room_name = match (object.remove("roomName"), name) {
@@ -324,7 +335,7 @@ fn room_from_body(
     if config.password.as_deref() == Some("") {
         return Err(ApiError::bad_request("password must not be empty (use null for none)"));
     }
-    let mut record = RoomRecord::new(room_name, config);
+    let mut record = RoomRecord::new(service.key(state, &room_name)?, config);
     for (affiliation, users) in &lists.users {
         for user in users {
             record.affiliations.insert(user.clone(), *affiliation);
@@ -353,11 +364,36 @@ pub struct ServiceQuery {
 pub fn check_service(state: &AppState, query: &ServiceQuery) -> Result<(), ApiError> {
     match query.servicename.as_deref() {
         None | Some("") => Ok(()),
-        Some(name) if name == state.config.muc.service => Ok(()),
-        Some(other) => Err(ApiError::not_found(
-            "MUCServiceNotFoundException",
-            format!("no chat service '{other}'; this server runs '{}'", state.config.muc.service),
-        )),
+        Some(name) if state.muc.has_service(name) => Ok(()),
+        Some(other) => {
+            Err(ApiError::not_found("MUCServiceNotFoundException", format!("there is no chat service '{other}'")))
+        }
+    }
+}
+
+/// The MUC service an admin request names with `?servicename=` (default: `muc.service`).
+pub struct Service(Option<String>);
+
+impl actix_web::FromRequest for Service {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Service, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let query = web::Query::<ServiceQuery>::from_query(req.query_string()).map(web::Query::into_inner);
+        let service = query.ok().and_then(|q| q.servicename).filter(|s| !s.is_empty());
+        std::future::ready(Ok(Service(service)))
+    }
+}
+
+impl Service {
+    /// The key of room `name` on this service.
+    fn key(&self, state: &AppState, name: &str) -> Result<String, ApiError> {
+        Ok(state.muc.room_key(name, self.0.as_deref())?)
+    }
+
+    /// Whether the room with `key` is on this service.
+    fn holds(&self, state: &AppState, key: &str) -> bool {
+        state.muc.split_key(key).1 == self.0.as_deref().unwrap_or(&state.muc.service)
     }
 }
 
@@ -366,8 +402,9 @@ pub async fn admin_list(
     admin: Admin,
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
+    service: Service,
 ) -> Result<HttpResponse, ApiError> {
-    let rooms = list_rooms(&state, &admin.0, params.into_inner()).await?;
+    let rooms = list_rooms(&state, &admin.0, params.into_inner(), &service).await?;
     Ok(HttpResponse::Ok().json(json!({ "chatRooms": rooms })))
 }
 
@@ -375,9 +412,10 @@ pub async fn admin_list(
 pub async fn admin_create(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let (record, _) = room_from_body(&state, body.into_inner(), None)?;
+    let (record, _) = room_from_body(&state, body.into_inner(), None, &service)?;
     let name = record.name.clone();
     state.conference.send(CreateRoom { record, watcher: None, empty_timeout: None }).await??;
     let room = find_room(&state, &name).await?;
@@ -389,10 +427,11 @@ pub async fn admin_create(
 pub async fn admin_part(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<String>,
     part: RoomPart,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
+    let name = service.key(&state, &path.into_inner())?;
     let room = find_room(&state, &name).await?;
     let view = describe(&room, &name).await?;
     show_part(&state, view, part, true).await
@@ -402,12 +441,14 @@ pub async fn admin_part(
 pub async fn admin_update(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
+    let plain = path.into_inner();
+    let name = service.key(&state, &plain)?;
     let room = find_room(&state, &name).await?;
-    let (record, lists) = room_from_body(&state, body.into_inner(), Some(&name))?;
+    let (record, lists) = room_from_body(&state, body.into_inner(), Some(&plain), &service)?;
     let configure = Administer::Configure { config: record.config, users: lists.users, groups: lists.groups };
     let view = ask_room(&room, &name, configure).await?;
     Ok(HttpResponse::Ok().json(room_json(&view.record, &state.hosts, view.occupants.len(), true)))
@@ -417,9 +458,10 @@ pub async fn admin_update(
 pub async fn admin_delete(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = path.into_inner();
+    let name = service.key(&state, &path.into_inner())?;
     let room = find_room(&state, &name).await?;
     let reason = "the room was destroyed by the administrator".to_owned();
     ask_room(&room, &name, Destroy { reason }).await?;
@@ -439,9 +481,11 @@ fn affiliation_list(raw: &str) -> Result<Affiliation, ApiError> {
 pub async fn admin_affiliations(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, list) = path.into_inner();
+    let name = service.key(&state, &name)?;
     let affiliation = affiliation_list(&list)?;
     let room = find_room(&state, &name).await?;
     let view = describe(&room, &name).await?;
@@ -454,10 +498,12 @@ pub async fn admin_affiliations(
 pub async fn admin_replace_affiliations(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<(String, String)>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, list) = path.into_inner();
+    let name = service.key(&state, &name)?;
     let affiliation = affiliation_list(&list)?;
     let room = find_room(&state, &name).await?;
     let body = body.into_inner();
@@ -482,9 +528,11 @@ pub async fn admin_replace_affiliations(
 pub async fn admin_affiliate(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, list, jid) = path.into_inner();
+    let name = service.key(&state, &name)?;
     let affiliation = affiliation_list(&list)?;
     let room = find_room(&state, &name).await?;
     let username = parse_username(&jid, state.domain())?;
@@ -499,9 +547,11 @@ pub async fn admin_affiliate(
 pub async fn admin_unaffiliate(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, list, jid) = path.into_inner();
+    let name = service.key(&state, &name)?;
     let affiliation = affiliation_list(&list)?;
     let room = find_room(&state, &name).await?;
     let username = parse_username(&jid, state.domain())?;
@@ -524,11 +574,13 @@ pub struct AdminInvite {
 pub async fn admin_invite(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<String>,
     body: web::Json<AdminInvite>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    invite_as_admin(&state, &path, body.jids_to_invite.unwrap_or_default(), body.reason).await
+    let name = service.key(&state, &path)?;
+    invite_as_admin(&state, &name, body.jids_to_invite.unwrap_or_default(), body.reason).await
 }
 
 /// `POST /restapi/v1/chatrooms/{room}/invite/{jid}` (the REST API plugin's) with an optional
@@ -536,12 +588,13 @@ pub async fn admin_invite(
 pub async fn admin_invite_one(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<(String, String)>,
     body: Option<web::Json<AdminInvite>>,
 ) -> Result<HttpResponse, ApiError> {
     let (room, jid) = path.into_inner();
     let reason = body.and_then(|b| b.into_inner().reason);
-    invite_as_admin(&state, &room, vec![jid], reason).await
+    invite_as_admin(&state, &service.key(&state, &room)?, vec![jid], reason).await
 }
 
 async fn invite_as_admin(
@@ -582,9 +635,11 @@ pub async fn require_service(
 pub async fn admin_affiliate_group(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, list, group) = path.into_inner();
+    let name = service.key(&state, &name)?;
     let affiliation = affiliation_list(&list)?;
     let room = find_room(&state, &name).await?;
     let group = group_name(&group);
@@ -600,9 +655,11 @@ pub async fn admin_affiliate_group(
 pub async fn admin_unaffiliate_group(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, list, group) = path.into_inner();
+    let name = service.key(&state, &name)?;
     let affiliation = affiliation_list(&list)?;
     let room = find_room(&state, &name).await?;
     let change =
@@ -649,13 +706,14 @@ fn bulk_name(room: &Value) -> String {
 pub async fn admin_bulk_create(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let mut results = Vec::new();
     for room in bulk_rooms(body.into_inner())? {
         let name = bulk_name(&room);
         let outcome = async {
-            let (record, _) = room_from_body(&state, room, None)?;
+            let (record, _) = room_from_body(&state, room, None, &service)?;
             state.conference.send(CreateRoom { record, watcher: None, empty_timeout: None }).await??;
             Ok(())
         };
@@ -668,15 +726,16 @@ pub async fn admin_bulk_create(
 pub async fn admin_bulk_update(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let mut results = Vec::new();
     for room in bulk_rooms(body.into_inner())? {
         let name = bulk_name(&room);
         let outcome = async {
-            check_room_name(&name)?;
-            let addr = find_room(&state, &name).await?;
-            let (record, lists) = room_from_body(&state, room, Some(&name))?;
+            let key = service.key(&state, &name)?;
+            let addr = find_room(&state, &key).await?;
+            let (record, lists) = room_from_body(&state, room, Some(&name), &service)?;
             let configure = Administer::Configure { config: record.config, users: lists.users, groups: lists.groups };
             ask_room(&addr, &name, configure).await?;
             Ok(())
@@ -691,6 +750,7 @@ pub async fn admin_bulk_update(
 pub async fn admin_bulk_delete(
     _: Admin,
     state: web::Data<AppState>,
+    service: Service,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let mut results = Vec::new();
@@ -700,9 +760,10 @@ pub async fn admin_bulk_delete(
             other => bulk_name(other),
         };
         let outcome = async {
-            let addr = find_room(&state, &name).await?;
+            let key = service.key(&state, &name)?;
+            let addr = find_room(&state, &key).await?;
             let reason = "the room was destroyed by the administrator".to_owned();
-            ask_room(&addr, &name, Destroy { reason }).await?;
+            ask_room(&addr, &key, Destroy { reason }).await?;
             Ok(())
         };
         results.push(bulk_result(&name, outcome.await));
@@ -710,33 +771,58 @@ pub async fn admin_bulk_delete(
     Ok(bulk_answer(results))
 }
 
-/// `GET /chatservices` → `{"chatServices":[{"serviceName","description","hidden"}]}`.
+/// `GET /chatservices` → `{"chatServices":[{"serviceName","description","hidden"}]}`: the
+/// default service (`muc.service`) and those added.
 pub async fn chat_services(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let service = json!({
-        "serviceName": state.config.muc.service,
-        "description": "Chat rooms",
-        "hidden": false,
-    });
-    Ok(HttpResponse::Ok().json(json!({ "chatServices": [service] })))
+    let default = json!({"serviceName": state.muc.service, "description": "Chat rooms", "hidden": false});
+    let added = state
+        .muc
+        .extra_services
+        .all()
+        .into_iter()
+        .map(|s| json!({"serviceName": s.name, "description": s.description, "hidden": s.hidden}));
+    let all: Vec<Value> = std::iter::once(default).chain(added).collect();
+    Ok(HttpResponse::Ok().json(json!({ "chatServices": all })))
 }
 
-/// `POST /chatservices`: this server runs one MUC service, named by `muc.service`; 409 for
-/// that name, 403 `NotAllowedException` for another.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewService {
+    service_name: Option<String>,
+    description: Option<String>,
+    hidden: Option<bool>,
+}
+
+/// `POST /chatservices` `{"serviceName","description","hidden"}` → 201: a MUC service whose
+/// rooms are `room@{serviceName}.{domain}` (`?servicename=` names it on `/chatrooms`); 409
+/// if it exists; 400 for a name that is not a lowercase DNS label.
 pub async fn create_chat_service(
     _: Admin,
     state: web::Data<AppState>,
-    body: web::Json<Value>,
+    body: web::Json<NewService>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = body.get("serviceName").and_then(Value::as_str).unwrap_or_default();
-    if name == state.config.muc.service {
-        return Err(ApiError::conflict("AlreadyExistsException", format!("chat service '{name}' already exists")));
+    let body = body.into_inner();
+    let name = body.service_name.ok_or_else(|| ApiError::bad_request("a chat service needs a \"serviceName\""))?;
+    let label_ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !label_ok || name == "workgroup" {
+        return Err(ApiError::bad_request(format!(
+            "serviceName {name:?} must be a lowercase DNS label (a-z, 0-9, '-'), other than 'workgroup'"
+        )));
     }
-    Err(ApiError::new(
-        actix_web::http::StatusCode::FORBIDDEN,
-        "NotAllowedException",
-        format!(
-            "this server runs one chat service, '{}' (muc.service); no other can be created",
-            state.config.muc.service
-        ),
-    ))
+    let service = MucServiceRecord {
+        name: name.clone(),
+        description: body.description.unwrap_or_default(),
+        hidden: body.hidden.unwrap_or(false),
+    };
+    state.conference.send(AddService { service }).await?.map_err(|e| match e {
+        RoomError::Store(switchboard_actors::StoreError::Conflict(m)) => {
+            ApiError::conflict("AlreadyExistsException", m)
+        }
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::Created().json(json!({ "serviceName": name })))
 }

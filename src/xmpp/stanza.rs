@@ -151,15 +151,13 @@ impl Origin<'_> {
         Ok(parse_recipient(&self.full(), self.state.domain())?)
     }
 
-    /// The room name when `to` is on the MUC service: (`room`, nick).
-    fn room_address<'t>(&self, to: &'t str) -> Option<(&'t str, Option<&'t str>)> {
-        let host = self.state.muc.host();
+    /// The room's key when `to` is on one of the MUC services: (`room`, nick).
+    fn room_address<'t>(&self, to: &'t str) -> Option<(String, Option<&'t str>)> {
         let (bare, nick) = match to.split_once('/') {
             Some((bare, nick)) => (bare, Some(nick)),
             None => (to, None),
         };
-        let (room, domain) = bare.split_once('@')?;
-        (domain == host).then_some((room, nick))
+        Some((self.state.muc.room_of_address(bare)?, nick))
     }
 
     fn result_for(&self, iq: &Element) -> Element {
@@ -202,7 +200,7 @@ async fn message(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
     if let Some((room, _)) = origin.room_address(to) {
         let found = state.conference.send(FindRoom { name: room.to_owned() }).await?;
         let room_addr =
-            found.ok_or_else(|| ApiError::from(switchboard_actors::muc::RoomError::NotFound(room.into())))?;
+            found.ok_or_else(|| ApiError::from(switchboard_actors::muc::RoomError::NotFound(room.clone())))?;
         if let Some(invite) = el.find("x", ns::MUC_USER).and_then(|x| x.find("invite", ns::MUC_USER)) {
             let invitee = invite.get_attr("to").ok_or_else(|| Refused::bad_request("<invite> needs a 'to'"))?;
             let invitee = parse_recipient(invitee, state.domain())?.user.to_string();
@@ -212,7 +210,7 @@ async fn message(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
                 invitees: vec![invitee],
                 reason,
             };
-            deliver_invitations(state, &room_addr, room, invite).await?;
+            deliver_invitations(state, &room_addr, &room, invite).await?;
             return Ok(());
         }
         if kind != "groupchat" {
@@ -227,7 +225,7 @@ async fn message(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
         room_addr
             .send(post)
             .await
-            .map_err(|_| ApiError::from(switchboard_actors::muc::RoomError::NotFound(room.into())))?
+            .map_err(|_| ApiError::from(switchboard_actors::muc::RoomError::NotFound(room.clone())))?
             .map_err(ApiError::from)?;
         return Ok(());
     }
@@ -549,7 +547,7 @@ fn disco_info(origin: &Origin<'_>, iq: &Element) -> Result<Element, Refused> {
             "Switchboard".into(),
             vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::ROSTER, "urn:xmpp:delay", vcard::NS],
         )
-    } else if to == muc_host {
+    } else if to == muc_host || origin.state.muc.is_service_host(to) {
         ("conference", "text", "Chat rooms".into(), vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC])
     } else if origin.room_address(to).is_some() {
         ("conference", "text", to.split('@').next().unwrap_or_default().into(), vec![ns::DISCO_INFO, ns::MUC])
@@ -571,7 +569,9 @@ fn disco_items(origin: &Origin<'_>, iq: &Element) -> Element {
     let domain = origin.state.domain();
     let mut query = Element::new("query", ns::DISCO_ITEMS);
     if iq.get_attr("to").unwrap_or(domain) == domain {
-        for service in [origin.state.muc.host(), origin.state.fastpath_options.host()] {
+        let extra = origin.state.muc.extra_services.all().into_iter().filter(|s| !s.hidden);
+        let muc = std::iter::once(origin.state.muc.host()).chain(extra.map(|s| format!("{}.{domain}", s.name)));
+        for service in muc.chain([origin.state.fastpath_options.host()]) {
             query = query.child(Element::new("item", ns::DISCO_ITEMS).attr("jid", service));
         }
     }

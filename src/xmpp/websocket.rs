@@ -332,8 +332,8 @@ impl XmppConnection {
             return;
         }
         let Some(to) = stanza.get_attr("to") else { return };
-        let host = format!("@{}/", self.state.muc.host());
-        if !to.contains(&host) {
+        let Some((bare, _nick)) = to.split_once('/') else { return };
+        if self.state.muc.room_of_address(bare).is_none() {
             return;
         }
         match stanza.get_attr("type") {

@@ -624,8 +624,10 @@ async fn chat_services_servicename_and_bulk_rooms_as_the_plugin_has_them() {
     assert_eq!(services.json()["chatServices"][0]["serviceName"], "conference");
     let r = app.post_json("/restapi/v1/chatservices", app.admin(), &json!({"serviceName": "conference"})).await;
     assert_eq!(r.status, 409);
-    let r = app.post_json("/restapi/v1/chatservices", app.admin(), &json!({"serviceName": "games"})).await;
-    assert_eq!((r.status, r.json()["exception"].clone()), (403, json!("NotAllowedException")), "{}", r.text());
+    for bad in ["Games", "-x", "workgroup", ""] {
+        let r = app.post_json("/restapi/v1/chatservices", app.admin(), &json!({"serviceName": bad})).await;
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.text());
+    }
     assert_eq!(app.get("/restapi/v1/chatservices", ("x", "y")).await.status, 401);
 
     // Bulk creation: each room succeeds or fails on its own.
@@ -658,6 +660,9 @@ async fn chat_services_servicename_and_bulk_rooms_as_the_plugin_has_them() {
     assert_eq!((r.status, r.json()["exception"].clone()), (404, json!("MUCServiceNotFoundException")));
     let r = app.get("/plugins/restapi/v1/chatrooms/alpha?servicename=games", app.admin()).await;
     assert_eq!(r.status, 404);
+    let r =
+        app.post_json("/plugins/restapi/v1/chatrooms?servicename=games", app.admin(), &json!({"roomName": "x"})).await;
+    assert_eq!((r.status, r.json()["exception"].clone()), (404, json!("MUCServiceNotFoundException")));
 
     let delete = reply(
         app.client
@@ -677,4 +682,88 @@ async fn chat_services_servicename_and_bulk_rooms_as_the_plugin_has_them() {
     let r = app.post_json("/restapi/v1/chatrooms/bulk", app.admin(), &json!({"chatRooms": []})).await;
     assert_eq!(r.status, 400);
     assert_eq!(app.post_json("/restapi/v1/chatrooms/bulk", ("x", "y"), &json!({"chatRooms": []})).await.status, 401);
+}
+
+#[actix_web::test]
+async fn a_second_chat_service_holds_its_own_rooms_on_every_door_and_across_a_restart() {
+    let app = spawn_app().await;
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let new = json!({"serviceName": "games", "description": "Game rooms", "hidden": false});
+    let r = app.post_json("/plugins/restapi/v1/chatservices", app.admin(), &new).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(app.post_json("/plugins/restapi/v1/chatservices", app.admin(), &new).await.status, 409);
+    let services = app.get("/plugins/restapi/v1/chatservices", app.admin()).await.json();
+    let names: Vec<_> = services["chatServices"].as_array().unwrap().iter().map(|s| s["serviceName"].clone()).collect();
+    assert_eq!(names, [json!("conference"), json!("games")]);
+
+    // Two rooms named "lobby", one per service.
+    let r = app
+        .post_json(
+            "/plugins/restapi/v1/chatrooms?servicename=games",
+            app.admin(),
+            &json!({"roomName": "lobby", "naturalName": "Game lobby"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        (r.json()["roomName"].clone(), r.json()["jid"].clone()),
+        (json!("lobby"), json!("lobby@games.localhost"))
+    );
+    assert_eq!(app.create_room(json!({"roomName": "lobby", "naturalName": "Main lobby"})).await.status, 201);
+    let games = app.get("/plugins/restapi/v1/chatrooms?servicename=games&type=all", app.admin()).await.json();
+    assert_eq!(games["chatRooms"].as_array().unwrap().len(), 1, "{games}");
+    assert_eq!(games["chatRooms"][0]["naturalName"], "Game lobby");
+    let main = app.get("/plugins/restapi/v1/chatrooms/lobby", app.admin()).await.json();
+    assert_eq!(main["naturalName"], "Main lobby");
+    let game = app.get("/plugins/restapi/v1/chatrooms/lobby?servicename=games", app.admin()).await.json();
+    assert_eq!(game["naturalName"], "Game lobby");
+
+    // An SSE user joins by the room's address; an XMPP user by presence to it.
+    let ann = app.login("ann").await;
+    let mut ann_sse = app.sse("ann", &format!("?stream={ann}")).await;
+    let r = app.join("ann", &ann, "lobby@games.localhost", "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["room"], "lobby@games.localhost");
+    let mut bob = crate::xmpp::Xmpp::login(&app, "bob", "pw-bob").await;
+    bob.send("<presence xmlns='jabber:client' to='lobby@games.localhost/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>").await;
+    bob.next_where("own presence", |e| e.name == "presence" && e.get_attr("from") == Some("lobby@games.localhost/bob"))
+        .await;
+    ann_sse.next_presence("available", "lobby@games.localhost/bob").await;
+    bob.send("<message xmlns='jabber:client' to='lobby@games.localhost' type='groupchat'><body>gg</body></message>")
+        .await;
+    let heard = next_of(&mut ann_sse, "chatapi.muc", "groupchat").await;
+    assert_eq!(
+        (heard.data["from"].clone(), heard.data["body"].clone()),
+        (json!("lobby@games.localhost/bob"), json!("gg"))
+    );
+    let occupants =
+        app.get("/plugins/restapi/v1/chatrooms/lobby/occupants?servicename=games", app.admin()).await.json();
+    assert_eq!(occupants["occupants"].as_array().unwrap().len(), 2, "{occupants}");
+    let main_occupants = app.get("/plugins/restapi/v1/chatrooms/lobby/occupants", app.admin()).await.json();
+    assert_eq!(main_occupants["occupants"], json!([]), "the other lobby is empty");
+    // Disco lists the service.
+    bob.send(
+        "<iq xmlns='jabber:client' type='get' id='d1'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>",
+    )
+    .await;
+    let items = bob.next_where("disco items", |e| e.get_attr("id") == Some("d1")).await;
+    assert!(items.to_xml().contains("games.localhost"), "{}", items.to_xml());
+    let history =
+        app.get("/plugins/restapi/v1/chatrooms/lobby/chathistory?servicename=games", app.admin()).await.json();
+    assert_eq!(history["messages"][0]["from"], "lobby@games.localhost/bob", "{history}");
+    // A room on an unknown service is refused.
+    let r = app.join("ann", &ann, "lobby@nowhere.localhost", "").await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // The service and its rooms survive a restart.
+    let (dir, config) = app.stop().await;
+    let app = start(dir, config).await;
+    let game = app.get("/restapi/v1/chatrooms/lobby?servicename=games", app.admin()).await;
+    assert_eq!(game.status, 200, "{}", game.text());
+    assert_eq!(game.json()["jid"], "lobby@games.localhost");
+    let r = app.delete("/restapi/v1/chatrooms/lobby?servicename=games", app.admin()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(app.get("/restapi/v1/chatrooms/lobby", app.admin()).await.status, 200, "the other lobby stays");
 }

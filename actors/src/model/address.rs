@@ -93,7 +93,17 @@ impl fmt::Display for Shown<'_> {
         let (local, host, last) = match self.address {
             Address::Server => return f.write_str(&self.hosts.domain),
             Address::User { user, resource } => (user, &self.hosts.domain, resource),
-            Address::Room { room, nick } => (room, &self.hosts.conference, nick),
+            Address::Room { room, nick } => match room.split_once('@') {
+                // A room on another MUC service: its key is `name@service`.
+                Some((name, service)) => {
+                    write!(f, "{name}@{service}.{}", self.hosts.domain)?;
+                    return match nick {
+                        Some(nick) => write!(f, "/{nick}"),
+                        None => Ok(()),
+                    };
+                }
+                None => (room, &self.hosts.conference, nick),
+            },
             Address::Workgroup { workgroup, visitor } => (workgroup, &self.hosts.workgroup, visitor),
         };
         f.write_str(local)?;
@@ -122,5 +132,6 @@ mod tests {
         assert_eq!(hosts.render(&Address::workgroup("sales")), "sales@workgroup.d");
         assert_eq!(hosts.render(&Address::visitor("sales", "v1")), "sales@workgroup.d/v1");
         assert_eq!(Hosts::new("d", "rooms").conference, "rooms.d");
+        assert_eq!(hosts.render(&Address::occupant("hall@games", "ann")), "hall@games.d/ann");
     }
 }

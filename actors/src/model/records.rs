@@ -496,6 +496,14 @@ impl Default for RoomConfig {
     }
 }
 
+/// A MUC service the admin added (the REST API plugin's `MUCServiceEntity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MucServiceRecord {
+    pub name: String,
+    pub description: String,
+    pub hidden: bool,
+}
+
 /// A room as stored: its name, config and affiliations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoomRecord {

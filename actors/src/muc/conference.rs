@@ -11,7 +11,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::room::{AppsAttached, Join, Joined, MucRoom, Post, PostAsApp, RoomActivity, RoomStopped, StationGone};
-use super::{Affiliation, MucOptions, RoomConfig, RoomError, RoomRecord};
+use super::{Affiliation, MucOptions, MucServiceRecord, RoomConfig, RoomError, RoomRecord};
 use crate::groups::GroupIndex;
 use crate::model::RoomMessage;
 use crate::station::Station;
@@ -339,6 +339,32 @@ impl Handler<RoomStopped> for Conference {
     }
 }
 
+/// Add a MUC service (`Conflict` if it exists, the default one included); its rooms are
+/// `name@{service}.{domain}` once this resolves.
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct AddService {
+    pub service: MucServiceRecord,
+}
+
+impl Handler<AddService> for Conference {
+    type Result = ResponseFuture<Result<(), RoomError>>;
+
+    fn handle(&mut self, msg: AddService, _: &mut Context<Self>) -> Self::Result {
+        if msg.service.name == self.options.service {
+            let taken = StoreError::Conflict(format!("chat service '{}' already exists", msg.service.name));
+            return Box::pin(std::future::ready(Err(taken.into())));
+        }
+        let options = self.options.clone();
+        let stored = self.store.add_muc_service(msg.service.clone());
+        Box::pin(async move {
+            stored.await?;
+            options.extra_services.set(vec![msg.service]);
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,8 +380,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
         let store: Arc<dyn RoomStorage> = Arc::new(store);
-        let options =
-            MucOptions { domain: "d".into(), service: "conference".into(), history: 5, users_can_create: true };
+        let options = MucOptions {
+            domain: "d".into(),
+            service: "conference".into(),
+            history: 5,
+            users_can_create: true,
+            extra_services: Default::default(),
+        };
         let conference = Conference::new(options, store, vec![]).start();
         let mut inboxes = Vec::new();
         for i in 0..200 {

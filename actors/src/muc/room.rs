@@ -101,7 +101,7 @@ impl MucRoom {
         registry: Recipient<RoomStopped>,
         record: RoomRecord,
     ) -> Self {
-        let jid = format!("{}@{}", record.name, options.host());
+        let jid = options.room_jid(&record.name);
         MucRoom {
             options,
             store,

@@ -45,6 +45,7 @@ async fn a_presence_change_is_rendered_once_for_all_contacts() {
         service: "conference".into(),
         history: 0,
         users_can_create: false,
+        extra_services: Default::default(),
     };
     let storage = Storage::on(store);
     let conference = crate::muc::conference::Conference::new(muc, storage.rooms.clone(), vec![]).start();
@@ -85,6 +86,7 @@ fn router_on_memory(names: &[&str]) -> (Addr<Router>, crate::store::memory::Memo
         service: "conference".into(),
         history: 0,
         users_can_create: false,
+        extra_services: Default::default(),
     };
     let conference = crate::muc::conference::Conference::new(muc, storage.rooms.clone(), vec![]).start();
     let usernames = names.iter().map(|n| (n.to_string(), AccountKind::User)).collect();

@@ -9,8 +9,8 @@ use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
-    AccountKind, ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate,
-    WorkgroupRecord,
+    AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomRecord, RosterItem, Transition, UserRecord,
+    UserUpdate, WorkgroupRecord,
 };
 use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
@@ -370,6 +370,14 @@ impl RoomStorage for Store {
     ) -> StoreFuture<Arc<RoomMessage>> {
         let work = move |c: &rusqlite::Connection| rooms::append_message(c, &message).map(Arc::new);
         named("room message", self.write_statement_then(work, after_commit))
+    }
+
+    fn muc_services(&self) -> StoreFuture<Vec<MucServiceRecord>> {
+        named("chat service", self.read(rooms::services))
+    }
+
+    fn add_muc_service(&self, service: MucServiceRecord) -> StoreFuture<()> {
+        named("chat service", self.write(move |c| rooms::add_service(c, &service)))
     }
 
     fn room_messages(

@@ -13,8 +13,8 @@ use crate::model::groups::{transition_with_shared, with_shared, GroupRecord};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
-    AccountKind, ChatRecord, HistoryQuery, NewUser, RoomRecord, RosterItem, Transition, UserRecord, UserUpdate,
-    WorkgroupRecord,
+    AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomRecord, RosterItem, Transition, UserRecord,
+    UserUpdate, WorkgroupRecord,
 };
 use crate::model::{MessageKind, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
@@ -47,6 +47,7 @@ struct Tables {
     deliveries: Vec<Delivery>,
     groups: BTreeMap<String, GroupRecord>,
     vcards: BTreeMap<String, String>,
+    muc_services: BTreeMap<String, MucServiceRecord>,
 }
 
 impl Tables {
@@ -934,6 +935,19 @@ impl RoomStorage for MemoryStore {
 
     fn delete_room(&self, name: String) -> StoreFuture<()> {
         self.tables().rooms.remove(&name);
+        done(Ok(()))
+    }
+
+    fn muc_services(&self) -> StoreFuture<Vec<MucServiceRecord>> {
+        done(Ok(self.tables().muc_services.values().cloned().collect()))
+    }
+
+    fn add_muc_service(&self, service: MucServiceRecord) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if t.muc_services.contains_key(&service.name) {
+            return done(Err(StoreError::Conflict(format!("chat service '{}' already exists", service.name))));
+        }
+        t.muc_services.insert(service.name.clone(), service);
         done(Ok(()))
     }
 

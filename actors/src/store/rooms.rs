@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{StoreError, StoreResult};
-use crate::model::records::{Affiliation, RoomConfig, RoomRecord};
+use crate::model::records::{Affiliation, MucServiceRecord, RoomConfig, RoomRecord};
 use crate::model::{NewRoomMessage, RoomMessage};
 
 fn config_json(config: &RoomConfig) -> String {
@@ -92,6 +92,26 @@ pub fn load_all(conn: &Connection) -> StoreResult<Vec<RoomRecord>> {
         }
     }
     Ok(rooms.into_values().collect())
+}
+
+/// The MUC services the admin added, by name.
+pub fn services(conn: &Connection) -> StoreResult<Vec<MucServiceRecord>> {
+    let mut stmt = conn.prepare("SELECT name, description, hidden FROM muc_services ORDER BY name")?;
+    let rows =
+        stmt.query_map([], |r| Ok(MucServiceRecord { name: r.get(0)?, description: r.get(1)?, hidden: r.get(2)? }))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// `Conflict` if the name is taken.
+pub fn add_service(conn: &Connection, service: &MucServiceRecord) -> StoreResult<()> {
+    let inserted = conn.execute(
+        "INSERT INTO muc_services (name, description, hidden) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+        params![service.name, service.description, service.hidden],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("chat service '{}' already exists", service.name)));
+    }
+    Ok(())
 }
 
 /// Archives a room message; returns it with its id and stamp.

@@ -251,6 +251,12 @@ const MIGRATIONS: &[&str] = &[
          vcard       TEXT NOT NULL,
          modified_ms INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 13: MUC services besides the default one.
+    "CREATE TABLE muc_services (
+         name        TEXT PRIMARY KEY,
+         description TEXT NOT NULL DEFAULT '',
+         hidden      INTEGER NOT NULL DEFAULT 0
+     ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own
