@@ -536,3 +536,72 @@ async fn refusals_carry_the_rest_api_plugins_exception_names() {
         assert!(!r.message().is_empty(), "case {i}: a message says what is wrong");
     }
 }
+
+#[actix_web::test]
+async fn every_plugin_read_answers_under_both_prefixes_with_basic_and_the_secret_and_refuses_others() {
+    let secret = "sweep-secret-51ae";
+    let app = spawn_app_with(|c| c.admin.api_secret = secret.into()).await;
+    app.create_user("ann").await;
+    assert_eq!(
+        app.post_json("/restapi/v1/groups", app.admin(), &json!({"name": "g", "members": ["ann"]})).await.status,
+        201
+    );
+    assert_eq!(app.post_json("/restapi/v1/chatrooms", app.admin(), &json!({"roomName": "r"})).await.status, 201);
+    assert_eq!(
+        app.post_json("/restapi/v1/workgroups", app.admin(), &json!({"name": "w", "members": ["ann"]})).await.status,
+        201
+    );
+    let paths = [
+        "/users",
+        "/users/ann",
+        "/users/ann/groups",
+        "/users/ann/roster",
+        "/users/ann/vcard",
+        "/groups",
+        "/groups/g",
+        "/chatrooms",
+        "/chatrooms/r",
+        "/chatrooms/r/occupants",
+        "/chatrooms/r/participants",
+        "/chatrooms/r/chathistory",
+        "/chatrooms/r/owners",
+        "/chatservices",
+        "/sessions",
+        "/sessions/ann",
+        "/system/properties",
+        "/system/statistics/sessions",
+        "/system/liveness",
+        "/system/liveness/deadlock",
+        "/system/liveness/properties",
+        "/system/readiness",
+        "/system/readiness/server",
+        "/system/readiness/cluster",
+        "/system/readiness/plugins",
+        "/archive/messages/unread/ann@localhost",
+        "/workgroups",
+        "/workgroups/w",
+    ];
+    let with = |path: String, header: Option<String>| {
+        let mut request = app.client.get(app.url(&path));
+        if let Some(value) = header {
+            request = request.insert_header(("authorization", value));
+        }
+        async move { reply(request.send().await).await }
+    };
+    for prefix in ["/restapi/v1", "/plugins/restapi/v1"] {
+        for path in paths {
+            let full = format!("{prefix}{path}");
+            let basic = app.get(&full, app.admin()).await;
+            assert!(basic.status / 100 == 2, "{full} with Basic: {} {}", basic.status, basic.text());
+            let by_secret = with(full.clone(), Some(secret.into())).await;
+            assert_eq!(
+                (by_secret.status, by_secret.text()),
+                (basic.status, basic.text()),
+                "{full}: the same with the secret"
+            );
+            assert_eq!(with(full.clone(), Some(format!("{secret}x"))).await.status, 401, "{full}: a wrong secret");
+            assert_eq!(with(full.clone(), None).await.status, 401, "{full}: no credentials");
+            assert_eq!(app.get(&full, ("ann", "pw-ann")).await.status, 403, "{full}: not the admin");
+        }
+    }
+}
