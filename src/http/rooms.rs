@@ -349,8 +349,7 @@ fn room_from_body(
     Ok((record, lists))
 }
 
-/// A group as a room entity names it: its name, or Openfire's group address
-/// (`name@{domain}` is not used; a group may be given by its bare name only).
+/// A group as a room entity or path names it (surrounding spaces aside).
 fn group_name(raw: &str) -> String {
     raw.trim().to_owned()
 }
@@ -524,6 +523,45 @@ pub async fn admin_replace_affiliations(
     Ok(HttpResponse::Ok().finish())
 }
 
+/// Who an affiliation change by path is for: a user (by address) or a group.
+enum Holder {
+    User,
+    Group,
+}
+
+/// Gives (`add`) or takes away the affiliation `list` of room `name` for the holder named
+/// `who`: 201 when given, 200 when taken away (404 if it was not held).
+async fn change_affiliation(
+    state: &AppState,
+    service: &Service,
+    (name, list, who): (String, String, String),
+    holder: Holder,
+    add: bool,
+) -> Result<HttpResponse, ApiError> {
+    let name = service.key(state, &name)?;
+    let affiliation = affiliation_list(&list)?;
+    let room = find_room(state, &name).await?;
+    let (given, expected) = if add { (Some(affiliation), None) } else { (None, Some(affiliation)) };
+    let change = match holder {
+        Holder::User => {
+            let username = parse_username(&who, state.domain())?;
+            if add {
+                require_account(state, &username).await?;
+            }
+            Administer::Affiliate { username, affiliation: given, expected }
+        }
+        Holder::Group => {
+            let group = group_name(&who);
+            if add && !state.groups.index().exists(&group) {
+                return Err(group_not_found(&group));
+            }
+            Administer::AffiliateGroup { group, affiliation: given, expected }
+        }
+    };
+    ask_room(&room, &name, change).await?;
+    Ok(if add { HttpResponse::Created().finish() } else { HttpResponse::Ok().finish() })
+}
+
 /// `POST /restapi/v1/chatrooms/{room}/{list}/{jid}` → 201: gives the user that affiliation.
 pub async fn admin_affiliate(
     _: Admin,
@@ -531,15 +569,7 @@ pub async fn admin_affiliate(
     service: Service,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, list, jid) = path.into_inner();
-    let name = service.key(&state, &name)?;
-    let affiliation = affiliation_list(&list)?;
-    let room = find_room(&state, &name).await?;
-    let username = parse_username(&jid, state.domain())?;
-    require_account(&state, &username).await?;
-    let change = Administer::Affiliate { username, affiliation: Some(affiliation), expected: None };
-    ask_room(&room, &name, change).await?;
-    Ok(HttpResponse::Created().finish())
+    change_affiliation(&state, &service, path.into_inner(), Holder::User, true).await
 }
 
 /// `DELETE /restapi/v1/chatrooms/{room}/{list}/{jid}`: removes that affiliation (404 if the
@@ -550,14 +580,28 @@ pub async fn admin_unaffiliate(
     service: Service,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, list, jid) = path.into_inner();
-    let name = service.key(&state, &name)?;
-    let affiliation = affiliation_list(&list)?;
-    let room = find_room(&state, &name).await?;
-    let username = parse_username(&jid, state.domain())?;
-    let change = Administer::Affiliate { username, affiliation: None, expected: Some(affiliation) };
-    ask_room(&room, &name, change).await?;
-    Ok(HttpResponse::Ok().finish())
+    change_affiliation(&state, &service, path.into_inner(), Holder::User, false).await
+}
+
+/// `POST /chatrooms/{room}/{owners|admins|members|outcasts}/group/{group}` → 201: the
+/// group's people hold that affiliation.
+pub async fn admin_affiliate_group(
+    _: Admin,
+    state: web::Data<AppState>,
+    service: Service,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    change_affiliation(&state, &service, path.into_inner(), Holder::Group, true).await
+}
+
+/// `DELETE /chatrooms/{room}/{list}/group/{group}`: 404 if the group does not hold it.
+pub async fn admin_unaffiliate_group(
+    _: Admin,
+    state: web::Data<AppState>,
+    service: Service,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    change_affiliation(&state, &service, path.into_inner(), Holder::Group, false).await
 }
 
 #[derive(Deserialize, Default)]
@@ -628,44 +672,6 @@ pub async fn require_service(
         Some(refused) => Ok(req.error_response(refused)),
         None => Ok(next.call(req).await?.map_into_boxed_body()),
     }
-}
-
-/// `POST /chatrooms/{room}/{owners|admins|members|outcasts}/group/{group}` → 201: the
-/// group's people hold that affiliation.
-pub async fn admin_affiliate_group(
-    _: Admin,
-    state: web::Data<AppState>,
-    service: Service,
-    path: web::Path<(String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (name, list, group) = path.into_inner();
-    let name = service.key(&state, &name)?;
-    let affiliation = affiliation_list(&list)?;
-    let room = find_room(&state, &name).await?;
-    let group = group_name(&group);
-    if !state.groups.index().exists(&group) {
-        return Err(group_not_found(&group));
-    }
-    let change = Administer::AffiliateGroup { group, affiliation: Some(affiliation), expected: None };
-    ask_room(&room, &name, change).await?;
-    Ok(HttpResponse::Created().finish())
-}
-
-/// `DELETE /chatrooms/{room}/{list}/group/{group}`: 404 if the group does not hold it.
-pub async fn admin_unaffiliate_group(
-    _: Admin,
-    state: web::Data<AppState>,
-    service: Service,
-    path: web::Path<(String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (name, list, group) = path.into_inner();
-    let name = service.key(&state, &name)?;
-    let affiliation = affiliation_list(&list)?;
-    let room = find_room(&state, &name).await?;
-    let change =
-        Administer::AffiliateGroup { group: group_name(&group), affiliation: None, expected: Some(affiliation) };
-    ask_room(&room, &name, change).await?;
-    Ok(HttpResponse::Ok().finish())
 }
 
 /// The rooms of a bulk body: `{"chatRooms":[…]}` or a bare list.

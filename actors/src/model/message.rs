@@ -91,6 +91,21 @@ pub struct NewRoomMessage {
     pub data: Option<Value>,
 }
 
+impl NewRoomMessage {
+    /// The message as kept, with the id and stamp it was given.
+    pub fn stored(self, id: i64, stamp_ms: i64) -> RoomMessage {
+        RoomMessage {
+            id,
+            room: self.room,
+            stamp_ms,
+            nick: self.nick,
+            from_user: self.from_user,
+            body: self.body,
+            data: self.data,
+        }
+    }
+}
+
 /// A chat state (XEP-0085): live only, never archived or stored offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatState {

@@ -156,15 +156,8 @@ impl MucRoom {
             Some(apps) => apps.append_watched_room_message(message, committed),
             None if !self.record.config.log_enabled => {
                 // Not logged: an id of its own (below zero, so never an archive's) at once.
-                let unlogged = Arc::new(RoomMessage {
-                    id: -UNLOGGED_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                    room: message.room,
-                    stamp_ms: now_ms(),
-                    nick: message.nick,
-                    from_user: message.from_user,
-                    body: message.body,
-                    data: message.data,
-                });
+                let id = -UNLOGGED_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let unlogged = Arc::new(message.stored(id, now_ms()));
                 committed(&unlogged);
                 Box::pin(std::future::ready(Ok(unlogged)))
             }

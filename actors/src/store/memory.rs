@@ -963,15 +963,7 @@ impl RoomStorage for MemoryStore {
         let stored = {
             let mut t = self.tables();
             let id = Self::next_id(&mut t);
-            let stored = RoomMessage {
-                id,
-                room: message.room,
-                stamp_ms: now_ms(),
-                nick: message.nick,
-                from_user: message.from_user,
-                body: message.body,
-                data: message.data,
-            };
+            let stored = message.stored(id, now_ms());
             t.room_messages.push(stored.clone());
             Arc::new(stored)
         };

@@ -122,15 +122,7 @@ pub fn append_message(conn: &Connection, message: &NewRoomMessage) -> StoreResul
         "INSERT INTO room_messages (room, stamp_ms, nick, from_user, body, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![message.room, stamp_ms, message.nick, message.from_user, message.body, data])?;
-    Ok(RoomMessage {
-        id: conn.last_insert_rowid(),
-        room: message.room.clone(),
-        stamp_ms,
-        nick: message.nick.clone(),
-        from_user: message.from_user.clone(),
-        body: message.body.clone(),
-        data: message.data.clone(),
-    })
+    Ok(message.clone().stored(conn.last_insert_rowid(), stamp_ms))
 }
 
 /// One archived room message.
