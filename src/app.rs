@@ -160,7 +160,8 @@ impl Application {
         if let Some(path) = &generated_admin_password {
             tracing::warn!(path = %path.display(), "generated the admin password; it is in this file (mode 0600)");
         }
-        let groups = Groups::new(&storage, group_index, router.clone());
+        let groups = Groups::new(&storage, group_index, router.clone())
+            .with_listeners(vec![conference.clone().recipient(), fastpath.clone().recipient()]);
         let mailbox = Mailbox::new(&storage, router.clone());
         OutboxClock::new(mailbox.clone(), secs(config.ozeki.outbox_tick_secs)).start();
         let feed = ChangeFeed::new(&storage, router.clone()).start();

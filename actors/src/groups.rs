@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
-use actix::Addr;
+use actix::{Addr, Message, Recipient};
 
 use crate::model::groups::GroupRecord;
 use crate::router::{RostersStale, Router};
@@ -84,17 +84,41 @@ impl GroupIndex {
     }
 }
 
+/// A group's people changed, or it was deleted: rooms and workgroups that name it apply
+/// their rules again (an outcast group's new person leaves, a workgroup's agent no longer in
+/// the group goes offline). Sent by [`Groups`] after the commit and the index update.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct GroupChanged {
+    pub group: String,
+    pub deleted: bool,
+}
+
 /// User groups.
 #[derive(Clone)]
 pub struct Groups {
     storage: Arc<dyn GroupStorage>,
     index: Arc<GroupIndex>,
     router: Addr<Router>,
+    /// Who hears of [`GroupChanged`] (the conference, the workgroup registry).
+    listeners: Arc<Vec<Recipient<GroupChanged>>>,
 }
 
 impl Groups {
     pub fn new(storage: &Storage, index: Arc<GroupIndex>, router: Addr<Router>) -> Groups {
-        Groups { storage: storage.groups.clone(), index, router }
+        Groups { storage: storage.groups.clone(), index, router, listeners: Arc::default() }
+    }
+
+    /// These hear of every change to a group's people and of its deletion.
+    pub fn with_listeners(mut self, listeners: Vec<Recipient<GroupChanged>>) -> Self {
+        self.listeners = Arc::new(listeners);
+        self
+    }
+
+    fn tell(&self, group: &str, deleted: bool) {
+        for listener in self.listeners.iter() {
+            listener.do_send(GroupChanged { group: group.to_owned(), deleted });
+        }
     }
 
     pub fn index(&self) -> &Arc<GroupIndex> {
@@ -117,6 +141,9 @@ impl Groups {
         self.storage.update_group(group.clone()).await?;
         self.index.set(&group);
         self.after_change(&before, Some(&group));
+        if before.people() != group.people() {
+            self.tell(&group.name, false);
+        }
         Ok(())
     }
 
@@ -126,6 +153,7 @@ impl Groups {
         let deleted = self.storage.delete_group(name.to_owned()).await?;
         self.index.remove(name);
         self.after_change(&before, None);
+        self.tell(name, true);
         Ok(deleted)
     }
 
@@ -149,6 +177,7 @@ impl Groups {
         if changed {
             let after = self.require(group).await?;
             self.index.set(&after);
+            self.tell(group, false);
             if after.shared {
                 let mut touched = after.people();
                 touched.insert(username.to_owned());

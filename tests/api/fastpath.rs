@@ -484,7 +484,24 @@ async fn a_workgroups_agents_may_come_from_a_user_group() {
     assert_eq!(assists.json(), json!({ "workgroup": ["help@workgroup.localhost"] }));
     let r = app.create_workgroup(json!({"name": "none", "memberGroups": ["ghosts"]})).await;
     assert_eq!((r.status, r.json()["exception"].clone()), (404, json!("GroupNotFoundException")));
-    // Out of the group, out of the workgroup's members.
+    let ann = app.login("ann").await;
+    assert!(queue_agents(&app, &ann).await.contains("bob"), "bob is online as agent");
+    // Out of the group, out of the workgroup's agents: offline at once, refused after.
     assert_eq!(app.delete("/restapi/v1/users/bob/groups/agents", app.admin()).await.status, 200);
+    let mut offline = false;
+    for _ in 0..50 {
+        if !queue_agents(&app, &ann).await.contains("bob") {
+            offline = true;
+            break;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(offline, "bob went offline: {}", queue_agents(&app, &ann).await);
     assert_eq!(app.agent("POST", "bob", &bob, "assists/help").await.status, 403);
+}
+
+/// The agents a workgroup's queue shows to `ann`, as text.
+async fn queue_agents(app: &TestApp, stream: &str) -> String {
+    let queues = app.agent("GET", "ann", stream, "assists/queues").await.json();
+    queues["queue"][0]["agents"].to_string()
 }

@@ -594,6 +594,17 @@ async fn the_full_room_entity_with_group_affiliations_round_trips_and_its_rules_
     let history = app.get("/restapi/v1/chatrooms/ops/chathistory", app.admin()).await.json();
     assert_eq!(history["messages"][0]["body"], "on the record", "{history}");
 
+    // Out of the group, out of the members-only room; a deleted group's affiliation goes.
+    assert_eq!(app.delete("/plugins/restapi/v1/users/bob/groups/staff", app.admin()).await.status, 200);
+    let removed = bob_sse.next_presence("unavailable", "ops@conference.localhost/bob").await;
+    assert!(removed.data.to_string().contains("members-only"), "{:?}", removed.data);
+    assert_eq!(app.delete("/plugins/restapi/v1/groups/banned", app.admin()).await.status, 200);
+    let room = app.get("/restapi/v1/chatrooms/ops", app.admin()).await.json();
+    assert_eq!(room["outcastGroups"], json!([]), "{room}");
+    let banned = json!({"name": "banned", "members": ["eve"]});
+    assert_eq!(app.post_json("/restapi/v1/groups", app.admin(), &banned).await.status, 201);
+    assert_eq!(app.post_json("/restapi/v1/users/bob/groups/staff", app.admin(), &json!({})).await.status, 201);
+
     // Group affiliations by path, as the plugin has them.
     let r = app.post_json("/plugins/restapi/v1/chatrooms/ops/admins/group/staff", app.admin(), &json!({})).await;
     assert_eq!(r.status, 201, "{}", r.text());

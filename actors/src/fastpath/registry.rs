@@ -17,7 +17,7 @@ use super::machine::Waiting;
 use super::visitors::{Enqueue, ForVisitor, ForgetVisitor, VisitorAction, VisitorReply};
 use super::workgroup::{DescribeQueue, Dissolve, QueueView, Reconfigure, VisitorReport, Workgroup};
 use super::{FastpathError, FastpathOptions, WorkgroupRecord};
-use crate::groups::GroupIndex;
+use crate::groups::{GroupChanged, GroupIndex};
 use crate::muc::conference::Conference;
 use crate::muc::MucOptions;
 use crate::random::random_hex;
@@ -480,6 +480,21 @@ impl Handler<VisitorReport> for Fastpath {
                     self.visitors.remove(&user_id);
                 }
             }
+        }
+    }
+}
+
+/// A group changed: workgroups that take agents from it reconsider them (an agent no longer
+/// in it goes offline); a deleted group leaves their records.
+impl Handler<GroupChanged> for Fastpath {
+    type Result = ();
+
+    fn handle(&mut self, msg: GroupChanged, _: &mut Context<Self>) {
+        for entry in self.workgroups.values_mut().filter(|e| e.record.member_groups.contains(&msg.group)) {
+            if msg.deleted {
+                entry.record.member_groups.remove(&msg.group);
+            }
+            entry.addr.do_send(Reconfigure { record: entry.record.clone() });
         }
     }
 }

@@ -12,7 +12,7 @@ use actix::prelude::*;
 
 use super::room::{AppsAttached, Join, Joined, MucRoom, Post, PostAsApp, RoomActivity, RoomStopped, StationGone};
 use super::{Affiliation, MucOptions, MucServiceRecord, RoomConfig, RoomError, RoomRecord};
-use crate::groups::GroupIndex;
+use crate::groups::{GroupChanged, GroupIndex};
 use crate::model::RoomMessage;
 use crate::station::Station;
 use crate::storage::{AppStorage, RoomStorage, StoreError};
@@ -362,6 +362,16 @@ impl Handler<AddService> for Conference {
             options.extra_services.set(vec![msg.service]);
             Ok(())
         })
+    }
+}
+
+impl Handler<GroupChanged> for Conference {
+    type Result = ();
+
+    fn handle(&mut self, msg: GroupChanged, _: &mut Context<Self>) {
+        for room in self.rooms.values() {
+            room.do_send(msg.clone());
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{Affiliation, AffiliationLists, MucOptions, Role, RoomConfig, RoomError, RoomRecord};
 use crate::clock::now_ms;
-use crate::groups::GroupIndex;
+use crate::groups::{GroupChanged, GroupIndex};
 use crate::model::event::{Invitation, OccupantPresence};
 use crate::model::{Address, Event, NewRoomMessage, Payload, RoomMessage};
 use crate::station::{Station, StationEvent, StationEvents};
@@ -766,6 +766,23 @@ impl Handler<Administer> for MucRoom {
                 Err(e)
             }
         })))
+    }
+}
+
+/// A group changed: a room that names it applies its entry rules again. A deleted group's
+/// affiliation goes (the store dropped it with the group).
+impl Handler<GroupChanged> for MucRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: GroupChanged, _: &mut Context<Self>) {
+        let named = if msg.deleted {
+            self.record.group_affiliations.remove(&msg.group).is_some()
+        } else {
+            self.record.group_affiliations.contains_key(&msg.group)
+        };
+        if named {
+            self.enforce_rules();
+        }
     }
 }
 
