@@ -114,7 +114,7 @@ impl Application {
             extra_services: Default::default(),
         };
         let group_index = GroupIndex::load(&storage).await.map_err(load("groups"))?;
-        muc.extra_services.set(storage.rooms.muc_services().await.map_err(load("chat services"))?);
+        muc.extra_services.add(storage.rooms.muc_services().await.map_err(load("chat services"))?);
         let conference = Conference::new(muc.clone(), storage.rooms.clone(), rooms)
             .with_apps(storage.apps.clone())
             .with_groups(group_index.clone())

@@ -359,7 +359,7 @@ impl Handler<AddService> for Conference {
         let stored = self.store.add_muc_service(msg.service.clone());
         Box::pin(async move {
             stored.await?;
-            options.extra_services.set(vec![msg.service]);
+            options.extra_services.add(vec![msg.service]);
             Ok(())
         })
     }

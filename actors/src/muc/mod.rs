@@ -27,7 +27,8 @@ pub struct MucServices {
 }
 
 impl MucServices {
-    pub fn set(&self, services: Vec<MucServiceRecord>) {
+    /// Adds services (or replaces those of the same name).
+    pub fn add(&self, services: Vec<MucServiceRecord>) {
         let mut extra = self.extra.write().unwrap_or_else(|p| p.into_inner());
         extra.extend(services.into_iter().map(|s| (s.name.clone(), s)));
     }
