@@ -184,6 +184,11 @@ async fn a_shared_group_shows_in_contacts_and_presence_on_sse_and_xmpp() {
     assert!(roster.to_xml().contains("jid=\"ann@localhost\""), "{}", roster.to_xml());
     assert!(roster.to_xml().contains("subscription=\"both\""), "{}", roster.to_xml());
 
+    // The share is the admin's: removing the contact says so.
+    let r = app.delete(&format!("/restapi/v1/chat/{ann}/contacts/bob@localhost"), ("ann", "pw-ann")).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.message().contains("shared group 'Crew'"), "{}", r.text());
+
     // A presence change crosses because of the share alone.
     bob.send("<presence xmlns='jabber:client'><show>away</show></presence>").await;
     let away = ann_sse.next_presence("available", "bob@localhost").await;

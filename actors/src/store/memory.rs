@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::FutureExt;
 
+use super::roster::refusal_with_shared;
 use crate::clock::now_ms;
 use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::groups::{transition_with_shared, with_shared, GroupRecord};
@@ -886,9 +887,10 @@ impl RosterStorage for MemoryStore {
             let mut t = self.tables();
             let mine = t.roster.get(&(owner.clone(), contact.clone())).cloned();
             let theirs = t.roster.get(&(contact.clone(), owner.clone())).cloned();
+            let shared = t.shared_between(&owner, &contact);
             let transition = match rule(mine, theirs) {
                 Ok(transition) => transition,
-                Err(refused) => return done(Err(refused)),
+                Err(refused) => return done(Err(refusal_with_shared(refused, &owner, &contact, &shared))),
             };
             for side in [&transition.owner_side, &transition.contact_side] {
                 let key = (side.owner.clone(), side.contact.clone());
@@ -897,7 +899,7 @@ impl RosterStorage for MemoryStore {
                     None => t.roster.remove(&key),
                 };
             }
-            transition_with_shared(transition, &t.shared_between(&owner, &contact))
+            transition_with_shared(transition, &shared)
         };
         after_commit(&transition);
         done(Ok(transition))

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{groups, StoreResult};
+use super::{groups, StoreError, StoreResult};
 use crate::clock::now_ms;
 use crate::model::groups::{transition_with_shared, with_shared};
 use crate::model::records::{RosterItem, Subscription, Transition};
@@ -72,17 +72,30 @@ fn put(conn: &Connection, owner: &str, contact: &str, row: Option<&RosterItem>) 
     Ok(())
 }
 
+/// A refusal of the owner's change to a contact it has only through shared groups: the
+/// share, which the administrator manages, is why.
+pub(super) fn refusal_with_shared(refused: StoreError, owner: &str, contact: &str, shared: &[String]) -> StoreError {
+    match refused {
+        StoreError::NotFound(_) if !shared.is_empty() => StoreError::Conflict(format!(
+            "'{contact}' is in the contacts of '{owner}' through shared group '{}', which the administrator manages",
+            shared.join("', '")
+        )),
+        other => other,
+    }
+}
+
 /// Reads both rows of the pair (`owner`'s, then `contact`'s), runs the caller's `rule` on
 /// them and writes both rows it returns, in the caller's transaction. The rule (RFC 6121's
 /// subscription states) belongs to the caller; the store only keeps the two sides together.
 pub fn change(conn: &Connection, owner: &str, contact: &str, rule: RosterRule) -> StoreResult<Transition> {
     let mine = get(conn, owner, contact)?;
     let theirs = get(conn, contact, owner)?;
-    let transition = rule(mine, theirs)?;
+    let shared = groups::shared_between(conn, owner, contact)?;
+    let transition = rule(mine, theirs).map_err(|e| refusal_with_shared(e, owner, contact, &shared))?;
     for side in [&transition.owner_side, &transition.contact_side] {
         put(conn, &side.owner, &side.contact, side.after.as_ref())?;
     }
-    Ok(transition_with_shared(transition, &groups::shared_between(conn, owner, contact)?))
+    Ok(transition_with_shared(transition, &shared))
 }
 
 /// Every (blocker, blocked) pair.
