@@ -284,6 +284,14 @@ fn text_list(value: &Value, key: &str) -> Vec<Value> {
     value[key].as_array().cloned().unwrap_or_default()
 }
 
+/// A listing: the server's JSON with `--json`, else one line per item of `key`.
+fn listing(value: Value, key: &str, as_json: bool, line: impl Fn(&Value) -> String) -> Vec<String> {
+    if as_json {
+        return vec![value.to_string()];
+    }
+    text_list(&value, key).iter().map(line).collect()
+}
+
 async fn execute(api: &AdminApi, command: Command, as_json: bool) -> Result<Vec<String>, Failure> {
     let done = |value: Value, line: String| if as_json { vec![value.to_string()] } else { vec![line] };
     match command {
@@ -299,17 +307,11 @@ async fn execute(api: &AdminApi, command: Command, as_json: bool) -> Result<Vec<
                 None => "/users".into(),
             };
             let value = api.call("GET", &path, None).await?;
-            if as_json {
-                return Ok(vec![value.to_string()]);
-            }
-            Ok(text_list(&value, "users")
-                .iter()
-                .map(|u| {
-                    let name = u["name"].as_str().unwrap_or_default();
-                    let email = u["email"].as_str().unwrap_or_default();
-                    format!("{}\t{}\t{}", u["username"].as_str().unwrap_or_default(), name, email)
-                })
-                .collect())
+            Ok(listing(value, "users", as_json, |u| {
+                let name = u["name"].as_str().unwrap_or_default();
+                let email = u["email"].as_str().unwrap_or_default();
+                format!("{}\t{}\t{}", u["username"].as_str().unwrap_or_default(), name, email)
+            }))
         }
         Command::User(UserCommand::Delete { username }) => {
             let value = api.call("DELETE", &format!("/users/{}", segment(&username)), None).await?;
@@ -344,20 +346,15 @@ async fn execute(api: &AdminApi, command: Command, as_json: bool) -> Result<Vec<
         }
         Command::Room(RoomCommand::List) => {
             let value = api.call("GET", "/chatrooms?type=all", None).await?;
-            if as_json {
-                return Ok(vec![value.to_string()]);
-            }
-            Ok(text_list(&value, "chatRooms")
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{}\t{}\t{} occupants",
-                        r["roomName"].as_str().unwrap_or_default(),
-                        r["naturalName"].as_str().unwrap_or_default(),
-                        r["occupantCount"]
-                    )
-                })
-                .collect())
+            Ok(listing(value, "chatRooms", as_json, |r| {
+                let (name, natural) = (r["roomName"].as_str(), r["naturalName"].as_str());
+                format!(
+                    "{}\t{}\t{} occupants",
+                    name.unwrap_or_default(),
+                    natural.unwrap_or_default(),
+                    r["occupantCount"]
+                )
+            }))
         }
         Command::Room(RoomCommand::Delete { name }) => {
             let value = api.call("DELETE", &format!("/chatrooms/{}", segment(&name)), None).await?;
@@ -370,17 +367,11 @@ async fn execute(api: &AdminApi, command: Command, as_json: bool) -> Result<Vec<
         }
         Command::Group(GroupCommand::List) => {
             let value = api.call("GET", "/groups", None).await?;
-            if as_json {
-                return Ok(vec![value.to_string()]);
-            }
-            Ok(text_list(&value, "groups")
-                .iter()
-                .map(|g| {
-                    let people = text_list(g, "members").len() + text_list(g, "admins").len();
-                    let shared = if g["shared"] == true { "shared" } else { "not shared" };
-                    format!("{}\t{people} people\t{shared}", g["name"].as_str().unwrap_or_default())
-                })
-                .collect())
+            Ok(listing(value, "groups", as_json, |g| {
+                let people = text_list(g, "members").len() + text_list(g, "admins").len();
+                let shared = if g["shared"] == true { "shared" } else { "not shared" };
+                format!("{}\t{people} people\t{shared}", g["name"].as_str().unwrap_or_default())
+            }))
         }
         Command::Group(GroupCommand::Delete { name }) => {
             let value = api.call("DELETE", &format!("/groups/{}", segment(&name)), None).await?;

@@ -4,6 +4,7 @@
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+use crate::http::rooms::Holder::{Group, User};
 use crate::http::rooms::RoomPart;
 use crate::http::{admin, chat, contacts, fastpath, groups, metrics, misc, rooms, system, vcards};
 use crate::{apps, ozeki, sse, ws, xmpp};
@@ -170,10 +171,16 @@ fn chatrooms(cfg: &mut web::ServiceConfig) {
         .route("/{room}/invite/{jid}", web::post().to(rooms::admin_invite_one))
         .route("/{room}/{list}", web::get().to(rooms::admin_affiliations))
         .route("/{room}/{list}", web::put().to(rooms::admin_replace_affiliations))
-        .route("/{room}/{list}/{jid}", web::post().to(rooms::admin_affiliate))
-        .route("/{room}/{list}/{jid}", web::delete().to(rooms::admin_unaffiliate))
-        .route("/{room}/{list}/group/{group}", web::post().to(rooms::admin_affiliate_group))
-        .route("/{room}/{list}/group/{group}", web::delete().to(rooms::admin_unaffiliate_group));
+        .route("/{room}/{list}/{jid}", web::post().to(|a, s, v, p| rooms::admin_affiliation(a, s, v, p, User, true)))
+        .route("/{room}/{list}/{jid}", web::delete().to(|a, s, v, p| rooms::admin_affiliation(a, s, v, p, User, false)))
+        .route(
+            "/{room}/{list}/group/{group}",
+            web::post().to(|a, s, v, p| rooms::admin_affiliation(a, s, v, p, Group, true)),
+        )
+        .route(
+            "/{room}/{list}/group/{group}",
+            web::delete().to(|a, s, v, p| rooms::admin_affiliation(a, s, v, p, Group, false)),
+        );
 }
 
 /// The Ozeki 10 HTTP API: on the main listener, and alone on `ozeki.http_api_bind`.

@@ -524,7 +524,8 @@ pub async fn admin_replace_affiliations(
 }
 
 /// Who an affiliation change by path is for: a user (by address) or a group.
-enum Holder {
+#[derive(Clone, Copy)]
+pub enum Holder {
     User,
     Group,
 }
@@ -562,46 +563,18 @@ async fn change_affiliation(
     Ok(if add { HttpResponse::Created().finish() } else { HttpResponse::Ok().finish() })
 }
 
-/// `POST /restapi/v1/chatrooms/{room}/{list}/{jid}` → 201: gives the user that affiliation.
-pub async fn admin_affiliate(
+/// `POST` (→ 201, `add`) or `DELETE` (404 if not held) of
+/// `/restapi/v1/chatrooms/{room}/{owners|admins|members|outcasts}/{jid}` for a user, or
+/// `…/{list}/group/{group}` for a group, whose people then hold the affiliation.
+pub async fn admin_affiliation(
     _: Admin,
     state: web::Data<AppState>,
     service: Service,
     path: web::Path<(String, String, String)>,
+    holder: Holder,
+    add: bool,
 ) -> Result<HttpResponse, ApiError> {
-    change_affiliation(&state, &service, path.into_inner(), Holder::User, true).await
-}
-
-/// `DELETE /restapi/v1/chatrooms/{room}/{list}/{jid}`: removes that affiliation (404 if the
-/// user does not hold it).
-pub async fn admin_unaffiliate(
-    _: Admin,
-    state: web::Data<AppState>,
-    service: Service,
-    path: web::Path<(String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    change_affiliation(&state, &service, path.into_inner(), Holder::User, false).await
-}
-
-/// `POST /chatrooms/{room}/{owners|admins|members|outcasts}/group/{group}` → 201: the
-/// group's people hold that affiliation.
-pub async fn admin_affiliate_group(
-    _: Admin,
-    state: web::Data<AppState>,
-    service: Service,
-    path: web::Path<(String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    change_affiliation(&state, &service, path.into_inner(), Holder::Group, true).await
-}
-
-/// `DELETE /chatrooms/{room}/{list}/group/{group}`: 404 if the group does not hold it.
-pub async fn admin_unaffiliate_group(
-    _: Admin,
-    state: web::Data<AppState>,
-    service: Service,
-    path: web::Path<(String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    change_affiliation(&state, &service, path.into_inner(), Holder::Group, false).await
+    change_affiliation(&state, &service, path.into_inner(), holder, add).await
 }
 
 #[derive(Deserialize, Default)]
