@@ -12,6 +12,7 @@ use actix::Actor;
 use actix_http::HttpService;
 use actix_service::map_config;
 use actix_web::dev::{AppConfig, Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use switchboard_actors::accounts::Accounts;
 use switchboard_actors::apps::Apps;
@@ -26,6 +27,7 @@ use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::start_password_workers;
 use switchboard_actors::router::CoreConfig;
+use switchboard_actors::sites::Sites;
 use switchboard_actors::storage::Storage;
 use switchboard_actors::webhooks::{WebhookOptions, WebhookStats, Webhooks};
 use switchboard_actors::Hosts;
@@ -35,8 +37,9 @@ use crate::apps::webhook::HttpWebhooks;
 use crate::auth::Authenticator;
 use crate::config::{secs, Config};
 use crate::secrets;
+use crate::sites::users_info::{UsersInfo, UsersInfoOptions};
 use crate::state::AppState;
-use crate::{http, routes};
+use crate::{http, routes, sites};
 
 /// Why the server could not be built; each says what it was doing.
 #[derive(Debug, thiserror::Error)]
@@ -186,9 +189,18 @@ impl Application {
         };
         let port = std::rc::Rc::new(webhooks_http.clone());
         let webhooks = Webhooks::new(&storage, router.clone(), port, webhook_options, webhook_stats.clone()).start();
+        let hosts = Arc::new(Hosts::new(&config.server.domain, &config.muc.service));
+        let sites = Sites::load(&storage, accounts.clone()).await.map_err(load("sites"))?;
+        let users_info = UsersInfo::new(
+            sites.clone(),
+            accounts.clone(),
+            hosts.names.clone(),
+            UsersInfoOptions::from_config(&config.sites),
+        );
         let auth = Arc::new(
             Authenticator::new(accounts.clone(), passwords.clone(), &config.auth, &jwt_secret)
-                .with_api_secret(&config.admin.api_secret),
+                .with_api_secret(&config.admin.api_secret)
+                .with_sites(sites.clone(), users_info.clone()),
         );
 
         let local_addr = listener.local_addr().map_err(BuildError::Server)?;
@@ -199,7 +211,6 @@ impl Application {
             config.server.workers
         };
         let max_body = config.limits.max_body_bytes;
-        let hosts = Arc::new(Hosts::new(&config.server.domain, &config.muc.service));
         let state = web::Data::new(AppState {
             hosts,
             config: Arc::new(config),
@@ -220,6 +231,8 @@ impl Application {
             webhooks,
             webhook_stats,
             webhooks_http,
+            sites,
+            users_info,
             auth,
             passwords,
         });
@@ -235,6 +248,7 @@ impl Application {
                 .app_data(web::JsonConfig::default().limit(max_body).error_handler(http::json_error))
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::QueryConfig::default().error_handler(http::query_error))
+                .wrap(from_fn(sites::origins::check))
                 .configure(routes::routes)
                 .default_service(web::to(routes::fallback))
         };

@@ -1,4 +1,5 @@
-//! Who is calling: HTTP Basic, bearer tokens (HS256 JWT) and `?token=`.
+//! Who is calling: HTTP Basic, bearer tokens (HS256 JWT), `?token=`, and a web site's user
+//! tokens (`?site=ID` with the site's token as bearer or `?token=`; `crate::sites::tokens`).
 //!
 //! Passwords are checked against argon2 hashes on a blocking thread. A successful check is
 //! remembered for `auth.credential_cache_secs` as a keyed SHA-256 digest (the key is random
@@ -6,7 +7,7 @@
 //! constant time. Failed logins are counted per user name and answered 429 past the limit.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
@@ -20,11 +21,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchboard_actors::accounts::Accounts;
+use switchboard_actors::model::records::AccountKind;
+use switchboard_actors::model::sites::parse_site_username;
 use switchboard_actors::password::{PasswordHasher, PasswordWorker, VerifyPassword};
 use switchboard_actors::router::{ResolveStream, Router, StreamInfo};
+use switchboard_actors::sites::{SiteUserError, Sites};
 
 use crate::config::{secs, AuthConfig};
 use crate::error::ApiError;
+use crate::sites::tokens;
+use crate::sites::users_info::UsersInfo;
 
 /// The account every admin-only endpoint requires.
 pub const ADMIN_USERNAME: &str = "admin";
@@ -90,6 +96,8 @@ pub struct Authenticator {
     failure_window: Duration,
     /// The admin API's shared secret, when configured.
     api_secret: Option<String>,
+    /// Web sites, whose users sign in with the site's tokens, and what they are called.
+    sites: Option<(Sites, Arc<UsersInfo>)>,
 }
 
 impl Authenticator {
@@ -109,7 +117,15 @@ impl Authenticator {
             max_failed: config.max_failed_logins,
             failure_window: secs(config.failed_login_window_secs),
             api_secret: None,
+            sites: None,
         }
+    }
+
+    /// Accepts site user tokens of `sites`, and has a signed-in site user's name and avatar
+    /// asked of its site.
+    pub fn with_sites(mut self, sites: Sites, users_info: Arc<UsersInfo>) -> Self {
+        self.sites = Some((sites, users_info));
+        self
     }
 
     /// Accepts `Authorization: <secret>` as the admin (the REST API plugin's secret-key
@@ -148,7 +164,8 @@ impl Authenticator {
                 }
             }
         }
-        let user = self.accounts.find(username).await?;
+        // A site user has no password: only its site's tokens sign it in.
+        let user = self.accounts.find(username).await?.filter(|u| u.kind != AccountKind::Site);
         let locked = user.as_ref().is_some_and(|u| u.locked);
         // An unknown user still costs one argon2 verification, so timing does not tell
         // which user names exist.
@@ -229,9 +246,61 @@ impl Authenticator {
         }
     }
 
+    /// Checks a site user token of site `site_id`; the site user's account is made on its
+    /// first sign-in.
+    pub async fn verify_site_token(&self, site_id: &str, token: &str) -> Result<Caller, ApiError> {
+        let Some((sites, users_info)) = &self.sites else {
+            return Err(ApiError::unauthorized("site sign-in is not available on this server"));
+        };
+        let site = sites.get(site_id).ok_or_else(|| ApiError::unauthorized(format!("there is no site '{site_id}'")))?;
+        let user_id = tokens::verify(token, site.secret.as_bytes(), jsonwebtoken::get_current_timestamp())
+            .map_err(|why| ApiError::unauthorized(format!("invalid site token: {why}")))?;
+        let username = sites.site_user(&site.id, &user_id).await.map_err(|e| match e {
+            SiteUserError::Store(e) => ApiError::from(e),
+            other => ApiError::unauthorized(format!("invalid site token: {other}")),
+        })?;
+        if self.accounts.find(&username).await?.is_some_and(|u| u.locked) {
+            return Err(locked_out(&username));
+        }
+        users_info.signed_in(&username);
+        Ok(Caller { username })
+    }
+
+    /// SASL PLAIN's user name and password: a token from `/restapi/v1/auth/token`, a site
+    /// user's own site token (the user name `SITE.ID` names the site), or the password.
+    pub async fn verify_plain(&self, username: &str, password: &str) -> Result<Caller, ApiError> {
+        let looks_like_jwt = password.matches('.').count() == 2;
+        if looks_like_jwt && self.verify_token(password).is_ok() {
+            let caller = self.verify_live_token(password).await?;
+            return if caller.username == username {
+                Ok(caller)
+            } else {
+                Err(ApiError::unauthorized("the token belongs to someone else"))
+            };
+        }
+        if let (true, Some((site, _))) = (looks_like_jwt, parse_site_username(username)) {
+            if self.sites.as_ref().is_some_and(|(sites, _)| sites.get(site).is_some()) {
+                let caller = self.verify_site_token(site, password).await?;
+                return if caller.username == username {
+                    Ok(caller)
+                } else {
+                    Err(ApiError::unauthorized("the site token is another user's"))
+                };
+            }
+        }
+        self.verify(username, password).await
+    }
+
     /// Authenticates a request from its `Authorization` header (Basic or Bearer), or from
     /// a `token` query parameter (browsers cannot set headers on EventSource/WebSocket).
+    /// With `?site=ID`, the bearer or `?token=` is a user token of that site.
     pub async fn authenticate(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
+        if let Some(site) = query_param(req.query_string(), "site") {
+            let token = bearer(req).or_else(|| query_param(req.query_string(), "token")).ok_or_else(|| {
+                ApiError::unauthorized("a site sign-in needs the site's user token (Bearer or ?token=)")
+            })?;
+            return self.verify_site_token(&site, &token).await;
+        }
         if let Some(value) = req.headers().get(header::AUTHORIZATION) {
             let value = value.to_str().map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
             let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
@@ -282,16 +351,19 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
 /// Prefix of visitor tokens: tells them apart from account tokens (JWTs).
 pub const VISITOR_TOKEN_PREFIX: &str = "visitor-";
 
-/// The visitor token of a request: `?token=` or `Authorization: Bearer visitor-…`.
-pub fn visitor_token(req: &HttpRequest) -> Option<String> {
-    let bearer = req
-        .headers()
+/// The token of `Authorization: Bearer …`, if the request has one.
+fn bearer(req: &HttpRequest) -> Option<String> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
-    bearer.or_else(|| query_param(req.query_string(), "token")).filter(|t| t.starts_with(VISITOR_TOKEN_PREFIX))
+        .map(|(_, token)| token.trim().to_owned())
+}
+
+/// The visitor token of a request: `?token=` or `Authorization: Bearer visitor-…`.
+pub fn visitor_token(req: &HttpRequest) -> Option<String> {
+    bearer(req).or_else(|| query_param(req.query_string(), "token")).filter(|t| t.starts_with(VISITOR_TOKEN_PREFIX))
 }
 
 impl FromRequest for Caller {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use switchboard_actors::clock::{format_stamp, Stamp};
 use switchboard_actors::model::event::{Invitation, OccupantPresence, WorkgroupEvent};
+use switchboard_actors::model::names::DisplayName;
 use switchboard_actors::model::records::{Affiliation, Availability};
 use switchboard_actors::model::RenderSlot;
 use switchboard_actors::muc::room::Joined;
@@ -113,6 +114,11 @@ struct MessageJson<'a> {
     stamp: Stamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     delay: Option<Stamp>,
+    /// The sender's display name and avatar, when its site told them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    avatar: Option<String>,
 }
 
 impl<'a> MessageJson<'a> {
@@ -126,6 +132,16 @@ impl<'a> MessageJson<'a> {
             data: message.data.as_ref(),
             stamp: Stamp(message.stamp_ms),
             delay: delayed.then_some(Stamp(message.stamp_ms)),
+            name: None,
+            avatar: None,
+        }
+        .named(hosts.names.get(&message.from_user).as_deref())
+    }
+
+    fn named(self, known: Option<&DisplayName>) -> Self {
+        match known {
+            Some(n) => MessageJson { name: Some(n.name.clone()), avatar: n.avatar.clone(), ..self },
+            None => self,
         }
     }
 }
@@ -157,14 +173,26 @@ pub fn presence_json(user: &str, availability: Option<&Availability>, hosts: &Ho
         Some(a) => ("available", a.show, a.status.as_deref()),
         None => ("unavailable", Show::Offline, None),
     };
-    json!({
+    let mut object = json!({
         "type": kind,
         "from": hosts.render(&Address::user(user)),
         "to": null,
         "show": show.as_str(),
         "status": status,
         "availability": show.ozeki(),
-    })
+    });
+    add_display_name(&mut object, user, hosts);
+    object
+}
+
+/// Adds `name` and `avatar` to `object` when `user`'s site told them.
+pub fn add_display_name(object: &mut Value, user: &str, hosts: &Hosts) {
+    if let Some(known) = hosts.names.get(user) {
+        object["name"] = json!(known.name);
+        if let Some(avatar) = &known.avatar {
+            object["avatar"] = json!(avatar);
+        }
+    }
 }
 
 /// What a join answers: `{"room","nick","role","affiliation","created"}`.
@@ -268,6 +296,7 @@ fn occupant_json(occupant: &OccupantPresence, hosts: &Hosts) -> Value {
     });
     if occupant.jid_visible {
         object["jid"] = json!(hosts.render(&Address::user(occupant.user.as_str())));
+        add_display_name(&mut object, occupant.user.as_str(), hosts);
     }
     if let Some(reason) = &occupant.reason {
         object["reason"] = json!(reason);

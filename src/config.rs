@@ -33,6 +33,7 @@ pub struct Config {
     pub fastpath: FastpathConfig,
     pub ozeki: OzekiConfig,
     pub apps: AppsConfig,
+    pub sites: SitesConfig,
     pub log: LogConfig,
 }
 
@@ -270,6 +271,31 @@ impl Default for AppsConfig {
             max_age_secs: 86_400.0,
             max_in_flight_per_app: 8,
             outbox_tick_secs: 0.25,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SitesConfig {
+    /// Let users-info URLs reach loopback and private addresses (off: refused).
+    pub allow_private_destinations: bool,
+    pub users_info_ttl_secs: f64,
+    pub users_info_timeout_secs: f64,
+    pub users_info_retry_secs: f64,
+    pub users_info_batch: usize,
+    pub users_info_batch_delay_secs: f64,
+}
+
+impl Default for SitesConfig {
+    fn default() -> Self {
+        SitesConfig {
+            allow_private_destinations: false,
+            users_info_ttl_secs: 600.0,
+            users_info_timeout_secs: 5.0,
+            users_info_retry_secs: 30.0,
+            users_info_batch: 100,
+            users_info_batch_delay_secs: 0.02,
         }
     }
 }

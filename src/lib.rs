@@ -10,6 +10,9 @@
 //! - [`xmpp`]: the XMPP doors (raw stanza POST, RFC 7395 websocket) and their renderer.
 //! - [`apps`]: external apps: their admin API, their own API, and webhooks on the wire.
 //! - [`ozeki`]: the Ozeki Chat doors (the Ozeki 10 HTTP API for HTTP API users).
+//! - [`sites`]: web sites: their admin API, their users' tokens, the users-info client that
+//!   learns their names and avatars, and the embeddable widget.
+//! - [`outbound`]: outbound HTTP (webhooks, users-info) and its destination rules.
 //! - [`inbound`], [`requests`]: what several doors share: the rules for what comes in, and
 //!   the requests they make of the core for a caller.
 //! - [`auth`]: Basic, bearer tokens, visitor tokens, the admin check and the `Caller` and
@@ -34,11 +37,13 @@ pub mod error;
 mod fixtures;
 pub mod http;
 pub mod inbound;
+pub mod outbound;
 pub mod outbox;
 pub mod ozeki;
 pub mod requests;
 pub mod routes;
 pub mod secrets;
+pub mod sites;
 pub mod sse;
 pub mod state;
 pub mod upgrade;

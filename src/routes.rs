@@ -7,7 +7,7 @@ use actix_web::web;
 use crate::http::rooms::Holder::{Group, User};
 use crate::http::rooms::RoomPart;
 use crate::http::{admin, chat, contacts, fastpath, groups, metrics, misc, rooms, system, vcards};
-use crate::{apps, ozeki, sse, ws, xmpp};
+use crate::{apps, ozeki, sites, sse, ws, xmpp};
 
 /// Every route of the server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -36,6 +36,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The REST APIs below their prefix (`/restapi/v1` and `/plugins/restapi/v1`).
 fn rest_v1(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/token", web::post().to(misc::issue_token))
+        .route("/auth/site-token", web::post().to(sites::api::exchange))
+        .route("/sites", web::get().to(sites::admin::list))
+        .route("/sites", web::post().to(sites::admin::create))
+        .route("/sites/{id}", web::get().to(sites::admin::get))
+        .route("/sites/{id}", web::put().to(sites::admin::update))
+        .route("/sites/{id}", web::delete().to(sites::admin::delete))
+        .route("/sites/{id}/secret", web::post().to(sites::admin::rotate_secret))
+        .route("/sites/{id}/users", web::get().to(sites::api::users))
         .route("/users", web::get().to(admin::list_users))
         .route("/users", web::post().to(admin::create_user))
         .route("/users/{username}", web::get().to(admin::get_user))

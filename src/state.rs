@@ -16,6 +16,7 @@ use switchboard_actors::mailbox::Mailbox;
 use switchboard_actors::muc::conference::Conference;
 use switchboard_actors::muc::MucOptions;
 use switchboard_actors::password::PasswordWorker;
+use switchboard_actors::sites::Sites;
 use switchboard_actors::store::StoreStats;
 use switchboard_actors::webhooks::{WebhookStats, Webhooks};
 use switchboard_actors::{Hosts, Router, RouterStats};
@@ -23,6 +24,7 @@ use switchboard_actors::{Hosts, Router, RouterStats};
 use crate::apps::webhook::HttpWebhooks;
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::sites::users_info::UsersInfo;
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -56,6 +58,9 @@ pub struct AppState {
     pub webhook_stats: Arc<WebhookStats>,
     /// Outbound webhook requests (the verification of a new URL).
     pub webhooks_http: HttpWebhooks,
+    /// Web sites whose users sign in with the site's tokens, and what their users are called.
+    pub sites: Sites,
+    pub users_info: Arc<UsersInfo>,
     pub auth: Arc<Authenticator>,
     pub passwords: Addr<PasswordWorker>,
 }

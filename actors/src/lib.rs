@@ -25,6 +25,7 @@
 //!   messages, contacts whose availability changed), kept from the core's events.
 //! - [`apps`], [`webhooks`]: external apps (created with their accounts) and the worker
 //!   that delivers what users send them to their webhooks from the durable outbox.
+//! - [`sites`]: web sites whose users sign in with the site's tokens, and their accounts.
 //! - [`mailbox`]: HTTP API users' sending and folders, and the clock that sends what
 //!   waits in their outboxes.
 //! - [`password`], [`random`], [`clock`]: argon2 hashing, secrets and ids, timestamps.
@@ -48,6 +49,7 @@ pub mod random;
 pub mod roster;
 pub mod route_error;
 pub mod router;
+pub mod sites;
 pub mod station;
 pub mod storage;
 pub mod store;

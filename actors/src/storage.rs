@@ -20,6 +20,7 @@ use crate::model::records::{
     AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomRecord, RosterItem, Transition, UserRecord,
     UserUpdate, WorkgroupRecord,
 };
+use crate::model::sites::SiteRecord;
 use crate::model::{Condition, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 
 /// Why a store call failed.
@@ -136,6 +137,17 @@ pub trait GroupStorage: Send + Sync {
     /// Makes the user a member (`Some(false)`), an admin (`Some(true)`) or none of the group
     /// (`None`); false if nothing changed. `NotFound` for no such group or user.
     fn set_membership(&self, group: String, username: String, admin: Option<bool>) -> StoreFuture<bool>;
+}
+
+/// Web sites whose users sign in with the site's tokens (`model::sites`).
+pub trait SiteStorage: Send + Sync {
+    /// `Conflict` if the id is taken.
+    fn create_site(&self, site: SiteRecord) -> StoreFuture<()>;
+    /// Replaces everything but the id and creation time; `NotFound` if there is no such site.
+    fn update_site(&self, site: SiteRecord) -> StoreFuture<()>;
+    /// False if there was none. Its users' accounts stay.
+    fn delete_site(&self, id: String) -> StoreFuture<bool>;
+    fn all_sites(&self) -> StoreFuture<Vec<SiteRecord>>;
 }
 
 /// 1:1 messages: the archive, and what waits for offline stations.
@@ -337,6 +349,7 @@ pub struct Storage {
     pub ozeki: Arc<dyn OzekiStorage>,
     pub apps: Arc<dyn AppStorage>,
     pub groups: Arc<dyn GroupStorage>,
+    pub sites: Arc<dyn SiteStorage>,
 }
 
 impl Storage {
@@ -352,6 +365,7 @@ impl Storage {
             + RoomStorage
             + WorkgroupStorage
             + GroupStorage
+            + SiteStorage
             + 'static,
     {
         let store = Arc::new(store);
@@ -364,7 +378,8 @@ impl Storage {
             mailboxes: store.clone(),
             ozeki: store.clone(),
             apps: store.clone(),
-            groups: store,
+            groups: store.clone(),
+            sites: store,
         }
     }
 }

@@ -18,9 +18,10 @@ use switchboard_actors::random::random_hex;
 use switchboard_actors::router::Submit;
 use switchboard_actors::{Jid, Username};
 
-use super::webhook::{destination, message_content};
+use super::webhook::message_content;
 use crate::error::ApiError;
 use crate::inbound::{check_message_body, read_limited_body};
+use crate::outbound::destination;
 use crate::state::AppState;
 
 /// The station an app's messages come from.

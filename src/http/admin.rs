@@ -100,6 +100,9 @@ fn parse_kind(raw: Option<&str>) -> Result<AccountKind, ApiError> {
         Some((_, Some(AccountKind::App))) => {
             Err(ApiError::bad_request("an app's account is made with its app: POST /restapi/v1/apps"))
         }
+        Some((_, Some(AccountKind::Site))) => Err(ApiError::bad_request(
+            "a site user's account is made when the site signs it in (POST /restapi/v1/sites)",
+        )),
         Some((_, Some(kind))) => Ok(kind),
         Some((raw, None)) => Err(ApiError::bad_request(format!("unknown account kind {raw:?}; expected user or http"))),
     }

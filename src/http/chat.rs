@@ -12,6 +12,7 @@ use switchboard_actors::store::HistoryQuery;
 use switchboard_actors::MessageKind;
 
 use crate::auth::{Caller, CallerStation};
+use crate::chatapi::add_display_name;
 use crate::error::ApiError;
 use crate::inbound::{check_message_body, parse_chat_state, parse_recipient, parse_username};
 use crate::state::AppState;
@@ -226,7 +227,13 @@ pub async fn search_users(
     }
     let users =
         state.accounts.list(Some(search.trim().to_owned()), Some(state.config.limits.max_search_results)).await?;
-    let users: Vec<_> =
-        users.iter().map(|u| json!({ "username": u.username, "name": u.name, "email": u.email })).collect();
+    let users: Vec<_> = users
+        .iter()
+        .map(|u| {
+            let mut shown = json!({ "username": u.username, "name": u.name, "email": u.email });
+            add_display_name(&mut shown, &u.username, &state.hosts);
+            shown
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "users": users })))
 }

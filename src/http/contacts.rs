@@ -20,7 +20,7 @@ use switchboard_actors::{Hosts, StoreError};
 
 use crate::auth::Admin;
 use crate::auth::CallerStation;
-use crate::chatapi::presence_json;
+use crate::chatapi::{add_display_name, presence_json};
 use crate::error::ApiError;
 use crate::http::entities::roster_item_json;
 use crate::inbound::{parse_presence, parse_recipient, parse_username};
@@ -112,6 +112,7 @@ fn contact_json(view: &ContactView, hosts: &Hosts) -> Value {
     value["show"] = json!(show.map(Show::as_str));
     value["status"] = json!(status);
     value["availability"] = json!(show.map(Show::ozeki));
+    add_display_name(&mut value, &view.item.contact, hosts);
     value
 }
 
@@ -137,6 +138,9 @@ pub async fn list_contacts(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let contacts = requests::contacts((&station).into()).await?;
+    for contact in &contacts {
+        state.users_info.want(&contact.item.contact);
+    }
     let items: Vec<Value> = contacts.iter().map(|c| contact_json(c, &state.hosts)).collect();
     Ok(HttpResponse::Ok().json(json!({ "rosterItem": items })))
 }

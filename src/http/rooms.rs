@@ -19,7 +19,7 @@ use switchboard_actors::muc::{
 
 use crate::auth::CallerStation;
 use crate::auth::{Admin, Caller};
-use crate::chatapi::joined_json;
+use crate::chatapi::{add_display_name, joined_json};
 use crate::error::ApiError;
 use crate::http::chat::parse_posted;
 use crate::http::groups::group_not_found;
@@ -46,13 +46,15 @@ async fn visible_room(state: &AppState, caller: &Caller, name: &str) -> Result<R
 }
 
 fn occupant_json(state: &AppState, room: &str, o: &OccupantView) -> Value {
-    json!({
+    let mut shown = json!({
         "jid": format!("{}/{}", state.muc.room_jid(room), o.nick),
         "nick": o.nick,
         "userAddress": format!("{}@{}", o.username, state.domain()),
         "role": o.role.as_str(),
         "affiliation": o.affiliation.map_or("none", Affiliation::as_str),
-    })
+    });
+    add_display_name(&mut shown, &o.username, &state.hosts);
+    shown
 }
 
 fn occupants_json(state: &AppState, view: &RoomView, voiced_only: bool) -> Vec<Value> {

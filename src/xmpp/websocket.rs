@@ -267,18 +267,7 @@ impl XmppConnection {
         }
         let password = password.to_owned();
         let state = self.state.clone();
-        let check = async move {
-            // A token from /restapi/v1/auth/token may stand in for the password.
-            if password.matches('.').count() == 2 && state.auth.verify_token(&password).is_ok() {
-                let caller = state.auth.verify_live_token(&password).await?;
-                return if caller.username == username {
-                    Ok(caller)
-                } else {
-                    Err(ApiError::unauthorized("the token belongs to someone else"))
-                };
-            }
-            state.auth.verify(&username, &password).await
-        };
+        let check = async move { state.auth.verify_plain(&username, &password).await };
         ctx.wait(check.into_actor(self).map(|result, act, ctx| match result {
             Ok(caller) => {
                 act.username = Some(caller.username);

@@ -19,5 +19,6 @@ mod ozeki_client;
 mod profile;
 mod restart;
 mod rooms;
+mod sites;
 mod upgrade;
 mod xmpp;

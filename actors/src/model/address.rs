@@ -6,14 +6,25 @@
 //! SSE, `/ws` and XMPP.
 
 use std::fmt;
+use std::sync::Arc;
+
+use super::names::DisplayNames;
 
 /// The hosts the server answers for: users on `domain`, rooms on `conference`, workgroups
 /// on `workgroup`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Hosts {
     pub domain: String,
     pub conference: String,
     pub workgroup: String,
+    /// What people are called beside their address (site users' names and avatars).
+    pub names: Arc<DisplayNames>,
+}
+
+impl PartialEq for Hosts {
+    fn eq(&self, other: &Hosts) -> bool {
+        (&self.domain, &self.conference, &self.workgroup) == (&other.domain, &other.conference, &other.workgroup)
+    }
 }
 
 impl Hosts {
@@ -24,6 +35,7 @@ impl Hosts {
             domain: domain.to_owned(),
             conference: format!("{muc_service}.{domain}"),
             workgroup: format!("workgroup.{domain}"),
+            names: Arc::default(),
         }
     }
 

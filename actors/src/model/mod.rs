@@ -11,6 +11,8 @@
 //! - [`ozeki`]: Ozeki's md5 user and conversation ids.
 //! - [`apps`]: external apps, their chats and webhook deliveries.
 //! - [`groups`]: user groups (shared rosters, group affiliations).
+//! - [`names`]: display names and avatars beside addresses (site users).
+//! - [`sites`]: web sites that sign their users in with tokens, and site users' names.
 //! - [`mailbox`]: an HTTP API user's folders and the messages in them.
 //! - [`event`]: `Event` (a `Payload` with the doors' cached renderings) and `Push`.
 
@@ -20,8 +22,10 @@ pub mod event;
 pub mod groups;
 pub mod mailbox;
 pub mod message;
+pub mod names;
 pub mod ozeki;
 pub mod records;
+pub mod sites;
 
 pub use address::{Address, Hosts};
 pub use event::{Condition, Event, Payload, Push, RenderSlot};

@@ -20,16 +20,20 @@ pub enum AccountKind {
     /// An external app's account (`model::apps`): it holds no live station; what end users
     /// send it goes to the app's webhook.
     App,
+    /// A web site's user (`model::sites`): a person like `User`, signed in by the site's
+    /// tokens, with no password of its own.
+    Site,
 }
 
 impl AccountKind {
-    pub const NAMES: &'static str = "user, http, app";
+    pub const NAMES: &'static str = "user, http, app, site";
 
     pub fn as_str(self) -> &'static str {
         match self {
             AccountKind::User => "user",
             AccountKind::Http => "http",
             AccountKind::App => "app",
+            AccountKind::Site => "site",
         }
     }
 
@@ -38,6 +42,7 @@ impl AccountKind {
             "user" => Some(AccountKind::User),
             "http" => Some(AccountKind::Http),
             "app" => Some(AccountKind::App),
+            "site" => Some(AccountKind::Site),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@ use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction, ReportRequests};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{AccountKind, HistoryQuery, NewUser, RosterItem, RowChange, Subscription, Transition};
+use crate::model::sites::{IdsIn, SiteRecord};
 use crate::model::NewRoomMessage;
 use crate::model::{MessageKind, NewMessage};
 use crate::storage::{Storage, StoreError};
@@ -561,5 +562,38 @@ async fn vcards_are_kept_per_user_and_go_with_the_account() {
         assert!(matches!(a.put_vcard("zed".into(), Some("x".into())).await, Err(StoreError::NotFound(_))), "{name}");
         assert!(a.put_vcard("ann".into(), None).await.unwrap(), "{name}");
         assert!(!a.put_vcard("ann".into(), None).await.unwrap(), "{name}");
+    }
+}
+
+fn site(id: &str) -> SiteRecord {
+    SiteRecord {
+        id: id.into(),
+        name: "Shop".into(),
+        users_info_url: "http://shop.example/users".into(),
+        api_login: "root".into(),
+        api_password: "abc".into(),
+        origins: vec!["http://shop.example".into(), "https://shop.example".into()],
+        ids_in: IdsIn::Path,
+        secret: "s3cret".into(),
+        created_ms: 1,
+        modified_ms: 1,
+    }
+}
+
+#[actix_rt::test]
+async fn sites_are_kept_replaced_and_deleted_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        let s = &storage.sites;
+        s.create_site(site("shop")).await.unwrap();
+        s.create_site(site("blog")).await.unwrap();
+        assert!(matches!(s.create_site(site("shop")).await, Err(StoreError::Conflict(_))), "{name}");
+        let changed = SiteRecord { secret: "new".into(), origins: vec![], ids_in: IdsIn::Query, ..site("shop") };
+        s.update_site(changed.clone()).await.unwrap();
+        assert!(matches!(s.update_site(site("none")).await, Err(StoreError::NotFound(_))), "{name}");
+        assert_eq!(s.all_sites().await.unwrap(), vec![site("blog"), changed], "{name}: by id, as written");
+        assert!(s.delete_site("blog".into()).await.unwrap(), "{name}");
+        assert!(!s.delete_site("blog".into()).await.unwrap(), "{name}");
+        assert_eq!(s.all_sites().await.unwrap().len(), 1, "{name}");
     }
 }

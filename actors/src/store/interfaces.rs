@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{apps, groups, mailbox, messages, ozeki, rooms, roster, users, workgroups, Store};
+use super::{apps, groups, mailbox, messages, ozeki, rooms, roster, sites, users, workgroups, Store};
 use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction};
@@ -12,10 +12,11 @@ use crate::model::records::{
     AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomRecord, RosterItem, Transition, UserRecord,
     UserUpdate, WorkgroupRecord,
 };
+use crate::model::sites::SiteRecord;
 use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
     AccountStorage, AfterCommit, AppStorage, GroupStorage, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage,
-    RosterRule, RosterStorage, StoreFuture, StoreResult, WorkgroupStorage,
+    RosterRule, RosterStorage, SiteStorage, StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 /// Boxes a store future, naming the entity in a database failure.
@@ -111,6 +112,24 @@ impl GroupStorage for Store {
 
     fn set_membership(&self, group: String, username: String, admin: Option<bool>) -> StoreFuture<bool> {
         named("group", self.write(move |c| groups::set_membership(c, &group, &username, admin)))
+    }
+}
+
+impl SiteStorage for Store {
+    fn create_site(&self, site: SiteRecord) -> StoreFuture<()> {
+        named("site", self.write(move |c| sites::create(c, &site)))
+    }
+
+    fn update_site(&self, site: SiteRecord) -> StoreFuture<()> {
+        named("site", self.write(move |c| sites::update(c, &site)))
+    }
+
+    fn delete_site(&self, id: String) -> StoreFuture<bool> {
+        named("site", self.write(move |c| sites::delete(c, &id)))
+    }
+
+    fn all_sites(&self) -> StoreFuture<Vec<SiteRecord>> {
+        named("site", self.read(sites::load_all))
     }
 }
 

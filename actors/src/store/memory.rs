@@ -17,10 +17,11 @@ use crate::model::records::{
     AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomRecord, RosterItem, Transition, UserRecord,
     UserUpdate, WorkgroupRecord,
 };
+use crate::model::sites::SiteRecord;
 use crate::model::{MessageKind, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
     AccountStorage, AfterCommit, AppStorage, GroupStorage, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage,
-    RosterRule, RosterStorage, StoreError, StoreFuture, StoreResult, WorkgroupStorage,
+    RosterRule, RosterStorage, SiteStorage, StoreError, StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 #[derive(Default)]
@@ -49,6 +50,7 @@ struct Tables {
     groups: BTreeMap<String, GroupRecord>,
     vcards: BTreeMap<String, String>,
     muc_services: BTreeMap<String, MucServiceRecord>,
+    sites: BTreeMap<String, SiteRecord>,
 }
 
 impl Tables {
@@ -244,6 +246,34 @@ impl AccountStorage for MemoryStore {
             }
             None => t.vcards.remove(&username).is_some(),
         }))
+    }
+}
+
+impl SiteStorage for MemoryStore {
+    fn create_site(&self, site: SiteRecord) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if t.sites.contains_key(&site.id) {
+            return done(Err(StoreError::Conflict(format!("site '{}' already exists", site.id))));
+        }
+        t.sites.insert(site.id.clone(), site);
+        done(Ok(()))
+    }
+
+    fn update_site(&self, site: SiteRecord) -> StoreFuture<()> {
+        let mut t = self.tables();
+        let Some(stored) = t.sites.get_mut(&site.id) else {
+            return done(Err(StoreError::NotFound(format!("site '{}' does not exist", site.id))));
+        };
+        *stored = SiteRecord { created_ms: stored.created_ms, ..site };
+        done(Ok(()))
+    }
+
+    fn delete_site(&self, id: String) -> StoreFuture<bool> {
+        done(Ok(self.tables().sites.remove(&id).is_some()))
+    }
+
+    fn all_sites(&self) -> StoreFuture<Vec<SiteRecord>> {
+        done(Ok(self.tables().sites.values().cloned().collect()))
     }
 }
 

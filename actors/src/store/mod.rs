@@ -25,6 +25,7 @@ mod ozeki;
 mod rooms;
 mod roster;
 mod schema;
+mod sites;
 mod users;
 mod workgroups;
 

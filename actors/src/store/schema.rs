@@ -257,6 +257,19 @@ const MIGRATIONS: &[&str] = &[
          description TEXT NOT NULL DEFAULT '',
          hidden      INTEGER NOT NULL DEFAULT 0
      ) WITHOUT ROWID;",
+    // 14: web sites whose users sign in with the site's tokens.
+    "CREATE TABLE sites (
+         id             TEXT PRIMARY KEY,
+         name           TEXT NOT NULL,
+         users_info_url TEXT NOT NULL,
+         api_login      TEXT NOT NULL,
+         api_password   TEXT NOT NULL,
+         origins        TEXT NOT NULL,
+         ids_in         TEXT NOT NULL,
+         secret         TEXT NOT NULL,
+         created_ms     INTEGER NOT NULL,
+         modified_ms    INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own

@@ -1,0 +1,85 @@
+//! Web sites: the `sites` table. Origins are kept as one newline-separated column.
+
+use rusqlite::{params, Connection, Row};
+
+use super::{StoreError, StoreResult};
+use crate::model::sites::{IdsIn, SiteRecord};
+
+/// `Conflict` if the id is taken.
+pub fn create(conn: &Connection, site: &SiteRecord) -> StoreResult<()> {
+    let inserted = conn.execute(
+        "INSERT INTO sites (id, name, users_info_url, api_login, api_password, origins, ids_in, secret,
+                            created_ms, modified_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
+        params![
+            site.id,
+            site.name,
+            site.users_info_url,
+            site.api_login,
+            site.api_password,
+            site.origins.join("\n"),
+            site.ids_in.as_str(),
+            site.secret,
+            site.created_ms,
+            site.modified_ms
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("site '{}' already exists", site.id)));
+    }
+    Ok(())
+}
+
+/// `NotFound` if there is no such site.
+pub fn update(conn: &Connection, site: &SiteRecord) -> StoreResult<()> {
+    let changed = conn.execute(
+        "UPDATE sites SET name = ?2, users_info_url = ?3, api_login = ?4, api_password = ?5, origins = ?6,
+                          ids_in = ?7, secret = ?8, modified_ms = ?9
+         WHERE id = ?1",
+        params![
+            site.id,
+            site.name,
+            site.users_info_url,
+            site.api_login,
+            site.api_password,
+            site.origins.join("\n"),
+            site.ids_in.as_str(),
+            site.secret,
+            site.modified_ms
+        ],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("site '{}' does not exist", site.id)));
+    }
+    Ok(())
+}
+
+pub fn delete(conn: &Connection, id: &str) -> StoreResult<bool> {
+    Ok(conn.execute("DELETE FROM sites WHERE id = ?1", [id])? > 0)
+}
+
+fn site(row: &Row) -> rusqlite::Result<SiteRecord> {
+    let origins: String = row.get(5)?;
+    Ok(SiteRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        users_info_url: row.get(2)?,
+        api_login: row.get(3)?,
+        api_password: row.get(4)?,
+        origins: origins.lines().filter(|o| !o.is_empty()).map(str::to_owned).collect(),
+        ids_in: IdsIn::parse(&row.get::<_, String>(6)?).unwrap_or_default(),
+        secret: row.get(7)?,
+        created_ms: row.get(8)?,
+        modified_ms: row.get(9)?,
+    })
+}
+
+/// Every site, by id.
+pub fn load_all(conn: &Connection) -> StoreResult<Vec<SiteRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, users_info_url, api_login, api_password, origins, ids_in, secret, created_ms, modified_ms
+         FROM sites ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], site)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
