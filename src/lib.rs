@@ -12,6 +12,7 @@
 //! - [`ozeki`]: the Ozeki Chat doors (the Ozeki 10 HTTP API for HTTP API users).
 //! - [`sites`]: web sites: their admin API, their users' tokens, the users-info client that
 //!   learns their names and avatars, and the embeddable widget.
+//! - [`web`]: the web client, its files and the Fastpath visitor page, compiled in.
 //! - [`outbound`]: outbound HTTP (webhooks, users-info) and its destination rules.
 //! - [`inbound`], [`requests`]: what several doors share: the rules for what comes in, and
 //!   the requests they make of the core for a caller.
@@ -48,6 +49,7 @@ pub mod sse;
 pub mod state;
 pub mod upgrade;
 pub mod vcard;
+pub mod web;
 pub mod ws;
 pub mod xmpp;
 

@@ -7,11 +7,16 @@ use actix_web::web;
 use crate::http::rooms::Holder::{Group, User};
 use crate::http::rooms::RoomPart;
 use crate::http::{admin, chat, contacts, fastpath, groups, metrics, misc, rooms, system, vcards};
-use crate::{apps, ozeki, sites, sse, ws, xmpp};
+use crate::{apps, ozeki, sites, sse, web as pages, ws, xmpp};
 
 /// Every route of the server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(misc::health))
+    cfg.route("/", web::get().to(home))
+        .route("/web/{file}", web::get().to(pages::file))
+        .route("/ask/{workgroup}", web::get().to(pages::ask_page))
+        .route("/imbachat/v1/{dev_id}/widget", web::get().to(sites::widget::by_path))
+        .route("/widget.js", web::get().to(sites::widget::by_query))
+        .route("/healthz", web::get().to(misc::health))
         .route("/metrics", web::get().to(metrics::metrics))
         // The admin and chat REST APIs, under ofchat's prefix and the REST API plugin's.
         .service(web::scope("/restapi/v1").configure(rest_v1))
@@ -194,6 +199,19 @@ fn chatrooms(cfg: &mut web::ServiceConfig) {
 /// The Ozeki 10 HTTP API: on the main listener, and alone on `ozeki.http_api_bind`.
 pub fn http_api_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api", web::get().to(ozeki::http_api::api)).route("/api", web::post().to(ozeki::http_api::api));
+}
+
+/// `GET /`: an Ozeki client's call (`/?srv=…`), else the web client.
+pub async fn home(
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
+    state: web::Data<crate::state::AppState>,
+) -> actix_web::HttpResponse {
+    if ozeki::client_api::is_client_call(&req) {
+        ozeki::client_api::call(req, payload, state).await
+    } else {
+        pages::index()
+    }
 }
 
 /// What no route serves: an Ozeki client's call (`?srv=…&api=…` under any path, with or

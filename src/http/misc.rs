@@ -18,10 +18,11 @@ pub struct TokenRequest {
     password: String,
 }
 
-/// `POST /restapi/v1/auth/token` `{"username","password"}` → `{"token","expires"}`: an HS256
+/// `POST /restapi/v1/auth/token` `{"username","password"}` → `{"token","expires","username","jid"}`: an HS256
 /// JWT for `/ws?token=` and `/sse/{user}?token=`, where browsers cannot send headers.
 pub async fn issue_token(state: web::Data<AppState>, body: web::Json<TokenRequest>) -> Result<HttpResponse, ApiError> {
     let caller = state.auth.verify(&body.username, &body.password).await?;
     let (token, expires) = state.auth.issue_token(&caller.username)?;
-    Ok(HttpResponse::Ok().json(json!({ "token": token, "expires": expires })))
+    let jid = format!("{}@{}", caller.username, state.domain());
+    Ok(HttpResponse::Ok().json(json!({ "token": token, "expires": expires, "username": caller.username, "jid": jid })))
 }

@@ -458,3 +458,65 @@ impl Ws {
         }
     }
 }
+
+/// A Node.js script the tests drive (`tests/interop`, `tests/browser`): it prints one JSON
+/// line `{"event": …}` per step, and `{"event":"failed","error"}` if something went wrong.
+pub struct NodeScript {
+    name: &'static str,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    pub child: tokio::process::Child,
+}
+
+impl NodeScript {
+    /// Runs `node ARGS…` in `dir` (npm's pinned packages installed there from the committed
+    /// lockfile first, if `package` is missing).
+    pub fn start(name: &'static str, dir: &std::path::Path, package: &str, args: &[&str]) -> NodeScript {
+        if !dir.join("node_modules").join(package).join("package.json").exists() {
+            let status = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(dir)
+                .status()
+                .expect("npm is installed (Node.js >= 20.10)");
+            assert!(status.success(), "npm ci in {} failed", dir.display());
+        }
+        let mut child = tokio::process::Command::new("node")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        NodeScript { name, lines: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout)), child }
+    }
+
+    /// The next step named `event`, skipping others; panics with what the script said if it
+    /// failed, ended or took longer than `limit`.
+    pub async fn step_within(&mut self, event: &str, limit: Duration) -> Value {
+        loop {
+            let line = tokio::time::timeout(limit, self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no '{event}' from the {} script in time", self.name))
+                .expect("script output")
+                .unwrap_or_else(|| panic!("the {} script ended before '{event}'", self.name));
+            let value: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{} said: {line}", self.name));
+            assert_ne!(value["event"], "failed", "the {} script failed: {value}", self.name);
+            if value["event"] == event {
+                return value;
+            }
+        }
+    }
+
+    pub async fn step(&mut self, event: &str) -> Value {
+        self.step_within(event, Duration::from_secs(20)).await
+    }
+
+    /// Waits for the script to exit, and checks that it succeeded.
+    pub async fn finish(mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the {} script did not exit", self.name))
+            .expect("the script's status");
+        assert!(status.success(), "the {} script exited with {status}", self.name);
+    }
+}

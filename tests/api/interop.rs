@@ -7,11 +7,8 @@
 //! runs it too when the packages are missing).
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
-use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -19,46 +16,8 @@ fn interop_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
-/// Installs the pinned packages from the committed lockfile if they are missing.
-fn ensure_packages() {
-    let dir = interop_dir();
-    if dir.join("node_modules/@xmpp/client/package.json").exists() {
-        return;
-    }
-    let status = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm is installed (Node.js >= 20.10 is needed for the interop test)");
-    assert!(status.success(), "npm ci in tests/interop failed");
-}
-
-struct Script {
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    child: tokio::process::Child,
-}
-
-impl Script {
-    /// The next step the script reports, or a panic with what it said.
-    async fn step(&mut self, event: &str) -> Value {
-        loop {
-            let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("no '{event}' from the interop script in time"))
-                .expect("script output")
-                .unwrap_or_else(|| panic!("the interop script ended before '{event}'"));
-            let value: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("script said: {line}"));
-            assert_ne!(value["event"], "failed", "the interop script failed: {value}");
-            if value["event"] == event {
-                return value;
-            }
-        }
-    }
-}
-
 #[actix_web::test]
 async fn xmpp_js_connects_binds_fetches_its_roster_chats_and_joins_a_room() {
-    ensure_packages();
     let app = spawn_app().await;
     for name in ["ann", "bob"] {
         app.create_user(name).await;
@@ -76,17 +35,13 @@ async fn xmpp_js_connects_binds_fetches_its_roster_chats_and_joins_a_room() {
     assert_eq!(joined.status, 201, "{}", joined.text());
 
     let service = app.ws_url("/xmpp-websocket");
-    let mut child = tokio::process::Command::new("node")
-        .arg("--experimental-websocket")
-        .arg("xmpp-client.mjs")
-        .args([service.as_str(), "localhost", "ann", "pw-ann", "bob@localhost", "hall@conference.localhost"])
-        .current_dir(interop_dir())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let stdout = child.stdout.take().unwrap();
-    let mut script = Script { lines: BufReader::new(stdout).lines(), child };
+    let args = ["--experimental-websocket", "xmpp-client.mjs", &service, "localhost", "ann", "pw-ann", "bob@localhost"];
+    let mut script = NodeScript::start(
+        "interop",
+        &interop_dir(),
+        "@xmpp/client",
+        &[&args[..], &["hall@conference.localhost"]].concat(),
+    );
 
     let online = script.step("online").await;
     assert!(online["jid"].as_str().unwrap().starts_with("ann@localhost/"), "{online}");
@@ -115,7 +70,5 @@ async fn xmpp_js_connects_binds_fetches_its_roster_chats_and_joins_a_room() {
     assert_eq!(app.send("bob", &bob, "ann", "hello back").await.status, 200);
     script.step("answered").await;
     script.step("done").await;
-    let status =
-        tokio::time::timeout(Duration::from_secs(10), script.child.wait()).await.expect("the script exits").unwrap();
-    assert!(status.success(), "the interop script exited with {status}");
+    script.finish().await;
 }

@@ -3,6 +3,7 @@
 mod admin;
 mod apps;
 mod bench;
+mod browser;
 mod chat;
 mod cli;
 mod contacts;

@@ -446,7 +446,7 @@ async fn users_info_names_site_users_everywhere_batched_cached_and_never_holding
         (event.data["name"].as_str(), event.data["avatar"].as_str()),
         (Some("John"), Some("http://img.example/1.png"))
     );
-    let history = app.get_bearer("/restapi/v1/chat/shop.1/messages?with=shop.2@localhost", &one).await;
+    let history = app.get_bearer("/restapi/v1/chat/shop.1/messages?to=shop.2@localhost", &one).await;
     assert_eq!(history.json()["messages"][0]["name"], "John", "{}", history.text());
 
     let stream = reply(
