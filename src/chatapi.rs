@@ -337,16 +337,6 @@ fn invitation_json(invitation: &Invitation, hosts: &Hosts) -> Value {
     }
 }
 
-/// `text` as one query value (letters, digits and `-_.~` kept).
-fn percent_encoded(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn workgroup_json(event: &WorkgroupEvent, hosts: &Hosts) -> Value {
     let workgroup_at = |name: &str| hosts.render(&Address::workgroup(name));
     let visitor_at = |name: &str, user_id: &str| hosts.render(&Address::visitor(name, user_id));
@@ -385,7 +375,7 @@ fn workgroup_json(event: &WorkgroupEvent, hosts: &Hosts) -> Value {
         WorkgroupEvent::ChatOffered { workgroup, user_id, room, agent } => {
             let room = hosts.render(&Address::room(room.as_str()));
             // The visitor page, which joins the room for the visitor (`crate::sites::widget`).
-            let url = format!("/ask/{workgroup}?userID={}", percent_encoded(user_id));
+            let url = format!("/ask/{workgroup}?userID={}", crate::urls::component(user_id));
             to_visitor(workgroup, user_id, json!({ "type": "offer", "url": url, "mucRoom": room, "agent": agent }))
         }
         WorkgroupEvent::ChatEnded { workgroup, user_id, room } => {

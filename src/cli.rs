@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::secrets::ADMIN_PASSWORD_FILE;
+use crate::urls::component as segment;
 
 /// How to reach the server.
 #[derive(Args, Debug, Clone)]
@@ -268,16 +269,6 @@ fn new_password(given: NewPassword) -> Result<String, Failure> {
         return Err(Failure::Usage("the password must not be empty".into()));
     }
     Ok(password)
-}
-
-/// A path segment, percent-encoded.
-fn segment(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 fn text_list(value: &Value, key: &str) -> Vec<Value> {

@@ -13,6 +13,7 @@
 //! - [`sites`]: web sites: their admin API, their users' tokens, the users-info client that
 //!   learns their names and avatars, and the embeddable widget.
 //! - [`web`]: the web client, its files and the Fastpath visitor page, compiled in.
+//! - [`urls`]: percent-encoding of one URL component.
 //! - [`outbound`]: outbound HTTP (webhooks, users-info) and its destination rules.
 //! - [`inbound`], [`requests`]: what several doors share: the rules for what comes in, and
 //!   the requests they make of the core for a caller.
@@ -48,6 +49,7 @@ pub mod sites;
 pub mod sse;
 pub mod state;
 pub mod upgrade;
+pub mod urls;
 pub mod vcard;
 pub mod web;
 pub mod ws;

@@ -208,10 +208,9 @@ pub async fn home(
     state: web::Data<crate::state::AppState>,
 ) -> actix_web::HttpResponse {
     if ozeki::client_api::is_client_call(&req) {
-        ozeki::client_api::call(req, payload, state).await
-    } else {
-        pages::index()
+        return ozeki::client_api::call(req, payload, state).await;
     }
+    pages::index()
 }
 
 /// What no route serves: an Ozeki client's call (`?srv=…&api=…` under any path, with or

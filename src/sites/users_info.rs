@@ -28,6 +28,7 @@ use switchboard_actors::sites::Sites;
 
 use crate::config::{secs, SitesConfig};
 use crate::outbound::{client_for, destination};
+use crate::urls::component;
 
 /// Largest users-info answer read.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
@@ -212,7 +213,7 @@ impl UsersInfo {
 
     /// One request to the site's users-info URL: its users by id.
     async fn ask(&self, site: &SiteRecord, ids: &[String]) -> Result<HashMap<String, Value>, String> {
-        let joined = ids.iter().map(|id| encode_component(id)).collect::<Vec<_>>().join(",");
+        let joined = ids.iter().map(|id| component(id)).collect::<Vec<_>>().join(",");
         let url = match site.ids_in {
             IdsIn::Query => {
                 let separator = if site.users_info_url.contains('?') { '&' } else { '?' };
@@ -297,19 +298,6 @@ fn parse_answer(body: &[u8]) -> Result<HashMap<String, Value>, String> {
     Ok(users)
 }
 
-/// An id as one part of a URL (letters, digits and `-_.~` kept, everything else escaped).
-fn encode_component(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +311,5 @@ mod tests {
         assert_eq!(users["P11-A"]["name"], "P");
         assert!(parse_answer(br#"{"code":401}"#).unwrap_err().contains("array"));
         assert!(parse_answer(b"<html>").unwrap_err().contains("not JSON"));
-        assert_eq!(encode_component("P11 A/é"), "P11%20A%2F%C3%A9");
     }
 }

@@ -45,7 +45,7 @@ const LONG: Duration = Duration::from_secs(30);
 #[actix_web::test]
 async fn two_people_sign_in_in_two_browsers_see_each_other_chat_reload_and_meet_in_a_room() {
     let app = spawn_app().await;
-    for name in ["ann", "bob"] {
+    for name in ["ann", "bob", "cy"] {
         app.create_user(name).await;
     }
     for (owner, contact) in [("ann", "bob@localhost"), ("bob", "ann@localhost")] {
@@ -62,9 +62,18 @@ async fn two_people_sign_in_in_two_browsers_see_each_other_chat_reload_and_meet_
     assert_eq!(page.status, 200);
     assert!(page.text().contains("/web/app.js"), "{}", page.text());
 
-    let passwords = json!({"ann": "pw-ann", "bob": "pw-bob"});
+    let passwords = json!({"ann": "pw-ann", "bob": "pw-bob", "cy": "pw-cy"});
     let mut script = run("chat", &app.base, json!({ "passwords": passwords, "offline": 35 }));
     script.step_within("online", LONG).await;
+    script.step("presence").await;
+    let request = script.step("request").await;
+    assert_eq!(request["accepted"], "cy@localhost");
+    let roster = app.get("/restapi/v1/users/cy/roster", app.admin()).await;
+    assert!(
+        roster.text().contains("ann@localhost") && roster.text().contains("\"subscriptionType\":3"),
+        "{}",
+        roster.text()
+    );
     let unread = script.step("unread").await;
     assert_eq!(unread["count"], "35", "bob's unread count includes what waited: {unread}");
     script.step("received").await;

@@ -499,6 +499,7 @@ impl NodeScript {
                 .unwrap_or_else(|_| panic!("no '{event}' from the {} script in time", self.name))
                 .expect("script output")
                 .unwrap_or_else(|| panic!("the {} script ended before '{event}'", self.name));
+            eprintln!("{}: {line}", self.name);
             let value: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{} said: {line}", self.name));
             assert_ne!(value["event"], "failed", "the {} script failed: {value}", self.name);
             if value["event"] == event {

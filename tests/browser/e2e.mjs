@@ -47,6 +47,25 @@ async function chat() {
   await ann.waitForSelector('#contacts [data-jid="bob@localhost"] .dot.available');
   await bob.waitForSelector('#contacts [data-jid="ann@localhost"] .dot.available');
   say('online', { seen: 'both' });
+  // Presence: ann goes away, bob sees it.
+  await ann.selectOption('#my-show', 'away');
+  await ann.fill('#my-status', 'at lunch');
+  await ann.press('#my-status', 'Enter');
+  await bob.waitForSelector('#contacts [data-jid="ann@localhost"] .dot.away');
+  await bob.waitForSelector('#contacts [data-jid="ann@localhost"] .presence:text("at lunch")');
+  await ann.selectOption('#my-show', 'available');
+  await bob.waitForSelector('#contacts [data-jid="ann@localhost"] .dot.available');
+  say('presence', { seen: 'away' });
+  // A contact request from cy, who is not in the page: ann accepts it and cy is a contact.
+  const basic = 'Basic ' + Buffer.from(`cy:${input.passwords.cy}`).toString('base64');
+  const stream = await (await fetch(`${base}/restapi/v1/chat/cy/login`, { method: 'POST', headers: { Authorization: basic } })).text();
+  const asked = await fetch(`${base}/restapi/v1/chat/${stream}/contacts`, {
+    method: 'POST', headers: { Authorization: basic, 'Content-Type': 'application/json' }, body: JSON.stringify({ jid: 'ann@localhost' }),
+  });
+  if (asked.status !== 201) throw new Error(`cy's request: ${asked.status} ${await asked.text()}`);
+  await ann.click('#requests [data-jid="cy@localhost"] button:text("Accept")');
+  await ann.waitForSelector('#contacts [data-jid="cy@localhost"] .dot');
+  say('request', { accepted: 'cy@localhost' });
   // The password is not kept in the page.
   const kept = await ann.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }));
   if (kept.includes(input.passwords.ann)) throw new Error('the password was stored in the page');

@@ -43,10 +43,13 @@ async function start() {
     onEvent,
     onState: (s) => {
       $('connection').textContent = s;
-      document.body.dataset.connection = s;
+      // Contacts are read once the socket is attached (and again after a reconnect), so no
+      // presence falls between the list and the events.
+      if (s === 'connected') loadContacts().then(() => { document.body.dataset.connection = s; }).catch(showError);
+      else document.body.dataset.connection = s;
     },
   });
-  await Promise.all([loadContacts(), loadAgent()]);
+  await loadAgent();
 }
 
 function call(method, path, body) {
@@ -60,7 +63,15 @@ function streamPath(rest) {
 // ---- contacts and presence ---------------------------------------------------------------
 
 async function loadContacts() {
-  const answer = await call('GET', streamPath('/contacts'));
+  // Presence that arrives while the list is on its way is applied again on top of it.
+  const arrived = [];
+  state.arriving = arrived;
+  let answer;
+  try {
+    answer = await call('GET', streamPath('/contacts'));
+  } finally {
+    if (state.arriving === arrived) state.arriving = null;
+  }
   state.contacts.clear();
   for (const item of answer.rosterItem || []) {
     state.contacts.set(bare(item.jid), {
@@ -68,6 +79,7 @@ async function loadContacts() {
       show: item.show, status: item.status, ask: item.ask,
     });
   }
+  for (const event of arrived) onPresence(event);
   renderContacts();
 }
 
@@ -107,7 +119,8 @@ function addRequest(jid) {
 }
 
 function setPresence() {
-  state.live.send('presence', { show: $('my-show').value, status: $('my-status').value || null }).catch(showError);
+  // A presence change is answered only when refused (an error frame).
+  state.live.send('presence', { show: $('my-show').value, status: $('my-status').value || null }, { wait: false }).catch(showError);
 }
 
 // ---- conversations -------------------------------------------------------------------------
@@ -340,6 +353,7 @@ async function answerOffer(id, accept) {
 // ---- events ------------------------------------------------------------------------------------
 
 function onEvent(event) {
+  if (!event.event && event.type === 'error') return showError(new Error(event.message));
   switch (event.event) {
     case 'chatapi.chat': return onChat(event);
     case 'chatapi.presence': return onPresence(event);
@@ -392,6 +406,7 @@ function onPresence(event) {
   }
   const from = bare(event.from);
   if (event.type === 'subscribe') return addRequest(from);
+  if (state.arriving) state.arriving.push(event);
   const contact = state.contacts.get(from);
   if (!contact) return undefined;
   if (event.type === 'available') { contact.show = event.show; contact.status = event.status; }
