@@ -145,6 +145,7 @@ async function widget() {
   await page.locator('#switchboard-widget li.mine', { hasText: input.message }).waitFor();
   say('sent', { body: input.message });
   // An answer from user 2 shows in the dialog.
+  if (!input.reply) return;
   say('waiting-for-reply');
   await page.locator('#switchboard-widget li.theirs', { hasText: input.reply }).waitFor();
   say('replied', { body: input.reply });
