@@ -32,6 +32,8 @@ use crate::urls::component;
 
 /// Largest users-info answer read.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// Answers kept before the stale ones are dropped (any id a site user asks about takes one).
+const MAX_ENTRIES: usize = 100_000;
 
 #[derive(Debug, Clone)]
 pub struct UsersInfoOptions {
@@ -72,6 +74,21 @@ struct State {
     entries: HashMap<(String, String), Entry>,
     /// Ids waiting for their site's next request.
     pending: HashMap<String, BTreeSet<String>>,
+}
+
+impl State {
+    /// Drops what is stale; if that is not enough, everything settled (it is asked again
+    /// when wanted).
+    fn prune(&mut self, now: Instant) {
+        self.entries.retain(|_, entry| match entry {
+            Entry::Asking => true,
+            Entry::Known { until, .. } => *until > now,
+            Entry::Failed { retry_at } => *retry_at > now,
+        });
+        if self.entries.len() >= MAX_ENTRIES / 2 {
+            self.entries.retain(|_, entry| matches!(entry, Entry::Asking));
+        }
+    }
 }
 
 /// Site users' names and avatars, fetched and kept.
@@ -140,6 +157,9 @@ impl UsersInfo {
             Some(Entry::Known { until, .. }) if *until > now => return,
             Some(Entry::Failed { retry_at }) if *retry_at > now => return,
             _ => {}
+        }
+        if state.entries.len() >= MAX_ENTRIES {
+            state.prune(now);
         }
         state.entries.insert(key, Entry::Asking);
         let pending = state.pending.entry(site.to_owned()).or_default();
