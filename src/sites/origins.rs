@@ -20,7 +20,8 @@ use crate::state::AppState;
 
 /// Whether `origin` (`scheme://host[:port]`) names the host the request was sent to.
 fn same_origin(origin: &str, req: &ServiceRequest) -> bool {
-    let host = req.connection_info().host().to_ascii_lowercase();
+    // The Host header itself: a page's script cannot set it, unlike the forwarding headers.
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     let origin = origin.to_ascii_lowercase();
     let rest = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")).unwrap_or(&origin);
     rest == host || rest.strip_suffix(":80") == Some(host.as_str()) || host.strip_suffix(":80") == Some(rest)
