@@ -22,8 +22,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchboard_actors::accounts::Accounts;
 use switchboard_actors::model::records::AccountKind;
+use switchboard_actors::model::records::UserUpdate;
 use switchboard_actors::model::sites::parse_site_username;
-use switchboard_actors::password::{PasswordHasher, PasswordWorker, VerifyPassword};
+use switchboard_actors::password::{DeriveScram, PasswordHasher, PasswordWorker, VerifyPassword};
 use switchboard_actors::router::{ResolveStream, Router, StreamInfo};
 use switchboard_actors::sites::{SiteUserError, Sites};
 
@@ -98,6 +99,9 @@ pub struct Authenticator {
     api_secret: Option<String>,
     /// Web sites, whose users sign in with the site's tokens, and what they are called.
     sites: Option<(Sites, Arc<UsersInfo>)>,
+    /// Keys the salts SCRAM shows for user names without credentials (stable across restarts,
+    /// as a real salt is, so the exchange does not tell which names exist).
+    scram_salt_key: [u8; 32],
 }
 
 impl Authenticator {
@@ -118,7 +122,16 @@ impl Authenticator {
             failure_window: secs(config.failed_login_window_secs),
             api_secret: None,
             sites: None,
+            scram_salt_key: Sha256::new()
+                .chain_update(b"switchboard scram salts")
+                .chain_update(jwt_secret)
+                .finalize()
+                .into(),
         }
+    }
+
+    pub fn scram_salt_key(&self) -> &[u8] {
+        &self.scram_salt_key
     }
 
     /// Accepts site user tokens of `sites`, and has a signed-in site user's name and avatar
@@ -167,6 +180,7 @@ impl Authenticator {
         // A site user has no password: only its site's tokens sign it in.
         let user = self.accounts.find(username).await?.filter(|u| u.kind != AccountKind::Site);
         let locked = user.as_ref().is_some_and(|u| u.locked);
+        let lacks_scram = user.as_ref().is_some_and(|u| u.scram.is_empty());
         // An unknown user still costs one argon2 verification, so timing does not tell
         // which user names exist.
         let hash = user.map(|u| u.password_hash).unwrap_or_else(|| dummy_hash().to_owned());
@@ -175,6 +189,9 @@ impl Authenticator {
             return Err(locked_out(username));
         }
         if ok {
+            if lacks_scram {
+                self.add_scram_keys(username, password);
+            }
             self.failures.lock().expect("auth failures lock").remove(username);
             self.cache
                 .lock()
@@ -187,7 +204,22 @@ impl Authenticator {
         }
     }
 
-    fn check_not_locked(&self, username: &str) -> Result<(), ApiError> {
+    /// Gives an account made before SCRAM credentials were kept its credentials, from the
+    /// password it just signed in with (in the background; the login does not wait).
+    fn add_scram_keys(&self, username: &str, password: &str) {
+        let (accounts, passwords) = (self.accounts.clone(), self.passwords.clone());
+        let (username, password) = (username.to_owned(), password.to_owned());
+        actix_web::rt::spawn(async move {
+            let Ok(scram) = passwords.send(DeriveScram { password }).await else { return };
+            let update = UserUpdate { username, scram: Some(scram), ..Default::default() };
+            if let Err(e) = accounts.update(update).await {
+                tracing::warn!(error = %e, "could not keep an account's SCRAM credentials");
+            }
+        });
+    }
+
+    /// Refuses a sign-in to a user name with too many recent failures (429).
+    pub fn check_not_locked(&self, username: &str) -> Result<(), ApiError> {
         let failures = self.failures.lock().expect("auth failures lock");
         if let Some(f) = failures.get(username) {
             let elapsed = f.since.elapsed();
@@ -201,7 +233,8 @@ impl Authenticator {
         Ok(())
     }
 
-    fn record_failure(&self, username: &str) {
+    /// Counts a failed sign-in of `username` (every door's, for the lockout above).
+    pub fn record_failure(&self, username: &str) {
         let mut failures = self.failures.lock().expect("auth failures lock");
         let entry = failures.entry(username.to_owned()).or_insert(FailedLogins { count: 0, since: Instant::now() });
         if entry.since.elapsed() >= self.failure_window {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use actix::Addr;
 use switchboard_actors::accounts::Accounts;
 use switchboard_actors::model::records::AccountKind;
-use switchboard_actors::password::{HashPassword, PasswordWorker, VerifyPassword};
+use switchboard_actors::password::{HashPassword, HashedPassword, PasswordWorker, VerifyPassword};
 use switchboard_actors::random::random_hex;
 use switchboard_actors::store::{NewUser, UserUpdate};
 
@@ -53,11 +53,12 @@ pub async fn ensure_admin(
                 let check = VerifyPassword { password: configured.clone(), phc: user.password_hash.clone() };
                 let same = passwords.send(check).await.map_err(|e| e.to_string())?;
                 if !same {
-                    let password_hash = hash(passwords, &configured).await?;
+                    let hashed = hash(passwords, &configured).await?;
                     accounts
                         .update(UserUpdate {
                             username: ADMIN_USERNAME.into(),
-                            password_hash: Some(password_hash),
+                            password_hash: Some(hashed.phc),
+                            scram: Some(hashed.scram),
                             ..Default::default()
                         })
                         .await
@@ -79,20 +80,21 @@ pub async fn ensure_admin(
     Ok(Some(path))
 }
 
-async fn hash(passwords: &Addr<PasswordWorker>, password: &str) -> Result<String, String> {
+async fn hash(passwords: &Addr<PasswordWorker>, password: &str) -> Result<HashedPassword, String> {
     passwords.send(HashPassword { password: password.to_owned() }).await.map_err(|e| e.to_string())
 }
 
 async fn create_admin(accounts: &Accounts, passwords: &Addr<PasswordWorker>, password: &str) -> Result<(), String> {
-    let password_hash = hash(passwords, password).await?;
+    let hashed = hash(passwords, password).await?;
     accounts
         .create(NewUser {
             username: ADMIN_USERNAME.into(),
             kind: AccountKind::User,
-            password_hash,
+            password_hash: hashed.phc,
             name: "Administrator".into(),
             email: String::new(),
             properties: Vec::new(),
+            scram: hashed.scram,
         })
         .await
         .map_err(|e| e.to_string())

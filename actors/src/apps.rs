@@ -45,6 +45,7 @@ impl Apps {
             name: app.name.clone(),
             email: String::new(),
             properties: Vec::new(),
+            scram: Vec::new(),
         };
         let (name, id) = (app.name.clone(), app.id.clone());
         self.apps.create_app(app, account).await?;

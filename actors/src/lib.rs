@@ -28,7 +28,8 @@
 //! - [`sites`]: web sites whose users sign in with the site's tokens, and their accounts.
 //! - [`mailbox`]: HTTP API users' sending and folders, and the clock that sends what
 //!   waits in their outboxes.
-//! - [`password`], [`random`], [`clock`]: argon2 hashing, secrets and ids, timestamps.
+//! - [`password`], [`scram`], [`random`], [`clock`]: argon2 hashing, SCRAM credentials and
+//!   proofs, secrets and ids, timestamps.
 //!
 //! This crate never depends on actix-web: the doors live in the `switchboard` crate.
 
@@ -49,6 +50,7 @@ pub mod random;
 pub mod roster;
 pub mod route_error;
 pub mod router;
+pub mod scram;
 pub mod sites;
 pub mod station;
 pub mod storage;

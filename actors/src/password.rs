@@ -11,6 +11,8 @@ use actix::prelude::*;
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
+use crate::model::scram::ScramKeys;
+
 /// Argon2id with a working memory that is allocated once and reused.
 pub struct PasswordHasher {
     memory: Vec<Block>,
@@ -96,18 +98,45 @@ pub fn start_password_workers(threads: usize) -> Addr<PasswordWorker> {
     SyncArbiter::start(threads.max(1), || PasswordWorker { hasher: PasswordHasher::new() })
 }
 
-/// Hash a new password. Sent by the admin API and start-up; replies with the PHC string.
+/// What a new password is stored as: its argon2 PHC string (PLAIN and REST logins check
+/// it) and its SCRAM credentials (SCRAM logins).
+#[derive(Debug, Clone)]
+pub struct HashedPassword {
+    pub phc: String,
+    pub scram: Vec<ScramKeys>,
+}
+
+/// Hash a new password. Sent by the admin API and start-up.
 #[derive(Message)]
-#[rtype(result = "String")]
+#[rtype(result = "HashedPassword")]
 pub struct HashPassword {
     pub password: String,
 }
 
 impl Handler<HashPassword> for PasswordWorker {
-    type Result = String;
+    type Result = MessageResult<HashPassword>;
 
-    fn handle(&mut self, msg: HashPassword, _: &mut SyncContext<Self>) -> String {
-        self.hasher.hash(&msg.password)
+    fn handle(&mut self, msg: HashPassword, _: &mut SyncContext<Self>) -> Self::Result {
+        MessageResult(HashedPassword {
+            phc: self.hasher.hash(&msg.password),
+            scram: crate::scram::derive(&msg.password),
+        })
+    }
+}
+
+/// Derive the SCRAM credentials of a password just verified (an account made before they
+/// were kept gets them at its next login).
+#[derive(Message)]
+#[rtype(result = "Vec<ScramKeys>")]
+pub struct DeriveScram {
+    pub password: String,
+}
+
+impl Handler<DeriveScram> for PasswordWorker {
+    type Result = MessageResult<DeriveScram>;
+
+    fn handle(&mut self, msg: DeriveScram, _: &mut SyncContext<Self>) -> Self::Result {
+        MessageResult(crate::scram::derive(&msg.password))
     }
 }
 

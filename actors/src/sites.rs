@@ -89,6 +89,7 @@ impl Sites {
                 name: user_id.to_owned(),
                 email: String::new(),
                 properties: Vec::new(),
+                scram: Vec::new(),
             };
             match self.accounts.create(account).await {
                 Ok(()) => return Ok(username),

@@ -57,5 +57,6 @@ pub fn test_user(name: &str) -> NewUser {
         name: String::new(),
         email: String::new(),
         properties: vec![],
+        scram: vec![],
     }
 }

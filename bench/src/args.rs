@@ -39,6 +39,10 @@ pub enum Scenario {
         senders: usize,
         messages: usize,
     },
+    /// N sign-ins at once.
+    Login {
+        logins: usize,
+    },
 }
 
 /// How pair receivers listen.
@@ -117,6 +121,8 @@ struct Cli {
 enum Command {
     /// Hold N authenticated /ws connections.
     Idle(IdleArgs),
+    /// N sign-ins over /ws with tokens: logins/s and server CPU per login.
+    Login(LoginArgs),
     /// P sender→receiver pairs over /ws.
     Pairs(PairsArgs),
     /// Pairs with receivers on SSE.
@@ -128,7 +134,7 @@ enum Command {
     Ozeki(OzekiArgs),
     /// Users on /ws write to an external app; its webhook is a receiver the bench runs.
     Webhooks(WebhookArgs),
-    /// Every client on XMPP over WebSocket (RFC 7395): `xmpp pairs` or `xmpp room`.
+    /// Every client on XMPP over WebSocket (RFC 7395): `xmpp pairs`, `xmpp room` or `xmpp login`.
     Xmpp {
         #[command(subcommand)]
         shape: XmppShape,
@@ -143,6 +149,15 @@ enum XmppShape {
     Pairs(PairsArgs),
     /// One room.
     Room(RoomArgs),
+    /// N sign-ins (stream, SASL, bind): logins/s and server CPU per login.
+    Login(LoginArgs),
+}
+
+#[derive(Args, Debug)]
+struct LoginArgs {
+    /// Sign-ins (one account each).
+    #[arg(long)]
+    logins: usize,
 }
 
 #[derive(Args, Debug)]
@@ -268,6 +283,7 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
     let (protocol, shape, xmpp) = match cli.scenario {
         Command::Xmpp { shape: XmppShape::Pairs(pairs), xmpp } => (Protocol::Xmpp, Command::Pairs(pairs), Some(xmpp)),
         Command::Xmpp { shape: XmppShape::Room(room), xmpp } => (Protocol::Xmpp, Command::Room(room), Some(xmpp)),
+        Command::Xmpp { shape: XmppShape::Login(login), xmpp } => (Protocol::Xmpp, Command::Login(login), Some(xmpp)),
         json => (Protocol::Json, json, None),
     };
     let scenario = match shape {
@@ -275,6 +291,7 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
             conns: within("--conns", idle.conns, 1, MAX_CONNS)?,
             per_user: idle.per_user.clamp(1, 10_000),
         },
+        Command::Login(login) => Scenario::Login { logins: within("--logins", login.logins, 1, MAX_CONNS)? },
         Command::Pairs(p) => pairs(p, Receivers::Websocket)?,
         Command::Sse(p) => pairs(p, Receivers::Sse)?,
         Command::Room(room) => {
@@ -302,7 +319,7 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
         Scenario::Ozeki { senders, messages, .. } | Scenario::Webhooks { senders, messages } => {
             senders.saturating_mul(*messages)
         }
-        Scenario::Idle { .. } => 0,
+        Scenario::Idle { .. } | Scenario::Login { .. } => 0,
     };
     if messages_in_run > MAX_MESSAGES {
         return Err(usage(&format!("at most {MAX_MESSAGES} messages in one run")));

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_actors::clock::format_stamp;
 use switchboard_actors::model::records::AccountKind;
-use switchboard_actors::password::HashPassword;
+use switchboard_actors::password::{HashPassword, HashedPassword};
 use switchboard_actors::router::{Broadcast, Kick, ListSessions};
 use switchboard_actors::store::{NewUser, UserRecord, UserUpdate};
 use switchboard_actors::Username;
@@ -117,7 +117,7 @@ fn properties(list: Option<Vec<Property>>) -> Result<Option<Vec<(String, String)
 }
 
 /// Hashes on the password workers: argon2 is deliberately slow.
-async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
+async fn hash(state: &AppState, password: String) -> Result<HashedPassword, ApiError> {
     Ok(state.passwords.send(HashPassword { password }).await?)
 }
 
@@ -166,16 +166,17 @@ pub async fn create_user(
     check_email(&email)?;
     let properties = properties(body.properties)?.unwrap_or_default();
     let kind = parse_kind(body.kind.as_deref())?;
-    let password_hash = hash(&state, password).await?;
+    let hashed = hash(&state, password).await?;
     state
         .accounts
         .create(NewUser {
             username: username.to_string(),
             kind,
-            password_hash,
+            password_hash: hashed.phc,
             name: body.name.unwrap_or_default(),
             email,
             properties,
+            scram: hashed.scram,
         })
         .await?;
     Ok(HttpResponse::Created().json(json!({ "username": username.to_string() })))
@@ -216,19 +217,21 @@ pub async fn update_user(
             )));
         }
     }
-    let password_hash = match body.password {
+    let hashed = match body.password {
         Some(password) => {
             check_password(&password)?;
             Some(hash(&state, password).await?)
         }
         None => None,
     };
-    let password_changed = password_hash.is_some();
+    let password_changed = hashed.is_some();
+    let (password_hash, scram) = hashed.map(|h| (h.phc, h.scram)).unzip();
     state
         .accounts
         .update(UserUpdate {
             username: username.clone(),
             password_hash,
+            scram,
             name: body.name,
             email: body.email,
             properties: properties(body.properties)?,

@@ -864,6 +864,7 @@ mod tests {
             created_ms: 0,
             modified_ms: 0,
             locked: false,
+            scram: Vec::new(),
         }
     }
 

@@ -4,11 +4,13 @@
 //! - [`stanza`]: what a stanza from a station means, in the core's messages; shared by both
 //!   doors, so a message sent from either arrives like one from the JSON doors.
 //! - [`render`]: events (rendered once as JSON) as XMPP stanzas, cached once per event.
+//! - [`scram`]: SASL SCRAM-SHA-1 and SCRAM-SHA-256 messages.
 //! - [`post`]: `POST /restapi/v1/chat/{streamid}/xmpp`, one stanza over HTTP.
 //! - [`websocket`]: XMPP over WebSocket (RFC 7395) at `/xmpp-websocket`.
 
 pub mod post;
 pub mod render;
+pub mod scram;
 pub mod stanza;
 pub mod websocket;
 pub mod xml;

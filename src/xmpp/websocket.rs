@@ -1,8 +1,9 @@
 //! XMPP over WebSocket (RFC 7395): `GET /xmpp-websocket`, subprotocol `xmpp`.
 //!
 //! One [`XmppConnection`] actor per socket walks the stream's stages: `<open/>` → features
-//! (SASL PLAIN; the password may be a token from `/restapi/v1/auth/token`, so a browser never
-//! holds the real password) → `<success/>` → a new `<open/>` → features (bind, session) →
+//! (SASL SCRAM-SHA-256, SCRAM-SHA-1 with the stored credentials (`super::scram`), and PLAIN:
+//! the password, a token from `/restapi/v1/auth/token` so a browser never holds the real
+//! password, or a site user's site token) → `<success/>` → a new `<open/>` → features (bind, session) →
 //! resource binding, which attaches the connection to the router as a station of its own
 //! (door `xmpp`). From then on stanzas go through the shared dispatcher
 //! ([`super::stanza::dispatch`]) one at a time, in order, and the station's events come back
@@ -17,12 +18,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use base64::Engine;
 use bytestring::ByteString;
+use switchboard_actors::model::records::AccountKind;
+use switchboard_actors::model::scram::ScramMechanism;
 use switchboard_actors::random::random_hex;
 use switchboard_actors::router::Attach;
 use switchboard_actors::{Event, Push};
 
 use super::ns;
 use super::render;
+use super::scram::{parse_client_first, ScramExchange};
 use super::stanza::{dispatch, error_reply, is_stanza, submit_message, Origin, Refused};
 use super::xml::{parse_element, Element, XmlError};
 use crate::binding::Binding;
@@ -62,6 +66,7 @@ pub async fn open(
         resource: None,
         binding: None,
         auth_failures: 0,
+        scram: None,
         own_occupants: HashSet::new(),
         highest_seq: 0,
         last_heard: Instant::now(),
@@ -95,6 +100,8 @@ pub struct XmppConnection {
     resource: Option<String>,
     binding: Option<Binding>,
     auth_failures: u32,
+    /// A SCRAM exchange waiting for the client's final message.
+    scram: Option<ScramExchange>,
     /// `room@service/nick` addresses this connection occupies: their presence is its own.
     own_occupants: HashSet<String>,
     highest_seq: i64,
@@ -184,8 +191,10 @@ impl XmppConnection {
                 ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Normal, description: None }));
                 ctx.stop();
             }
-            (ns::SASL, "auth", Stage::Authenticating) => self.authenticate(&element, ctx),
+            (ns::SASL, "auth", Stage::Authenticating) if self.scram.is_none() => self.authenticate(&element, ctx),
+            (ns::SASL, "response", Stage::Authenticating) if self.scram.is_some() => self.scram_final(&element, ctx),
             (ns::SASL, "abort", Stage::Authenticating) => {
+                self.scram = None;
                 self.send(&Element::new("failure", ns::SASL).child(Element::new("aborted", ns::SASL)), ctx)
             }
             (ns::CLIENT, "iq", Stage::Binding) if element.find("bind", ns::BIND).is_some() => self.bind(element, ctx),
@@ -216,7 +225,10 @@ impl XmppConnection {
         self.send(&self.open_reply(), ctx);
         let features = if self.stage == Stage::Opening {
             self.stage = Stage::Authenticating;
-            let mechanisms = Element::new("mechanisms", ns::SASL).text_child("mechanism", ns::SASL, "PLAIN");
+            let mechanisms = Element::new("mechanisms", ns::SASL)
+                .text_child("mechanism", ns::SASL, ScramMechanism::Sha256.name())
+                .text_child("mechanism", ns::SASL, ScramMechanism::Sha1.name())
+                .text_child("mechanism", ns::SASL, "PLAIN");
             stream_features(vec![mechanisms])
         } else {
             self.stage = Stage::Binding;
@@ -246,13 +258,24 @@ impl XmppConnection {
     }
 
     fn authenticate(&mut self, auth: &Element, ctx: &mut Ctx) {
-        if auth.get_attr("mechanism") != Some("PLAIN") {
-            return self.sasl_failure("invalid-mechanism", "only PLAIN is offered", ctx);
-        }
+        let mechanism = auth.get_attr("mechanism").unwrap_or_default().to_owned();
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(auth.text_content().trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok());
+        if let Some(scram) = ScramMechanism::from_name(&mechanism) {
+            return match decoded {
+                Some(first) => self.scram_first(scram, first, ctx),
+                None => self.sasl_failure("incorrect-encoding", "the SCRAM message is not base64 of UTF-8", ctx),
+            };
+        }
+        if mechanism != "PLAIN" {
+            return self.sasl_failure(
+                "invalid-mechanism",
+                "the mechanisms are SCRAM-SHA-256, SCRAM-SHA-1 and PLAIN",
+                ctx,
+            );
+        }
         let Some(decoded) = decoded else {
             return self.sasl_failure("incorrect-encoding", "the PLAIN message is not base64 of UTF-8", ctx);
         };
@@ -276,6 +299,65 @@ impl XmppConnection {
             }
             Err(e) => act.sasl_failure("not-authorized", &e.message, ctx),
         }));
+    }
+
+    /// SCRAM's first round: the client's first message in, the server's (salt, iterations,
+    /// nonce) out as a challenge.
+    fn scram_first(&mut self, mechanism: ScramMechanism, first: String, ctx: &mut Ctx) {
+        let username = match parse_client_first(&first) {
+            Ok((_, _, username, _)) => username,
+            Err(why) => return self.sasl_failure("malformed-request", &why, ctx),
+        };
+        if let Err(e) = self.state.auth.check_not_locked(&username) {
+            return self.sasl_failure("temporary-auth-failure", &e.message, ctx);
+        }
+        let state = self.state.clone();
+        let lookup = async move { state.accounts.find(&username).await };
+        ctx.wait(lookup.into_actor(self).map(move |found, act, ctx| {
+            let account = match found {
+                Ok(account) => account,
+                Err(e) => return act.sasl_failure("temporary-auth-failure", &e.to_string(), ctx),
+            };
+            if account.as_ref().is_some_and(|a| a.locked) {
+                return act.sasl_failure("account-disabled", "the account is locked out by the administrator", ctx);
+            }
+            // A site user has no password, so no credentials: it signs in with its site's token.
+            let keys = account
+                .filter(|a| a.kind != AccountKind::Site)
+                .and_then(|a| a.scram.into_iter().find(|k| k.mechanism == mechanism));
+            match ScramExchange::start(mechanism, &first, keys, act.state.auth.scram_salt_key()) {
+                Ok(exchange) => {
+                    let challenge = base64::engine::general_purpose::STANDARD.encode(&exchange.server_first);
+                    act.scram = Some(exchange);
+                    act.send(&Element::new("challenge", ns::SASL).text(challenge), ctx);
+                }
+                Err(why) => act.sasl_failure("malformed-request", &why, ctx),
+            }
+        }));
+    }
+
+    /// SCRAM's last round: the client's proof in; success with the server's signature.
+    fn scram_final(&mut self, response: &Element, ctx: &mut Ctx) {
+        let Some(exchange) = self.scram.take() else { return };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(response.text_content().trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some(decoded) = decoded else {
+            return self.sasl_failure("incorrect-encoding", "the SCRAM message is not base64 of UTF-8", ctx);
+        };
+        match exchange.finish(&decoded) {
+            Ok(server_final) => {
+                self.username = Some(exchange.username);
+                self.stage = Stage::Reopening;
+                let answer = base64::engine::general_purpose::STANDARD.encode(server_final);
+                self.send(&Element::new("success", ns::SASL).text(answer), ctx);
+            }
+            Err(why) => {
+                self.state.auth.record_failure(&exchange.username);
+                self.sasl_failure("not-authorized", &why, ctx);
+            }
+        }
     }
 
     fn bind(&mut self, iq: Element, ctx: &mut Ctx) {

@@ -1,5 +1,5 @@
 //! Interop: `@xmpp/client` 0.14 (npm), a client nobody on this project wrote, connects over
-//! `/xmpp-websocket`, authenticates with SASL PLAIN, binds, fetches its roster, talks 1:1
+//! `/xmpp-websocket`, authenticates with SASL SCRAM-SHA-1, binds, fetches its roster, talks 1:1
 //! with a REST/SSE user and joins a room. The script (`tests/interop/xmpp-client.mjs`)
 //! prints one JSON line per step; this test drives the other side.
 //!
@@ -43,6 +43,8 @@ async fn xmpp_js_connects_binds_fetches_its_roster_chats_and_joins_a_room() {
         &[&args[..], &["hall@conference.localhost"]].concat(),
     );
 
+    let sasl = script.step("sasl").await;
+    assert_eq!(sasl["offered"], json!(["SCRAM-SHA-1", "PLAIN"]), "the library's mechanisms that the server offers");
     let online = script.step("online").await;
     assert!(online["jid"].as_str().unwrap().starts_with("ann@localhost/"), "{online}");
     let roster = script.step("roster").await;

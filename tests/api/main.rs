@@ -20,6 +20,7 @@ mod ozeki_client;
 mod profile;
 mod restart;
 mod rooms;
+mod sasl;
 mod sites;
 mod upgrade;
 mod xmpp;

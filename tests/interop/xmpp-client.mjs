@@ -2,7 +2,7 @@
 // against Switchboard's XMPP over WebSocket (RFC 7395).
 //
 // Usage: node --experimental-websocket xmpp-client.mjs SERVICE DOMAIN USER PASSWORD PEER ROOM
-// It connects, authenticates with SASL PLAIN, binds, fetches its roster, sends PEER a chat
+// It connects, authenticates with SASL SCRAM-SHA-1 (the library's SCRAM), binds, fetches its roster, sends PEER a chat
 // message, joins ROOM (XEP-0045) and speaks there, then waits for a chat message from PEER
 // whose body is "hello back". Each step is printed as one JSON line on stdout for the Rust
 // test that drives the other side; any failure exits non-zero.
@@ -17,7 +17,12 @@ const fail = (why) => {
 };
 setTimeout(() => fail("timed out"), 20_000).unref();
 
-const xmpp = client({ service, domain, username, password, resource: "interop" });
+// SCRAM-SHA-1 by name, so that a server offering only PLAIN fails this check.
+const credentials = async (authenticate, mechanisms) => {
+  say("sasl", { offered: mechanisms });
+  await authenticate({ username, password }, "SCRAM-SHA-1");
+};
+const xmpp = client({ service, domain, credentials, resource: "interop" });
 xmpp.on("error", fail);
 
 let joined;

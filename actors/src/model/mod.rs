@@ -11,6 +11,7 @@
 //! - [`ozeki`]: Ozeki's md5 user and conversation ids.
 //! - [`apps`]: external apps, their chats and webhook deliveries.
 //! - [`groups`]: user groups (shared rosters, group affiliations).
+//! - [`scram`]: SCRAM credentials per mechanism, as the store keeps them.
 //! - [`names`]: display names and avatars beside addresses (site users).
 //! - [`sites`]: web sites that sign their users in with tokens, and site users' names.
 //! - [`mailbox`]: an HTTP API user's folders and the messages in them.
@@ -25,6 +26,7 @@ pub mod message;
 pub mod names;
 pub mod ozeki;
 pub mod records;
+pub mod scram;
 pub mod sites;
 
 pub use address::{Address, Hosts};

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::scram::ScramKeys;
+
 /// What an account is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AccountKind {
@@ -57,6 +59,8 @@ pub struct NewUser {
     pub name: String,
     pub email: String,
     pub properties: Vec<(String, String)>,
+    /// The password's SCRAM credentials (none for accounts without a password).
+    pub scram: Vec<ScramKeys>,
 }
 
 /// A change to an account; `None` leaves a field as it is. `properties`, when given,
@@ -65,6 +69,8 @@ pub struct NewUser {
 pub struct UserUpdate {
     pub username: String,
     pub password_hash: Option<String>,
+    /// Given with a new password (or alone, to add the credentials an account lacks).
+    pub scram: Option<Vec<ScramKeys>>,
     pub name: Option<String>,
     pub email: Option<String>,
     pub properties: Option<Vec<(String, String)>>,
@@ -83,6 +89,7 @@ pub struct UserRecord {
     pub modified_ms: i64,
     /// Locked out by the admin: signs in through no door.
     pub locked: bool,
+    pub scram: Vec<ScramKeys>,
 }
 
 /// A history search (`GET /restapi/v1/chat/{username}/messages`).

@@ -112,6 +112,7 @@ impl AccountStorage for MemoryStore {
             created_ms: now,
             modified_ms: now,
             locked: false,
+            scram: user.scram,
         };
         t.users.insert(user.username, record);
         done(Ok(()))
@@ -124,6 +125,9 @@ impl AccountStorage for MemoryStore {
         };
         if let Some(hash) = update.password_hash {
             user.password_hash = hash;
+        }
+        if let Some(scram) = update.scram {
+            user.scram = scram;
         }
         if let Some(name) = update.name {
             user.name = name;

@@ -270,6 +270,8 @@ const MIGRATIONS: &[&str] = &[
          created_ms     INTEGER NOT NULL,
          modified_ms    INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 15: SCRAM credentials per account (RFC 5803 lines), derived when a password is set.
+    "ALTER TABLE users ADD COLUMN scram TEXT NOT NULL DEFAULT '';",
 ];
 
 /// Applies every migration newer than the database's `user_version`, each in its own

@@ -5,13 +5,22 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{StoreError, StoreResult};
 use crate::clock::now_ms;
 use crate::model::records::{AccountKind, NewUser, UserRecord, UserUpdate};
+use crate::model::scram::ScramKeys;
 
 pub fn create(conn: &Connection, user: &NewUser) -> StoreResult<()> {
     let now = now_ms();
     let inserted = conn.execute(
-        "INSERT INTO users (username, kind, password_hash, name, email, created_ms, modified_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (username) DO NOTHING",
-        params![user.username, user.kind.as_str(), user.password_hash, user.name, user.email, now],
+        "INSERT INTO users (username, kind, password_hash, name, email, created_ms, modified_ms, scram)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) ON CONFLICT (username) DO NOTHING",
+        params![
+            user.username,
+            user.kind.as_str(),
+            user.password_hash,
+            user.name,
+            user.email,
+            now,
+            ScramKeys::lines(&user.scram)
+        ],
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!("user '{}' already exists", user.username)));
@@ -25,9 +34,17 @@ pub fn update(conn: &Connection, update: &UserUpdate) -> StoreResult<()> {
              password_hash = COALESCE(?2, password_hash),
              name = COALESCE(?3, name),
              email = COALESCE(?4, email),
-             modified_ms = ?5
+             modified_ms = ?5,
+             scram = COALESCE(?6, scram)
          WHERE username = ?1",
-        params![update.username, update.password_hash, update.name, update.email, now_ms()],
+        params![
+            update.username,
+            update.password_hash,
+            update.name,
+            update.email,
+            now_ms(),
+            update.scram.as_deref().map(ScramKeys::lines)
+        ],
     )?;
     if changed == 0 {
         return Err(not_found(&update.username));
@@ -50,7 +67,7 @@ pub fn delete(conn: &Connection, username: &str) -> StoreResult<()> {
 pub fn find(conn: &Connection, username: &str) -> StoreResult<Option<UserRecord>> {
     let user = conn
         .query_row(
-            "SELECT username, password_hash, name, email, created_ms, modified_ms, kind, locked
+            "SELECT username, password_hash, name, email, created_ms, modified_ms, kind, locked, scram
              FROM users WHERE username = ?1",
             [username],
             row_to_user,
@@ -69,7 +86,7 @@ pub fn find(conn: &Connection, username: &str) -> StoreResult<Option<UserRecord>
 pub fn list(conn: &Connection, search: Option<&str>, limit: Option<usize>) -> StoreResult<Vec<UserRecord>> {
     let pattern = format!("%{}%", escape_like(search.unwrap_or("")));
     let mut stmt = conn.prepare_cached(
-        "SELECT username, password_hash, name, email, created_ms, modified_ms, kind, locked FROM users
+        "SELECT username, password_hash, name, email, created_ms, modified_ms, kind, locked, scram FROM users
          WHERE username LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
          ORDER BY username LIMIT ?2",
     )?;
@@ -174,6 +191,7 @@ fn row_to_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         // A kind this version does not know reads as a person's account.
         kind: AccountKind::parse(&row.get::<_, String>(6)?).unwrap_or_default(),
         locked: row.get(7)?,
+        scram: ScramKeys::parse_lines(&row.get::<_, String>(8)?),
     })
 }
 
@@ -229,6 +247,7 @@ mod tests {
             name: "Alice Liddell".into(),
             email: "alice@example.org".into(),
             properties: vec![("k".into(), "v".into())],
+            scram: crate::scram::derive("pw"),
         }
     }
 
@@ -239,8 +258,12 @@ mod tests {
         assert!(matches!(create(&conn, &alice()), Err(StoreError::Conflict(_))));
         let found = find(&conn, "alice").unwrap().unwrap();
         assert_eq!(found.properties, vec![("k".to_string(), "v".to_string())]);
+        let mechanisms: Vec<_> = found.scram.iter().map(|k| k.mechanism).collect();
+        assert_eq!(mechanisms, crate::model::scram::ScramMechanism::ALL, "both mechanisms' credentials are kept");
+        assert!(found.scram.iter().all(|k| k.iterations == crate::scram::ITERATIONS && k.stored_key.len() >= 20));
         update(&conn, &UserUpdate { username: "alice".into(), name: Some("A".into()), ..Default::default() }).unwrap();
-        assert_eq!(find(&conn, "alice").unwrap().unwrap().name, "A");
+        let renamed = find(&conn, "alice").unwrap().unwrap();
+        assert_eq!((renamed.name.as_str(), renamed.scram), ("A", found.scram), "credentials stay unless given");
         assert_eq!(list(&conn, Some("EXAMPLE"), None).unwrap().len(), 1);
         assert_eq!(list(&conn, Some("%"), None).unwrap().len(), 0, "LIKE wildcards are literal");
         assert_eq!(list(&conn, None, Some(0)).unwrap().len(), 0);

@@ -3,6 +3,7 @@
 //! write marked messages and readers time their arrival.
 
 pub mod idle;
+pub mod login;
 pub mod ozeki;
 pub mod pairs;
 pub mod room;
@@ -26,7 +27,7 @@ use crate::server::{read_users_file, tokens, Account, Admin, Process, Sample};
 use crate::BenchError;
 
 /// Clients are opened this many at a time.
-const CONNECT_CONCURRENCY: usize = 32;
+pub const CONNECT_CONCURRENCY: usize = 32;
 
 /// One run: its options, the server's admin API (when used) and process, and the accounts
 /// it created.
