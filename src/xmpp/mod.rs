@@ -5,9 +5,12 @@
 //!   doors, so a message sent from either arrives like one from the JSON doors.
 //! - [`render`]: events (rendered once as JSON) as XMPP stanzas, cached once per event.
 //! - [`scram`]: SASL SCRAM-SHA-1 and SCRAM-SHA-256 messages.
+//! - [`blocking`], [`mam`]: XEP-0191 blocking commands and XEP-0313 archive queries.
 //! - [`post`]: `POST /restapi/v1/chat/{streamid}/xmpp`, one stanza over HTTP.
 //! - [`websocket`]: XMPP over WebSocket (RFC 7395) at `/xmpp-websocket`.
 
+pub mod blocking;
+pub mod mam;
 pub mod post;
 pub mod render;
 pub mod scram;

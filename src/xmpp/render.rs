@@ -13,7 +13,7 @@ use switchboard_actors::clock::format_stamp;
 use switchboard_actors::model::event::{Invitation, OccupantPresence, WorkgroupEvent};
 use switchboard_actors::model::RenderSlot;
 use switchboard_actors::presence::Show;
-use switchboard_actors::{Address, Event, Hosts, Payload};
+use switchboard_actors::{Address, Event, Hosts, Payload, StoredMessage};
 
 use super::ns;
 use super::xml::{Element, Node};
@@ -61,15 +61,7 @@ fn stanza(payload: &Payload, hosts: &Hosts) -> Option<Element> {
     let at = |address: &Address| hosts.render(address);
     match payload {
         Payload::Message { message, delayed } => {
-            let from = at(&Address::station(message.from_user.as_str(), message.from_resource.clone()));
-            let to = at(&Address::station(message.to_user.as_str(), message.to_resource.clone()));
-            let mut el = message_element(message.kind.as_str(), from, message.id.to_string())
-                .attr("to", to)
-                .text_child("body", ns::CLIENT, message.body.as_str());
-            if let Some(data) = message.data.as_ref().filter(|d| !d.is_null()) {
-                // XEP-0335 JSON container: the JSON doors' `data` travels with the message.
-                el = el.child(Element::new("json", "urn:xmpp:json:0").text(data.to_string()));
-            }
+            let mut el = stored_message(message, hosts);
             if *delayed {
                 let delay = Element::new("delay", ns::DELAY)
                     .attr("from", hosts.domain.as_str())
@@ -173,6 +165,22 @@ fn stanza(payload: &Payload, hosts: &Hosts) -> Option<Element> {
         Payload::Workgroup(event) => workgroup_stanza(event, hosts),
         Payload::DoorReply(_) => None,
     }
+}
+
+/// A stored 1:1 message as a `<message>` (live delivery, offline delivery and the archive).
+pub fn stored_message(message: &StoredMessage, hosts: &Hosts) -> Element {
+    let from = hosts.render(&Address::station(message.from_user.as_str(), message.from_resource.clone()));
+    let to = hosts.render(&Address::station(message.to_user.as_str(), message.to_resource.clone()));
+    let mut el = message_element(message.kind.as_str(), from, message.id.to_string()).attr("to", to).text_child(
+        "body",
+        ns::CLIENT,
+        message.body.as_str(),
+    );
+    if let Some(data) = message.data.as_ref().filter(|d| !d.is_null()) {
+        // XEP-0335 JSON container: the JSON doors' `data` travels with the message.
+        el = el.child(Element::new("json", "urn:xmpp:json:0").text(data.to_string()));
+    }
+    el
 }
 
 fn message_element(kind: &str, from: String, id: String) -> Element {

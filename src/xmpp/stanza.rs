@@ -18,8 +18,8 @@ use switchboard_actors::roster::{RosterOp, Subscription};
 use switchboard_actors::router::{ChangeRoster, RouteError, SendChatState, Submit};
 use switchboard_actors::{Jid, MessageKind, NewMessage};
 
-use super::ns;
 use super::xml::Element;
+use super::{blocking, mam, ns};
 use crate::error::ApiError;
 use crate::inbound::{check_message_body, parse_chat_state, parse_presence, parse_recipient};
 use crate::requests::{self, OwnStation};
@@ -389,6 +389,12 @@ async fn iq(origin: &Origin<'_>, el: &Element) -> Result<Vec<Element>, Refused> 
         ("get", ns::PING, "ping") | ("set", ns::SESSION, "session") => origin.result_for(el),
         ("get", ns::DISCO_INFO, "query") => disco_info(origin, el)?,
         ("get", ns::DISCO_ITEMS, "query") => disco_items(origin, el),
+        (_, blocking::NS, _) if blocking::is_command(kind, payload) => {
+            blocking::handle(origin.state, origin.username, origin.result_for(el), payload).await?
+        }
+        ("set", mam::NS, "query") => {
+            return Ok(mam::query(origin.state, origin.username, &origin.full(), origin.result_for(el), payload).await?)
+        }
         ("get", vcard::NS, "vCard") => vcard_get(origin, el).await?,
         ("set", vcard::NS, "vCard") => vcard_set(origin, el, payload).await?,
         ("set", ns::WORKGROUP, "join-queue") => join_queue(origin, el, payload).await?,
@@ -545,7 +551,16 @@ fn disco_info(origin: &Origin<'_>, iq: &Element) -> Result<Element, Refused> {
             "server",
             "im",
             "Switchboard".into(),
-            vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::ROSTER, "urn:xmpp:delay", vcard::NS],
+            vec![
+                ns::DISCO_INFO,
+                ns::DISCO_ITEMS,
+                ns::PING,
+                ns::ROSTER,
+                "urn:xmpp:delay",
+                vcard::NS,
+                blocking::NS,
+                mam::NS,
+            ],
         )
     } else if to == muc_host || origin.state.muc.is_service_host(to) {
         ("conference", "text", "Chat rooms".into(), vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC])

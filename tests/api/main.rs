@@ -24,3 +24,4 @@ mod sasl;
 mod sites;
 mod upgrade;
 mod xmpp;
+mod xmpp_archive;
