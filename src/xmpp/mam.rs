@@ -23,7 +23,7 @@ const DATA: &str = "jabber:x:data";
 /// A page when the client names no `max`.
 const DEFAULT_MAX: usize = 50;
 
-fn field<'a>(form: Option<&'a Element>, var: &str) -> Option<String> {
+fn field(form: Option<&Element>, var: &str) -> Option<String> {
     form?
         .elements()
         .find(|f| f.name == "field" && f.get_attr("var") == Some(var))
