@@ -5,12 +5,10 @@ use rusqlite::{params, Connection, Row};
 use super::{StoreError, StoreResult};
 use crate::model::sites::{IdsIn, SiteRecord};
 
-/// `Conflict` if the id is taken.
-pub fn create(conn: &Connection, site: &SiteRecord) -> StoreResult<()> {
-    let inserted = conn.execute(
-        "INSERT INTO sites (id, name, users_info_url, api_login, api_password, origins, ids_in, secret,
-                            created_ms, modified_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
+/// Runs `sql` with the site's fields as ?1 to ?10, in the table's column order.
+fn execute(conn: &Connection, sql: &str, site: &SiteRecord) -> rusqlite::Result<usize> {
+    conn.execute(
+        sql,
         params![
             site.id,
             site.name,
@@ -23,32 +21,26 @@ pub fn create(conn: &Connection, site: &SiteRecord) -> StoreResult<()> {
             site.created_ms,
             site.modified_ms
         ],
-    )?;
-    if inserted == 0 {
+    )
+}
+
+/// `Conflict` if the id is taken.
+pub fn create(conn: &Connection, site: &SiteRecord) -> StoreResult<()> {
+    let sql = "INSERT INTO sites (id, name, users_info_url, api_login, api_password, origins, ids_in, secret,
+                                  created_ms, modified_ms)
+               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING";
+    if execute(conn, sql, site)? == 0 {
         return Err(StoreError::Conflict(format!("site '{}' already exists", site.id)));
     }
     Ok(())
 }
 
-/// `NotFound` if there is no such site.
+/// `NotFound` if there is no such site; its creation time (?9) stays.
 pub fn update(conn: &Connection, site: &SiteRecord) -> StoreResult<()> {
-    let changed = conn.execute(
-        "UPDATE sites SET name = ?2, users_info_url = ?3, api_login = ?4, api_password = ?5, origins = ?6,
-                          ids_in = ?7, secret = ?8, modified_ms = ?9
-         WHERE id = ?1",
-        params![
-            site.id,
-            site.name,
-            site.users_info_url,
-            site.api_login,
-            site.api_password,
-            site.origins.join("\n"),
-            site.ids_in.as_str(),
-            site.secret,
-            site.modified_ms
-        ],
-    )?;
-    if changed == 0 {
+    let sql = "UPDATE sites SET name = ?2, users_info_url = ?3, api_login = ?4, api_password = ?5, origins = ?6,
+                                ids_in = ?7, secret = ?8, modified_ms = ?10
+               WHERE id = ?1";
+    if execute(conn, sql, site)? == 0 {
         return Err(StoreError::NotFound(format!("site '{}' does not exist", site.id)));
     }
     Ok(())
