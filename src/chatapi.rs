@@ -28,7 +28,10 @@ pub fn event_name(payload: &Payload) -> &'static str {
         | Payload::StanzaError { .. } => "chatapi.chat",
         Payload::Presence { .. } | Payload::Subscription { .. } | Payload::Occupant(_) => "chatapi.presence",
         Payload::RosterPush { .. } => "chatapi.roster",
-        Payload::RoomMessage { .. } | Payload::Invitation(_) | Payload::RoomDestroyed { .. } => "chatapi.muc",
+        Payload::RoomMessage { .. }
+        | Payload::Invitation(_)
+        | Payload::RoomDestroyed { .. }
+        | Payload::RoomPrivate { .. } => "chatapi.muc",
         Payload::Workgroup(WorkgroupEvent::Offer { .. } | WorkgroupEvent::OfferRevoked { .. }) => "chatapi.assist",
         Payload::Workgroup(_) => "chatapi.ask",
         Payload::DoorReply(_) => "chatapi.xmpp",
@@ -273,6 +276,16 @@ fn render_object(payload: &Payload, hosts: &Hosts) -> serde_json::Result<String>
             let room = at(&Address::room(room.as_str()));
             json!({ "type": "destroyed", "room": room, "from": room, "reason": reason })
         }
+        Payload::RoomPrivate { id, room, from_nick, to, body, stamp_ms } => json!({
+            "type": "chat",
+            "private": true,
+            "id": id,
+            "from": at(&Address::occupant(room.as_str(), from_nick.as_str())),
+            "to": at(to),
+            "room": at(&Address::room(room.as_str())),
+            "body": body,
+            "stamp": format_stamp(*stamp_ms),
+        }),
         Payload::Workgroup(event) => workgroup_json(event, hosts),
         Payload::DoorReply(stanza) => {
             json!({ "xmpp": base64::engine::general_purpose::STANDARD.encode(stanza.as_bytes()) })

@@ -150,6 +150,12 @@ fn stanza(payload: &Payload, hosts: &Hosts) -> Option<Element> {
             Some(el)
         }
         Payload::Invitation(invitation) => Some(invitation_message(invitation, hosts)),
+        Payload::RoomPrivate { id, room, from_nick, to, body, .. } => Some(
+            message_element("chat", at(&Address::occupant(room.as_str(), from_nick.as_str())), id.clone())
+                .attr("to", at(to))
+                .text_child("body", ns::CLIENT, body.as_str())
+                .child(Element::new("x", ns::MUC_USER)),
+        ),
         Payload::RoomDestroyed { room, reason } => {
             let destroy = Element::new("destroy", ns::MUC_USER).text_child("reason", ns::MUC_USER, reason.as_str());
             let x = Element::new("x", ns::MUC_USER)

@@ -13,7 +13,7 @@ use switchboard_actors::user_session::UserSession;
 use actix_web::http::StatusCode;
 use switchboard_actors::fastpath::registry::{AnswerOffer, Ask, UserDepart};
 use switchboard_actors::muc::conference::{FindRoom, PostTo};
-use switchboard_actors::muc::room::{Invite, Post};
+use switchboard_actors::muc::room::{Invite, Post, SendPrivate};
 use switchboard_actors::roster::{RosterOp, Subscription};
 use switchboard_actors::router::{ChangeRoster, RouteError, SendChatState, Submit};
 use switchboard_actors::{Jid, MessageKind, NewMessage};
@@ -197,7 +197,7 @@ async fn message(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
     }
     let to = el.get_attr("to").ok_or_else(|| Refused::bad_request("a <message> needs a 'to' address"))?;
     let body = el.child_text("body", ns::CLIENT).filter(|b| !b.trim().is_empty());
-    if let Some((room, _)) = origin.room_address(to) {
+    if let Some((room, nick)) = origin.room_address(to) {
         let found = state.conference.send(FindRoom { name: room.to_owned() }).await?;
         let room_addr =
             found.ok_or_else(|| ApiError::from(switchboard_actors::muc::RoomError::NotFound(room.clone())))?;
@@ -213,9 +213,28 @@ async fn message(origin: &Origin<'_>, el: &Element) -> Result<(), Refused> {
             deliver_invitations(state, &room_addr, &room, invite).await?;
             return Ok(());
         }
+        if let (Some(to_nick), true) = (nick, kind != "groupchat") {
+            // A private message to one occupant (XEP-0045 §7.5).
+            let body = body.ok_or_else(|| Refused::bad_request("a private message needs a <body>"))?;
+            check_body(origin, &body)?;
+            let id = el.get_attr("id").map_or_else(|| switchboard_actors::random::random_hex(8), str::to_owned);
+            let private = SendPrivate {
+                username: origin.username.to_owned(),
+                resource: origin.resource.to_owned(),
+                to_nick: to_nick.to_owned(),
+                body,
+                id,
+            };
+            room_addr
+                .send(private)
+                .await
+                .map_err(|_| ApiError::from(switchboard_actors::muc::RoomError::NotFound(room.clone())))?
+                .map_err(ApiError::from)?;
+            return Ok(());
+        }
         if kind != "groupchat" {
             return Err(Refused::bad_request(
-                "messages to a room are type 'groupchat' (private messages are not supported)",
+                "messages to a room are type 'groupchat'; a private message goes to room@service/nick",
             ));
         }
         let body = body.ok_or_else(|| Refused::bad_request("a groupchat message needs a <body>"))?;

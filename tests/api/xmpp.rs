@@ -334,6 +334,49 @@ async fn xmpp_and_json_users_share_a_room() {
     let error = ann.next_where("an error", |e| e.get_attr("id") == Some("g1")).await;
     assert_eq!(error.get_attr("type"), Some("error"));
 
+    // A private message to one occupant (XEP-0045 §7.5): XMPP → SSE, and only there.
+    ann.send("<message xmlns='jabber:client' to='lounge@conference.localhost/bob' type='chat' id='pm1'><body>just for you</body></message>").await;
+    let private = loop {
+        let e = next_of(&mut bob_sse, "chatapi.muc", "chat").await;
+        if e.data["body"] == "just for you" {
+            break e;
+        }
+    };
+    assert_eq!(
+        (private.data["from"].as_str(), private.data["private"].as_bool(), private.data["id"].as_str()),
+        (Some("lounge@conference.localhost/annie"), Some(true), Some("pm1"))
+    );
+    assert_eq!(private.data["room"], "lounge@conference.localhost");
+    // An XMPP occupant receives one as a chat message from the sender's occupant address.
+    let mut dan = Xmpp::login(&app, "carl", "pw-carl").await;
+    dan.send("<presence xmlns='jabber:client' to='lounge@conference.localhost/carl'><x xmlns='http://jabber.org/protocol/muc'/></presence>").await;
+    dan.next_where("own presence", |e| {
+        e.name == "presence" && e.get_attr("from") == Some("lounge@conference.localhost/carl")
+    })
+    .await;
+    ann.send(
+        "<message xmlns='jabber:client' to='lounge@conference.localhost/carl' type='chat'><body>psst</body></message>",
+    )
+    .await;
+    let got = dan.next_where("the private message", |e| is_message_with_body(e, "psst")).await;
+    assert_eq!((got.get_attr("from"), got.get_attr("type")), (Some("lounge@conference.localhost/annie"), Some("chat")));
+    assert!(got.find("x", "http://jabber.org/protocol/muc#user").is_some(), "{}", got.to_xml());
+    // No such occupant; and a room whose allowPM is none refuses.
+    ann.send("<message xmlns='jabber:client' to='lounge@conference.localhost/nobody' type='chat' id='pm2'><body>x</body></message>").await;
+    let error = ann.next_where("an error", |e| e.get_attr("id") == Some("pm2")).await;
+    assert!(error.to_xml().contains("there is no occupant"), "{}", error.to_xml());
+    let r = app
+        .put_json(
+            "/restapi/v1/chatrooms/lounge",
+            app.admin(),
+            &json!({"roomName": "lounge", "allowPM": "none", "canOccupantsInvite": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    ann.send("<message xmlns='jabber:client' to='lounge@conference.localhost/bob' type='chat' id='pm3'><body>x</body></message>").await;
+    let error = ann.next_where("an error", |e| e.get_attr("id") == Some("pm3")).await;
+    assert!(error.to_xml().contains("not-allowed") || error.to_xml().contains("forbidden"), "{}", error.to_xml());
+
     // Leaving.
     ann.send("<presence xmlns='jabber:client' to='lounge@conference.localhost/annie' type='unavailable'/>").await;
     bob_sse.next_presence("unavailable", "lounge@conference.localhost/annie").await;

@@ -164,6 +164,9 @@ pub enum Payload {
     Invitation(Invitation),
     /// The room was destroyed (XEP-0045 §10.9).
     RoomDestroyed { room: String, reason: String },
+    /// A private message from one occupant of `room` to another (XEP-0045 §7.5): live only,
+    /// to the recipient's station `to`.
+    RoomPrivate { id: String, room: String, from_nick: String, to: Address, body: String, stamp_ms: i64 },
     /// A Fastpath event.
     Workgroup(WorkgroupEvent),
     /// A reply a door built for one of its own stations (an XMPP IQ result to a raw POST),

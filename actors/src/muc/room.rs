@@ -538,6 +538,55 @@ impl Handler<Post> for MucRoom {
     }
 }
 
+/// A private message from an occupant to another (XEP-0045 §7.5), as the room's `allowPM`
+/// permits (`anyone`, `participants`, `moderators`, `none`): live only, not archived.
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct SendPrivate {
+    pub username: String,
+    pub resource: String,
+    pub to_nick: String,
+    pub body: String,
+    /// The sender's id for the message.
+    pub id: String,
+}
+
+impl Handler<SendPrivate> for MucRoom {
+    type Result = Result<(), RoomError>;
+
+    fn handle(&mut self, msg: SendPrivate, _: &mut Context<Self>) -> Self::Result {
+        let name = self.record.name.clone();
+        let nick = self.by_station.get(&(msg.username, msg.resource)).ok_or(RoomError::NotOccupant(name.clone()))?;
+        let role = self.occupants[nick].role;
+        let allowed = match self.record.config.allow_pm.as_str() {
+            "none" => false,
+            "moderators" => role == Role::Moderator,
+            "participants" => role != Role::Visitor,
+            _ => true,
+        };
+        if !allowed {
+            return Err(RoomError::NotAllowed(format!(
+                "private messages in room '{name}' are allowed to {}",
+                self.record.config.allow_pm
+            )));
+        }
+        let target = self
+            .occupants
+            .get(&msg.to_nick)
+            .ok_or_else(|| RoomError::BadRequest(format!("there is no occupant '{}' in room '{name}'", msg.to_nick)))?;
+        let event = Event::new(Payload::RoomPrivate {
+            id: msg.id,
+            room: name,
+            from_nick: nick.clone(),
+            to: Address::station(target.username.as_str(), Some(target.resource.clone())),
+            body: msg.body,
+            stamp_ms: crate::clock::now_ms(),
+        });
+        target.station.do_send(StationEvent { event });
+        Ok(())
+    }
+}
+
 /// An external app attached to the room posts (as its name, without occupying the room);
 /// replies once it is archived. Sent by the apps' API through the conference.
 #[derive(Message)]
