@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -81,15 +81,10 @@ impl Receiver {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mode = Arc::new(Mutex::new(mode));
         let state = web::Data::new(ReceiverState { seen: seen.clone(), mode: mode.clone() });
-        let server = HttpServer::new(move || App::new().app_data(state.clone()).default_service(web::to(receive)))
-            .workers(1)
-            .bind("127.0.0.1:0")
-            .unwrap();
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
-        Receiver { url: format!("http://127.0.0.1:{port}/hook"), seen, mode, server: handle }
+        let (base, handle) = loopback_server(move |cfg| {
+            cfg.app_data(state.clone()).default_service(web::to(receive));
+        });
+        Receiver { url: format!("{base}/hook"), seen, mode, server: handle }
     }
 
     fn set(&self, mode: Mode) {

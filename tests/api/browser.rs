@@ -9,11 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use crate::helpers::*;
 
@@ -92,21 +90,21 @@ async fn two_people_sign_in_in_two_browsers_see_each_other_chat_reload_and_meet_
     assert_eq!(bodies, ["hello bob", "hi ann"]);
 }
 
-fn php_jwt(user_id: u64, secret: &str) -> String {
-    let url = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
-    let header = url(br#"{"typ":"JWT","alg":"HS256"}"#);
-    let payload = url(json!({"exp": exp, "user_id": user_id}).to_string().as_bytes());
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{header}.{payload}").as_bytes());
-    format!("{header}.{payload}.{}", url(&mac.finalize().into_bytes()))
-}
-
 /// The site's own server: a page embedding the widget with the seed's snippet, and the
 /// users-info URL (Basic `root:abc`).
 struct SitePages {
     server: String,
     page: std::sync::Mutex<String>,
+}
+
+/// A page for a visitor the site has not signed in: the widget is loaded with no argument.
+async fn guest_page(state: web::Data<SitePages>) -> HttpResponse {
+    let page = format!(
+        r#"<!doctype html><html><body><h1>The Shop</h1><script src="{}/imbachat/v1/shop/widget"></script>
+<script>window.ImbaChat.load().then(function (r) {{ window.guestResult = r; }});</script></body></html>"#,
+        state.server
+    );
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
 }
 
 async fn site_page(state: web::Data<SitePages>) -> HttpResponse {
@@ -134,17 +132,12 @@ async fn a_sites_page_embeds_the_widget_with_the_seed_snippet_and_a_site_user_ch
     let app = spawn_app_with(|c| c.sites.allow_private_destinations = true).await;
     let pages = web::Data::new(SitePages { server: app.base.clone(), page: std::sync::Mutex::new(String::new()) });
     let data = pages.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
+    let (site_base, _site) = loopback_server(move |cfg| {
+        cfg.app_data(data.clone())
             .route("/", web::get().to(site_page))
-            .route("/users", web::get().to(site_users))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let site_base = format!("http://127.0.0.1:{}", server.addrs()[0].port());
-    actix_rt::spawn(server.run());
+            .route("/guest", web::get().to(guest_page))
+            .route("/users", web::get().to(site_users));
+    });
 
     let body = json!({
         "id": "shop", "name": "The Shop", "usersInfoUrl": format!("{site_base}/users"),
@@ -173,17 +166,17 @@ function imbachatWidget(o){{ if(!window.ImbaChat) return setTimeout(imbachatWidg
 imbachatWidget({{user_id: 1, token: "{token}"}});
 </script></body></html>"#,
         server = pages.server,
-        token = php_jwt(1, &secret),
+        token = site_token(json!(1), &secret),
     );
     // Site user 2 listens on SSE, signed in with its own site token.
     let request = app
         .client
-        .get(app.url(&format!("/sse/shop.2?site=shop&token={}", php_jwt(2, &secret))))
+        .get(app.url(&format!("/sse/shop.2?site=shop&token={}", site_token(json!(2), &secret))))
         .insert_header(("accept", "text/event-stream"))
         .timeout(Duration::from_secs(3600));
     let mut mary = TestApp::open_sse(request, "shop.2").await;
 
-    let input = json!({"page": format!("{site_base}/"), "message": "Is the blue one in stock?", "reply": "It is!"});
+    let input = json!({"page": format!("{site_base}/"), "guestPage": format!("{site_base}/guest"), "message": "Is the blue one in stock?", "reply": "It is!"});
     let mut script = run("widget", &app.base, input);
     let connected = script.step_within("connected", LONG).await;
     eprintln!(
@@ -201,33 +194,15 @@ imbachatWidget({{user_id: 1, token: "{token}"}});
     assert_eq!(got.data["from"].as_str().unwrap().split('/').next(), Some("shop.1@localhost"));
     assert_eq!(got.data["name"], "John", "the sender's name from the users-info URL: {}", got.data);
     script.step("waiting-for-reply").await;
-    let exchange = reply(
-        app.client
-            .post(app.url("/restapi/v1/auth/site-token"))
-            .send_json(&json!({"site": "shop", "token": php_jwt(2, &secret)}))
-            .await,
-    )
-    .await;
-    let token = exchange.json()["token"].as_str().unwrap().to_owned();
-    let stream = reply(
-        app.client
-            .post(app.url("/restapi/v1/chat/shop.2/login"))
-            .insert_header(("authorization", format!("Bearer {token}")))
-            .send_body("")
-            .await,
-    )
-    .await
-    .text();
-    let sent = reply(
-        app.client
-            .post(app.url(&format!("/restapi/v1/chat/{stream}/messages/shop.1@localhost")))
-            .insert_header(("authorization", format!("Bearer {token}")))
-            .send_json(&json!({"body": "It is!"}))
-            .await,
-    )
-    .await;
+    let (token, stream) = app.site_session("shop", &site_token(json!(2), &secret)).await;
+    let path = format!("/restapi/v1/chat/{stream}/messages/shop.1@localhost");
+    let sent = app.post_bearer(&path, &token, Some(&json!({"body": "It is!"}))).await;
     assert_eq!(sent.status, 200, "{}", sent.text());
     script.step("replied").await;
+    script.step("closed").await;
+    let guest = script.step("guest").await;
+    assert_eq!(guest["result"], json!({"guest": true}), "{guest}");
+    assert!(guest["note"].as_str().unwrap().contains("Sign in"), "{guest}");
     script.step("done").await;
     script.finish().await;
 }

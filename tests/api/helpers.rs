@@ -521,3 +521,69 @@ impl NodeScript {
         assert!(status.success(), "the {} script exited with {status}", self.name);
     }
 }
+
+/// Starts a real HTTP server on a free loopback port (a site, a webhook receiver): one
+/// worker, routes and data from `configure`. Returns its base URL and handle.
+pub fn loopback_server(
+    configure: impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+) -> (String, ServerHandle) {
+    let server = actix_web::HttpServer::new(move || actix_web::App::new().configure(configure.clone()))
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .expect("a loopback port");
+    let base = format!("http://127.0.0.1:{}", server.addrs()[0].port());
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    (base, handle)
+}
+
+/// `getJWT($user_id, $secret_key, $time)` from the seed, step by step: `json_encode` of the
+/// header and of the claims, base64 with `+/=` replaced, HMAC-SHA256 with the site's secret.
+pub fn php_jwt(claims: &Value, secret: &str) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let url = |bytes: &[u8]| {
+        base64::engine::general_purpose::STANDARD.encode(bytes).replace('+', "-").replace('/', "_").replace('=', "")
+    };
+    let header = url(br#"{"typ":"JWT","alg":"HS256"}"#);
+    let payload = url(claims.to_string().as_bytes());
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{header}.{payload}").as_bytes());
+    format!("{header}.{payload}.{}", url(&mac.finalize().into_bytes()))
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs()
+}
+
+/// A site token for site user `user_id`, valid for an hour.
+pub fn site_token(user_id: Value, secret: &str) -> String {
+    php_jwt(&serde_json::json!({"exp": unix_now() + 3600, "user_id": user_id}), secret)
+}
+
+impl TestApp {
+    /// `POST path` with a bearer token, a JSON body or none.
+    pub async fn post_bearer(&self, path: &str, token: &str, body: Option<&Value>) -> Reply {
+        let request = self.client.post(self.url(path)).insert_header(("authorization", format!("Bearer {token}")));
+        match body {
+            Some(body) => reply(request.send_json(body).await).await,
+            None => reply(request.send_body("").await).await,
+        }
+    }
+
+    /// A site user's session: the token exchanged for `token` of `site`, and a login stream.
+    /// Returns (session token, stream id).
+    pub async fn site_session(&self, site: &str, token: &str) -> (String, String) {
+        let body = serde_json::json!({"site": site, "token": token});
+        let exchanged = reply(self.client.post(self.url("/restapi/v1/auth/site-token")).send_json(&body).await).await;
+        assert_eq!(exchanged.status, 200, "{}", exchanged.text());
+        let (session, username) = (
+            exchanged.json()["token"].as_str().unwrap().to_owned(),
+            exchanged.json()["username"].as_str().unwrap().to_owned(),
+        );
+        let stream = self.post_bearer(&format!("/restapi/v1/chat/{username}/login"), &session, None).await;
+        assert_eq!(stream.status, 200, "{}", stream.text());
+        (session, stream.text())
+    }
+}

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -16,28 +16,6 @@ use sha2::Sha256;
 
 use crate::helpers::*;
 use crate::xmpp::Xmpp;
-
-/// `getJWT($user_id, $secret_key, $time)` from the seed, step by step: `json_encode` of the
-/// header and of `{"exp","user_id"}`, base64 with `+/=` replaced, HMAC-SHA256.
-fn php_jwt(claims: &Value, secret: &str) -> String {
-    let url = |bytes: &[u8]| {
-        base64::engine::general_purpose::STANDARD.encode(bytes).replace('+', "-").replace('/', "_").replace('=', "")
-    };
-    let header = url(br#"{"typ":"JWT","alg":"HS256"}"#);
-    let payload = url(claims.to_string().as_bytes());
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{header}.{payload}").as_bytes());
-    format!("{header}.{payload}.{}", url(&mac.finalize().into_bytes()))
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// A token for site user `user_id` valid for an hour.
-fn token(user_id: Value, secret: &str) -> String {
-    php_jwt(&json!({"exp": now() + 3600, "user_id": user_id}), secret)
-}
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum SiteMode {
@@ -116,20 +94,12 @@ impl SiteServer {
             mode: Mutex::new(SiteMode::Answer),
         });
         let data = web::Data::new(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
+        let (base, handle) = loopback_server(move |cfg| {
+            cfg.app_data(data.clone())
                 .route("/users", web::get().to(users_info))
-                .route("/imbachat/api/v1/users/{ids}", web::get().to(users_info))
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
-        SiteServer { base: format!("http://127.0.0.1:{port}"), state, _handle: handle }
+                .route("/imbachat/api/v1/users/{ids}", web::get().to(users_info));
+        });
+        SiteServer { base, state, _handle: handle }
     }
 
     fn calls(&self) -> Vec<Vec<String>> {
@@ -200,54 +170,39 @@ async fn site_tokens_made_like_the_php_sample_sign_users_in_on_every_door_and_ev
     let other_secret = create_site(&app, "blog", "", "path").await;
 
     // The exchange: a session token for the site user's own account, made on first sign-in.
-    let r = exchange(&app, "shop", &token(json!(1), &secret)).await;
+    let r = exchange(&app, "shop", &site_token(json!(1), &secret)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!((r.json()["username"].as_str(), r.json()["jid"].as_str()), (Some("shop.1"), Some("shop.1@localhost")));
     let session = r.json()["token"].as_str().unwrap().to_owned();
     let me = app.get("/restapi/v1/users/shop.1", app.admin()).await;
     assert_eq!(me.status, 200, "{}", me.text());
     // String ids: plain ones as they are, others as hex.
-    let r = exchange(&app, "shop", &token(json!("p11-a"), &secret)).await;
+    let r = exchange(&app, "shop", &site_token(json!("p11-a"), &secret)).await;
     assert_eq!(r.json()["username"], "shop.p11-a", "{}", r.text());
-    let r = exchange(&app, "shop", &token(json!("P11 A"), &secret)).await;
+    let r = exchange(&app, "shop", &site_token(json!("P11 A"), &secret)).await;
     assert_eq!(r.json()["username"], "shop..5031312041", "{}", r.text());
 
     // SSE with ?site=&token=, and a message to it over REST from another site user.
-    let mut sse = site_sse(&app, "shop", "shop.1", &token(json!(1), &secret)).await;
-    let two = exchange(&app, "shop", &token(json!(2), &secret)).await.json()["token"].as_str().unwrap().to_owned();
-    let stream = reply(
-        app.client
-            .post(app.url("/restapi/v1/chat/shop.2/login"))
-            .insert_header(("authorization", format!("Bearer {two}")))
-            .send_body("")
-            .await,
-    )
-    .await;
-    assert_eq!(stream.status, 200, "{}", stream.text());
-    let sent = reply(
-        app.client
-            .post(app.url(&format!("/restapi/v1/chat/{}/messages/shop.1@localhost", stream.text())))
-            .insert_header(("authorization", format!("Bearer {two}")))
-            .send_json(&json!({"body": "hello from the shop"}))
-            .await,
-    )
-    .await;
+    let mut sse = site_sse(&app, "shop", "shop.1", &site_token(json!(1), &secret)).await;
+    let (two, stream) = app.site_session("shop", &site_token(json!(2), &secret)).await;
+    let path = format!("/restapi/v1/chat/{stream}/messages/shop.1@localhost");
+    let sent = app.post_bearer(&path, &two, Some(&json!({"body": "hello from the shop"}))).await;
     assert_eq!(sent.status, 200, "{}", sent.text());
     let event = next_of(&mut sse, "chatapi.chat", "chat").await;
     assert_eq!(event.data["body"], "hello from the shop");
     assert_eq!(event.data["from"].as_str().unwrap().split('/').next(), Some("shop.2@localhost"));
 
     // /ws with ?site=&token=, and the session token from the exchange.
-    for query in [format!("?site=shop&token={}", token(json!(1), &secret)), format!("?token={session}")] {
+    for query in [format!("?site=shop&token={}", site_token(json!(1), &secret)), format!("?token={session}")] {
         let (response, _framed) = app.client.ws(app.ws_url(&format!("/ws{query}"))).connect().await.unwrap();
         assert_eq!(response.status().as_u16(), 101, "{query}");
     }
     // XMPP PLAIN with the site user's account name and its site token as the password.
-    let x = Xmpp::login(&app, "shop.1", &token(json!(1), &secret)).await;
+    let x = Xmpp::login(&app, "shop.1", &site_token(json!(1), &secret)).await;
     assert!(x.jid.starts_with("shop.1@localhost/"), "{}", x.jid);
 
     // Every refusal, with what is wrong.
-    let payload = token(json!(1), &secret).split('.').nth(1).unwrap().to_owned();
+    let payload = site_token(json!(1), &secret).split('.').nth(1).unwrap().to_owned();
     let url = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let none = format!("{}.{payload}.", url(br#"{"typ":"JWT","alg":"none"}"#));
     let mut hs512 = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -255,16 +210,16 @@ async fn site_tokens_made_like_the_php_sample_sign_users_in_on_every_door_and_ev
     hs512.update(format!("{hs512_head}.{payload}").as_bytes());
     let hs512 = format!("{hs512_head}.{payload}.{}", url(&hs512.finalize().into_bytes()));
     let cases = [
-        ("shop", token(json!(1), "not the secret"), "signature"),
-        ("shop", token(json!(1), &other_secret), "signature"),
+        ("shop", site_token(json!(1), "not the secret"), "signature"),
+        ("shop", site_token(json!(1), &other_secret), "signature"),
         ("shop", none, "algorithm is \"none\""),
         ("shop", hs512, "HS512"),
-        ("shop", php_jwt(&json!({"exp": now() - 5, "user_id": 1}), &secret), "expired"),
-        ("shop", php_jwt(&json!({"exp": now() + 60}), &secret), "user_id"),
+        ("shop", php_jwt(&json!({"exp": unix_now() - 5, "user_id": 1}), &secret), "expired"),
+        ("shop", php_jwt(&json!({"exp": unix_now() + 60}), &secret), "user_id"),
         ("shop", php_jwt(&json!({"user_id": 1}), &secret), "exp"),
-        ("shop", php_jwt(&json!({"exp": now() + 60, "user_id": true}), &secret), "user_id"),
+        ("shop", php_jwt(&json!({"exp": unix_now() + 60, "user_id": true}), &secret), "user_id"),
         ("shop", "garbage".to_owned(), "not a JWT"),
-        ("nowhere", token(json!(1), &secret), "no site 'nowhere'"),
+        ("nowhere", site_token(json!(1), &secret), "no site 'nowhere'"),
     ];
     for (site_id, bad, says) in &cases {
         let r = exchange(&app, site_id, bad).await;
@@ -285,10 +240,10 @@ async fn site_tokens_made_like_the_php_sample_sign_users_in_on_every_door_and_ev
     let mut x = Xmpp::connect(&app).await;
     x.open().await;
     let _features = x.next().await;
-    let failure = x.auth("shop.1", &token(json!(1), &other_secret)).await;
+    let failure = x.auth("shop.1", &site_token(json!(1), &other_secret)).await;
     assert_eq!(failure.name, "failure", "{}", failure.to_xml());
     // Another user's token does not sign in as shop.1 over XMPP.
-    let failure = x.auth("shop.1", &token(json!(2), &secret)).await;
+    let failure = x.auth("shop.1", &site_token(json!(2), &secret)).await;
     assert_eq!(failure.name, "failure", "{}", failure.to_xml());
 
     // A site user has no password; a person with a name of a site user's shape is not the site's.
@@ -297,7 +252,7 @@ async fn site_tokens_made_like_the_php_sample_sign_users_in_on_every_door_and_ev
     let r =
         app.post_json("/restapi/v1/users", app.admin(), &json!({"username": "shop.99", "password": "pw-shop"})).await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let r = exchange(&app, "shop", &token(json!(99), &secret)).await;
+    let r = exchange(&app, "shop", &site_token(json!(99), &secret)).await;
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.message().contains("not this site's user"), "{}", r.message());
     let r = app
@@ -306,15 +261,15 @@ async fn site_tokens_made_like_the_php_sample_sign_users_in_on_every_door_and_ev
     assert_eq!(r.status, 400, "{}", r.text());
 
     // Rotating the secret ends the old tokens at once.
-    let old = token(json!(1), &secret);
+    let old = site_token(json!(1), &secret);
     let r = app.post_json("/restapi/v1/sites/shop/secret", app.admin(), &json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let new_secret = r.json()["secret"].as_str().unwrap().to_owned();
     assert_eq!(exchange(&app, "shop", &old).await.status, 401);
-    assert_eq!(exchange(&app, "shop", &token(json!(1), &new_secret)).await.status, 200);
+    assert_eq!(exchange(&app, "shop", &site_token(json!(1), &new_secret)).await.status, 200);
     // A locked-out site user is refused too.
     assert_eq!(app.post_json("/restapi/v1/lockouts/shop.1", app.admin(), &json!({})).await.status, 201);
-    let r = exchange(&app, "shop", &token(json!(1), &new_secret)).await;
+    let r = exchange(&app, "shop", &site_token(json!(1), &new_secret)).await;
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.message().contains("locked"), "{}", r.message());
 }
@@ -380,7 +335,11 @@ async fn users_info_names_site_users_everywhere_batched_cached_and_never_holding
     let path_secret = create_site(&app, "cms", &format!("{}/imbachat/api/v1/users", site.base), "path").await;
 
     // Three users sign in at once: one request for the three, with Basic auth the site checks.
-    let tokens = [token(json!(1), &query_secret), token(json!(2), &query_secret), token(json!("3"), &query_secret)];
+    let tokens = [
+        site_token(json!(1), &query_secret),
+        site_token(json!(2), &query_secret),
+        site_token(json!("3"), &query_secret),
+    ];
     let (a, b, c) = tokio::join!(
         exchange(&app, "shop", &tokens[0]),
         exchange(&app, "shop", &tokens[1]),
@@ -415,8 +374,10 @@ async fn users_info_names_site_users_everywhere_batched_cached_and_never_holding
     assert_eq!(app.get("/restapi/v1/users/shop.404", app.admin()).await.status, 404);
 
     // Path ids, including one that is not plain.
-    let cms =
-        exchange(&app, "cms", &token(json!("P11 A"), &path_secret)).await.json()["token"].as_str().unwrap().to_owned();
+    let cms = exchange(&app, "cms", &site_token(json!("P11 A"), &path_secret)).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     wait_for_name(&app, "cms", &cms, "P11 A", "Profile A").await;
     assert_eq!(site.calls().last().unwrap(), &vec!["P11 A".to_owned()], "sent escaped, read back: {:?}", site.calls());
     // The profiles API is for the site's own users (and the admin).
@@ -428,11 +389,11 @@ async fn users_info_names_site_users_everywhere_batched_cached_and_never_holding
     }
 
     // Names in events (from stays the address), contacts, search and room occupants.
-    let mut sse = site_sse(&app, "shop", "shop.2", &token(json!(2), &query_secret)).await;
+    let mut sse = site_sse(&app, "shop", "shop.2", &site_token(json!(2), &query_secret)).await;
     let mut ws = {
         let (_, framed) = app
             .client
-            .ws(app.ws_url(&format!("/ws?site=shop&token={}", token(json!(1), &query_secret))))
+            .ws(app.ws_url(&format!("/ws?site=shop&token={}", site_token(json!(1), &query_secret))))
             .connect()
             .await
             .unwrap();
@@ -449,23 +410,10 @@ async fn users_info_names_site_users_everywhere_batched_cached_and_never_holding
     let history = app.get_bearer("/restapi/v1/chat/shop.1/messages?to=shop.2@localhost", &one).await;
     assert_eq!(history.json()["messages"][0]["name"], "John", "{}", history.text());
 
-    let stream = reply(
-        app.client
-            .post(app.url("/restapi/v1/chat/shop.1/login"))
-            .insert_header(("authorization", format!("Bearer {one}")))
-            .send_body("")
-            .await,
-    )
-    .await
-    .text();
-    let added = reply(
-        app.client
-            .post(app.url(&format!("/restapi/v1/chat/{stream}/contacts")))
-            .insert_header(("authorization", format!("Bearer {one}")))
-            .send_json(&json!({"jid": "shop.2@localhost"}))
-            .await,
-    )
-    .await;
+    let stream = app.post_bearer("/restapi/v1/chat/shop.1/login", &one, None).await.text();
+    let added = app
+        .post_bearer(&format!("/restapi/v1/chat/{stream}/contacts"), &one, Some(&json!({"jid": "shop.2@localhost"})))
+        .await;
     assert_eq!(added.status, 201, "{}", added.text());
     let contacts = app.get_bearer(&format!("/restapi/v1/chat/{stream}/contacts"), &one).await;
     assert_eq!(contacts.json()["rosterItem"][0]["name"], "Mary", "{}", contacts.text());
@@ -482,7 +430,7 @@ async fn users_info_names_site_users_everywhere_batched_cached_and_never_holding
     // The site fails: chat goes on, users show as their ids, and are asked again later.
     let calls_before = site.calls().len();
     site.set(SiteMode::Fail);
-    let five = exchange(&app, "shop", &token(json!(6), &query_secret)).await;
+    let five = exchange(&app, "shop", &site_token(json!(6), &query_secret)).await;
     assert_eq!(five.status, 200, "{}", five.text());
     let six = five.json()["token"].as_str().unwrap().to_owned();
     let mut six_ws = {
@@ -522,7 +470,7 @@ async fn wrong_site_credentials_leave_names_as_ids() {
     let body = json!({"id": "shop", "usersInfoUrl": format!("{}/users", site.base), "apiLogin": "root", "apiPassword": "wrong"});
     let r = app.post_json("/restapi/v1/sites", app.admin(), &body).await;
     let secret = r.json()["secret"].as_str().unwrap().to_owned();
-    let one = exchange(&app, "shop", &token(json!(1), &secret)).await.json()["token"].as_str().unwrap().to_owned();
+    let one = exchange(&app, "shop", &site_token(json!(1), &secret)).await.json()["token"].as_str().unwrap().to_owned();
     let r = app.get_bearer("/restapi/v1/sites/shop/users?ids=1", &one).await;
     assert_eq!(
         (r.json()["users"][0]["name"].as_str(), r.json()["users"][0]["known"].as_bool()),
@@ -561,7 +509,7 @@ async fn browsers_from_a_sites_origins_may_call_and_others_may_not() {
         app.client
             .post(app.url("/restapi/v1/auth/site-token"))
             .insert_header(("origin", origin))
-            .send_json(&json!({"site": "shop", "token": token(json!(7), &secret)}))
+            .send_json(&json!({"site": "shop", "token": site_token(json!(7), &secret)}))
     };
     let allowed = call("http://shop.example:8080").await.unwrap();
     assert_eq!(allowed.status().as_u16(), 200);
@@ -573,7 +521,7 @@ async fn browsers_from_a_sites_origins_may_call_and_others_may_not() {
         let app = &app;
         async move { app.client.ws(app.ws_url(&format!("/ws{query}"))).origin(origin).connect().await }
     };
-    let site_query = format!("?site=shop&token={}", token(json!(7), &secret));
+    let site_query = format!("?site=shop&token={}", site_token(json!(7), &secret));
     let opened = ws("http://shop.example:8080".into(), site_query.clone()).await.unwrap();
     assert_eq!(opened.0.status().as_u16(), 101);
     match ws("http://evil.example".into(), site_query.clone()).await {

@@ -150,6 +150,21 @@ async function widget() {
   await page.locator('#switchboard-widget li.theirs', { hasText: input.reply }).waitFor();
   say('replied', { body: input.reply });
   await page.screenshot({ path: `${shots}/widget.png` });
+  // closeChat hides the panel, openChat shows it again.
+  const panel = page.locator('#switchboard-widget section.panel');
+  await page.evaluate(() => window.imbaApi.closeChat());
+  await panel.waitFor({ state: 'hidden' });
+  await page.evaluate(() => window.imbaApi.openChat());
+  await panel.waitFor({ state: 'visible' });
+  say('closed');
+  // A guest (load() with no argument): the widget asks to sign in on the site.
+  if (!input.guestPage) return;
+  const guest = await newPage();
+  await guest.goto(input.guestPage);
+  await guest.waitForFunction(() => window.guestResult !== undefined);
+  await guest.evaluate(() => window.imbaApi.openChat());
+  const note = await guest.locator('#switchboard-widget li.note').first().textContent();
+  say('guest', { result: await guest.evaluate(() => window.guestResult), note });
 }
 
 async function fastpath() {
