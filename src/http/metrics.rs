@@ -112,6 +112,19 @@ pub async fn metrics(_: Admin, state: web::Data<AppState>) -> Result<HttpRespons
         "Time spent in store transactions, microseconds.",
         &one(store.commit_micros.load(Relaxed)),
     );
+    let info = &state.users_info;
+    let answers = [
+        ("answered", info.requests.load(Relaxed).saturating_sub(info.failures.load(Relaxed))),
+        ("failed", info.failures.load(Relaxed)),
+    ];
+    let answers: Vec<(String, u64)> = answers.iter().map(|(o, n)| (format!("{{outcome=\"{o}\"}}"), *n)).collect();
+    metric(
+        &mut out,
+        "switchboard_users_info_requests_total",
+        "counter",
+        "Requests to sites' users-info URLs, by outcome.",
+        &answers,
+    );
     let hooks = &state.webhook_stats;
     let outcomes = [
         ("delivered", hooks.delivered.load(Relaxed)),

@@ -99,8 +99,9 @@ pub struct UsersInfo {
     options: UsersInfoOptions,
     state: Mutex<State>,
     answered: tokio::sync::Notify,
-    /// Requests made to sites (for `/metrics`).
+    /// Requests made to sites, and those that failed (for `/metrics`).
     pub requests: AtomicU64,
+    pub failures: AtomicU64,
 }
 
 /// A site user as the profiles API shows it: the site's fields, with the account beside them.
@@ -121,6 +122,7 @@ impl UsersInfo {
             state: Mutex::default(),
             answered: tokio::sync::Notify::new(),
             requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         })
     }
 
@@ -188,6 +190,7 @@ impl UsersInfo {
             match self.ask(&record, chunk).await {
                 Ok(answer) => self.settle(&record, chunk, answer).await,
                 Err(why) => {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(site, error = %why, "a users-info request failed; its users show as their ids for now");
                     self.settle_failed(site, chunk);
                 }

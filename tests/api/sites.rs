@@ -446,6 +446,8 @@ async fn users_info_names_site_users_everywhere_batched_cached_and_never_holding
     let shown = app.get_bearer("/restapi/v1/sites/shop/users?ids=6", &six).await;
     assert_eq!(shown.json()["users"][0]["name"], "6", "{}", shown.text());
     assert!(site.calls().len() > calls_before, "the failing site was asked");
+    let metrics = app.get("/metrics", app.admin()).await.text();
+    assert!(metrics.contains("switchboard_users_info_requests_total{outcome=\"failed\"} 1"), "{metrics}");
     // Slow is failing too, and does not hold chat up either.
     site.set(SiteMode::Slow);
     actix_rt::time::sleep(Duration::from_millis(600)).await;
