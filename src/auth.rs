@@ -288,11 +288,11 @@ impl Authenticator {
         let site = sites.get(site_id).ok_or_else(|| ApiError::unauthorized(format!("there is no site '{site_id}'")))?;
         let user_id = tokens::verify(token, site.secret.as_bytes(), jsonwebtoken::get_current_timestamp())
             .map_err(|why| ApiError::unauthorized(format!("invalid site token: {why}")))?;
-        let username = sites.site_user(&site.id, &user_id).await.map_err(|e| match e {
+        let (username, locked) = sites.site_user(&site.id, &user_id).await.map_err(|e| match e {
             SiteUserError::Store(e) => ApiError::from(e),
             other => ApiError::unauthorized(format!("invalid site token: {other}")),
         })?;
-        if self.accounts.find(&username).await?.is_some_and(|u| u.locked) {
+        if locked {
             return Err(locked_out(&username));
         }
         users_info.signed_in(&username);

@@ -73,12 +73,13 @@ impl Sites {
         Ok(deleted)
     }
 
-    /// The account of user `user_id` of `site`, made on first use.
-    pub async fn site_user(&self, site: &str, user_id: &str) -> Result<String, SiteUserError> {
+    /// The account of user `user_id` of `site`, made on first use: its name, and whether the
+    /// admin locked it out.
+    pub async fn site_user(&self, site: &str, user_id: &str) -> Result<(String, bool), SiteUserError> {
         let username = site_username(site, user_id).map_err(SiteUserError::BadUserId)?;
         for _ in 0..2 {
             match self.accounts.find(&username).await? {
-                Some(account) if account.kind == AccountKind::Site => return Ok(username),
+                Some(account) if account.kind == AccountKind::Site => return Ok((username, account.locked)),
                 Some(_) => return Err(SiteUserError::NameTaken(username)),
                 None => {}
             }
@@ -92,7 +93,7 @@ impl Sites {
                 scram: Vec::new(),
             };
             match self.accounts.create(account).await {
-                Ok(()) => return Ok(username),
+                Ok(()) => return Ok((username, false)),
                 // Another sign-in made it first: read it again.
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),

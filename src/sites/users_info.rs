@@ -289,7 +289,7 @@ impl UsersInfo {
             };
             // A user the site knows can be written to before its first sign-in.
             let username = if profile.is_some() {
-                self.sites.site_user(site, id).await.ok()
+                self.sites.site_user(site, id).await.ok().map(|(username, _)| username)
             } else {
                 site_username(site, id).ok()
             };
