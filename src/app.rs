@@ -39,6 +39,7 @@ use crate::config::{secs, Config};
 use crate::secrets;
 use crate::sites::users_info::{UsersInfo, UsersInfoOptions};
 use crate::state::AppState;
+use crate::xmpp::tls::TlsSetup;
 use crate::{http, routes, sites};
 
 /// Why the server could not be built; each says what it was doing.
@@ -55,6 +56,9 @@ pub enum BuildError {
     /// The admin account or the token key could not be made or read.
     #[error("{0}")]
     Secrets(String),
+    /// The XMPP listener's certificate could not be read or made.
+    #[error("{0}")]
+    Tls(String),
     #[error("cannot start the HTTP server: {0}")]
     Server(std::io::Error),
 }
@@ -63,9 +67,12 @@ pub enum BuildError {
 pub struct Application {
     port: u16,
     http_api_port: Option<u16>,
+    xmpp_port: Option<u16>,
     server: Server,
     /// Set when this start generated the admin password (first start without one).
     pub generated_admin_password: Option<PathBuf>,
+    /// Set when this start generated the XMPP listener's self-signed certificate.
+    pub generated_xmpp_cert: Option<PathBuf>,
 }
 
 impl Application {
@@ -77,6 +84,15 @@ impl Application {
             .map_err(|source| BuildError::Listen { addr: config.server.bind.clone(), source })?;
         let http_api_bind = config.ozeki.http_api_bind.trim().to_owned();
         let http_api_listener = match http_api_bind.as_str() {
+            "" => None,
+            addr => {
+                let bound =
+                    TcpListener::bind(addr).map_err(|source| BuildError::Listen { addr: addr.to_owned(), source })?;
+                Some(bound)
+            }
+        };
+        let c2s_bind = config.xmpp.c2s_bind.trim().to_owned();
+        let c2s_listener = match c2s_bind.as_str() {
             "" => None,
             addr => {
                 let bound =
@@ -104,6 +120,10 @@ impl Application {
         let storage = Storage::on(store);
         let passwords = start_password_workers(config.auth.hash_threads);
         let jwt_secret = secrets::jwt_secret(&config).map_err(BuildError::Secrets)?;
+        let xmpp_tls = match &c2s_listener {
+            Some(_) => Some(Arc::new(TlsSetup::load(&config).map_err(BuildError::Tls)?)),
+            None => None,
+        };
         let load = |what| move |source| BuildError::Load { what, source };
         let accounts = storage.accounts.account_names().await.map_err(load("accounts"))?;
         let blocks = storage.rosters.all_blocks().await.map_err(load("blocklists"))?;
@@ -239,6 +259,7 @@ impl Application {
         let auth_data = web::Data::from(state.auth.clone());
         let router_data = web::Data::new(state.router.clone());
         let api_state = state.clone();
+        let xmpp_state = state.clone();
         let make_app = move || {
             App::new()
                 .app_data(state.clone())
@@ -287,8 +308,23 @@ impl Application {
                 })
                 .map_err(BuildError::Server)?;
         }
+        let mut xmpp_port = None;
+        let generated_xmpp_cert = xmpp_tls.as_ref().filter(|tls| tls.generated).map(|tls| tls.cert_path.clone());
+        if let Some(c2s_listener) = c2s_listener {
+            let c2s_addr = c2s_listener.local_addr().map_err(BuildError::Server)?;
+            xmpp_port = Some(c2s_addr.port());
+            if let Some(tls) = &xmpp_tls {
+                let how = if tls.generated { "generated a self-signed certificate" } else { "certificate" };
+                tracing::info!(addr = %c2s_addr, cert = %tls.cert_path.display(), "serving XMPP clients over TCP; {how}");
+            }
+            server = server
+                .listen("switchboard-xmpp-c2s", c2s_listener, move || {
+                    crate::xmpp::tcp::service(xmpp_state.clone(), xmpp_tls.clone())
+                })
+                .map_err(BuildError::Server)?;
+        }
         let server = server.run();
-        Ok(Application { port, http_api_port, server, generated_admin_password })
+        Ok(Application { port, http_api_port, xmpp_port, server, generated_admin_password, generated_xmpp_cert })
     }
 
     /// The port the server listens on.
@@ -299,6 +335,11 @@ impl Application {
     /// The port of the Ozeki HTTP API's own listener, when `ozeki.http_api_bind` is set.
     pub fn http_api_port(&self) -> Option<u16> {
         self.http_api_port
+    }
+
+    /// The port of the XMPP client listener, when `xmpp.c2s_bind` is set.
+    pub fn xmpp_port(&self) -> Option<u16> {
+        self.xmpp_port
     }
 
     /// A handle to stop the server.

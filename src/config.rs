@@ -26,6 +26,7 @@ pub struct Config {
     pub streams: StreamsConfig,
     pub sse: SseConfig,
     pub websocket: WebsocketConfig,
+    pub xmpp: XmppConfig,
     pub store: StoreConfig,
     pub history: HistoryConfig,
     pub roster: RosterConfig,
@@ -221,6 +222,34 @@ impl Default for FastpathConfig {
             max_chats: 4,
             visitor_linger_secs: 60.0,
             visitor_backlog: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct XmppConfig {
+    /// The XMPP client listener (RFC 6120 over TCP, e.g. "0.0.0.0:5222"); empty: none.
+    pub c2s_bind: String,
+    /// PEM certificate chain and private key for STARTTLS; both empty: a self-signed pair
+    /// is generated into `<data_dir>/tls/` on first start and reused.
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Lets a client on a loopback address authenticate without STARTTLS.
+    pub allow_plain_on_loopback: bool,
+    /// A TCP client that sends nothing (not even a whitespace keepalive) for this long is
+    /// closed with `connection-timeout`.
+    pub timeout_secs: f64,
+}
+
+impl Default for XmppConfig {
+    fn default() -> Self {
+        XmppConfig {
+            c2s_bind: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            allow_plain_on_loopback: false,
+            timeout_secs: 600.0,
         }
     }
 }

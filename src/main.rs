@@ -65,6 +65,12 @@ fn main() -> ExitCode {
         if let Some(path) = &app.generated_admin_password {
             eprintln!("switchboard: first start: the admin password was generated and written to {}", path.display());
         }
+        if let Some(path) = &app.generated_xmpp_cert {
+            eprintln!(
+                "switchboard: generated a self-signed certificate for XMPP STARTTLS: {} (clients must trust it)",
+                path.display()
+            );
+        }
         tracing::info!(%bind, port = app.port(), "switchboard is listening");
         app.run_until_stopped().await.map_err(|e| e.to_string())
     });

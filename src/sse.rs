@@ -66,7 +66,13 @@ pub async fn open(
     let (connection, body) = start_connection(&state, last_event_id.is_some());
     let attached = match state
         .router
-        .send(Attach { username: username.clone(), stream_id, connection: connection.clone().recipient(), door: "sse" })
+        .send(Attach {
+            username: username.clone(),
+            stream_id,
+            resource: None,
+            connection: connection.clone().recipient(),
+            door: "sse",
+        })
         .await
     {
         Ok(Ok(attached)) => attached,

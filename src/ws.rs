@@ -90,6 +90,7 @@ pub async fn open(
                 .send(Attach {
                     username: username.clone(),
                     stream_id,
+                    resource: None,
                     connection: connection.clone().recipient(),
                     door: "ws",
                 })

@@ -7,14 +7,20 @@
 //! - [`scram`]: SASL SCRAM-SHA-1 and SCRAM-SHA-256 messages.
 //! - [`blocking`], [`mam`]: XEP-0191 blocking commands and XEP-0313 archive queries.
 //! - [`post`]: `POST /restapi/v1/chat/{streamid}/xmpp`, one stanza over HTTP.
+//! - [`session`]: one client stream's stages and stanzas, over any transport.
 //! - [`websocket`]: XMPP over WebSocket (RFC 7395) at `/xmpp-websocket`.
+//! - [`tcp`], [`framer`], [`tls`]: XMPP over TCP (RFC 6120) on `xmpp.c2s_bind`, with STARTTLS.
 
 pub mod blocking;
+pub mod framer;
 pub mod mam;
 pub mod post;
 pub mod render;
 pub mod scram;
+pub mod session;
 pub mod stanza;
+pub mod tcp;
+pub mod tls;
 pub mod websocket;
 pub mod xml;
 
@@ -26,6 +32,8 @@ pub mod ns {
     pub const STREAM_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
     pub const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
     pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+    pub const SASL_CB: &str = "urn:xmpp:sasl-cb:0";
+    pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
     pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
     pub const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
     pub const ROSTER: &str = "jabber:iq:roster";

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub config: Config,
     /// The Ozeki HTTP API's own listener, when `ozeki.http_api_bind` is set.
     pub http_api_base: Option<String>,
+    /// The XMPP TCP listener's port, when `xmpp.c2s_bind` is set.
+    pub xmpp_port: Option<u16>,
     handle: ServerHandle,
 }
 
@@ -52,10 +54,20 @@ pub async fn start(dir: TempDir, config: Config) -> TestApp {
     let app = Application::build(config.clone()).await.expect("server builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let http_api_base = app.http_api_port().map(|port| format!("http://127.0.0.1:{port}"));
+    let xmpp_port = app.xmpp_port();
     let handle = app.handle();
     actix_rt::spawn(app.run_until_stopped());
     let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
-    TestApp { base, admin_password: config.admin.password.clone(), dir, client, config, http_api_base, handle }
+    TestApp {
+        base,
+        admin_password: config.admin.password.clone(),
+        dir,
+        client,
+        config,
+        http_api_base,
+        xmpp_port,
+        handle,
+    }
 }
 
 pub struct Reply {
@@ -471,6 +483,17 @@ impl NodeScript {
     /// Runs `node ARGS…` in `dir` (npm's pinned packages installed there from the committed
     /// lockfile first, if `package` is missing).
     pub fn start(name: &'static str, dir: &std::path::Path, package: &str, args: &[&str]) -> NodeScript {
+        NodeScript::start_with_env(name, dir, package, args, &[])
+    }
+
+    /// [`NodeScript::start`] with environment variables for the script.
+    pub fn start_with_env(
+        name: &'static str,
+        dir: &std::path::Path,
+        package: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> NodeScript {
         if !dir.join("node_modules").join(package).join("package.json").exists() {
             let status = std::process::Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
@@ -481,6 +504,7 @@ impl NodeScript {
         }
         let mut child = tokio::process::Command::new("node")
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)

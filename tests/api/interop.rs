@@ -1,7 +1,9 @@
 //! Interop: `@xmpp/client` 0.14 (npm), a client nobody on this project wrote, connects over
-//! `/xmpp-websocket`, authenticates with SASL SCRAM-SHA-1, binds, fetches its roster, talks 1:1
-//! with a REST/SSE user and joins a room. The script (`tests/interop/xmpp-client.mjs`)
-//! prints one JSON line per step; this test drives the other side.
+//! `/xmpp-websocket`, and over TCP on `xmpp.c2s_bind` with STARTTLS (trusting the generated
+//! certificate), authenticates with SASL SCRAM-SHA-1, binds, fetches its roster, talks 1:1
+//! with a REST/SSE user, joins a room and fetches its archive. The script
+//! (`tests/interop/xmpp-client.mjs`) prints one JSON line per step; this test drives the
+//! other side.
 //!
 //! Needs Node.js ≥ 20.10 and `npm ci --prefix tests/interop` (`.ci/run` does it; this test
 //! runs it too when the packages are missing).
@@ -17,8 +19,22 @@ fn interop_dir() -> std::path::PathBuf {
 }
 
 #[actix_web::test]
-async fn xmpp_js_connects_binds_fetches_its_roster_chats_and_joins_a_room() {
+async fn xmpp_js_over_websocket_binds_fetches_its_roster_chats_joins_a_room_and_reads_its_archive() {
     let app = spawn_app().await;
+    let service = app.ws_url("/xmpp-websocket");
+    chat_with_xmpp_js(&app, &service, &[]).await;
+}
+
+#[actix_web::test]
+async fn xmpp_js_over_tcp_with_starttls_does_the_same() {
+    let app = spawn_app_with(|config| config.xmpp.c2s_bind = "127.0.0.1:0".into()).await;
+    let service = format!("xmpp://127.0.0.1:{}", app.xmpp_port.unwrap());
+    let cert = app.dir.path().join("tls/xmpp-cert.pem");
+    chat_with_xmpp_js(&app, &service, &[("NODE_EXTRA_CA_CERTS", cert.to_str().unwrap())]).await;
+}
+
+/// Ann on `@xmpp/client` at `service`, Bob on REST and SSE.
+async fn chat_with_xmpp_js(app: &TestApp, service: &str, env: &[(&str, &str)]) {
     for name in ["ann", "bob"] {
         app.create_user(name).await;
     }
@@ -34,13 +50,13 @@ async fn xmpp_js_connects_binds_fetches_its_roster_chats_and_joins_a_room() {
     .await;
     assert_eq!(joined.status, 201, "{}", joined.text());
 
-    let service = app.ws_url("/xmpp-websocket");
-    let args = ["--experimental-websocket", "xmpp-client.mjs", &service, "localhost", "ann", "pw-ann", "bob@localhost"];
-    let mut script = NodeScript::start(
+    let args = ["--experimental-websocket", "xmpp-client.mjs", service, "localhost", "ann", "pw-ann", "bob@localhost"];
+    let mut script = NodeScript::start_with_env(
         "interop",
         &interop_dir(),
         "@xmpp/client",
         &[&args[..], &["hall@conference.localhost"]].concat(),
+        env,
     );
 
     let sasl = script.step("sasl").await;
@@ -71,6 +87,9 @@ async fn xmpp_js_connects_binds_fetches_its_roster_chats_and_joins_a_room() {
 
     assert_eq!(app.send("bob", &bob, "ann", "hello back").await.status, 200);
     script.step("answered").await;
+    let archive = script.step("archive").await;
+    assert_eq!(archive["bodies"], json!(["hello from xmpp.js", "hello back"]), "{archive}");
+    assert_eq!(archive["complete"], "true");
     script.step("done").await;
     script.finish().await;
 }

@@ -25,3 +25,4 @@ mod sites;
 mod upgrade;
 mod xmpp;
 mod xmpp_archive;
+mod xmpp_tcp;

@@ -10,16 +10,48 @@ use serde_json::json;
 use switchboard_actors::model::scram::ScramMechanism;
 use switchboard_actors::scram::client_proof;
 
+use switchboard::xmpp::xml::Element;
+
 use crate::helpers::*;
 use crate::xmpp::{Frame, Xmpp};
 
 const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 
+/// Either XMPP test client, for what both do the same way.
+pub trait XmlPeer {
+    async fn send(&mut self, xml: &str);
+    async fn next(&mut self) -> Element;
+}
+
+impl XmlPeer for Xmpp {
+    async fn send(&mut self, xml: &str) {
+        Xmpp::send(self, xml).await
+    }
+
+    async fn next(&mut self) -> Element {
+        Xmpp::next(self).await
+    }
+}
+
 /// A SCRAM exchange from the client's side; `Ok` with the stream ready to reopen.
 async fn scram(x: &mut Xmpp, mechanism: ScramMechanism, user: &str, password: &str) -> Result<(), String> {
+    scram_bound(x, mechanism.name(), mechanism, user, password, "n,,", &[]).await
+}
+
+/// A SCRAM exchange with the mechanism named `name` (a `-PLUS` one too), the gs2 header
+/// `gs2` and the channel binding data `binding`.
+pub async fn scram_bound(
+    x: &mut impl XmlPeer,
+    name: &str,
+    mechanism: ScramMechanism,
+    user: &str,
+    password: &str,
+    gs2: &str,
+    binding: &[u8],
+) -> Result<(), String> {
     let client_first_bare = format!("n={user},r=clientnonce123");
-    let first = STANDARD.encode(format!("n,,{client_first_bare}"));
-    x.send(&format!("<auth xmlns='{SASL}' mechanism='{}'>{first}</auth>", mechanism.name())).await;
+    let first = STANDARD.encode(format!("{gs2}{client_first_bare}"));
+    x.send(&format!("<auth xmlns='{SASL}' mechanism='{name}'>{first}</auth>")).await;
     let challenge = x.next().await;
     if challenge.name != "challenge" {
         return Err(challenge.to_xml());
@@ -30,7 +62,9 @@ async fn scram(x: &mut Xmpp, mechanism: ScramMechanism, user: &str, password: &s
     assert!(nonce.starts_with("clientnonce123") && nonce.len() > 20, "{server_first}");
     let salt = STANDARD.decode(fields.next().unwrap().strip_prefix("s=").unwrap()).unwrap();
     let iterations: u32 = fields.next().unwrap().strip_prefix("i=").unwrap().parse().unwrap();
-    let without_proof = format!("c=biws,r={nonce}");
+    let mut channel = gs2.as_bytes().to_vec();
+    channel.extend_from_slice(binding);
+    let without_proof = format!("c={},r={nonce}", STANDARD.encode(channel));
     let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
     let (proof, expected) = client_proof((&salt, iterations), mechanism, password, auth_message.as_bytes());
     let last = STANDARD.encode(format!("{without_proof},p={}", STANDARD.encode(proof)));

@@ -1,11 +1,14 @@
 // Interop check: a real XMPP client library (@xmpp/client, not written by this project)
-// against Switchboard's XMPP over WebSocket (RFC 7395).
+// against Switchboard's XMPP over WebSocket (RFC 7395, SERVICE ws://…) or over TCP with
+// STARTTLS (RFC 6120, SERVICE xmpp://host:port; the server's certificate is trusted through
+// NODE_EXTRA_CA_CERTS).
 //
 // Usage: node --experimental-websocket xmpp-client.mjs SERVICE DOMAIN USER PASSWORD PEER ROOM
-// It connects, authenticates with SASL SCRAM-SHA-1 (the library's SCRAM), binds, fetches its roster, sends PEER a chat
-// message, joins ROOM (XEP-0045) and speaks there, then waits for a chat message from PEER
-// whose body is "hello back". Each step is printed as one JSON line on stdout for the Rust
-// test that drives the other side; any failure exits non-zero.
+// It connects, authenticates with SASL SCRAM-SHA-1 (the library's SCRAM), binds, fetches its
+// roster, sends PEER a chat message, joins ROOM (XEP-0045) and speaks there, waits for a chat
+// message from PEER whose body is "hello back", then fetches its archive of the chat with
+// PEER (XEP-0313). Each step is printed as one JSON line on stdout for the Rust test that
+// drives the other side; any failure exits non-zero.
 import { client, xml } from "@xmpp/client";
 
 const [service, domain, username, password, peer, room] = process.argv.slice(2);
@@ -60,6 +63,19 @@ xmpp.on("online", async (address) => {
     await xmpp.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, "xmpp.js in the room")));
     await peerAnswered;
     say("answered");
+    const archived = [];
+    const queryid = "interop-archive";
+    xmpp.on("stanza", (stanza) => {
+      const result = stanza.getChild("result", "urn:xmpp:mam:2");
+      if (result?.attrs.queryid !== queryid) return;
+      const message = result.getChild("forwarded", "urn:xmpp:forward:0")?.getChild("message");
+      archived.push(message?.getChildText("body"));
+    });
+    const field = (name, value, type) => xml("field", { var: name, type }, xml("value", {}, value));
+    const form = xml("x", { xmlns: "jabber:x:data", type: "submit" }, field("FORM_TYPE", "urn:xmpp:mam:2", "hidden"), field("with", peer));
+    const query = xml("query", { xmlns: "urn:xmpp:mam:2", queryid }, form);
+    const fin = await xmpp.iqCaller.request(xml("iq", { type: "set" }, query));
+    say("archive", { bodies: archived, complete: fin.getChild("fin", "urn:xmpp:mam:2")?.attrs.complete ?? null });
     await xmpp.stop();
     say("done");
     process.exit(0);

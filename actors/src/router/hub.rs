@@ -124,6 +124,7 @@ impl Router {
         &mut self,
         username: &str,
         stream_id: Option<String>,
+        wanted: Option<&str>,
         ctx: &mut Context<Self>,
     ) -> String {
         let (storage, conference) = (&self.storage, self.conference.clone());
@@ -135,7 +136,12 @@ impl Router {
         if started {
             self.stats.users_online.fetch_add(1, Relaxed);
         }
-        let resource = random_hex(6);
+        let taken = |name: &str| self.stations.user(username).is_some_and(|user| user.has_station(name));
+        let resource = match wanted.filter(|name| valid_resource(name)) {
+            Some(name) if !taken(name) => name.to_owned(),
+            Some(name) => format!("{name}.{}", random_hex(3)),
+            None => random_hex(6),
+        };
         self.stations.open_station(username, &resource, stream_id, now_ms());
         if let Some(session) = self.stations.session(username) {
             session.do_send(OpenStation { resource: resource.clone() });
@@ -246,4 +252,10 @@ impl Actor for Router {
         let every = (self.config.stream_idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
         ctx.run_interval(every, |act, _| act.expire_idle_streams());
     }
+}
+
+/// A resource a client may choose: 1 to 256 bytes, no control characters, no white space at
+/// either end (RFC 7622's OpaqueString profile, short of its Unicode rules).
+fn valid_resource(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 256 && name.trim() == name && !name.chars().any(char::is_control)
 }

@@ -42,7 +42,7 @@ impl Handler<Login> for Router {
     fn handle(&mut self, msg: Login, ctx: &mut Context<Self>) -> Self::Result {
         self.directory.require_live(&msg.username)?;
         let stream_id = random_hex(16);
-        let resource = self.open_station(&msg.username, Some(stream_id.clone()), ctx);
+        let resource = self.open_station(&msg.username, Some(stream_id.clone()), None, ctx);
         let session = self.stations.session(&msg.username).cloned().expect("the station's user is online");
         Ok(StreamInfo { stream_id: Some(stream_id), username: msg.username, resource, session })
     }
@@ -86,13 +86,18 @@ impl Handler<ResolveStream> for Router {
 
 /// Attach a live connection to a station. Sent by the SSE and websocket doors.
 ///
-/// With `stream_id`, the connection joins that login stream; without, the user's most
-/// recent login stream; without either, a station of its own that ends with it.
+/// With `stream_id`, the connection joins that login stream. With `resource` (XMPP resource
+/// binding), it gets a station of its own by that name, or by a name made from it when the
+/// name is taken or not a valid resource (RFC 6120 §7.7.2.2: the server overrides it).
+/// Without either, it joins the user's most recent login stream, or, when there is none, a
+/// station of its own with a made-up name. A station of its own ends with the connection.
 #[derive(Message)]
 #[rtype(result = "Result<Attached, RouteError>")]
 pub struct Attach {
     pub username: String,
     pub stream_id: Option<String>,
+    /// The resource the client asked for.
+    pub resource: Option<String>,
     pub connection: Recipient<Push>,
     /// Which door the connection came through (`sse`, `ws`), for listings and metrics.
     pub door: &'static str,
@@ -115,6 +120,9 @@ impl Handler<Attach> for Router {
             return Err(RouteError::TooManyConnections(limit));
         }
         let (resource, stream_id) = match msg.stream_id {
+            None if msg.resource.is_some() => {
+                (self.open_station(&msg.username, None, msg.resource.as_deref(), ctx), None)
+            }
             Some(id) => {
                 let (owner, resource) =
                     self.stations.stream(&id).ok_or_else(|| RouteError::UnknownStream(id.clone()))?;
@@ -125,7 +133,7 @@ impl Handler<Attach> for Router {
             }
             None => match self.stations.latest_stream_station(&msg.username) {
                 Some(found) => found,
-                None => (self.open_station(&msg.username, None, ctx), None),
+                None => (self.open_station(&msg.username, None, None, ctx), None),
             },
         };
         let added = self

@@ -19,7 +19,7 @@ use crate::test_support::{first_matching, recorder, test_user, Inbox};
 
 async fn attach(router: &Addr<Router>, username: &str) -> Inbox {
     let (seen, connection) = recorder();
-    let attach = Attach { username: username.into(), stream_id: None, connection, door: "test" };
+    let attach = Attach { username: username.into(), stream_id: None, resource: None, connection, door: "test" };
     router.send(attach).await.unwrap().unwrap();
     seen
 }
@@ -150,8 +150,10 @@ async fn a_user_has_at_most_its_connection_limit() {
     attach(&router, "ann").await;
     attach(&router, "ann").await;
     let (_, connection) = recorder();
-    let third =
-        router.send(Attach { username: "ann".into(), stream_id: None, connection, door: "test" }).await.unwrap();
+    let third = router
+        .send(Attach { username: "ann".into(), stream_id: None, resource: None, connection, door: "test" })
+        .await
+        .unwrap();
     assert_eq!(third.unwrap_err(), crate::route_error::RouteError::TooManyConnections(2));
     let unknown = router.send(super::streams::Login { username: "zed".into() }).await.unwrap();
     assert_eq!(unknown.unwrap_err(), crate::route_error::RouteError::UnknownUser("zed".into()));

@@ -1,0 +1,386 @@
+//! XMPP over TCP (RFC 6120): the client listener on `xmpp.c2s_bind`.
+//!
+//! Each connection is an [`XmppSession`] (the same stream logic as the websocket door) and
+//! one task that owns the socket: it cuts what the client sends into parts ([`Framer`]),
+//! hands them to the session one at a time (waiting for each, so a client that floods is
+//! read no faster than it is served), and writes what the session queues. STARTTLS turns the
+//! socket into a TLS one in place: the session answers `<proceed/>`, the task writes it,
+//! runs the handshake and starts a new stream, and tells the session the TLS session's
+//! channel bindings. A client that sends nothing for `xmpp.timeout_secs` is closed.
+//!
+//! What is read goes through one scratch buffer per worker thread, so an idle connection
+//! holds no read buffer of its own (TLS keeps rustls's).
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use actix::prelude::*;
+use actix_service::{fn_service, ServiceFactory};
+use actix_web::rt::net::TcpStream;
+use actix_web::web;
+use bytestring::ByteString;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use super::framer::{Framer, Part};
+use super::ns;
+use super::scram::ChannelBindings;
+use super::session::{Flow, Inbound, Link, Security, XmppSession};
+use super::tls::TlsSetup;
+use super::xml::{escape, parse_element, Element, XmlError};
+use crate::config::secs;
+use crate::outbox::OutboxBudget;
+use crate::state::AppState;
+
+/// Size of the per-thread scratch buffer reads go through.
+const READ_CHUNK: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// The listener's service for actix-server: one [`serve`] per accepted connection.
+pub fn service(
+    state: web::Data<AppState>,
+    tls: Option<Arc<TlsSetup>>,
+) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = (), InitError = ()> {
+    fn_service(move |stream: TcpStream| {
+        let (state, tls) = (state.clone(), tls.clone());
+        async move {
+            serve(stream, state, tls).await;
+            Ok::<_, ()>(())
+        }
+    })
+}
+
+/// What the session asks the socket task to do.
+#[derive(Debug)]
+pub enum Outgoing {
+    Text(ByteString),
+    /// Write what is queued, then close.
+    Close,
+}
+
+/// The TCP door's side of a stream.
+pub struct TcpLink {
+    out: mpsc::UnboundedSender<Outgoing>,
+    security: Security,
+}
+
+type Ctx = Context<XmppSession<TcpLink>>;
+
+impl Link for TcpLink {
+    type Context = Ctx;
+    const HEADER_BEFORE_ERROR: bool = true;
+
+    fn write(&mut self, _ctx: &mut Ctx, text: ByteString) {
+        let _ = self.out.send(Outgoing::Text(text));
+    }
+
+    fn close(&mut self, ctx: &mut Ctx, _reason: &str) {
+        let _ = self.out.send(Outgoing::Close);
+        ctx.stop();
+    }
+
+    fn header(&self, from: &str, id: &str) -> String {
+        format!(
+            "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}' from='{}' id='{}' version='1.0' \
+             xml:lang='en'>",
+            ns::CLIENT,
+            ns::STREAMS,
+            escape(from),
+            escape(id)
+        )
+    }
+
+    fn footer(&self) -> &'static str {
+        "</stream:stream>"
+    }
+
+    fn check_header(open: &Element) -> Result<(), String> {
+        if open.name != "stream" || open.ns != ns::STREAMS {
+            return Err(format!("the stream header is <stream:stream xmlns:stream='{}'>", ns::STREAMS));
+        }
+        Ok(())
+    }
+
+    fn security(&self) -> &Security {
+        &self.security
+    }
+}
+
+/// The TLS session is up: its channel bindings.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct TlsStarted(ChannelBindings);
+
+impl Handler<TlsStarted> for XmppSession<TcpLink> {
+    type Result = ();
+
+    fn handle(&mut self, started: TlsStarted, _: &mut Ctx) {
+        self.link.security.encrypted = true;
+        self.link.security.channel_bindings = started.0;
+    }
+}
+
+/// A part of the stream the framer refused: the session ends the stream with this.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Broken {
+    condition: &'static str,
+    text: String,
+}
+
+impl Handler<Broken> for XmppSession<TcpLink> {
+    type Result = ();
+
+    fn handle(&mut self, broken: Broken, ctx: &mut Ctx) {
+        self.stream_error(broken.condition, &broken.text, ctx);
+    }
+}
+
+fn broken(error: &XmlError) -> Broken {
+    let condition = match error {
+        XmlError::TooLarge(..) => "policy-violation",
+        XmlError::Restricted(_) => "restricted-xml",
+        _ => "not-well-formed",
+    };
+    Broken { condition, text: error.to_string() }
+}
+
+/// The socket, before or after STARTTLS.
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while the handshake holds the socket.
+    Gone,
+}
+
+impl AsyncRead for Io {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s).poll_flush(cx),
+            Io::Gone => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// Reads what is there into the framer; `Ok(0)` at the end of the stream.
+async fn read_some(io: &mut Io, framer: &mut Framer, parts: &mut Vec<Part>) -> Result<usize, ReadError> {
+    poll_fn(|cx| {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut *io).poll_read(cx, &mut buf) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Err(e)) => Poll::Ready(Err(ReadError::Io(e))),
+                Poll::Ready(Ok(())) => {
+                    let read = buf.filled();
+                    Poll::Ready(framer.push(read, parts).map(|()| read.len()).map_err(ReadError::Xml))
+                }
+            }
+        })
+    })
+    .await
+}
+
+enum ReadError {
+    Io(io::Error),
+    Xml(XmlError),
+}
+
+enum Next {
+    Out(Option<Outgoing>),
+    Read(Result<usize, ReadError>),
+    Silent,
+}
+
+/// Writes `first` and whatever else is queued, then flushes; false when the socket failed
+/// or the session asked to close.
+async fn write_queued(
+    io: &mut Io,
+    first: Outgoing,
+    queue: &mut mpsc::UnboundedReceiver<Outgoing>,
+    budget: &OutboxBudget,
+) -> bool {
+    let mut next = Some(first);
+    while let Some(item) = next.take() {
+        match item {
+            Outgoing::Text(text) => {
+                if io.write_all(text.as_bytes()).await.is_err() {
+                    return false;
+                }
+                budget.release(text.len());
+            }
+            Outgoing::Close => {
+                let _ = io.flush().await;
+                let _ = io.shutdown().await;
+                return false;
+            }
+        }
+        next = queue.try_recv().ok();
+    }
+    io.flush().await.is_ok()
+}
+
+/// One client connection, from accept to close.
+async fn serve(stream: TcpStream, state: web::Data<AppState>, tls: Option<Arc<TlsSetup>>) {
+    let loopback = stream.peer_addr().is_ok_and(|peer| peer.ip().is_loopback());
+    let _ = stream.set_nodelay(true);
+    let config = state.config.clone();
+    let (out, mut queue) = mpsc::unbounded_channel();
+    let security = Security {
+        tls_available: tls.is_some(),
+        plain_allowed: config.xmpp.allow_plain_on_loopback && loopback,
+        ..Security::default()
+    };
+    let budget = OutboxBudget::new(config.limits.outbox_bytes);
+    let session = XmppSession::new(state, TcpLink { out, security }, budget.clone()).start();
+    let max = config.limits.max_body_bytes;
+    let timeout = secs(config.xmpp.timeout_secs);
+    let mut io = Io::Plain(stream);
+    let mut framer = Framer::new(max);
+    let mut parts = Vec::new();
+    let mut reading = true;
+    let mut deadline = Instant::now() + timeout;
+    'connection: loop {
+        let next = tokio::select! {
+            biased;
+            item = queue.recv() => Next::Out(item),
+            read = read_some(&mut io, &mut framer, &mut parts), if reading => Next::Read(read),
+            () = sleep_until(deadline), if reading => Next::Silent,
+        };
+        match next {
+            Next::Out(None) => break,
+            Next::Out(Some(item)) => {
+                if !write_queued(&mut io, item, &mut queue, &budget).await {
+                    break;
+                }
+            }
+            Next::Read(Ok(0)) => break,
+            Next::Read(Err(ReadError::Io(error))) => {
+                tracing::debug!(%error, "an XMPP client's connection failed");
+                break;
+            }
+            Next::Read(Err(ReadError::Xml(error))) => {
+                // What came before the error is still served, then the stream ends.
+                reading = false;
+                for part in parts.drain(..) {
+                    if let Some(inbound) = to_inbound(part, max, &session) {
+                        let _ = session.send(inbound).await;
+                    }
+                }
+                session.do_send(broken(&error));
+            }
+            Next::Read(Ok(_)) => {
+                deadline = Instant::now() + timeout;
+                let mut pending = std::mem::take(&mut parts).into_iter();
+                while let Some(part) = pending.next() {
+                    let Some(inbound) = to_inbound(part, max, &session) else {
+                        reading = false;
+                        break;
+                    };
+                    match session.send(inbound).await {
+                        Ok(Flow::Continue) => {}
+                        Ok(Flow::StartTls) => {
+                            if pending.next().is_some() || framer.pending() > 0 {
+                                // Nothing may follow <starttls/> before <proceed/>.
+                                break 'connection;
+                            }
+                            let Some(tls) = &tls else { break 'connection };
+                            match start_tls(&mut io, &mut queue, &budget, tls).await {
+                                Some(bindings) => session.do_send(TlsStarted(bindings)),
+                                None => break 'connection,
+                            }
+                            framer.reset();
+                        }
+                        Err(_) => break 'connection,
+                    }
+                }
+            }
+            Next::Silent => {
+                reading = false;
+                session.do_send(Inbound::Silent);
+            }
+        }
+    }
+    session.do_send(Inbound::Lost);
+}
+
+/// A framed part as the session's input; `None` when it does not parse (the session has
+/// been told to end the stream).
+fn to_inbound(part: Part, max: usize, session: &Addr<XmppSession<TcpLink>>) -> Option<Inbound> {
+    let parsed = match part {
+        Part::Close => return Some(Inbound::Close),
+        Part::Open(text) => parse_element(&text, max, ns::CLIENT).map(Inbound::Open),
+        Part::Element(text) => parse_element(&text, max, ns::CLIENT).map(Inbound::Element),
+    };
+    match parsed {
+        Ok(inbound) => Some(inbound),
+        Err(error) => {
+            session.do_send(broken(&error));
+            None
+        }
+    }
+}
+
+/// Writes `<proceed/>` (queued by the session), then runs the TLS handshake on the socket.
+async fn start_tls(
+    io: &mut Io,
+    queue: &mut mpsc::UnboundedReceiver<Outgoing>,
+    budget: &OutboxBudget,
+    tls: &TlsSetup,
+) -> Option<ChannelBindings> {
+    while let Ok(item) = queue.try_recv() {
+        if !write_queued(io, item, queue, budget).await {
+            return None;
+        }
+    }
+    let Io::Plain(stream) = std::mem::replace(io, Io::Gone) else { return None };
+    let handshake = TlsAcceptor::from(tls.config.clone()).accept(stream);
+    let stream = match tokio::time::timeout(secs(30.0), handshake).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "an XMPP client's TLS handshake failed");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let bindings = tls.bindings(stream.get_ref().1);
+    *io = Io::Tls(Box::new(stream));
+    Some(bindings)
+}

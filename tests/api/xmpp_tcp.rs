@@ -1,0 +1,432 @@
+//! XMPP over TCP (RFC 6120) on `xmpp.c2s_bind`: STARTTLS with the generated certificate,
+//! SCRAM-SHA-256, SCRAM-SHA-1 and their `-PLUS` forms bound to the TLS session, every
+//! refusal (no SASL before TLS, wrong passwords, three failures, bad XML, a wrong host),
+//! whitespace keepalives and the silence timeout, and chat with an SSE user.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use switchboard::xmpp::framer::{Framer, Part};
+use switchboard::xmpp::xml::{parse_element, Element};
+use switchboard_actors::model::scram::ScramMechanism;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::helpers::*;
+use crate::sasl::{scram_bound, XmlPeer};
+use crate::xmpp::Frame;
+
+const CLIENT: &str = "jabber:client";
+const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+const STREAMS: &str = "http://etherx.jabber.org/streams";
+
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Gone,
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Gone => Poll::Ready(Ok(0)),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
+            Conn::Gone => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// A test XMPP client over TCP.
+pub struct XmppTcp {
+    conn: Conn,
+    framer: Framer,
+    parts: std::collections::VecDeque<Part>,
+    pub jid: String,
+}
+
+impl XmlPeer for XmppTcp {
+    async fn send(&mut self, xml: &str) {
+        XmppTcp::send(self, xml).await
+    }
+
+    async fn next(&mut self) -> Element {
+        XmppTcp::next(self).await
+    }
+}
+
+/// The certificate the server generated into its data directory.
+fn server_certificate(app: &TestApp) -> rustls::pki_types::CertificateDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    let path = app.dir.path().join("tls/xmpp-cert.pem");
+    rustls::pki_types::CertificateDer::from_pem_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+impl XmppTcp {
+    pub async fn connect(app: &TestApp) -> XmppTcp {
+        let port = app.xmpp_port.expect("the test server has an XMPP listener");
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect to the XMPP listener");
+        XmppTcp {
+            conn: Conn::Plain(stream),
+            framer: Framer::new(1 << 20),
+            parts: Default::default(),
+            jid: String::new(),
+        }
+    }
+
+    pub async fn send(&mut self, xml: &str) {
+        self.send_bytes(xml.as_bytes()).await;
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.conn.write_all(bytes).await.expect("xmpp send");
+        self.conn.flush().await.expect("xmpp flush");
+    }
+
+    /// Sends a stream header and reads the server's; returns the features that follow.
+    pub async fn open(&mut self) -> Element {
+        self.send(&format!(
+            "<?xml version='1.0'?><stream:stream to='localhost' xmlns='{CLIENT}' xmlns:stream='{STREAMS}' version='1.0'>"
+        ))
+        .await;
+        match self.part().await {
+            Some(Part::Open(header)) => {
+                let header = parse_element(&header, 1 << 20, CLIENT).unwrap();
+                assert_eq!((header.name.as_str(), header.ns.as_str()), ("stream", STREAMS));
+                assert_eq!(header.get_attr("from"), Some("localhost"));
+            }
+            other => panic!("expected the server's stream header, got {other:?}"),
+        }
+        let features = self.next().await;
+        assert_eq!(features.name, "features", "{}", features.to_xml());
+        features
+    }
+
+    async fn part(&mut self) -> Option<Part> {
+        self.part_within(WAIT).await.unwrap_or_else(|| panic!("nothing from the server within {WAIT:?}"))
+    }
+
+    /// The next part within `limit`: `Some(None)` when the connection ended.
+    async fn part_within(&mut self, limit: Duration) -> Option<Option<Part>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(part) = self.parts.pop_front() {
+                return Some(Some(part));
+            }
+            let mut buf = [0u8; 8192];
+            let read = match tokio::time::timeout_at(deadline, self.conn.read(&mut buf)).await {
+                Err(_) => return None,
+                Ok(Err(_)) | Ok(Ok(0)) => return Some(None),
+                Ok(Ok(n)) => n,
+            };
+            let mut parts = Vec::new();
+            self.framer.push(&buf[..read], &mut parts).unwrap_or_else(|e| panic!("the server sent bad XML: {e}"));
+            self.parts.extend(parts);
+        }
+    }
+
+    pub async fn next_within(&mut self, limit: Duration) -> Option<Frame> {
+        match self.part_within(limit).await? {
+            None | Some(Part::Close) => Some(Frame::Closed),
+            Some(Part::Open(header)) => panic!("an unexpected stream header: {header}"),
+            Some(Part::Element(text)) => {
+                let element = parse_element(&text, 1 << 20, CLIENT)
+                    .unwrap_or_else(|e| panic!("the server sent bad XML ({e}): {text}"));
+                Some(Frame::Stanza(element))
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Element {
+        match self.next_within(WAIT).await {
+            Some(Frame::Stanza(e)) => e,
+            Some(Frame::Closed) => panic!("xmpp stream closed"),
+            None => panic!("no xmpp element within {WAIT:?}"),
+        }
+    }
+
+    /// Everything until the stream ends (`</stream:stream>` and the socket closing).
+    pub async fn until_closed(&mut self) -> Vec<Element> {
+        let mut seen = Vec::new();
+        loop {
+            match self.next_within(WAIT).await {
+                Some(Frame::Stanza(e)) => seen.push(e),
+                Some(Frame::Closed) => return seen,
+                None => {
+                    panic!("the stream did not close; saw {:?}", seen.iter().map(Element::to_xml).collect::<Vec<_>>())
+                }
+            }
+        }
+    }
+
+    /// STARTTLS, trusting the server's generated certificate; returns the features of the
+    /// new stream.
+    pub async fn starttls(&mut self, app: &TestApp) -> Element {
+        self.send(&format!("<starttls xmlns='{TLS}'/>")).await;
+        let proceed = self.next().await;
+        assert_eq!((proceed.name.as_str(), proceed.ns.as_str()), ("proceed", TLS), "{}", proceed.to_xml());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(server_certificate(app)).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let Conn::Plain(stream) = std::mem::replace(&mut self.conn, Conn::Gone) else { panic!("TLS already") };
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, stream)
+            .await
+            .expect("the TLS handshake with the generated certificate");
+        self.conn = Conn::Tls(Box::new(tls));
+        self.framer.reset();
+        self.open().await
+    }
+
+    /// RFC 9266 `tls-exporter` of this connection's TLS session.
+    fn tls_exporter(&self) -> Vec<u8> {
+        let Conn::Tls(tls) = &self.conn else { panic!("no TLS") };
+        tls.get_ref().1.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None).unwrap().to_vec()
+    }
+
+    /// After SASL success: the restarted stream, then binding.
+    pub async fn bind(&mut self, resource: &str) {
+        let features = self.open().await.to_xml();
+        assert!(features.contains("urn:ietf:params:xml:ns:xmpp-bind"), "{features}");
+        self.send(&format!(
+            "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>"
+        ))
+        .await;
+        let bound = self.next().await;
+        assert_eq!(bound.get_attr("type"), Some("result"), "{}", bound.to_xml());
+        self.jid = bound.elements().next().unwrap().elements().next().unwrap().text_content();
+    }
+}
+
+fn mechanisms(features: &Element) -> Vec<String> {
+    features.find("mechanisms", SASL).map(|m| m.elements().map(|e| e.text_content()).collect()).unwrap_or_default()
+}
+
+/// A server with the XMPP TCP listener on a free port.
+async fn spawn_with_c2s(tweak: impl FnOnce(&mut switchboard::Config)) -> TestApp {
+    spawn_app_with(|config| {
+        config.xmpp.c2s_bind = "127.0.0.1:0".into();
+        tweak(config);
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn starttls_is_required_then_scram_signs_in_and_chats_with_an_sse_user() {
+    let app = spawn_with_c2s(|_| {}).await;
+    app.create_user("ann").await;
+    app.create_user("bob").await;
+    assert!(app.dir.path().join("tls/xmpp-key.pem").exists(), "the pair was generated into the data dir");
+    let mut x = XmppTcp::connect(&app).await;
+    let features = x.open().await;
+    let starttls = features.find("starttls", TLS).expect("STARTTLS is offered");
+    assert!(starttls.find("required", TLS).is_some(), "and required: {}", features.to_xml());
+    assert!(mechanisms(&features).is_empty(), "no SASL before TLS: {}", features.to_xml());
+    // SASL before TLS is refused with a reason; the stream goes on.
+    let plain = base64::engine::general_purpose::STANDARD.encode("\0ann\0pw-ann");
+    x.send(&format!("<auth xmlns='{SASL}' mechanism='PLAIN'>{plain}</auth>")).await;
+    let refused = x.next().await;
+    assert!(refused.find("encryption-required", SASL).is_some(), "{}", refused.to_xml());
+    let features = x.starttls(&app).await;
+    assert!(features.find("starttls", TLS).is_none(), "no second STARTTLS: {}", features.to_xml());
+    assert_eq!(
+        mechanisms(&features),
+        ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"],
+        "{}",
+        features.to_xml()
+    );
+    let bindings: Vec<_> = features
+        .find("sasl-channel-binding", "urn:xmpp:sasl-cb:0")
+        .expect("XEP-0440 channel-binding types")
+        .elements()
+        .filter_map(|e| e.get_attr("type").map(str::to_owned))
+        .collect();
+    assert_eq!(bindings, ["tls-exporter", "tls-server-end-point"]);
+    let sha256 = ScramMechanism::Sha256;
+    scram_bound(&mut x, sha256.name(), sha256, "ann", "pw-ann", "n,,", &[]).await.unwrap();
+    x.bind("laptop").await;
+    assert_eq!(x.jid, "ann@localhost/laptop");
+
+    // Chat both ways with an SSE user.
+    let bob = app.login("bob").await;
+    let mut bob_sse = app.sse("bob", &format!("?stream={bob}")).await;
+    x.send("<message to='bob@localhost' type='chat' id='m1'><body>hello over TCP</body></message>").await;
+    let got = next_of(&mut bob_sse, "chatapi.chat", "chat").await;
+    assert_eq!((got.data["body"].as_str(), got.data["from"].as_str()), (Some("hello over TCP"), Some(x.jid.as_str())));
+    assert_eq!(app.send("bob", &bob, "ann", "hello back").await.status, 200);
+    let message = loop {
+        let e = x.next().await;
+        if e.name == "message" {
+            break e;
+        }
+    };
+    assert_eq!(message.child_text("body", CLIENT).as_deref(), Some("hello back"));
+    assert!(message.get_attr("from").unwrap().starts_with("bob@localhost/"), "{}", message.to_xml());
+
+    // SCRAM-SHA-1 on a second connection, a station of its own.
+    let mut y = XmppTcp::connect(&app).await;
+    y.open().await;
+    y.starttls(&app).await;
+    let sha1 = ScramMechanism::Sha1;
+    scram_bound(&mut y, sha1.name(), sha1, "ann", "pw-ann", "n,,", &[]).await.unwrap();
+    y.bind("phone").await;
+    assert_eq!(y.jid, "ann@localhost/phone");
+    y.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(y.next().await.get_attr("type"), Some("result"));
+    y.send("</stream:stream>").await;
+    assert!(y.until_closed().await.is_empty(), "the server closes its stream too");
+}
+
+#[actix_web::test]
+async fn scram_plus_is_bound_to_this_tls_session() {
+    let app = spawn_with_c2s(|_| {}).await;
+    app.create_user("ann").await;
+    let (sha256, sha1) = (ScramMechanism::Sha256, ScramMechanism::Sha1);
+
+    // tls-exporter, as the client computes it from its own side of the session.
+    let mut x = XmppTcp::connect(&app).await;
+    x.open().await;
+    x.starttls(&app).await;
+    let exporter = x.tls_exporter();
+    scram_bound(&mut x, "SCRAM-SHA-256-PLUS", sha256, "ann", "pw-ann", "p=tls-exporter,,", &exporter).await.unwrap();
+    x.bind("plus").await;
+
+    // tls-server-end-point: the hash of the certificate the client was shown.
+    let mut x = XmppTcp::connect(&app).await;
+    x.open().await;
+    x.starttls(&app).await;
+    let end_point = Sha256::digest(server_certificate(&app).as_ref()).to_vec();
+    let gs2 = "p=tls-server-end-point,,";
+    scram_bound(&mut x, "SCRAM-SHA-1-PLUS", sha1, "ann", "pw-ann", gs2, &end_point).await.unwrap();
+
+    // Another session's binding, a 'y' while -PLUS is offered, and -PLUS without p= fail.
+    let mut x = XmppTcp::connect(&app).await;
+    x.open().await;
+    x.starttls(&app).await;
+    let refused =
+        scram_bound(&mut x, "SCRAM-SHA-256-PLUS", sha256, "ann", "pw-ann", "p=tls-exporter,,", &exporter).await;
+    assert!(refused.unwrap_err().contains("not this connection"));
+    let refused = scram_bound(&mut x, "SCRAM-SHA-256", sha256, "ann", "pw-ann", "y,,", &[]).await;
+    assert!(refused.unwrap_err().contains("stripped"));
+    let refused = scram_bound(&mut x, "SCRAM-SHA-256-PLUS", sha256, "ann", "pw-ann", "n,,", &[]).await;
+    assert!(refused.unwrap_err().contains("needs channel binding"));
+    let closing = x.until_closed().await;
+    assert!(closing.iter().any(|e| e.name == "error"), "three failures end the stream");
+}
+
+#[actix_web::test]
+async fn wrong_passwords_and_bad_streams_are_refused_with_their_reasons() {
+    let app = spawn_with_c2s(|_| {}).await;
+    app.create_user("ann").await;
+    let sha256 = ScramMechanism::Sha256;
+    let mut x = XmppTcp::connect(&app).await;
+    x.open().await;
+    x.starttls(&app).await;
+    for attempt in 1..=3 {
+        let refused = scram_bound(&mut x, sha256.name(), sha256, "ann", "wrong", "n,,", &[]).await.unwrap_err();
+        assert!(refused.contains("not-authorized"), "attempt {attempt}: {refused}");
+    }
+    let closing = x.until_closed().await;
+    let error = closing.iter().find(|e| e.name == "error").expect("a stream error");
+    assert!(error.to_xml().contains("too many failed authentication attempts"), "{}", error.to_xml());
+
+    // Each of these ends the stream with the named condition, header first.
+    for (input, condition) in [
+        ("<iq><a></b></iq>", "not-well-formed"),
+        ("<!-- a comment -->", "restricted-xml"),
+        ("<message>", "policy-violation"),
+        ("<message to='x'><body>stanzas wait for authentication</body></message>", "not-authorized"),
+    ] {
+        let mut x = XmppTcp::connect(&app).await;
+        x.open().await;
+        let mut bytes = input.as_bytes().to_vec();
+        if condition == "policy-violation" {
+            bytes.extend(std::iter::repeat_n(b'x', app.config.limits.max_body_bytes + 10));
+        }
+        x.send_bytes(&bytes).await;
+        let closing = x.until_closed().await;
+        let error = closing.iter().find(|e| e.name == "error").unwrap_or_else(|| panic!("{input}: no stream error"));
+        assert!(error.find(condition, "urn:ietf:params:xml:ns:xmpp-streams").is_some(), "{input}: {}", error.to_xml());
+    }
+    let mut x = XmppTcp::connect(&app).await;
+    x.send(&format!("<stream:stream to='elsewhere.example' xmlns='{CLIENT}' xmlns:stream='{STREAMS}' version='1.0'>"))
+        .await;
+    assert!(matches!(x.part().await, Some(Part::Open(_))), "the header comes before the error");
+    let closing = x.until_closed().await;
+    assert!(closing[0].to_xml().contains("host-unknown"), "{}", closing[0].to_xml());
+    // Not a stream at all: the header, then the error.
+    let mut x = XmppTcp::connect(&app).await;
+    x.send("GET / HTTP/1.1\r\n\r\n").await;
+    assert!(matches!(x.part().await, Some(Part::Open(_))));
+    let closing = x.until_closed().await;
+    assert!(closing[0].to_xml().contains("not-well-formed"), "{}", closing[0].to_xml());
+}
+
+#[actix_web::test]
+async fn loopback_clients_may_skip_tls_where_configured_and_silence_closes_a_stream() {
+    let app = spawn_with_c2s(|config| {
+        config.xmpp.allow_plain_on_loopback = true;
+        config.xmpp.timeout_secs = 1.0;
+    })
+    .await;
+    app.create_user("ann").await;
+    let mut x = XmppTcp::connect(&app).await;
+    let features = x.open().await;
+    let starttls = features.find("starttls", TLS).expect("STARTTLS is still offered");
+    assert!(starttls.find("required", TLS).is_none(), "not required: {}", features.to_xml());
+    assert!(mechanisms(&features).contains(&"PLAIN".to_owned()));
+    assert!(!mechanisms(&features).iter().any(|m| m.ends_with("-PLUS")), "no -PLUS without TLS");
+    let plain = base64::engine::general_purpose::STANDARD.encode("\0ann\0pw-ann");
+    x.send(&format!("<auth xmlns='{SASL}' mechanism='PLAIN'>{plain}</auth>")).await;
+    assert_eq!(x.next().await.name, "success");
+    x.bind("bot").await;
+    // Whitespace keepalives hold the stream past the timeout...
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        x.send(" ").await;
+    }
+    x.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert_eq!(x.next().await.get_attr("type"), Some("result"));
+    // ...and silence ends it.
+    let started = std::time::Instant::now();
+    let closing = x.until_closed().await;
+    assert!(closing.iter().any(|e| e.to_xml().contains("connection-timeout")));
+    assert!(started.elapsed() >= Duration::from_millis(800), "{:?}", started.elapsed());
+}
