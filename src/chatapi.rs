@@ -18,10 +18,17 @@ use switchboard_actors::muc::room::Joined;
 use switchboard_actors::presence::Show;
 use switchboard_actors::{Address, Event, Hosts, Payload, StoredMessage};
 
+/// Whether the event has a form on the JSON doors: copies of a user's own messages for its
+/// other stations (XEP-0280) are for the XMPP door only, as ofchat has none.
+pub fn on_json_doors(payload: &Payload) -> bool {
+    !matches!(payload, Payload::Copy { .. })
+}
+
 /// The event's name on the JSON doors.
 pub fn event_name(payload: &Payload) -> &'static str {
     match payload {
         Payload::Message { .. }
+        | Payload::Copy { .. }
         | Payload::Headline { .. }
         | Payload::ChatState { .. }
         | Payload::Displayed { .. }
@@ -215,6 +222,8 @@ fn render_object(payload: &Payload, hosts: &Hosts) -> serde_json::Result<String>
         Payload::Message { message, delayed } => {
             return serde_json::to_string(&MessageJson::new(message, hosts, *delayed));
         }
+        // Not written on these doors (see `on_json_doors`); the message itself if it were.
+        Payload::Copy { message, .. } => return serde_json::to_string(&MessageJson::new(message, hosts, false)),
         Payload::Headline { id, body, stamp_ms } => json!({
             "id": id,
             "type": "headline",

@@ -183,7 +183,7 @@ impl SseConnection {
     }
 
     fn write_event(&mut self, event: &Arc<Event>, ctx: &mut Context<Self>) {
-        if !event.first_time(&mut self.highest_seq) {
+        if !event.first_time(&mut self.highest_seq) || !chatapi::on_json_doors(&event.payload) {
             return;
         }
         self.write(chatapi::sse_frame(event, &self.hosts).into_bytes(), ctx);

@@ -162,7 +162,7 @@ impl WsConnection {
     }
 
     fn push_event(&mut self, event: &Event, ctx: &mut ws::WebsocketContext<Self>) {
-        if event.first_time(&mut self.highest_seq) {
+        if event.first_time(&mut self.highest_seq) && chatapi::on_json_doors(&event.payload) {
             self.send_text(chatapi::ws_frame(event, &self.state.hosts), ctx);
         }
     }

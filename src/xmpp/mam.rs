@@ -17,7 +17,6 @@ use crate::state::AppState;
 
 pub const NS: &str = "urn:xmpp:mam:2";
 const RSM: &str = "http://jabber.org/protocol/rsm";
-const FORWARD: &str = "urn:xmpp:forward:0";
 const DATA: &str = "jabber:x:data";
 
 /// A page when the client names no `max`.
@@ -101,7 +100,7 @@ pub async fn query(
         if let Some(q) = queryid {
             result_el = result_el.attr("queryid", q);
         }
-        let forwarded = Element::new("forwarded", FORWARD)
+        let forwarded = Element::new("forwarded", ns::FORWARD)
             .child(Element::new("delay", ns::DELAY).attr("stamp", format_stamp(message.stamp_ms)))
             .child(stored_message(message, &state.hosts));
         replies.push(

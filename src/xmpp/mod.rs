@@ -43,6 +43,8 @@ pub mod ns {
     pub const CHAT_STATES: &str = "http://jabber.org/protocol/chatstates";
     pub const CHAT_MARKERS: &str = "urn:xmpp:chat-markers:0";
     pub const DELAY: &str = "urn:xmpp:delay";
+    pub const FORWARD: &str = "urn:xmpp:forward:0";
+    pub const CARBONS: &str = "urn:xmpp:carbons:2";
     pub const MUC: &str = "http://jabber.org/protocol/muc";
     pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
     pub const WORKGROUP: &str = "http://jabber.org/protocol/workgroup";

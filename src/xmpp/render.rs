@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use bytestring::ByteString;
 use switchboard_actors::clock::format_stamp;
-use switchboard_actors::model::event::{Invitation, OccupantPresence, WorkgroupEvent};
+use switchboard_actors::model::event::{CopyDirection, Invitation, OccupantPresence, WorkgroupEvent};
 use switchboard_actors::model::RenderSlot;
 use switchboard_actors::presence::Show;
 use switchboard_actors::{Address, Event, Hosts, Payload, StoredMessage};
@@ -69,6 +69,28 @@ fn stanza(payload: &Payload, hosts: &Hosts) -> Option<Element> {
                 el = el.child(delay);
             }
             Some(el)
+        }
+        // XEP-0280 §6: the copy forwarded inside a message from the user's own bare address.
+        Payload::Copy { message, direction } => {
+            let own = at(&Address::user(
+                match direction {
+                    CopyDirection::Sent => &message.from_user,
+                    CopyDirection::Received => &message.to_user,
+                }
+                .as_str(),
+            ));
+            let name = match direction {
+                CopyDirection::Sent => "sent",
+                CopyDirection::Received => "received",
+            };
+            let forwarded = Element::new("forwarded", ns::FORWARD).child(stored_message(message, hosts));
+            let wrapper = Element::new(name, ns::CARBONS).child(forwarded);
+            Some(
+                Element::new("message", ns::CLIENT)
+                    .attr("type", message.kind.as_str())
+                    .attr("from", own)
+                    .child(wrapper),
+            )
         }
         Payload::Headline { id, body, .. } => Some(
             message_element("headline", hosts.domain.clone(), id.clone()).text_child("body", ns::CLIENT, body.as_str()),

@@ -24,7 +24,7 @@ use switchboard_actors::model::records::AccountKind;
 use switchboard_actors::model::scram::ScramMechanism;
 use switchboard_actors::random::random_hex;
 use switchboard_actors::router::Attach;
-use switchboard_actors::{Event, Push};
+use switchboard_actors::{Event, Payload, Push};
 
 use super::ns;
 use super::render;
@@ -136,6 +136,8 @@ pub struct XmppSession<L: Link> {
     scram: Option<ScramExchange>,
     /// `room@service/nick` addresses this connection occupies: their presence is its own.
     own_occupants: HashSet<String>,
+    /// The client asked for copies of its user's messages on other stations (XEP-0280).
+    carbons: bool,
     highest_seq: i64,
     pub(super) last_heard: Instant,
 }
@@ -157,6 +159,7 @@ impl<L: Link> XmppSession<L> {
             auth_failures: 0,
             scram: None,
             own_occupants: HashSet::new(),
+            carbons: false,
             highest_seq: 0,
             last_heard: Instant::now(),
         }
@@ -183,6 +186,9 @@ impl<L: Link> XmppSession<L> {
     /// status 110); events with no XMPP form are skipped.
     fn push_event(&mut self, event: &Event, ctx: &mut Ctx<L>) {
         if !event.first_time(&mut self.highest_seq) {
+            return;
+        }
+        if !self.carbons && matches!(event.payload, Payload::Copy { .. }) {
             return;
         }
         let hosts = &self.state.hosts;
@@ -547,7 +553,37 @@ impl<L: Link> XmppSession<L> {
         }
     }
 
+    /// XEP-0280 `<enable/>` or `<disable/>`: this connection's own setting, answered here.
+    fn carbons_setting(&mut self, stanza: &Element, ctx: &mut Ctx<L>) -> bool {
+        if stanza.name != "iq" || stanza.get_attr("type") != Some("set") {
+            return false;
+        }
+        let Some(setting) = stanza.elements().next().filter(|e| e.ns == ns::CARBONS) else { return false };
+        let enable = match setting.name.as_str() {
+            "enable" => true,
+            "disable" => false,
+            _ => return false,
+        };
+        if stanza.get_attr("to").is_some_and(|to| to != self.domain() && !to.starts_with(&self.own_bare())) {
+            return false;
+        }
+        self.carbons = enable;
+        let result = Element::new("iq", ns::CLIENT)
+            .attr("type", "result")
+            .attr("id", stanza.get_attr("id").unwrap_or_default())
+            .attr("to", self.full_address());
+        self.send(&result, ctx);
+        true
+    }
+
+    fn own_bare(&self) -> String {
+        format!("{}@{}", self.username.as_deref().unwrap_or_default(), self.domain())
+    }
+
     fn stanza(&mut self, stanza: Element, ctx: &mut Ctx<L>) {
+        if self.carbons_setting(&stanza, ctx) {
+            return;
+        }
         self.track_occupancy(&stanza);
         let state = self.state.clone();
         let username = self.username.clone().unwrap_or_default();

@@ -579,6 +579,7 @@ fn disco_info(origin: &Origin<'_>, iq: &Element) -> Result<Element, Refused> {
                 vcard::NS,
                 blocking::NS,
                 mam::NS,
+                ns::CARBONS,
             ],
         )
     } else if to == muc_host || origin.state.muc.is_service_host(to) {

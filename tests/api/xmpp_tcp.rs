@@ -233,6 +233,49 @@ impl XmppTcp {
         assert_eq!(bound.get_attr("type"), Some("result"), "{}", bound.to_xml());
         self.jid = bound.elements().next().unwrap().elements().next().unwrap().text_content();
     }
+
+    /// Connects, STARTTLS, SCRAM-SHA-256 and binds `resource`.
+    pub async fn login(app: &TestApp, user: &str, resource: &str) -> XmppTcp {
+        let mut x = XmppTcp::connect(app).await;
+        x.open().await;
+        x.starttls(app).await;
+        let sha256 = ScramMechanism::Sha256;
+        let password = format!("pw-{user}");
+        scram_bound(&mut x, sha256.name(), sha256, user, &password, "n,,", &[]).await.unwrap();
+        x.bind(resource).await;
+        x
+    }
+
+    /// The next element that `matches`, skipping others.
+    pub async fn next_where(&mut self, what: &str, matches: impl Fn(&Element) -> bool) -> Element {
+        let mut skipped = Vec::new();
+        loop {
+            match self.next_within(WAIT).await {
+                Some(Frame::Stanza(e)) if matches(&e) => return e,
+                Some(Frame::Stanza(e)) => skipped.push(e.to_xml()),
+                Some(Frame::Closed) => panic!("closed waiting for {what}; saw {skipped:?}"),
+                None => panic!("no {what} within {WAIT:?}; saw {skipped:?}"),
+            }
+        }
+    }
+
+    /// Nothing but what `allowed` lets through arrives for `limit`.
+    pub async fn assert_quiet_except(&mut self, limit: Duration, allowed: impl Fn(&Element) -> bool) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while let Some(frame) = self.next_within(deadline - tokio::time::Instant::now()).await {
+            match frame {
+                Frame::Stanza(e) if allowed(&e) => {}
+                Frame::Stanza(e) => panic!("unexpected: {}", e.to_xml()),
+                Frame::Closed => panic!("the stream closed"),
+            }
+        }
+    }
+
+    /// Sends an IQ and returns its answer (other stanzas in between are skipped).
+    pub async fn iq(&mut self, id: &str, xml: &str) -> Element {
+        self.send(xml).await;
+        self.next_where(id, |e| e.name == "iq" && e.get_attr("id") == Some(id)).await
+    }
 }
 
 fn mechanisms(features: &Element) -> Vec<String> {
@@ -429,4 +472,67 @@ async fn loopback_clients_may_skip_tls_where_configured_and_silence_closes_a_str
     let closing = x.until_closed().await;
     assert!(closing.iter().any(|e| e.to_xml().contains("connection-timeout")));
     assert!(started.elapsed() >= Duration::from_millis(800), "{:?}", started.elapsed());
+}
+
+const CARBONS: &str = "urn:xmpp:carbons:2";
+
+fn carbon<'a>(e: &'a Element, direction: &str) -> Option<&'a Element> {
+    let wrapper = e.find(direction, CARBONS)?;
+    wrapper.find("forwarded", "urn:xmpp:forward:0")?.find("message", CLIENT)
+}
+
+#[actix_web::test]
+async fn carbons_copy_a_users_messages_to_its_other_resources_that_asked() {
+    let app = spawn_with_c2s(|_| {}).await;
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let mut laptop = XmppTcp::login(&app, "ann", "laptop").await;
+    let info = laptop
+        .iq("d1", "<iq type='get' id='d1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
+    assert!(info.to_xml().contains(CARBONS), "the server says it has carbons: {}", info.to_xml());
+    let mut phone = XmppTcp::login(&app, "ann", "phone").await;
+    let mut tablet = XmppTcp::login(&app, "ann", "tablet").await;
+    for (x, id) in [(&mut laptop, "c1"), (&mut phone, "c2")] {
+        let enabled = x.iq(id, &format!("<iq type='set' id='{id}'><enable xmlns='{CARBONS}'/></iq>")).await;
+        assert_eq!(enabled.get_attr("type"), Some("result"), "{}", enabled.to_xml());
+    }
+    let mut bob = crate::xmpp::Xmpp::login(&app, "bob", "pw-bob").await;
+
+    // Sent from the phone: the laptop gets a <sent/> copy; the tablet, which did not ask, none.
+    phone.send("<message to='bob@localhost' type='chat' id='s1'><body>from my phone</body></message>").await;
+    let copy = laptop.next_where("a sent copy", |e| carbon(e, "sent").is_some()).await;
+    assert_eq!(copy.get_attr("from"), Some("ann@localhost"), "a copy comes from the user's own bare address");
+    let inner = carbon(&copy, "sent").unwrap();
+    assert_eq!(inner.get_attr("from"), Some("ann@localhost/phone"));
+    assert_eq!(inner.get_attr("to"), Some("bob@localhost"));
+    assert_eq!(inner.child_text("body", CLIENT).as_deref(), Some("from my phone"));
+    let got = bob.next_where("the message", |e| e.name == "message").await;
+    assert_eq!(got.get_attr("from"), Some("ann@localhost/phone"));
+
+    // To the bare address: every resource gets the message itself, and no copy.
+    bob.send("<message to='ann@localhost' type='chat' id='b1'><body>to all of you</body></message>").await;
+    for x in [&mut laptop, &mut phone, &mut tablet] {
+        let m = x.next_where("the message", |e| e.name == "message" && e.find("body", CLIENT).is_some()).await;
+        assert_eq!(m.child_text("body", CLIENT).as_deref(), Some("to all of you"));
+    }
+    // To the phone alone: the laptop gets a <received/> copy.
+    bob.send("<message to='ann@localhost/phone' type='chat' id='b2'><body>just the phone</body></message>").await;
+    let m = phone.next_where("the message", |e| e.name == "message" && e.find("body", CLIENT).is_some()).await;
+    assert_eq!(m.child_text("body", CLIENT).as_deref(), Some("just the phone"));
+    let copy = laptop.next_where("a received copy", |e| carbon(e, "received").is_some()).await;
+    let inner = carbon(&copy, "received").unwrap();
+    assert_eq!(
+        (inner.get_attr("to"), inner.child_text("body", CLIENT).as_deref()),
+        (Some("ann@localhost/phone"), Some("just the phone"))
+    );
+
+    // After <disable/>, no more copies; the tablet never had any.
+    laptop.iq("c3", &format!("<iq type='set' id='c3'><disable xmlns='{CARBONS}'/></iq>")).await;
+    phone.send("<message to='bob@localhost' type='chat' id='s2'><body>again</body></message>").await;
+    bob.next_where("the message", |e| e.name == "message").await;
+    let is_copy = |e: &Element| carbon(e, "sent").is_some() || carbon(e, "received").is_some();
+    laptop.assert_quiet_except(Duration::from_millis(300), |e| !is_copy(e)).await;
+    tablet.assert_quiet_except(Duration::from_millis(300), |e| !is_copy(e)).await;
 }

@@ -135,12 +135,25 @@ pub enum WorkgroupEvent {
     },
 }
 
+/// Which way the message of a [`Payload::Copy`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyDirection {
+    /// The user sent it, from another station.
+    Sent,
+    /// It came to another of the user's stations.
+    Received,
+}
+
 /// The typed content of an event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     /// A stored 1:1 message; `delayed` when it is delivered late, from the offline store or a
     /// replay (XEP-0203).
     Message { message: Arc<StoredMessage>, delayed: bool },
+    /// A copy of one of the user's own 1:1 messages for its other stations (XEP-0280), live
+    /// only: one it sent from another station, or one delivered by full address to another
+    /// of its stations. Doors that keep a user's devices in step show it; others skip it.
+    Copy { message: Arc<StoredMessage>, direction: CopyDirection },
     /// A server headline (an admin broadcast): live only, never stored.
     Headline { id: String, body: String, stamp_ms: i64 },
     /// A chat state (XEP-0085): live only.

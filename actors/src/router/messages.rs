@@ -13,7 +13,7 @@ use crate::jid::{Jid, Username};
 use crate::model::{Address, ChatState, Event, MessageKind, NewMessage, Payload, StoredMessage};
 use crate::random::random_hex;
 use crate::route_error::RouteError;
-use crate::user_session::{DeliverLive, DeliverMessage};
+use crate::user_session::{DeliverLive, DeliverMessage, DeliverSentCopy};
 
 /// Store and route a message. Sent by every door; replies once the message is committed.
 #[derive(Message)]
@@ -167,6 +167,17 @@ impl Handler<MessageCommitted> for Router {
             for (owner, peer) in [(&m.from_user, &m.to_user), (&m.to_user, &m.from_user)] {
                 if self.conversation_watched.contains(owner) {
                     feed.do_send(ConversationMoved { owner: owner.clone(), peer: peer.clone(), id: m.id });
+                }
+            }
+        }
+        let m = &msg.message;
+        // The sender's other stations get a copy (XEP-0280 sent copies); most senders have
+        // one station, and then no copy is made.
+        if m.from_user != m.to_user {
+            if let Some(sender) = self.stations.user(&m.from_user) {
+                let others = sender.station_count() - usize::from(m.from_resource.is_some());
+                if others > 0 {
+                    sender.session.do_send(DeliverSentCopy { message: m.clone() });
                 }
             }
         }

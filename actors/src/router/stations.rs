@@ -48,6 +48,10 @@ impl<S> OnlineUser<S> {
     pub fn has_station(&self, resource: &str) -> bool {
         self.stations.contains_key(resource)
     }
+
+    pub fn station_count(&self) -> usize {
+        self.stations.len()
+    }
 }
 
 #[derive(Debug)]

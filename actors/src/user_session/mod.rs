@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use crate::model::event::CopyDirection;
 use crate::model::{Event, Payload, StoredMessage};
 use crate::muc::conference::{Conference, StationLeft};
 use crate::presence::{visible, Availability, PresenceUpdate, StationPresence};
@@ -151,7 +152,7 @@ impl UserSession {
     }
 
     /// Pushes a stored message to the stations it is for; true if any live station took it.
-    fn push_message(&self, message: &StoredMessage, event: &Arc<Event>) -> bool {
+    fn push_message(&self, message: &Arc<StoredMessage>, event: &Arc<Event>) -> bool {
         let mut delivered = false;
         match &message.deliver_to {
             Some(resource) => {
@@ -159,6 +160,8 @@ impl UserSession {
                     slot.addr.do_send(StationEvent { event: event.clone() });
                     delivered = true;
                 }
+                // The user's other stations see it came (XEP-0280 received copies).
+                self.push_copy(message, CopyDirection::Received, Some(resource));
             }
             None => {
                 for (_, slot) in self.live_stations() {
@@ -168,6 +171,18 @@ impl UserSession {
             }
         }
         delivered
+    }
+
+    /// A copy of `message` to every live station but `except`.
+    fn push_copy(&self, message: &Arc<StoredMessage>, direction: CopyDirection, except: Option<&str>) {
+        let mut copy = None;
+        for (name, slot) in self.live_stations() {
+            if Some(name.as_str()) != except {
+                let event =
+                    copy.get_or_insert_with(|| Event::new(Payload::Copy { message: message.clone(), direction }));
+                slot.addr.do_send(StationEvent { event: event.clone() });
+            }
+        }
     }
 
     fn start_flush(&mut self, ctx: &mut Context<Self>) {
@@ -341,6 +356,22 @@ impl Handler<DeliverMessage> for UserSession {
         if self.push_message(&msg.message, &event) {
             self.messages.mark_delivered(vec![msg.message.id]);
         }
+    }
+}
+
+/// A committed 1:1 message this user sent: a copy for its other live stations. Sent by the
+/// router when the user has a station besides the one it was sent from.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverSentCopy {
+    pub message: Arc<StoredMessage>,
+}
+
+impl Handler<DeliverSentCopy> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverSentCopy, _: &mut Context<Self>) {
+        self.push_copy(&msg.message, CopyDirection::Sent, msg.message.from_resource.as_deref());
     }
 }
 
