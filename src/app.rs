@@ -317,9 +317,10 @@ impl Application {
                 let how = if tls.generated { "generated a self-signed certificate" } else { "certificate" };
                 tracing::info!(addr = %c2s_addr, cert = %tls.cert_path.display(), "serving XMPP clients over TCP; {how}");
             }
+            let resumable = Arc::new(crate::xmpp::tcp::Resumable::default());
             server = server
                 .listen("switchboard-xmpp-c2s", c2s_listener, move || {
-                    crate::xmpp::tcp::service(xmpp_state.clone(), xmpp_tls.clone())
+                    crate::xmpp::tcp::service(xmpp_state.clone(), xmpp_tls.clone(), resumable.clone())
                 })
                 .map_err(BuildError::Server)?;
         }

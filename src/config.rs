@@ -240,6 +240,9 @@ pub struct XmppConfig {
     /// A TCP client that sends nothing (not even a whitespace keepalive) for this long is
     /// closed with `connection-timeout`.
     pub timeout_secs: f64,
+    /// How long a stream with XEP-0198 resumption waits for its client after the connection
+    /// drops, keeping what arrives; then what was not acknowledged waits in the store.
+    pub resume_secs: f64,
 }
 
 impl Default for XmppConfig {
@@ -250,6 +253,7 @@ impl Default for XmppConfig {
             tls_key: String::new(),
             allow_plain_on_loopback: false,
             timeout_secs: 600.0,
+            resume_secs: 300.0,
         }
     }
 }

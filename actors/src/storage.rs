@@ -163,6 +163,9 @@ pub trait MessageStorage: Send + Sync {
     /// Marks messages as delivered to a live station (no longer pending); not awaited.
     /// A mark that is lost leaves its messages pending, to be delivered again.
     fn mark_delivered(&self, ids: Vec<i64>);
+    /// Messages a connection took and then lost (XEP-0198: never acknowledged, never
+    /// resumed): pending again, for the user's next station.
+    fn mark_pending(&self, ids: Vec<i64>) -> StoreFuture<()>;
     /// What waits for `username`, oldest first.
     fn pending_for(&self, username: String) -> StoreFuture<Vec<StoredMessage>>;
     /// A station ended: what waited for it now waits for any station of the user.

@@ -7,7 +7,8 @@
 //! - [`scram`]: SASL SCRAM-SHA-1 and SCRAM-SHA-256 messages.
 //! - [`blocking`], [`mam`]: XEP-0191 blocking commands and XEP-0313 archive queries.
 //! - [`post`]: `POST /restapi/v1/chat/{streamid}/xmpp`, one stanza over HTTP.
-//! - [`session`]: one client stream's stages and stanzas, over any transport.
+//! - [`session`]: one client stream's stages and stanzas, over any transport; [`sm`]: its
+//!   XEP-0198 counters.
 //! - [`websocket`]: XMPP over WebSocket (RFC 7395) at `/xmpp-websocket`.
 //! - [`tcp`], [`framer`], [`tls`]: XMPP over TCP (RFC 6120) on `xmpp.c2s_bind`, with STARTTLS.
 
@@ -18,6 +19,7 @@ pub mod post;
 pub mod render;
 pub mod scram;
 pub mod session;
+pub mod sm;
 pub mod stanza;
 pub mod tcp;
 pub mod tls;

@@ -24,19 +24,26 @@ use switchboard_actors::model::records::AccountKind;
 use switchboard_actors::model::scram::ScramMechanism;
 use switchboard_actors::random::random_hex;
 use switchboard_actors::router::Attach;
+use switchboard_actors::user_session::ReturnUndelivered;
 use switchboard_actors::{Event, Payload, Push};
 
 use super::ns;
 use super::render;
 use super::scram::{parse_client_first, ChannelBindings, ScramExchange};
+use super::sm::{self, StreamManagement};
 use super::stanza::{dispatch, error_reply, is_stanza, submit_message, Origin, Refused};
 use super::xml::Element;
 use crate::binding::Binding;
+use crate::config::secs;
 use crate::outbox::OutboxBudget;
 use crate::state::AppState;
 
 /// Failed SASL attempts before the stream is closed.
 const MAX_AUTH_FAILURES: u32 = 3;
+
+/// How long after a stanza the server asks for an acknowledgement (XEP-0198 `<r/>`), for
+/// everything sent meanwhile.
+const ACK_REQUEST_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What carries one stream: the websocket door's frames or a TCP connection.
 pub trait Link: Sized + Unpin + 'static {
@@ -58,6 +65,13 @@ pub trait Link: Sized + Unpin + 'static {
     fn security(&self) -> &Security;
     /// Called once the actor runs (timers of the transport's own).
     fn started(_session: &mut XmppSession<Self>, _ctx: &mut Self::Context) {}
+    /// Makes the stream resumable under `id` (XEP-0198); false where the transport cannot
+    /// take a stream over from another connection.
+    fn offer_resumption(&mut self, _ctx: &mut Self::Context, _id: &str, _username: &str) -> bool {
+        false
+    }
+    /// The stream is no longer resumable under `id`.
+    fn forget_resumption(&mut self, _id: &str) {}
 }
 
 /// How secure a connection is, and what that allows.
@@ -98,11 +112,19 @@ pub enum Inbound {
 }
 
 /// What the transport does next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
+#[derive(Debug, Clone, PartialEq, Eq, MessageResponse)]
 pub enum Flow {
     Continue,
     /// `<proceed/>` was queued: write it, then start TLS and a new stream.
     StartTls,
+    /// The client asks to resume stream `previd` of `username` (XEP-0198), having handled
+    /// `h` of its stanzas: the transport hands itself to that stream, or answers that it
+    /// cannot ([`XmppSession::resume_failed`]).
+    Resume {
+        previd: String,
+        h: u32,
+        username: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +146,7 @@ pub(super) enum Stage {
 pub struct XmppSession<L: Link> {
     pub(super) link: L,
     state: web::Data<AppState>,
-    budget: OutboxBudget,
+    pub(super) budget: OutboxBudget,
     stream_id: String,
     pub(super) stage: Stage,
     header_sent: bool,
@@ -136,6 +158,11 @@ pub struct XmppSession<L: Link> {
     scram: Option<ScramExchange>,
     /// `room@service/nick` addresses this connection occupies: their presence is its own.
     own_occupants: HashSet<String>,
+    /// XEP-0198, once the client enabled it.
+    pub(super) sm: Option<StreamManagement>,
+    /// The connection is gone and the stream waits to be resumed; the number tells one wait
+    /// from the next.
+    pub(super) detached: Option<u64>,
     /// The client asked for copies of its user's messages on other stations (XEP-0280).
     carbons: bool,
     highest_seq: i64,
@@ -159,6 +186,8 @@ impl<L: Link> XmppSession<L> {
             auth_failures: 0,
             scram: None,
             own_occupants: HashSet::new(),
+            sm: None,
+            detached: None,
             carbons: false,
             highest_seq: 0,
             last_heard: Instant::now(),
@@ -195,17 +224,164 @@ impl<L: Link> XmppSession<L> {
         let user = self.username.as_deref().unwrap_or_default();
         let own = render::own_occupant_presence(event, hosts, user, &self.own_occupants);
         if let Some(frame) = own.or_else(|| render::frame(event, hosts)) {
-            self.send_text(frame, ctx);
+            let message_id = match &event.payload {
+                Payload::Message { message, .. } => Some(message.id),
+                _ => None,
+            };
+            self.send_stanza_text(frame, message_id, ctx);
         }
     }
 
     fn send_text(&mut self, text: ByteString, ctx: &mut Ctx<L>) {
+        self.send_stanza_text(text, None, ctx)
+    }
+
+    /// Writes a stanza (`message_id`: the stored message it carries); with stream
+    /// management it is kept until the client acknowledges it, and while the stream waits
+    /// for a resumption it is only kept.
+    fn send_stanza_text(&mut self, text: ByteString, message_id: Option<i64>, ctx: &mut Ctx<L>) {
+        if let Some(sm) = &mut self.sm {
+            sm.sent_one(text.clone(), message_id);
+            if sm.unacked_bytes() > self.state.config.limits.outbox_bytes {
+                tracing::info!("closing an XMPP stream: too much unacknowledged");
+                return self.stream_error("policy-violation", "the client does not acknowledge what it gets", ctx);
+            }
+            if self.detached.is_some() {
+                return;
+            }
+            self.request_ack_soon(ctx);
+        }
         if !self.budget.try_take(text.len()) {
             tracing::info!("closing a slow XMPP client: outbox full");
             self.stream_error("policy-violation", "the client is not reading fast enough", ctx);
             return;
         }
         self.link.write(ctx, text);
+    }
+
+    /// Stream management elements (`<enabled/>`, `<a/>`, `<r/>`…) are not stanzas: not
+    /// counted.
+    fn send_nonza(&mut self, element: &Element, ctx: &mut Ctx<L>) {
+        self.link.write(ctx, ByteString::from(element.to_xml()));
+    }
+
+    /// Asks the client for an acknowledgement shortly, once for everything sent meanwhile.
+    fn request_ack_soon(&mut self, ctx: &mut Ctx<L>) {
+        let Some(sm) = &mut self.sm else { return };
+        if sm.ack_requested {
+            return;
+        }
+        sm.ack_requested = true;
+        ctx.run_later(ACK_REQUEST_DELAY, |act, ctx| {
+            if act.detached.is_some() || act.stage != Stage::Bound {
+                return;
+            }
+            if let Some(sm) = &mut act.sm {
+                sm.ack_requested = false;
+                if sm.unacked().next().is_some() {
+                    act.send_nonza(&Element::new("r", sm::NS), ctx);
+                }
+            }
+        });
+    }
+
+    /// XEP-0198 elements from the client.
+    fn stream_management(&mut self, element: &Element, ctx: &mut Ctx<L>) -> Flow {
+        match (element.name.as_str(), self.stage) {
+            ("enable", Stage::Bound) if self.sm.is_none() => {
+                let wants_resume = matches!(element.get_attr("resume"), Some("true" | "1"));
+                let username = self.username.clone().unwrap_or_default();
+                let id = random_hex(16);
+                let resumable = wants_resume && self.link.offer_resumption(ctx, &id, &username);
+                let mut enabled = Element::new("enabled", sm::NS);
+                if resumable {
+                    let max = self.state.config.xmpp.resume_secs.round() as u64;
+                    enabled = enabled.attr("id", id.clone()).attr("resume", "true").attr("max", max.to_string());
+                }
+                self.sm = Some(StreamManagement::new(resumable.then_some(id)));
+                self.send_nonza(&enabled, ctx);
+            }
+            ("enable", _) => {
+                let failed = Element::new("failed", sm::NS).child(Element::new("unexpected-request", ns::STANZAS));
+                self.send_nonza(&failed, ctx);
+            }
+            ("r", Stage::Bound) if self.sm.is_some() => {
+                let handled = self.sm.as_ref().map_or(0, |sm| sm.handled);
+                self.send_nonza(&Element::new("a", sm::NS).attr("h", handled.to_string()), ctx);
+            }
+            ("a", Stage::Bound) if self.sm.is_some() => {
+                let h = element.get_attr("h").and_then(|h| h.parse::<u32>().ok());
+                let acknowledged = match (h, &mut self.sm) {
+                    (Some(h), Some(sm)) => sm.acknowledge(h),
+                    _ => Err("<a/> carries h, a number".into()),
+                };
+                if let Err(text) = acknowledged {
+                    self.stream_error("undefined-condition", &text, ctx);
+                }
+            }
+            ("resume", Stage::Binding) => {
+                let previd = element.get_attr("previd").unwrap_or_default().to_owned();
+                match element.get_attr("h").and_then(|h| h.parse::<u32>().ok()) {
+                    Some(h) if !previd.is_empty() => {
+                        let username = self.username.clone().unwrap_or_default();
+                        return Flow::Resume { previd, h, username };
+                    }
+                    _ => self.resume_failed("bad-request", ctx),
+                }
+            }
+            (name, _) => {
+                let text = format!("<{name} xmlns='{}'> is not expected here", sm::NS);
+                self.stream_error("unsupported-stanza-type", &text, ctx);
+            }
+        }
+        Flow::Continue
+    }
+
+    /// The stream named in `<resume/>` cannot be resumed: the client may bind afresh.
+    pub(super) fn resume_failed(&mut self, condition: &str, ctx: &mut Ctx<L>) {
+        let failed = Element::new("failed", sm::NS).child(Element::new(condition, ns::STANZAS));
+        self.send_nonza(&failed, ctx);
+    }
+
+    /// This stream takes over a new connection (XEP-0198 resumption): `h` is what the client
+    /// handled; answers `<resumed/>` and sends again what the client did not get.
+    pub(super) fn resumed(&mut self, h: u32, ctx: &mut Ctx<L>) -> Result<(), String> {
+        let (Some(sm), true) = (&mut self.sm, self.stage == Stage::Bound) else {
+            return Err("the stream is not resumable".into());
+        };
+        sm.acknowledge(h)?;
+        self.detached = None;
+        let resumed = Element::new("resumed", sm::NS)
+            .attr("h", sm.handled.to_string())
+            .attr("previd", sm.id.clone().unwrap_or_default());
+        let again: Vec<ByteString> = sm.unacked().cloned().collect();
+        self.send_nonza(&resumed, ctx);
+        for stanza in again {
+            if self.budget.try_take(stanza.len()) {
+                self.link.write(ctx, stanza);
+            }
+        }
+        self.request_ack_soon(ctx);
+        Ok(())
+    }
+
+    /// The connection is gone: a resumable stream waits `xmpp.resume_secs` for its client,
+    /// keeping what comes meanwhile; any other ends.
+    pub(super) fn connection_lost(&mut self, ctx: &mut Ctx<L>) {
+        let resumable = self.stage == Stage::Bound && self.sm.as_ref().is_some_and(|sm| sm.id.is_some());
+        if !resumable {
+            self.stage = Stage::Closed;
+            ctx.stop();
+            return;
+        }
+        let wait = self.detached.map_or(1, |n| n + 1);
+        self.detached = Some(wait);
+        ctx.run_later(secs(self.state.config.xmpp.resume_secs), move |act, ctx| {
+            if act.detached == Some(wait) {
+                act.stage = Stage::Closed;
+                ctx.stop();
+            }
+        });
     }
 
     fn send(&mut self, element: &Element, ctx: &mut Ctx<L>) {
@@ -252,8 +428,7 @@ impl<L: Link> XmppSession<L> {
                 return Flow::Continue;
             }
             (Inbound::Lost, _) => {
-                self.stage = Stage::Closed;
-                ctx.stop();
+                self.connection_lost(ctx);
                 return Flow::Continue;
             }
             (Inbound::Silent, _) => {
@@ -262,6 +437,9 @@ impl<L: Link> XmppSession<L> {
             }
             (Inbound::Element(element), _) => element,
         };
+        if element.ns == sm::NS {
+            return self.stream_management(&element, ctx);
+        }
         let security = self.link.security();
         match (element.ns.as_str(), element.name.as_str(), self.stage) {
             (ns::TLS, "starttls", Stage::Authenticating) if security.can_start_tls() => {
@@ -280,7 +458,12 @@ impl<L: Link> XmppSession<L> {
                 self.send(&Element::new("failure", ns::SASL).child(Element::new("aborted", ns::SASL)), ctx)
             }
             (ns::CLIENT, "iq", Stage::Binding) if element.find("bind", ns::BIND).is_some() => self.bind(element, ctx),
-            (_, _, Stage::Bound) if is_stanza(&element) => self.stanza(element, ctx),
+            (_, _, Stage::Bound) if is_stanza(&element) => {
+                if let Some(sm) = &mut self.sm {
+                    sm.handled_one();
+                }
+                self.stanza(element, ctx)
+            }
             (_, _, Stage::Binding) if is_stanza(&element) => {
                 let refused = Refused { condition: "not-authorized", ..Refused::bad_request("bind a resource first") };
                 let reply = error_reply(&element, &refused, "");
@@ -318,7 +501,7 @@ impl<L: Link> XmppSession<L> {
         } else {
             self.stage = Stage::Binding;
             let session = Element::new("session", ns::SESSION).child(Element::new("optional", ns::SESSION));
-            vec![Element::new("bind", ns::BIND), session]
+            vec![Element::new("bind", ns::BIND), session, Element::new("sm", sm::NS)]
         };
         let mut element = Element::new("stream:features", "").attr("xmlns:stream", ns::STREAMS);
         for child in features {
@@ -639,6 +822,15 @@ impl<L: Link> Actor for XmppSession<L> {
     }
 
     fn stopped(&mut self, _: &mut Ctx<L>) {
+        if let Some(sm) = self.sm.take() {
+            if let Some(id) = &sm.id {
+                self.link.forget_resumption(id);
+            }
+            // What the client never acknowledged waits again for the user's next station.
+            if let Some(Binding::User { session, resource, .. }) = &self.binding {
+                session.do_send(ReturnUndelivered { resource: resource.clone(), ids: sm.unacked_messages() });
+            }
+        }
         if let Some(binding) = self.binding.take() {
             binding.detach();
         }

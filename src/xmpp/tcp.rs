@@ -8,14 +8,22 @@
 //! runs the handshake and starts a new stream, and tells the session the TLS session's
 //! channel bindings. A client that sends nothing for `xmpp.timeout_secs` is closed.
 //!
+//! XEP-0198 resumption: a stream with stream management enabled registers itself under its
+//! resumption id ([`Resumable`], one per server). When its connection drops it waits; a new
+//! connection that authenticates as the same user and sends `<resume/>` hands its socket
+//! task to that stream, which sends again what the client had not acknowledged.
+//!
 //! What is read goes through one scratch buffer per worker thread, so an idle connection
 //! holds no read buffer of its own (TLS keeps rustls's).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::task::{Context as TaskContext, Poll};
 
 use actix::prelude::*;
@@ -50,15 +58,47 @@ thread_local! {
 pub fn service(
     state: web::Data<AppState>,
     tls: Option<Arc<TlsSetup>>,
+    resumable: Arc<Resumable>,
 ) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = (), InitError = ()> {
     fn_service(move |stream: TcpStream| {
-        let (state, tls) = (state.clone(), tls.clone());
+        let (state, tls, resumable) = (state.clone(), tls.clone(), resumable.clone());
         async move {
-            serve(stream, state, tls).await;
+            serve(stream, state, tls, resumable).await;
             Ok::<_, ()>(())
         }
     })
 }
+
+/// A resumable stream: its user and its actor.
+type Waiting = (String, Addr<XmppSession<TcpLink>>);
+
+/// The server's resumable streams, by resumption id.
+#[derive(Default)]
+pub struct Resumable {
+    streams: Mutex<HashMap<String, Waiting>>,
+}
+
+impl Resumable {
+    fn insert(&self, id: &str, username: &str, session: Addr<XmppSession<TcpLink>>) {
+        self.lock().insert(id.to_owned(), (username.to_owned(), session));
+    }
+
+    fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    /// `username`'s stream `id`, if it waits (another user's is not found either).
+    fn find(&self, id: &str, username: &str) -> Option<Addr<XmppSession<TcpLink>>> {
+        self.lock().get(id).filter(|(owner, _)| owner == username).map(|(_, session)| session.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {
+        self.streams.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Tells one connection's socket task from another's.
+static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
 /// What the session asks the socket task to do.
 #[derive(Debug)]
@@ -70,8 +110,10 @@ pub enum Outgoing {
 
 /// The TCP door's side of a stream.
 pub struct TcpLink {
+    id: u64,
     out: mpsc::UnboundedSender<Outgoing>,
     security: Security,
+    resumable: Arc<Resumable>,
 }
 
 type Ctx = Context<XmppSession<TcpLink>>;
@@ -113,6 +155,83 @@ impl Link for TcpLink {
 
     fn security(&self) -> &Security {
         &self.security
+    }
+
+    fn offer_resumption(&mut self, ctx: &mut Ctx, id: &str, username: &str) -> bool {
+        self.resumable.insert(id, username, ctx.address());
+        true
+    }
+
+    fn forget_resumption(&mut self, id: &str) {
+        self.resumable.remove(id);
+    }
+}
+
+/// A stream that waited takes over a new connection's socket task (XEP-0198 `<resume/>`).
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+struct Resume {
+    h: u32,
+    link: u64,
+    out: mpsc::UnboundedSender<Outgoing>,
+    security: Security,
+    budget: OutboxBudget,
+}
+
+impl Handler<Resume> for XmppSession<TcpLink> {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, resume: Resume, ctx: &mut Ctx) -> Self::Result {
+        // The old socket task, if it still runs, ends when its sender is dropped here.
+        let (old_out, old_security) = (
+            std::mem::replace(&mut self.link.out, resume.out),
+            std::mem::replace(&mut self.link.security, resume.security),
+        );
+        let old = (self.link.id, std::mem::replace(&mut self.budget, resume.budget));
+        self.link.id = resume.link;
+        match self.resumed(resume.h, ctx) {
+            Ok(()) => {
+                let _ = old_out.send(Outgoing::Close);
+                Ok(())
+            }
+            Err(why) => {
+                (self.link.out, self.link.security) = (old_out, old_security);
+                (self.link.id, self.budget) = old;
+                Err(why)
+            }
+        }
+    }
+}
+
+/// The socket task of connection `link` ended or heard nothing for too long; a stream that
+/// has moved to another connection ignores it.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct LinkEnded {
+    link: u64,
+    silent: bool,
+}
+
+impl Handler<LinkEnded> for XmppSession<TcpLink> {
+    type Result = ();
+
+    fn handle(&mut self, ended: LinkEnded, ctx: &mut Ctx) {
+        if ended.link == self.link.id {
+            self.inbound(if ended.silent { Inbound::Silent } else { Inbound::Lost }, ctx);
+        }
+    }
+}
+
+/// `<resume/>` named no stream this user may take: the new stream says so and goes on.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ResumeFailed;
+
+impl Handler<ResumeFailed> for XmppSession<TcpLink> {
+    type Result = ();
+
+    fn handle(&mut self, _: ResumeFailed, ctx: &mut Ctx) {
+        self.resume_failed("item-not-found", ctx);
     }
 }
 
@@ -258,7 +377,7 @@ async fn write_queued(
 }
 
 /// One client connection, from accept to close.
-async fn serve(stream: TcpStream, state: web::Data<AppState>, tls: Option<Arc<TlsSetup>>) {
+async fn serve(stream: TcpStream, state: web::Data<AppState>, tls: Option<Arc<TlsSetup>>, resumable: Arc<Resumable>) {
     let loopback = stream.peer_addr().is_ok_and(|peer| peer.ip().is_loopback());
     let _ = stream.set_nodelay(true);
     let config = state.config.clone();
@@ -269,7 +388,9 @@ async fn serve(stream: TcpStream, state: web::Data<AppState>, tls: Option<Arc<Tl
         ..Security::default()
     };
     let budget = OutboxBudget::new(config.limits.outbox_bytes);
-    let session = XmppSession::new(state, TcpLink { out, security }, budget.clone()).start();
+    let link = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
+    let tcp_link = TcpLink { id: link, out: out.clone(), security: security.clone(), resumable: resumable.clone() };
+    let mut session = XmppSession::new(state, tcp_link, budget.clone()).start();
     let max = config.limits.max_body_bytes;
     let timeout = secs(config.xmpp.timeout_secs);
     let mut io = Io::Plain(stream);
@@ -328,17 +449,38 @@ async fn serve(stream: TcpStream, state: web::Data<AppState>, tls: Option<Arc<Tl
                             }
                             framer.reset();
                         }
+                        Ok(Flow::Resume { previd, h, username }) => {
+                            let Some(stream) = resumable.find(&previd, &username) else {
+                                session.do_send(ResumeFailed);
+                                continue;
+                            };
+                            let mut security = security.clone();
+                            security.encrypted = matches!(io, Io::Tls(_));
+                            if let Io::Tls(tls_stream) = &io {
+                                security.channel_bindings =
+                                    tls.as_ref().map(|t| t.bindings(tls_stream.get_ref().1)).unwrap_or_default();
+                            }
+                            let resume = Resume { h, link, out: out.clone(), security, budget: budget.clone() };
+                            match stream.send(resume).await {
+                                Ok(Ok(())) => {
+                                    // The stream that authenticated this connection is done.
+                                    session.do_send(Inbound::Lost);
+                                    session = stream;
+                                }
+                                _ => session.do_send(ResumeFailed),
+                            }
+                        }
                         Err(_) => break 'connection,
                     }
                 }
             }
             Next::Silent => {
                 reading = false;
-                session.do_send(Inbound::Silent);
+                session.do_send(LinkEnded { link, silent: true });
             }
         }
     }
-    session.do_send(Inbound::Lost);
+    session.do_send(LinkEnded { link, silent: false });
 }
 
 /// A framed part as the session's input; `None` when it does not parse (the session has

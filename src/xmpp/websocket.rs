@@ -11,7 +11,7 @@ use actix_web_actors::ws;
 use bytestring::ByteString;
 
 use super::ns;
-use super::session::{Inbound, Link, Security, XmppSession};
+use super::session::{Flow, Inbound, Link, Security, XmppSession};
 use super::xml::{parse_element, Element, XmlError};
 use crate::config::secs;
 use crate::error::ApiError;
@@ -114,8 +114,10 @@ impl XmppSession<WsLink> {
             (ns::FRAMING, "close") => Inbound::Close,
             _ => Inbound::Element(element),
         };
-        // No STARTTLS here: the flow is always to go on.
-        self.inbound(part, ctx);
+        // No STARTTLS here, and no resumption: a stream cannot move to another websocket.
+        if let Flow::Resume { .. } = self.inbound(part, ctx) {
+            self.resume_failed("item-not-found", ctx);
+        }
     }
 }
 

@@ -225,6 +225,7 @@ impl XmppTcp {
     pub async fn bind(&mut self, resource: &str) {
         let features = self.open().await.to_xml();
         assert!(features.contains("urn:ietf:params:xml:ns:xmpp-bind"), "{features}");
+        assert!(features.contains(SM), "stream management is offered: {features}");
         self.send(&format!(
             "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>"
         ))
@@ -234,14 +235,20 @@ impl XmppTcp {
         self.jid = bound.elements().next().unwrap().elements().next().unwrap().text_content();
     }
 
-    /// Connects, STARTTLS, SCRAM-SHA-256 and binds `resource`.
-    pub async fn login(app: &TestApp, user: &str, resource: &str) -> XmppTcp {
+    /// Connects, STARTTLS and SCRAM-SHA-256, up to the restarted stream's features.
+    pub async fn authenticated(app: &TestApp, user: &str) -> XmppTcp {
         let mut x = XmppTcp::connect(app).await;
         x.open().await;
         x.starttls(app).await;
         let sha256 = ScramMechanism::Sha256;
         let password = format!("pw-{user}");
         scram_bound(&mut x, sha256.name(), sha256, user, &password, "n,,", &[]).await.unwrap();
+        x
+    }
+
+    /// Connects, STARTTLS, SCRAM-SHA-256 and binds `resource`.
+    pub async fn login(app: &TestApp, user: &str, resource: &str) -> XmppTcp {
+        let mut x = XmppTcp::authenticated(app, user).await;
         x.bind(resource).await;
         x
     }
@@ -475,6 +482,133 @@ async fn loopback_clients_may_skip_tls_where_configured_and_silence_closes_a_str
 }
 
 const CARBONS: &str = "urn:xmpp:carbons:2";
+const SM: &str = "urn:xmpp:sm:3";
+
+fn is_stanza(e: &Element) -> bool {
+    matches!(e.name.as_str(), "message" | "presence" | "iq") && e.ns == CLIENT
+}
+
+fn body(e: &Element) -> Option<String> {
+    (e.name == "message").then(|| e.child_text("body", CLIENT)).flatten()
+}
+
+/// Reads until `bodies` messages came, counting every stanza (XEP-0198 `h`); `<r/>` is
+/// answered with the count so far only when `answer` says so.
+async fn read_messages(x: &mut XmppTcp, bodies: &[&str], handled: &mut u32) -> Vec<String> {
+    let mut seen = Vec::new();
+    while seen.len() < bodies.len() {
+        let e = x.next().await;
+        if is_stanza(&e) {
+            *handled += 1;
+            if let Some(b) = body(&e) {
+                seen.push(b);
+            }
+        }
+    }
+    assert_eq!(seen, bodies);
+    seen
+}
+
+/// Enables stream management with resumption; returns the resumption id.
+async fn enable_resumption(x: &mut XmppTcp) -> String {
+    x.send(&format!("<enable xmlns='{SM}' resume='true'/>")).await;
+    let enabled = x.next_where("<enabled/>", |e| e.name == "enabled").await;
+    assert_eq!(enabled.get_attr("resume"), Some("true"), "{}", enabled.to_xml());
+    enabled.get_attr("id").expect("a resumption id").to_owned()
+}
+
+#[actix_web::test]
+async fn a_dropped_stream_resumes_on_a_new_connection_with_nothing_lost_or_doubled() {
+    let app = spawn_with_c2s(|_| {}).await;
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let bob = app.login("bob").await;
+    let mut ann = XmppTcp::login(&app, "ann", "phone").await;
+    let previd = enable_resumption(&mut ann).await;
+    let mut handled = 0;
+    for body in ["one", "two", "three"] {
+        assert_eq!(app.send("bob", &bob, "ann", body).await.status, 200);
+    }
+    read_messages(&mut ann, &["one", "two", "three"], &mut handled).await;
+    // The server asks for an acknowledgement; Ann answers for what she has.
+    let request = ann.next_where("<r/>", |e| e.name == "r" && e.ns == SM).await;
+    assert_eq!(request.to_xml(), format!("<r xmlns=\"{SM}\"/>"));
+    ann.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    ann.next_where("the ping's answer", |e| e.get_attr("id") == Some("p1")).await;
+    handled += 1;
+    ann.send(&format!("<a xmlns='{SM}' h='1'/>")).await;
+    ann.send(&format!("<r xmlns='{SM}'/>")).await;
+    let answer = ann.next_where("<a/>", |e| e.name == "a" && e.ns == SM).await;
+    assert_eq!(answer.get_attr("h"), Some("1"), "the server handled Ann's one stanza, the ping");
+    // The connection dies; what comes meanwhile is kept for the stream.
+    drop(ann);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for body in ["four", "five"] {
+        assert_eq!(app.send("bob", &bob, "ann", body).await.status, 200);
+    }
+
+    // Another user cannot take Ann's stream, and an unknown id is not found.
+    let mut mallory = XmppTcp::authenticated(&app, "bob").await;
+    mallory.open().await;
+    mallory.send(&format!("<resume xmlns='{SM}' previd='{previd}' h='0'/>")).await;
+    let failed = mallory.next().await;
+    assert!(failed.name == "failed" && failed.to_xml().contains("item-not-found"), "{}", failed.to_xml());
+
+    // Ann comes back on a new connection, having handled every stanza before the drop.
+    let mut ann = XmppTcp::authenticated(&app, "ann").await;
+    ann.open().await;
+    ann.send(&format!("<resume xmlns='{SM}' previd='nonsense' h='0'/>")).await;
+    assert_eq!(ann.next().await.name, "failed");
+    ann.send(&format!("<resume xmlns='{SM}' previd='{previd}' h='{handled}'/>")).await;
+    let resumed = ann.next().await;
+    assert_eq!(resumed.name, "resumed", "{}", resumed.to_xml());
+    assert_eq!((resumed.get_attr("previd"), resumed.get_attr("h")), (Some(previd.as_str()), Some("1")));
+    // Only what she had not had comes again: four and five, once.
+    let mut after = 0;
+    read_messages(&mut ann, &["four", "five"], &mut after).await;
+    assert_eq!(after, 2, "nothing before them is sent again");
+    // The stream goes on as the same station.
+    assert_eq!(app.send("bob", &bob, "ann@localhost/phone", "six").await.status, 200);
+    read_messages(&mut ann, &["six"], &mut after).await;
+    ann.send("<iq type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    let pong = ann.next_where("the ping's answer", |e| e.get_attr("id") == Some("p2")).await;
+    assert_eq!(pong.get_attr("to"), Some("ann@localhost/phone"));
+    ann.assert_quiet_except(Duration::from_millis(700), |e| !is_stanza(e)).await;
+}
+
+#[actix_web::test]
+async fn what_a_stream_that_is_not_resumed_never_acknowledged_waits_for_the_next_login() {
+    let app = spawn_with_c2s(|config| config.xmpp.resume_secs = 0.5).await;
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let bob = app.login("bob").await;
+    let mut ann = XmppTcp::login(&app, "ann", "phone").await;
+    let previd = enable_resumption(&mut ann).await;
+    let mut handled = 0;
+    assert_eq!(app.send("bob", &bob, "ann", "seen").await.status, 200);
+    assert_eq!(app.send("bob", &bob, "ann", "not acknowledged").await.status, 200);
+    read_messages(&mut ann, &["seen", "not acknowledged"], &mut handled).await;
+    ann.send(&format!("<a xmlns='{SM}' h='1'/>")).await;
+    ann.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    ann.next_where("the ping's answer", |e| e.get_attr("id") == Some("p1")).await;
+    drop(ann);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(app.send("bob", &bob, "ann", "while away").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    // Too late to resume; a new login gets what was never acknowledged, once, as offline.
+    let mut ann = XmppTcp::authenticated(&app, "ann").await;
+    ann.open().await;
+    ann.send(&format!("<resume xmlns='{SM}' previd='{previd}' h='{handled}'/>")).await;
+    assert_eq!(ann.next().await.name, "failed");
+    ann.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>").await;
+    ann.next_where("the bind result", |e| e.get_attr("id") == Some("b")).await;
+    let mut again = 0;
+    read_messages(&mut ann, &["not acknowledged", "while away"], &mut again).await;
+    ann.assert_quiet_except(Duration::from_millis(500), |e| body(e).is_none()).await;
+}
 
 fn carbon<'a>(e: &'a Element, direction: &str) -> Option<&'a Element> {
     let wrapper = e.find(direction, CARBONS)?;

@@ -320,6 +320,10 @@ impl MessageStorage for Store {
         self.mark_delivered_later(ids);
     }
 
+    fn mark_pending(&self, ids: Vec<i64>) -> StoreFuture<()> {
+        named("message", self.write(move |c| messages::mark_pending(c, &ids)))
+    }
+
     fn pending_for(&self, username: String) -> StoreFuture<Vec<StoredMessage>> {
         named("message", self.read(move |c| messages::pending_for(c, &username)))
     }

@@ -503,6 +503,16 @@ impl MessageStorage for MemoryStore {
         }
     }
 
+    fn mark_pending(&self, ids: Vec<i64>) -> StoreFuture<()> {
+        let mut t = self.tables();
+        for id in ids {
+            if let Some((_, pending)) = t.messages.get_mut(&id) {
+                *pending = true;
+            }
+        }
+        done(Ok(()))
+    }
+
     fn pending_for(&self, username: String) -> StoreFuture<Vec<StoredMessage>> {
         let t = self.tables();
         let now = now_ms();

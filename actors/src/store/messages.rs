@@ -53,6 +53,14 @@ pub fn mark_delivered(conn: &Connection, ids: &[i64]) -> StoreResult<()> {
     Ok(())
 }
 
+pub fn mark_pending(conn: &Connection, ids: &[i64]) -> StoreResult<()> {
+    let mut stmt = conn.prepare_cached("UPDATE messages SET pending = 1 WHERE id = ?1")?;
+    for id in ids {
+        stmt.execute([id])?;
+    }
+    Ok(())
+}
+
 /// What waits for `username` and has not expired, oldest first.
 pub fn pending_for(conn: &Connection, username: &str) -> StoreResult<Vec<StoredMessage>> {
     let mut stmt = conn.prepare_cached(&format!(

@@ -375,6 +375,37 @@ impl Handler<DeliverSentCopy> for UserSession {
     }
 }
 
+/// Messages a connection of station `resource` took and lost (XEP-0198: the client never
+/// acknowledged them and did not resume). If another station of the user is live, it has
+/// them; otherwise they wait again in the store for the next one. Sent by the XMPP door
+/// before it detaches.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReturnUndelivered {
+    pub resource: String,
+    pub ids: Vec<i64>,
+}
+
+impl Handler<ReturnUndelivered> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReturnUndelivered, ctx: &mut Context<Self>) {
+        if msg.ids.is_empty() || self.live_stations().any(|(name, _)| *name != msg.resource) {
+            return;
+        }
+        let username = self.username.clone();
+        self.messages
+            .mark_pending(msg.ids)
+            .into_actor(self)
+            .map(move |result, _, _| {
+                if let Err(e) = result {
+                    tracing::warn!(user = %username, error = %e, "could not return unacknowledged messages to the store");
+                }
+            })
+            .wait(ctx);
+    }
+}
+
 /// An event for live stations only, never stored (headlines, chat states): to every live
 /// station, or to one (`resource`). Sent by the router.
 #[derive(Message)]
