@@ -19,9 +19,10 @@ use switchboard_actors::presence::Show;
 use switchboard_actors::{Address, Event, Hosts, Payload, StoredMessage};
 
 /// Whether the event has a form on the JSON doors: copies of a user's own messages for its
-/// other stations (XEP-0280) are for the XMPP door only, as ofchat has none.
+/// other stations (XEP-0280) and each station's own presence are for the XMPP door only
+/// (ofchat shows one presence per user).
 pub fn on_json_doors(payload: &Payload) -> bool {
-    !matches!(payload, Payload::Copy { .. })
+    !matches!(payload, Payload::Copy { .. } | Payload::StationPresence { .. })
 }
 
 /// The event's name on the JSON doors.
@@ -33,7 +34,10 @@ pub fn event_name(payload: &Payload) -> &'static str {
         | Payload::ChatState { .. }
         | Payload::Displayed { .. }
         | Payload::StanzaError { .. } => "chatapi.chat",
-        Payload::Presence { .. } | Payload::Subscription { .. } | Payload::Occupant(_) => "chatapi.presence",
+        Payload::Presence { .. }
+        | Payload::StationPresence { .. }
+        | Payload::Subscription { .. }
+        | Payload::Occupant(_) => "chatapi.presence",
         Payload::RosterPush { .. } => "chatapi.roster",
         Payload::RoomMessage { .. }
         | Payload::Invitation(_)
@@ -243,6 +247,8 @@ fn render_object(payload: &Payload, hosts: &Hosts) -> serde_json::Result<String>
             "id": id, "type": "error", "from": at(from), "to": at(to), "condition": condition.as_str(), "message": text,
         }),
         Payload::Presence { from, availability } => presence_json(from, availability.as_ref(), hosts),
+        // Not written on these doors (see `on_json_doors`).
+        Payload::StationPresence { from, availability, .. } => presence_json(from, availability.as_ref(), hosts),
         Payload::Subscription { kind, from, to } => json!({
             "type": kind.as_str(),
             "from": at(&Address::user(from.as_str())),

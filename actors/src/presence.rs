@@ -5,7 +5,9 @@
 //! presence per user ([`Availability`]): that of the available station with the highest
 //! priority, ties to the most available `show`. It goes out as `chatapi.presence`, rendered
 //! once per change and shared by every contact that receives it, so the broadcast form
-//! carries `"to": null` (the recipient is whoever holds the event).
+//! carries `"to": null` (the recipient is whoever holds the event). Each available station's
+//! own presence goes out too, as its own event, for the doors that show every resource
+//! (XMPP, RFC 6121 §4.4).
 
 use std::sync::Arc;
 
@@ -29,20 +31,61 @@ pub fn visible<'a>(stations: impl Iterator<Item = &'a StationPresence>) -> Optio
         .map(|p| Availability { show: p.show, status: p.status.clone() })
 }
 
-/// A presence on its way to contacts: who it is from, what it says, and its one event.
+/// A presence on its way to contacts: who it is from, what it says, and its events.
 #[derive(Debug)]
 pub struct PresenceUpdate {
     pub from_user: String,
     pub availability: Option<Availability>,
+    /// The visible presence, one event for every contact that receives it.
     pub event: Arc<Event>,
+    /// One [`Payload::StationPresence`] per available station: what a probe is answered
+    /// with besides `event`.
+    pub stations: Vec<Arc<Event>>,
+    /// What this update tells contacts now: the station presence that changed, then
+    /// `event` if the visible presence changed (so that the last resource's leaving comes
+    /// before the user's).
+    pub news: Vec<Arc<Event>>,
 }
 
 impl PresenceUpdate {
-    /// `from_user`'s presence as one event, for every contact that will receive it.
+    /// `from_user`'s visible presence alone (an unavailable notice: no stations).
     pub fn new(from_user: &str, availability: Option<Availability>) -> Arc<PresenceUpdate> {
         let event = Event::new(Payload::Presence { from: from_user.to_owned(), availability: availability.clone() });
-        Arc::new(PresenceUpdate { from_user: from_user.to_owned(), availability, event })
+        let news = vec![event.clone()];
+        Arc::new(PresenceUpdate { from_user: from_user.to_owned(), availability, event, stations: Vec::new(), news })
     }
+
+    /// A change of one station (`changed`) and perhaps of the visible presence, with the
+    /// user's available stations after it.
+    pub fn changed(
+        from_user: &str,
+        availability: Option<Availability>,
+        visible_changed: bool,
+        stations: Vec<Arc<Event>>,
+        changed: Arc<Event>,
+    ) -> Arc<PresenceUpdate> {
+        let event = Event::new(Payload::Presence { from: from_user.to_owned(), availability: availability.clone() });
+        let mut news = vec![changed];
+        if visible_changed {
+            news.push(event.clone());
+        }
+        Arc::new(PresenceUpdate { from_user: from_user.to_owned(), availability, event, stations, news })
+    }
+
+    /// What a probe is answered with: the visible presence, then each available station.
+    pub fn snapshot(&self) -> Vec<Arc<Event>> {
+        std::iter::once(self.event.clone()).chain(self.stations.iter().cloned()).collect()
+    }
+}
+
+/// One station's presence as its event (`None`: unavailable).
+pub fn station_event(from_user: &str, resource: &str, presence: Option<&StationPresence>) -> Arc<Event> {
+    Event::new(Payload::StationPresence {
+        from: from_user.to_owned(),
+        resource: resource.to_owned(),
+        availability: presence.map(|p| Availability { show: p.show, status: p.status.clone() }),
+        priority: presence.map_or(0, |p| p.priority),
+    })
 }
 
 #[cfg(test)]

@@ -113,8 +113,18 @@ fn stanza(payload: &Payload, hosts: &Hosts) -> Option<Element> {
                 .child(Element::new("text", ns::STANZAS).text(text.as_str()));
             Some(message_element("error", at(from), id.clone()).child(error))
         }
-        Payload::Presence { from, availability } => {
-            let mut el = Element::new("presence", ns::CLIENT).attr("from", at(&Address::user(from.as_str())));
+        // Contacts' resources come one by one (`StationPresence`); the visible presence is
+        // shown only when it says the user is gone (an unavailable from the bare address
+        // covers every resource).
+        Payload::Presence { from, availability: None } => Some(
+            Element::new("presence", ns::CLIENT)
+                .attr("from", at(&Address::user(from.as_str())))
+                .attr("type", "unavailable"),
+        ),
+        Payload::Presence { availability: Some(_), .. } => None,
+        Payload::StationPresence { from, resource, availability, priority } => {
+            let address = at(&Address::station(from.as_str(), Some(resource.clone())));
+            let mut el = Element::new("presence", ns::CLIENT).attr("from", address);
             match availability {
                 Some(availability) => {
                     if matches!(availability.show, Show::Chat | Show::Away | Show::Xa | Show::Dnd) {
@@ -122,6 +132,9 @@ fn stanza(payload: &Payload, hosts: &Hosts) -> Option<Element> {
                     }
                     if let Some(status) = &availability.status {
                         el = el.text_child("status", ns::CLIENT, status.as_str());
+                    }
+                    if *priority != 0 {
+                        el = el.text_child("priority", ns::CLIENT, priority.to_string());
                     }
                 }
                 None => el.set_attr("type", "unavailable"),
@@ -386,15 +399,21 @@ mod tests {
     #[test]
     fn presences_and_roster_pushes_render_as_stanzas() {
         let away = Availability { show: Show::Away, status: Some("lunch".into()) };
+        let station = |availability, priority| Payload::StationPresence {
+            from: "ann".into(),
+            resource: "phone".into(),
+            availability,
+            priority,
+        };
         assert_eq!(
-            xml(Payload::Presence { from: "ann".into(), availability: Some(away) }),
-            r#"<presence xmlns="jabber:client" from="ann@d"><show>away</show><status>lunch</status></presence>"#
+            xml(station(Some(away.clone()), 5)),
+            r#"<presence xmlns="jabber:client" from="ann@d/phone"><show>away</show><status>lunch</status><priority>5</priority></presence>"#
         );
         let plain = Availability { show: Show::Available, status: None };
-        assert_eq!(
-            xml(Payload::Presence { from: "ann".into(), availability: Some(plain) }),
-            r#"<presence xmlns="jabber:client" from="ann@d"/>"#
-        );
+        assert_eq!(xml(station(Some(plain), 0)), r#"<presence xmlns="jabber:client" from="ann@d/phone"/>"#);
+        assert_eq!(xml(station(None, 0)), r#"<presence xmlns="jabber:client" from="ann@d/phone" type="unavailable"/>"#);
+        // The visible presence shows on XMPP only when the user is gone.
+        assert_eq!(xml(Payload::Presence { from: "ann".into(), availability: Some(away) }), "");
         assert_eq!(
             xml(Payload::Presence { from: "ann".into(), availability: None }),
             r#"<presence xmlns="jabber:client" from="ann@d" type="unavailable"/>"#

@@ -134,6 +134,14 @@ impl Xmpp {
     }
 }
 
+/// The resource of `user`'s one station, from the admin session list.
+async fn station_resource(app: &TestApp, user: &str) -> String {
+    let sessions = app.get(&format!("/restapi/v1/sessions/{user}"), app.admin()).await.json();
+    let list = sessions["sessions"].as_array().cloned().unwrap_or_default();
+    let address = list[0]["sessionId"].as_str().unwrap_or_else(|| panic!("{sessions}")).to_owned();
+    address.rsplit('/').next().unwrap().to_owned()
+}
+
 fn is_message_with_body(e: &Element, body: &str) -> bool {
     e.name == "message" && e.child_text("body", CLIENT).as_deref() == Some(body)
 }
@@ -218,10 +226,12 @@ async fn xmpp_and_sse_users_talk_one_to_one_with_delay_for_offline_messages() {
     assert_eq!(away.data["status"], "lunch");
     let r = app.post_text(&format!("/restapi/v1/chat/{dora}/presence?show=dnd"), ("dora", "pw-dora"), "").await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // XMPP sees the station itself (RFC 6121 §4.4): from Dora's full address.
+    let dora_station = format!("dora@localhost/{}", station_resource(&app, "dora").await);
     let seen = ann
         .next_where("Dora's presence", |e| {
             e.name == "presence"
-                && e.get_attr("from") == Some("dora@localhost")
+                && e.get_attr("from") == Some(dora_station.as_str())
                 && e.child_text("show", CLIENT).as_deref() == Some("dnd")
         })
         .await;

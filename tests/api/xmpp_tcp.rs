@@ -670,3 +670,78 @@ async fn carbons_copy_a_users_messages_to_its_other_resources_that_asked() {
     laptop.assert_quiet_except(Duration::from_millis(300), |e| !is_copy(e)).await;
     tablet.assert_quiet_except(Duration::from_millis(300), |e| !is_copy(e)).await;
 }
+
+fn presence_from<'a>(e: &'a Element, from: &str) -> Option<&'a Element> {
+    (e.name == "presence" && e.get_attr("from") == Some(from)).then_some(e)
+}
+
+#[actix_web::test]
+async fn xmpp_contacts_see_every_resource_while_the_json_doors_see_one_presence() {
+    let app = spawn_with_c2s(|_| {}).await;
+    for name in ["ann", "bob", "cy"] {
+        app.create_user(name).await;
+    }
+    for contact in ["bob@localhost", "cy@localhost"] {
+        let r = app
+            .post_json(
+                "/restapi/v1/users/ann/roster",
+                app.admin(),
+                &serde_json::json!({"jid": contact, "subscriptionType": 3}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let mut bob = XmppTcp::login(&app, "bob", "desk").await;
+    let cy = app.login("cy").await;
+    let mut cy_sse = app.sse("cy", &format!("?stream={cy}")).await;
+
+    let mut laptop = XmppTcp::login(&app, "ann", "laptop").await;
+    laptop.send("<presence><show>away</show><status>on the train</status><priority>5</priority></presence>").await;
+    let away = bob
+        .next_where("the laptop away", |e| {
+            presence_from(e, "ann@localhost/laptop").is_some()
+                && e.child_text("show", CLIENT).as_deref() == Some("away")
+        })
+        .await;
+    assert_eq!(away.child_text("priority", CLIENT).as_deref(), Some("5"));
+    let phone = XmppTcp::login(&app, "ann", "phone").await;
+    let phone_up = bob.next_where("the phone", |e| presence_from(e, "ann@localhost/phone").is_some()).await;
+    assert!(phone_up.get_attr("type").is_none() && phone_up.find("show", CLIENT).is_none(), "{}", phone_up.to_xml());
+
+    // The JSON door sees one presence for Ann: the highest priority station's, the laptop.
+    let seen = loop {
+        let e = cy_sse.next_presence("available", "ann@localhost").await;
+        if e.data["show"] == "away" {
+            break e;
+        }
+    };
+    assert_eq!(seen.data["status"], "on the train");
+    // The phone going away changes no visible presence: nothing for the JSON door, a
+    // resource leaving for XMPP.
+    drop(phone);
+    let gone = bob.next_where("the phone leaving", |e| presence_from(e, "ann@localhost/phone").is_some()).await;
+    assert_eq!(gone.get_attr("type"), Some("unavailable"));
+    bob.assert_quiet_except(Duration::from_millis(300), |e| presence_from(e, "ann@localhost").is_none()).await;
+    cy_sse.assert_quiet_except(Duration::from_millis(300), &[]).await;
+
+    // A new resource of Bob's is told of every available resource of Ann's: the laptop.
+    let mut tablet = XmppTcp::login(&app, "bob", "tablet").await;
+    let probed = tablet
+        .next_where("Ann's laptop", |e| {
+            e.name == "presence" && e.get_attr("from").is_some_and(|f| f.starts_with("ann@"))
+        })
+        .await;
+    assert_eq!(probed.get_attr("from"), Some("ann@localhost/laptop"));
+    assert_eq!(probed.child_text("show", CLIENT).as_deref(), Some("away"));
+    tablet.assert_quiet_except(Duration::from_millis(300), |e| presence_from(e, "ann@localhost/phone").is_none()).await;
+
+    // The last resource leaving: the resource, then Ann herself.
+    drop(laptop);
+    for x in [&mut bob, &mut tablet] {
+        let left = x.next_where("the laptop leaving", |e| presence_from(e, "ann@localhost/laptop").is_some()).await;
+        assert_eq!(left.get_attr("type"), Some("unavailable"));
+        let all = x.next_where("Ann gone", |e| presence_from(e, "ann@localhost").is_some()).await;
+        assert_eq!(all.get_attr("type"), Some("unavailable"));
+    }
+    cy_sse.next_presence("unavailable", "ann@localhost").await;
+}

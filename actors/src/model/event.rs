@@ -165,6 +165,10 @@ pub enum Payload {
     StanzaError { id: String, from: Address, to: Address, condition: Condition, text: String },
     /// A user's visible presence (`None`: unavailable), broadcast to whoever holds the event.
     Presence { from: String, availability: Option<Availability> },
+    /// One station's own presence (RFC 6121 §4.4: XMPP clients see each available resource
+    /// of a contact; `None`: that station became unavailable). The JSON doors show only the
+    /// user's visible [`Payload::Presence`].
+    StationPresence { from: String, resource: String, availability: Option<Availability>, priority: i8 },
     /// A subscription request or answer (RFC 6121 §3).
     Subscription { kind: NoticeKind, from: String, to: String },
     /// A roster push (RFC 6121 §2.1.6): the contact's item, or `None` when it was removed.

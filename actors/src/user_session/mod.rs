@@ -22,7 +22,7 @@ use actix::prelude::*;
 use crate::model::event::CopyDirection;
 use crate::model::{Event, Payload, StoredMessage};
 use crate::muc::conference::{Conference, StationLeft};
-use crate::presence::{visible, Availability, PresenceUpdate, StationPresence};
+use crate::presence::{station_event, visible, Availability, PresenceUpdate, Show, StationPresence};
 use crate::roster::{NoticeKind, RosterItem, RowChange, Subscription};
 use crate::route_error::RouteError;
 use crate::station::{AddConnection, EndStation, RemoveConnection, Station, StationEvent};
@@ -48,6 +48,9 @@ pub struct UserSession {
     next_push: u64,
     /// What subscribers currently see of this user: the last broadcast, while available.
     visible: Option<Arc<PresenceUpdate>>,
+    /// The available stations' presence as last broadcast, and its events.
+    station_presence: HashMap<String, StationPresence>,
+    station_events: HashMap<String, Arc<Event>>,
 }
 
 struct StationSlot {
@@ -91,6 +94,8 @@ impl UserSession {
             seen: HashMap::new(),
             next_push: 0,
             visible: None,
+            station_presence: HashMap::new(),
+            station_events: HashMap::new(),
         }
     }
 
@@ -130,14 +135,34 @@ impl UserSession {
         }
     }
 
-    /// Recomputes the visible presence and, if it changed, broadcasts it (rendered once)
-    /// to every subscriber.
-    fn refresh_presence(&mut self, ctx: &mut Context<Self>) {
+    /// Station `resource` may have changed its presence (or come alive, gone quiet, ended):
+    /// if it or the visible presence changed, broadcasts the change (rendered once) to
+    /// every subscriber.
+    fn refresh_presence(&mut self, resource: &str, ctx: &mut Context<Self>) {
         let now = visible(self.live_stations().map(|(_, slot)| &slot.presence));
-        if now == self.visible.as_ref().and_then(|u| u.availability.clone()) {
+        let visible_changed = now != self.visible.as_ref().and_then(|u| u.availability.clone());
+        let station = self
+            .stations
+            .get(resource)
+            .filter(|slot| slot.live && slot.presence.show != Show::Offline)
+            .map(|slot| &slot.presence);
+        let station_changed = self.station_presence.get(resource) != station;
+        if !visible_changed && !station_changed {
             return;
         }
-        let update = PresenceUpdate::new(&self.username, now);
+        let changed = station_event(&self.username, resource, station);
+        match station {
+            Some(presence) => {
+                self.station_presence.insert(resource.to_owned(), presence.clone());
+                self.station_events.insert(resource.to_owned(), changed.clone());
+            }
+            None => {
+                self.station_presence.remove(resource);
+                self.station_events.remove(resource);
+            }
+        }
+        let stations = self.station_events.values().cloned().collect();
+        let update = PresenceUpdate::changed(&self.username, now, visible_changed, stations, changed);
         self.visible = update.availability.is_some().then(|| update.clone());
         self.presence_out.do_send(PresenceOut {
             sender: ctx.address(),
@@ -308,7 +333,7 @@ impl Handler<AttachConnection> for UserSession {
             // The station just came alive: what waited for it goes out first.
             self.start_flush(ctx);
             self.greet_station(&msg.resource);
-            self.refresh_presence(ctx);
+            self.refresh_presence(&msg.resource, ctx);
         }
     }
 }
@@ -331,7 +356,7 @@ impl Handler<DetachConnection> for UserSession {
             slot.addr.do_send(RemoveConnection { connection_id: msg.connection_id });
             if msg.station_went_quiet {
                 slot.live = false;
-                self.refresh_presence(ctx);
+                self.refresh_presence(&msg.resource, ctx);
             }
         }
     }
@@ -446,7 +471,7 @@ impl Handler<CloseStation> for UserSession {
                 resource: msg.resource.clone(),
             });
         }
-        self.refresh_presence(ctx);
+        self.refresh_presence(&msg.resource, ctx);
         // What waited for this station now waits for any; a live one gets it at once.
         self.messages
             .retarget_pending(self.username.clone(), msg.resource)
@@ -487,7 +512,7 @@ impl Handler<SetStationPresence> for UserSession {
     fn handle(&mut self, msg: SetStationPresence, ctx: &mut Context<Self>) {
         if let Some(slot) = self.stations.get_mut(&msg.resource) {
             slot.presence = msg.presence;
-            self.refresh_presence(ctx);
+            self.refresh_presence(&msg.resource, ctx);
         }
     }
 }
@@ -609,7 +634,19 @@ impl Handler<IncomingPresence> for UserSession {
         } else if self.seen.remove(from).is_none() {
             return; // Already unavailable as far as this user knows.
         }
-        self.push_live(&msg.update.event, msg.resource.as_deref());
+        match &msg.resource {
+            // A probe's answer, for a station that just came alive: everything it shows.
+            Some(resource) => {
+                for event in msg.update.snapshot() {
+                    self.push_live(&event, Some(resource));
+                }
+            }
+            None => {
+                for event in &msg.update.news {
+                    self.push_live(event, None);
+                }
+            }
+        }
     }
 }
 
