@@ -7,18 +7,18 @@
 //! for the rare frames that need it, so the client spends its CPU on the wire, not on parsing.
 
 use futures_util::stream::{SplitSink, SplitStream};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use crate::http::connect;
 use crate::target::Target;
+pub use crate::tcp::Conn;
 use crate::BenchError;
 
-pub type Ws = WebSocketStream<TcpStream>;
+/// A client's connection: a websocket, or XMPP over TCP for the `xmpp` scenarios.
+pub type Ws = Conn;
 pub type WsSink = SplitSink<Ws, Message>;
 pub type WsSource = SplitStream<Ws>;
 
@@ -39,7 +39,7 @@ pub async fn open_ws(
     }
     let config = WebSocketConfig::default().max_message_size(Some(1 << 24));
     match tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await {
-        Ok((ws, _)) => Ok(ws),
+        Ok((ws, _)) => Ok(Conn::Ws(Box::new(ws))),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let body = response.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
             let path = path_and_query.split('?').next().unwrap_or(path_and_query);

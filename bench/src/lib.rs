@@ -9,6 +9,7 @@ pub mod report;
 pub mod scenarios;
 pub mod server;
 pub mod target;
+pub mod tcp;
 pub mod xmpp;
 
 use std::fmt;

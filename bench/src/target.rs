@@ -13,14 +13,22 @@ pub struct Target {
     /// Path for websocket targets (`/` when none).
     pub path: String,
     pub addr: SocketAddr,
+    /// `tcp://`: XMPP over TCP (RFC 6120), for `--xmpp-url`.
+    pub tcp: bool,
 }
 
 impl Target {
-    /// Parses `http://host[:port][/path]` or `ws://…`; `flag` names the option in errors.
+    /// Parses `http://host[:port][/path]`, `ws://…` or `tcp://host:port`; `flag` names the
+    /// option in errors.
     pub fn parse(url: &str, flag: &str) -> Result<Target, BenchError> {
-        let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("ws://")).ok_or_else(|| {
-            BenchError::Usage(format!("{flag} must be an http:// or ws:// URL (no TLS), not '{url}'"))
-        })?;
+        let tcp = url.starts_with("tcp://");
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("ws://"))
+            .or_else(|| url.strip_prefix("tcp://"))
+            .ok_or_else(|| {
+                BenchError::Usage(format!("{flag} must be an http://, ws:// or tcp:// URL (no TLS), not '{url}'"))
+            })?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -44,7 +52,7 @@ impl Target {
                 "{flag}: '{host}' is not a loopback address; switchboard-bench loads only this machine"
             )));
         }
-        Ok(Target { host: host.to_owned(), port, path: path.to_owned(), addr })
+        Ok(Target { host: host.to_owned(), port, path: path.to_owned(), addr, tcp })
     }
 
     /// The same server with another path.

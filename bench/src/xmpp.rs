@@ -1,4 +1,4 @@
-//! An XMPP client over WebSocket (RFC 7395), as small as a load generator needs: open the
+//! An XMPP client over WebSocket (RFC 7395) or TCP (RFC 6120, [`crate::tcp`]), as small as a load generator needs: open the
 //! stream, register in-band (XEP-0077) if asked, authenticate with SASL PLAIN or
 //! SCRAM-SHA-1 (RFC 5802), bind a resource, start a session where the server requires it,
 //! send initial presence, and join a room (XEP-0045) up to its self-presence. It speaks to
@@ -16,9 +16,10 @@ use sha1::{Digest, Sha1};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::Mechanism;
-use crate::client::{open_ws, Ws};
+use crate::client::{open_ws, Conn, Ws};
 use crate::server::Account;
 use crate::target::Target;
+use crate::tcp::XmppTcp;
 use crate::BenchError;
 
 const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -294,7 +295,11 @@ impl Stream {
 
 /// Opens a stream and returns it with its (pre-authentication) features.
 pub async fn connect(url: &Target, domain: &str, source: usize) -> Result<(Stream, Vec<Node>), BenchError> {
-    let ws = open_ws(url, &url.path, Some("xmpp"), source).await?;
+    let ws = if url.tcp {
+        Conn::Tcp(XmppTcp::new(crate::http::connect(url, source).await?))
+    } else {
+        open_ws(url, &url.path, Some("xmpp"), source).await?
+    };
     let mut stream = Stream { ws, domain: domain.to_owned() };
     let features = stream.restart().await?;
     Ok((stream, features))

@@ -28,7 +28,12 @@ fn figure(report: &Report, name: &str) -> f64 {
 #[actix_web::test]
 async fn every_scenario_runs_to_completion_and_cleans_up() {
     // Webhooks go to the bench's receiver on loopback.
-    let app = spawn_app_with(|c| c.apps.allow_private_destinations = true).await;
+    let app = spawn_app_with(|c| {
+        c.apps.allow_private_destinations = true;
+        c.xmpp.c2s_bind = "127.0.0.1:0".into();
+        c.xmpp.allow_plain_on_loopback = true;
+    })
+    .await;
     let common = format!(
         "--server {} --admin-password {} --duration 30 --server-pid {}",
         app.base,
@@ -68,6 +73,15 @@ async fn every_scenario_runs_to_completion_and_cleans_up() {
     let xmpp_room = bench(format!("xmpp room --occupants 4 --senders 1 --messages 5 {common}")).await.unwrap();
     assert!(xmpp_room.complete, "{}", xmpp_room.table());
     assert_eq!(figure(&xmpp_room, "deliveries"), 20.0);
+
+    // The same over TCP (RFC 6120) on the XMPP listener.
+    let tcp = format!("--xmpp-url tcp://127.0.0.1:{}", app.xmpp_port.unwrap());
+    let tcp_pairs = bench(format!("xmpp pairs --pairs 2 --messages 10 {tcp} {common}")).await.unwrap();
+    assert!(tcp_pairs.complete, "{}", tcp_pairs.table());
+    assert_eq!(figure(&tcp_pairs, "deliveries"), 20.0);
+    let tcp_logins = bench(format!("xmpp login --logins 5 {tcp} {common}")).await.unwrap();
+    assert!(tcp_logins.complete, "{}", tcp_logins.table());
+    assert_eq!(figure(&tcp_logins, "logins"), 5.0, "{}", tcp_logins.table());
 
     let ozeki = bench(format!("ozeki --senders 2 --messages 25 --batch 10 {common}")).await.unwrap();
     assert!(ozeki.complete, "{}", ozeki.table());

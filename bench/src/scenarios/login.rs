@@ -49,7 +49,8 @@ pub async fn run(ctx: &mut Context, logins: usize) -> Result<Report, BenchError>
     ctx.add_server_cost(&mut report, before, clients.len() as f64, "server_cpu_per_login");
     stream::iter(clients)
         .for_each_concurrent(256, |mut ws| async move {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), ws.close(None)).await;
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(2), futures_util::SinkExt::close(&mut ws)).await;
         })
         .await;
     Ok(report)
