@@ -492,8 +492,8 @@ fn body(e: &Element) -> Option<String> {
     (e.name == "message").then(|| e.child_text("body", CLIENT)).flatten()
 }
 
-/// Reads until `bodies` messages came, counting every stanza (XEP-0198 `h`); `<r/>` is
-/// answered with the count so far only when `answer` says so.
+/// Reads until `bodies` messages came, in that order, counting every stanza into `handled`
+/// (XEP-0198 `h`); stream management elements are skipped.
 async fn read_messages(x: &mut XmppTcp, bodies: &[&str], handled: &mut u32) -> Vec<String> {
     let mut seen = Vec::new();
     while seen.len() < bodies.len() {
@@ -509,6 +509,18 @@ async fn read_messages(x: &mut XmppTcp, bodies: &[&str], handled: &mut u32) -> V
     seen
 }
 
+/// Ann and Bob; Bob's login stream, and Ann on TCP as `ann@localhost/phone` with resumable
+/// stream management and its resumption id.
+async fn ann_resumable_and_bob(app: &TestApp) -> (String, XmppTcp, String) {
+    for name in ["ann", "bob"] {
+        app.create_user(name).await;
+    }
+    let bob = app.login("bob").await;
+    let mut ann = XmppTcp::login(app, "ann", "phone").await;
+    let previd = enable_resumption(&mut ann).await;
+    (bob, ann, previd)
+}
+
 /// Enables stream management with resumption; returns the resumption id.
 async fn enable_resumption(x: &mut XmppTcp) -> String {
     x.send(&format!("<enable xmlns='{SM}' resume='true'/>")).await;
@@ -520,12 +532,7 @@ async fn enable_resumption(x: &mut XmppTcp) -> String {
 #[actix_web::test]
 async fn a_dropped_stream_resumes_on_a_new_connection_with_nothing_lost_or_doubled() {
     let app = spawn_with_c2s(|_| {}).await;
-    for name in ["ann", "bob"] {
-        app.create_user(name).await;
-    }
-    let bob = app.login("bob").await;
-    let mut ann = XmppTcp::login(&app, "ann", "phone").await;
-    let previd = enable_resumption(&mut ann).await;
+    let (bob, mut ann, previd) = ann_resumable_and_bob(&app).await;
     let mut handled = 0;
     for body in ["one", "two", "three"] {
         assert_eq!(app.send("bob", &bob, "ann", body).await.status, 200);
@@ -580,12 +587,7 @@ async fn a_dropped_stream_resumes_on_a_new_connection_with_nothing_lost_or_doubl
 #[actix_web::test]
 async fn what_a_stream_that_is_not_resumed_never_acknowledged_waits_for_the_next_login() {
     let app = spawn_with_c2s(|config| config.xmpp.resume_secs = 0.5).await;
-    for name in ["ann", "bob"] {
-        app.create_user(name).await;
-    }
-    let bob = app.login("bob").await;
-    let mut ann = XmppTcp::login(&app, "ann", "phone").await;
-    let previd = enable_resumption(&mut ann).await;
+    let (bob, mut ann, previd) = ann_resumable_and_bob(&app).await;
     let mut handled = 0;
     assert_eq!(app.send("bob", &bob, "ann", "seen").await.status, 200);
     assert_eq!(app.send("bob", &bob, "ann", "not acknowledged").await.status, 200);
