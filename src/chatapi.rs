@@ -22,7 +22,7 @@ use switchboard_actors::{Address, Event, Hosts, Payload, StoredMessage};
 /// other stations (XEP-0280) and each station's own presence are for the XMPP door only
 /// (ofchat shows one presence per user).
 pub fn on_json_doors(payload: &Payload) -> bool {
-    !matches!(payload, Payload::Copy { .. } | Payload::StationPresence { .. })
+    !matches!(payload, Payload::Copy { .. } | Payload::StationPresence { .. } | Payload::BlocklistPush { .. })
 }
 
 /// The event's name on the JSON doors.
@@ -38,7 +38,7 @@ pub fn event_name(payload: &Payload) -> &'static str {
         | Payload::StationPresence { .. }
         | Payload::Subscription { .. }
         | Payload::Occupant(_) => "chatapi.presence",
-        Payload::RosterPush { .. } => "chatapi.roster",
+        Payload::RosterPush { .. } | Payload::BlocklistPush { .. } => "chatapi.roster",
         Payload::RoomMessage { .. }
         | Payload::Invitation(_)
         | Payload::RoomDestroyed { .. }
@@ -270,6 +270,11 @@ fn render_object(payload: &Payload, hosts: &Hosts) -> serde_json::Result<String>
             };
             json!({ "type": "push", "id": format!("push-{push_id}"), "item": item })
         }
+        // Not written on these doors (see `on_json_doors`).
+        Payload::BlocklistPush { user, on } => json!({
+            "type": if *on { "block" } else { "unblock" },
+            "item": { "jid": at(&Address::user(user.as_str())) },
+        }),
         Payload::Occupant(occupant) => occupant_json(occupant, hosts),
         Payload::RoomMessage { message, delayed } => {
             let mut object = json!({

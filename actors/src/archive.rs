@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::model::records::{ChatRecord, HistoryQuery};
+use crate::model::records::{ChatRecord, HistoryQuery, RoomHistoryQuery};
 use crate::model::{RoomMessage, StoredMessage};
 use crate::storage::{MessageStorage, RoomStorage, Storage, StoreResult, WorkgroupStorage};
 
@@ -46,7 +46,12 @@ impl Archive {
 
     /// The newest `limit` messages of a room since `since_ms`, oldest first.
     pub async fn room_messages(&self, room: String, since_ms: i64, limit: usize) -> StoreResult<Vec<RoomMessage>> {
-        self.rooms.room_messages(room, since_ms, None, limit).await
+        self.room_history(RoomHistoryQuery { room, start_ms: since_ms, limit, ..Default::default() }).await
+    }
+
+    /// A page of a room's archive.
+    pub async fn room_history(&self, query: RoomHistoryQuery) -> StoreResult<Vec<RoomMessage>> {
+        self.rooms.room_messages(query).await
     }
 
     /// A page back through a room: the newest `limit` messages since `since_ms` older than
@@ -58,7 +63,7 @@ impl Archive {
         before: Option<i64>,
         limit: usize,
     ) -> StoreResult<Vec<RoomMessage>> {
-        self.rooms.room_messages(room, since_ms, before, limit).await
+        self.room_history(RoomHistoryQuery { room, start_ms: since_ms, before, limit, ..Default::default() }).await
     }
 
     /// A workgroup's chats, newest first.

@@ -17,8 +17,8 @@ use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
-    AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomRecord, RosterItem, Transition, UserRecord,
-    UserUpdate, WorkgroupRecord,
+    AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomHistoryQuery, RoomRecord, RosterItem,
+    Transition, UserRecord, UserUpdate, WorkgroupRecord,
 };
 use crate::model::sites::SiteRecord;
 use crate::model::{Condition, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
@@ -314,15 +314,8 @@ pub trait RoomStorage: Send + Sync {
     fn muc_services(&self) -> StoreFuture<Vec<MucServiceRecord>>;
     /// `Conflict` if the name is taken.
     fn add_muc_service(&self, service: MucServiceRecord) -> StoreFuture<()>;
-    /// The newest `limit` messages of a room since `since_ms` (and older than message
-    /// `before`, when given), oldest first.
-    fn room_messages(
-        &self,
-        room: String,
-        since_ms: i64,
-        before: Option<i64>,
-        limit: usize,
-    ) -> StoreFuture<Vec<RoomMessage>>;
+    /// A page of a room's archive (see [`RoomHistoryQuery`]).
+    fn room_messages(&self, query: RoomHistoryQuery) -> StoreFuture<Vec<RoomMessage>>;
 }
 
 /// Fastpath workgroups and the chats they set up.

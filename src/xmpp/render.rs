@@ -7,16 +7,20 @@
 //! self-presence (status 110), is rendered by [`own_occupant_presence`] and not cached.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytestring::ByteString;
 use switchboard_actors::clock::format_stamp;
 use switchboard_actors::model::event::{CopyDirection, Invitation, OccupantPresence, WorkgroupEvent};
-use switchboard_actors::model::RenderSlot;
+use switchboard_actors::model::{RenderSlot, RoomMessage};
 use switchboard_actors::presence::Show;
 use switchboard_actors::{Address, Event, Hosts, Payload, StoredMessage};
 
-use super::ns;
 use super::xml::{Element, Node};
+use super::{blocking, ns};
+
+/// Numbers blocklist pushes' IQ ids (each event is rendered once for every station).
+static BLOCKLIST_PUSHES: AtomicU64 = AtomicU64::new(0);
 
 /// The event as a text frame, rendered once per event; `None` if it has no XMPP form.
 pub fn frame(event: &Event, hosts: &Hosts) -> Option<ByteString> {
@@ -168,14 +172,15 @@ fn stanza(payload: &Payload, hosts: &Hosts) -> Option<Element> {
             let iq = Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", format!("push-{push_id}"));
             Some(iq.child(Element::new("query", ns::ROSTER).child(el)))
         }
+        Payload::BlocklistPush { user, on } => {
+            let item = Element::new("item", blocking::NS).attr("jid", at(&Address::user(user.as_str())));
+            let command = Element::new(if *on { "block" } else { "unblock" }, blocking::NS).child(item);
+            let id = format!("block-{}", BLOCKLIST_PUSHES.fetch_add(1, Ordering::Relaxed) + 1);
+            Some(Element::new("iq", ns::CLIENT).attr("type", "set").attr("id", id).child(command))
+        }
         Payload::Occupant(occupant) => Some(occupant_presence(occupant, hosts)),
         Payload::RoomMessage { message, delayed } => {
-            let from = at(&Address::occupant(message.room.as_str(), message.nick.as_str()));
-            let mut el = message_element("groupchat", from, message.id.to_string()).text_child(
-                "body",
-                ns::CLIENT,
-                message.body.as_str(),
-            );
+            let mut el = room_message(message, hosts);
             if *delayed {
                 let delay = Element::new("delay", ns::DELAY)
                     .attr("from", at(&Address::room(message.room.as_str())))
@@ -222,6 +227,13 @@ pub fn stored_message(message: &StoredMessage, hosts: &Hosts) -> Element {
         el = el.child(Element::new("json", "urn:xmpp:json:0").text(data.to_string()));
     }
     el
+}
+
+/// A room's archived message as the `<message type='groupchat'>` its occupants saw, from
+/// the sender's occupant address (live delivery, history on entry and the room's archive).
+pub fn room_message(message: &RoomMessage, hosts: &Hosts) -> Element {
+    let from = hosts.render(&Address::occupant(message.room.as_str(), message.nick.as_str()));
+    message_element("groupchat", from, message.id.to_string()).text_child("body", ns::CLIENT, message.body.as_str())
 }
 
 fn message_element(kind: &str, from: String, id: String) -> Element {

@@ -412,7 +412,16 @@ async fn iq(origin: &Origin<'_>, el: &Element) -> Result<Vec<Element>, Refused> 
             blocking::handle(origin.state, origin.username, origin.result_for(el), payload).await?
         }
         ("set", mam::NS, "query") => {
-            return Ok(mam::query(origin.state, origin.username, &origin.full(), origin.result_for(el), payload).await?)
+            let whose = archive_of(origin, el)?;
+            return Ok(mam::query(
+                origin.state,
+                origin.username,
+                &origin.full(),
+                whose,
+                origin.result_for(el),
+                payload,
+            )
+            .await?);
         }
         ("get", vcard::NS, "vCard") => vcard_get(origin, el).await?,
         ("set", vcard::NS, "vCard") => vcard_set(origin, el, payload).await?,
@@ -440,6 +449,25 @@ async fn iq(origin: &Origin<'_>, el: &Element) -> Result<Vec<Element>, Refused> 
         }
     };
     Ok(vec![reply])
+}
+
+/// Whose archive a MAM query goes to: the user's own, or a room's by its bare address.
+fn archive_of(origin: &Origin<'_>, iq: &Element) -> Result<mam::Whose, Refused> {
+    let Some(to) = iq.get_attr("to") else {
+        return Ok(mam::Whose::Own);
+    };
+    if let Some((room, nick)) = origin.room_address(to) {
+        return match nick {
+            None => Ok(mam::Whose::Room(room)),
+            Some(_) => Err(Refused::bad_request("a room's archive is at the room's bare address")),
+        };
+    }
+    let jid = parse_recipient(to, origin.state.domain())?;
+    if jid.user.as_str() == origin.username && jid.resource.is_none() {
+        Ok(mam::Whose::Own)
+    } else {
+        Err(ApiError::forbidden("a user may query only its own archive and rooms' archives").into())
+    }
 }
 
 /// `<vCard xmlns='vcard-temp'/>` get (XEP-0054): the user's own (no `to`, or its bare
@@ -585,7 +613,7 @@ fn disco_info(origin: &Origin<'_>, iq: &Element) -> Result<Element, Refused> {
     } else if to == muc_host || origin.state.muc.is_service_host(to) {
         ("conference", "text", "Chat rooms".into(), vec![ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC])
     } else if origin.room_address(to).is_some() {
-        ("conference", "text", to.split('@').next().unwrap_or_default().into(), vec![ns::DISCO_INFO, ns::MUC])
+        ("conference", "text", to.split('@').next().unwrap_or_default().into(), vec![ns::DISCO_INFO, ns::MUC, mam::NS])
     } else if to == origin.state.fastpath_options.host() {
         ("collaboration", "workgroup", "Workgroups".into(), vec![ns::DISCO_INFO, ns::WORKGROUP])
     } else {

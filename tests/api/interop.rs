@@ -1,7 +1,7 @@
 //! Interop: `@xmpp/client` 0.14 (npm), a client nobody on this project wrote, connects over
 //! `/xmpp-websocket`, and over TCP on `xmpp.c2s_bind` with STARTTLS (trusting the generated
 //! certificate), authenticates with SASL SCRAM-SHA-1, binds, fetches its roster, talks 1:1
-//! with a REST/SSE user, joins a room and fetches its archive. The script
+//! with a REST/SSE user, joins a room, and fetches its 1:1 archive and the room's. The script
 //! (`tests/interop/xmpp-client.mjs`) prints one JSON line per step; this test drives the
 //! other side.
 //!
@@ -84,12 +84,23 @@ async fn chat_with_xmpp_js(app: &TestApp, service: &str, env: &[(&str, &str)]) {
             break;
         }
     }
+    let said = app
+        .post_json(
+            &format!("/restapi/v1/chat/{bob}/rooms/hall"),
+            ("bob", "pw-bob"),
+            &json!({"body": "bob in the room"}),
+        )
+        .await;
+    assert!(said.status < 300, "{}", said.text());
 
     assert_eq!(app.send("bob", &bob, "ann", "hello back").await.status, 200);
     script.step("answered").await;
     let archive = script.step("archive").await;
     assert_eq!(archive["bodies"], json!(["hello from xmpp.js", "hello back"]), "{archive}");
     assert_eq!(archive["complete"], "true");
+    let room_archive = script.step("room archive").await;
+    assert_eq!(room_archive["bodies"], json!(["xmpp.js in the room", "bob in the room"]), "{room_archive}");
+    assert_eq!(room_archive["complete"], "true");
     script.step("done").await;
     script.finish().await;
 }

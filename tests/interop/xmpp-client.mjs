@@ -7,7 +7,7 @@
 // It connects, authenticates with SASL SCRAM-SHA-1 (the library's SCRAM), binds, fetches its
 // roster, sends PEER a chat message, joins ROOM (XEP-0045) and speaks there, waits for a chat
 // message from PEER whose body is "hello back", then fetches its archive of the chat with
-// PEER (XEP-0313). Each step is printed as one JSON line on stdout for the Rust test that
+// PEER and the room's archive (XEP-0313). Each step is printed as one JSON line on stdout for the Rust test that
 // drives the other side; any failure exits non-zero.
 import { client, xml } from "@xmpp/client";
 
@@ -63,19 +63,26 @@ xmpp.on("online", async (address) => {
     await xmpp.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, "xmpp.js in the room")));
     await peerAnswered;
     say("answered");
-    const archived = [];
-    const queryid = "interop-archive";
-    xmpp.on("stanza", (stanza) => {
-      const result = stanza.getChild("result", "urn:xmpp:mam:2");
-      if (result?.attrs.queryid !== queryid) return;
-      const message = result.getChild("forwarded", "urn:xmpp:forward:0")?.getChild("message");
-      archived.push(message?.getChildText("body"));
-    });
+    // XEP-0313: a query to `to` (the user's own archive when undefined), results collected
+    // by their queryid until the IQ's <fin>.
     const field = (name, value, type) => xml("field", { var: name, type }, xml("value", {}, value));
-    const form = xml("x", { xmlns: "jabber:x:data", type: "submit" }, field("FORM_TYPE", "urn:xmpp:mam:2", "hidden"), field("with", peer));
-    const query = xml("query", { xmlns: "urn:xmpp:mam:2", queryid }, form);
-    const fin = await xmpp.iqCaller.request(xml("iq", { type: "set" }, query));
-    say("archive", { bodies: archived, complete: fin.getChild("fin", "urn:xmpp:mam:2")?.attrs.complete ?? null });
+    const archive = async (to, queryid, ...fields) => {
+      const bodies = [];
+      const collect = (stanza) => {
+        const result = stanza.getChild("result", "urn:xmpp:mam:2");
+        if (result?.attrs.queryid !== queryid) return;
+        const message = result.getChild("forwarded", "urn:xmpp:forward:0")?.getChild("message");
+        bodies.push(message?.getChildText("body"));
+      };
+      xmpp.on("stanza", collect);
+      const form = xml("x", { xmlns: "jabber:x:data", type: "submit" }, field("FORM_TYPE", "urn:xmpp:mam:2", "hidden"), ...fields);
+      const query = xml("query", { xmlns: "urn:xmpp:mam:2", queryid }, form);
+      const fin = await xmpp.iqCaller.request(xml("iq", { type: "set", to }, query));
+      xmpp.removeListener("stanza", collect);
+      return { bodies, complete: fin.getChild("fin", "urn:xmpp:mam:2")?.attrs.complete ?? null };
+    };
+    say("archive", await archive(undefined, "interop-archive", field("with", peer)));
+    say("room archive", await archive(room, "interop-room-archive"));
     await xmpp.stop();
     say("done");
     process.exit(0);

@@ -173,6 +173,10 @@ pub enum Payload {
     Subscription { kind: NoticeKind, from: String, to: String },
     /// A roster push (RFC 6121 §2.1.6): the contact's item, or `None` when it was removed.
     RosterPush { push_id: u64, contact: String, item: Option<RosterItem> },
+    /// The user's blocklist changed (XEP-0191 §3.3, §3.4): `user` was blocked (`on`) or
+    /// unblocked, from any door. To every live station of the blocker, so its other devices
+    /// follow; live only.
+    BlocklistPush { user: String, on: bool },
     /// An occupant entered, changed or left a room.
     Occupant(OccupantPresence),
     /// A room message; `delayed` when it comes as history.

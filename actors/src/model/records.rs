@@ -92,6 +92,19 @@ pub struct UserRecord {
     pub scram: Vec<ScramKeys>,
 }
 
+/// A page of a room's archive: its messages stamped at or after `start_ms` (and at or
+/// before `end_ms`), older than message `before` or newer than message `after`. The newest
+/// `limit` of them, or with `after` the oldest `limit`; oldest first either way.
+#[derive(Debug, Clone, Default)]
+pub struct RoomHistoryQuery {
+    pub room: String,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+    pub limit: usize,
+}
+
 /// A history search (`GET /restapi/v1/chat/{username}/messages`).
 #[derive(Debug, Clone, Default)]
 pub struct HistoryQuery {

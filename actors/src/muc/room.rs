@@ -16,6 +16,7 @@ use super::{Affiliation, AffiliationLists, MucOptions, Role, RoomConfig, RoomErr
 use crate::clock::now_ms;
 use crate::groups::{GroupChanged, GroupIndex};
 use crate::model::event::{Invitation, OccupantPresence};
+use crate::model::records::RoomHistoryQuery;
 use crate::model::{Address, Event, NewRoomMessage, Payload, RoomMessage};
 use crate::station::{Station, StationEvent, StationEvents};
 use crate::storage::{AppStorage, RoomStorage};
@@ -348,7 +349,12 @@ impl Actor for MucRoom {
             return;
         }
         self.store
-            .room_messages(self.record.name.clone(), self.record.created_ms, None, self.options.history)
+            .room_messages(RoomHistoryQuery {
+                room: self.record.name.clone(),
+                start_ms: self.record.created_ms,
+                limit: self.options.history,
+                ..Default::default()
+            })
             .into_actor(self)
             .map(|result, act, _| match result {
                 Ok(messages) => {

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use super::hub::{Router, UserStatus};
 use crate::presence::{Availability, PresenceUpdate};
 use crate::route_error::RouteError;
-use crate::user_session::{GetPresence, IncomingPresence, PresenceOut, Probe};
+use crate::user_session::{BlocklistChanged, GetPresence, IncomingPresence, PresenceOut, Probe};
 
 impl Handler<PresenceOut> for Router {
     type Result = ();
@@ -147,6 +147,9 @@ impl Router {
     /// other follow (each session shows only what its own subscriptions allow).
     fn apply_block(&mut self, blocker: &str, blocked: &str, on: bool) {
         self.directory.set_block(blocker, blocked, on);
+        if let Some(own) = self.stations.user(blocker) {
+            own.session.do_send(BlocklistChanged { user: blocked.to_owned(), on });
+        }
         for (from, to) in [(blocker, blocked), (blocked, blocker)] {
             let (Some(sender), Some(receiver)) = (self.stations.user(from), self.stations.user(to)) else {
                 continue;

@@ -10,7 +10,9 @@ use crate::model::apps::{AppRecord, ChatKind, DeliveryOutcome, DeliveryState};
 use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction, ReportRequests};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
-use crate::model::records::{AccountKind, HistoryQuery, NewUser, RosterItem, RowChange, Subscription, Transition};
+use crate::model::records::{
+    AccountKind, HistoryQuery, NewUser, RoomHistoryQuery, RosterItem, RowChange, Subscription, Transition,
+};
 use crate::model::sites::{IdsIn, SiteRecord};
 use crate::model::NewRoomMessage;
 use crate::model::{MessageKind, NewMessage};
@@ -440,8 +442,18 @@ async fn an_apps_chats_and_webhook_outbox_keep_order_retries_and_dead_letters() 
         let before = storage.apps.pending_deliveries(0, 100).await.unwrap().len();
         let ann_said = storage.apps.append_watched_room_message(said("ann"), Box::new(|_| {})).await.unwrap();
         let bot_said = storage.apps.append_watched_room_message(said("bot"), Box::new(|_| {})).await.unwrap();
-        let older = storage.rooms.room_messages("hall".into(), 0, Some(bot_said.id), 10).await.unwrap();
+        let page =
+            |before, after, limit| RoomHistoryQuery { room: "hall".into(), before, after, limit, ..Default::default() };
+        let older = storage.rooms.room_messages(page(Some(bot_said.id), None, 10)).await.unwrap();
         assert_eq!(older.iter().map(|m| m.id).collect::<Vec<_>>(), [ann_said.id], "{name}: paged before a message");
+        let newer = storage.rooms.room_messages(page(None, Some(ann_said.id), 10)).await.unwrap();
+        assert_eq!(newer.iter().map(|m| m.id).collect::<Vec<_>>(), [bot_said.id], "{name}: paged after a message");
+        let first = storage.rooms.room_messages(page(None, Some(0), 1)).await.unwrap();
+        assert_eq!(first.iter().map(|m| m.id).collect::<Vec<_>>(), [ann_said.id], "{name}: the oldest first");
+        let last = storage.rooms.room_messages(page(None, None, 1)).await.unwrap();
+        assert_eq!(last.iter().map(|m| m.id).collect::<Vec<_>>(), [bot_said.id], "{name}: the newest last");
+        let ended = RoomHistoryQuery { end_ms: Some(ann_said.stamp_ms - 1), ..page(None, None, 10) };
+        assert!(storage.rooms.room_messages(ended).await.unwrap().is_empty(), "{name}: nothing before the end");
         let pending = storage.apps.pending_deliveries(0, 100).await.unwrap();
         assert_eq!(pending.len(), before + 1, "{name}: not the app's own message");
         let last = pending.last().unwrap();

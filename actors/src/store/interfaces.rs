@@ -9,8 +9,8 @@ use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
-    AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomRecord, RosterItem, Transition, UserRecord,
-    UserUpdate, WorkgroupRecord,
+    AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomHistoryQuery, RoomRecord, RosterItem,
+    Transition, UserRecord, UserUpdate, WorkgroupRecord,
 };
 use crate::model::sites::SiteRecord;
 use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
@@ -403,14 +403,8 @@ impl RoomStorage for Store {
         named("chat service", self.write(move |c| rooms::add_service(c, &service)))
     }
 
-    fn room_messages(
-        &self,
-        room: String,
-        since_ms: i64,
-        before: Option<i64>,
-        limit: usize,
-    ) -> StoreFuture<Vec<RoomMessage>> {
-        named("room message", self.read(move |c| rooms::recent_messages(c, &room, since_ms, before, limit)))
+    fn room_messages(&self, query: RoomHistoryQuery) -> StoreFuture<Vec<RoomMessage>> {
+        named("room message", self.read(move |c| rooms::history(c, &query)))
     }
 }
 

@@ -14,8 +14,8 @@ use crate::model::groups::{transition_with_shared, with_shared, GroupRecord};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::ozeki::{ConversationProps, ConversationReport, StationKey};
 use crate::model::records::{
-    AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomRecord, RosterItem, Transition, UserRecord,
-    UserUpdate, WorkgroupRecord,
+    AccountKind, ChatRecord, HistoryQuery, MucServiceRecord, NewUser, RoomHistoryQuery, RoomRecord, RosterItem,
+    Transition, UserRecord, UserUpdate, WorkgroupRecord,
 };
 use crate::model::sites::SiteRecord;
 use crate::model::{MessageKind, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
@@ -552,9 +552,14 @@ impl MessageStorage for MemoryStore {
             .filter(|m| query.before.is_none_or(|b| m.id < b) && query.after.is_none_or(|a| m.id > a))
             .cloned()
             .collect();
-        // The newest `limit`, oldest first (as the SQLite store answers).
-        let skip = found.len().saturating_sub(query.limit);
-        found.drain(..skip);
+        // The newest `limit` (the oldest after `after`), oldest first, as SQLite answers.
+        found.sort_by_key(|m| m.id);
+        if query.after.is_some() {
+            found.truncate(query.limit);
+        } else {
+            let skip = found.len().saturating_sub(query.limit);
+            found.drain(..skip);
+        }
         done(Ok(found))
     }
 
@@ -1017,18 +1022,22 @@ impl RoomStorage for MemoryStore {
         done(Ok(stored))
     }
 
-    fn room_messages(
-        &self,
-        room: String,
-        since_ms: i64,
-        before: Option<i64>,
-        limit: usize,
-    ) -> StoreFuture<Vec<RoomMessage>> {
+    fn room_messages(&self, q: RoomHistoryQuery) -> StoreFuture<Vec<RoomMessage>> {
         let t = self.tables();
-        let wanted = |m: &&RoomMessage| m.room == room && m.stamp_ms >= since_ms && before.is_none_or(|b| m.id < b);
+        let wanted = |m: &&RoomMessage| {
+            m.room == q.room
+                && m.stamp_ms >= q.start_ms
+                && q.end_ms.is_none_or(|e| m.stamp_ms <= e)
+                && q.before.is_none_or(|b| m.id < b)
+                && q.after.is_none_or(|a| m.id > a)
+        };
         let mut found: Vec<RoomMessage> = t.room_messages.iter().filter(wanted).cloned().collect();
-        let skip = found.len().saturating_sub(limit);
-        found.drain(..skip);
+        if q.after.is_some() {
+            found.truncate(q.limit);
+        } else {
+            let skip = found.len().saturating_sub(q.limit);
+            found.drain(..skip);
+        }
         done(Ok(found))
     }
 }

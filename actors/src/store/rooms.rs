@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{StoreError, StoreResult};
-use crate::model::records::{Affiliation, MucServiceRecord, RoomConfig, RoomRecord};
+use crate::model::records::{Affiliation, MucServiceRecord, RoomConfig, RoomHistoryQuery, RoomRecord};
 use crate::model::{NewRoomMessage, RoomMessage};
 
 fn config_json(config: &RoomConfig) -> String {
@@ -148,19 +148,19 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoomMessage> {
 
 /// The newest `limit` messages of `room` since `since_ms` (and before message `before`, when
 /// given), oldest first.
-pub fn recent_messages(
-    conn: &Connection,
-    room: &str,
-    since_ms: i64,
-    before: Option<i64>,
-    limit: usize,
-) -> StoreResult<Vec<RoomMessage>> {
+/// A page of a room's archive: one statement per direction, the bounds it does not use
+/// given as NULL.
+pub fn history(conn: &Connection, q: &RoomHistoryQuery) -> StoreResult<Vec<RoomMessage>> {
+    let (order, ascending) = if q.after.is_some() { ("ASC", true) } else { ("DESC", false) };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE} FROM room_messages WHERE room = ?1 AND stamp_ms >= ?2 AND (?3 IS NULL OR id < ?3)
-         ORDER BY id DESC LIMIT ?4"
+        "SELECT {MESSAGE} FROM room_messages WHERE room = ?1 AND stamp_ms >= ?2 AND (?3 IS NULL OR stamp_ms <= ?3)
+         AND (?4 IS NULL OR id < ?4) AND (?5 IS NULL OR id > ?5) ORDER BY id {order} LIMIT ?6"
     ))?;
-    let rows = stmt.query_map(params![room, since_ms, before, limit as i64], row_to_message)?;
+    let rows =
+        stmt.query_map(params![q.room, q.start_ms, q.end_ms, q.before, q.after, q.limit as i64], row_to_message)?;
     let mut messages: Vec<RoomMessage> = rows.collect::<Result<_, _>>()?;
-    messages.reverse();
+    if !ascending {
+        messages.reverse();
+    }
     Ok(messages)
 }

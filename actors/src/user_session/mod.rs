@@ -612,6 +612,22 @@ impl UserSession {
     }
 }
 
+/// The user's blocklist changed. Sent by the router after the change was committed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BlocklistChanged {
+    pub user: String,
+    pub on: bool,
+}
+
+impl Handler<BlocklistChanged> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: BlocklistChanged, _: &mut Context<Self>) {
+        self.push_live(&Event::new(Payload::BlocklistPush { user: msg.user, on: msg.on }), None);
+    }
+}
+
 /// A contact's presence. Sent by the router; shown only if the user is subscribed to it.
 #[derive(Message)]
 #[rtype(result = "()")]
