@@ -75,30 +75,42 @@ pub struct Application {
     pub generated_xmpp_cert: Option<PathBuf>,
 }
 
+/// Connections the kernel may hold for a listener before they are accepted (capped by
+/// `net.core.somaxconn`): a reconnect storm of thousands of clients must not have its SYNs
+/// dropped and retried seconds later, as with the usual 128.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A listening socket on `addr` (`host:port`; port 0 picks one).
+fn listen(addr: &str) -> Result<TcpListener, BuildError> {
+    let failed = |source| BuildError::Listen { addr: addr.to_owned(), source };
+    let resolved = std::net::ToSocketAddrs::to_socket_addrs(addr)
+        .map_err(failed)?
+        .next()
+        .ok_or_else(|| failed(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address")))?;
+    let socket =
+        socket2::Socket::new(socket2::Domain::for_address(resolved), socket2::Type::STREAM, None).map_err(failed)?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true).map_err(failed)?;
+    socket.bind(&resolved.into()).map_err(failed)?;
+    socket.listen(LISTEN_BACKLOG).map_err(failed)?;
+    Ok(socket.into())
+}
+
 impl Application {
     /// Builds the server. Must run inside an actix system (`#[actix_web::main]`,
     /// `#[actix_web::test]`).
     pub async fn build(config: Config) -> Result<Application, BuildError> {
         // The address first: a server that cannot listen stops before anything started.
-        let listener = TcpListener::bind(&config.server.bind)
-            .map_err(|source| BuildError::Listen { addr: config.server.bind.clone(), source })?;
+        let listener = listen(&config.server.bind)?;
         let http_api_bind = config.ozeki.http_api_bind.trim().to_owned();
         let http_api_listener = match http_api_bind.as_str() {
             "" => None,
-            addr => {
-                let bound =
-                    TcpListener::bind(addr).map_err(|source| BuildError::Listen { addr: addr.to_owned(), source })?;
-                Some(bound)
-            }
+            addr => Some(listen(addr)?),
         };
         let c2s_bind = config.xmpp.c2s_bind.trim().to_owned();
         let c2s_listener = match c2s_bind.as_str() {
             "" => None,
-            addr => {
-                let bound =
-                    TcpListener::bind(addr).map_err(|source| BuildError::Listen { addr: addr.to_owned(), source })?;
-                Some(bound)
-            }
+            addr => Some(listen(addr)?),
         };
         let data_dir = &config.server.data_dir;
         std::fs::create_dir_all(data_dir).map_err(|source| BuildError::DataDir { path: data_dir.clone(), source })?;

@@ -43,6 +43,11 @@ pub enum Scenario {
     Login {
         logins: usize,
     },
+    /// N signed-in XMPP clients dropped at once, then reconnecting at once, with messages
+    /// sent to them while they were away and while they come back.
+    Storm {
+        clients: usize,
+    },
 }
 
 /// How pair receivers listen.
@@ -134,7 +139,11 @@ enum Command {
     Ozeki(OzekiArgs),
     /// Users on /ws write to an external app; its webhook is a receiver the bench runs.
     Webhooks(WebhookArgs),
-    /// Every client on XMPP over WebSocket (RFC 7395): `xmpp pairs`, `xmpp room` or `xmpp login`.
+    /// (`xmpp storm`, after its clients were counted.)
+    #[command(skip)]
+    Storm { clients: usize },
+    /// Every client on XMPP over WebSocket (RFC 7395) or TCP (`--xmpp-url tcp://…`):
+    /// `xmpp pairs`, `room`, `login`, `idle` or `storm`.
     Xmpp {
         #[command(subcommand)]
         shape: XmppShape,
@@ -151,6 +160,18 @@ enum XmppShape {
     Room(RoomArgs),
     /// N sign-ins (stream, SASL, bind): logins/s and server CPU per login.
     Login(LoginArgs),
+    /// Hold N signed-in XMPP sessions: memory per session.
+    Idle(IdleArgs),
+    /// A reconnect storm: N clients drop at once and all reconnect at once; time until all
+    /// are signed in, and whether every message sent to them meanwhile arrived once.
+    Storm(StormArgs),
+}
+
+#[derive(Args, Debug)]
+struct StormArgs {
+    /// Clients (one account each).
+    #[arg(long)]
+    clients: usize,
 }
 
 #[derive(Args, Debug)]
@@ -284,6 +305,11 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
         Command::Xmpp { shape: XmppShape::Pairs(pairs), xmpp } => (Protocol::Xmpp, Command::Pairs(pairs), Some(xmpp)),
         Command::Xmpp { shape: XmppShape::Room(room), xmpp } => (Protocol::Xmpp, Command::Room(room), Some(xmpp)),
         Command::Xmpp { shape: XmppShape::Login(login), xmpp } => (Protocol::Xmpp, Command::Login(login), Some(xmpp)),
+        Command::Xmpp { shape: XmppShape::Idle(idle), xmpp } => (Protocol::Xmpp, Command::Idle(idle), Some(xmpp)),
+        Command::Xmpp { shape: XmppShape::Storm(storm), xmpp } => {
+            let clients = within("--clients", storm.clients, 1, MAX_CONNS)?;
+            (Protocol::Xmpp, Command::Storm { clients }, Some(xmpp))
+        }
         json => (Protocol::Json, json, None),
     };
     let scenario = match shape {
@@ -311,6 +337,7 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
             senders: within("--senders", w.senders, 1, MAX_CONNS / 2)?,
             messages: within("--messages", w.messages, 1, MAX_MESSAGES)?,
         },
+        Command::Storm { clients } => Scenario::Storm { clients },
         Command::Xmpp { .. } => unreachable!("xmpp scenarios were unwrapped above"),
     };
     let messages_in_run = match &scenario {
@@ -319,6 +346,7 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
         Scenario::Ozeki { senders, messages, .. } | Scenario::Webhooks { senders, messages } => {
             senders.saturating_mul(*messages)
         }
+        Scenario::Storm { clients } => clients.saturating_mul(2),
         Scenario::Idle { .. } | Scenario::Login { .. } => 0,
     };
     if messages_in_run > MAX_MESSAGES {
@@ -446,6 +474,10 @@ mod tests {
         assert_eq!((o.xmpp.url.port, o.xmpp.url.path.as_str()), (5280, "/xmpp-websocket"));
         assert_eq!((o.xmpp.domain.as_str(), o.xmpp.muc_service.as_str()), ("example.net", "conference.example.net"));
         assert_eq!(o.xmpp.mechanism, Some(Mechanism::ScramSha1));
+        let o = parse_words("xmpp storm --clients 10000 --xmpp-url tcp://127.0.0.1:5222 --register").unwrap();
+        assert_eq!((o.scenario, o.xmpp.url.tcp), (Scenario::Storm { clients: 10_000 }, true));
+        let o = parse_words("xmpp idle --conns 300 --per-user 1 --register").unwrap();
+        assert_eq!((o.scenario, o.protocol), (Scenario::Idle { conns: 300, per_user: 1 }, Protocol::Xmpp));
         let o = parse_words("xmpp pairs --pairs 1 --messages 1 --users-file u.txt").unwrap();
         assert_eq!(o.xmpp.accounts, Accounts::File("u.txt".into()));
     }
@@ -465,7 +497,9 @@ mod tests {
         assert!(refusal("").contains("Usage:"), "no scenario: the usage");
         assert!(refusal("flood").contains("unrecognized subcommand 'flood'"));
         assert!(refusal("xmpp").contains("pairs"));
-        assert!(refusal("xmpp idle").contains("unrecognized subcommand 'idle'"));
+        assert!(refusal("xmpp flood").contains("unrecognized subcommand 'flood'"));
+        assert!(refusal("storm --clients 5").contains("unrecognized subcommand 'storm'"), "storm is XMPP's");
+        assert!(refusal("xmpp storm --clients 0 --register").contains("--clients must be 1"));
         assert!(refusal("pairs --messages 5 --admin-password pw").contains("--pairs"));
         assert!(refusal("pairs --pairs 0 --messages 5 --admin-password pw").contains("--pairs must be 1"));
         assert!(refusal("pairs --pairs ten --messages 5").contains("invalid value 'ten' for '--pairs"));

@@ -64,6 +64,7 @@ pub async fn run(opts: Options) -> Result<Report, BenchError> {
     let result = match scenario {
         Scenario::Idle { conns, per_user } => scenarios::idle::run(&mut ctx, conns, per_user).await,
         Scenario::Login { logins } => scenarios::login::run(&mut ctx, logins).await,
+        Scenario::Storm { clients } => scenarios::storm::run(&mut ctx, clients).await,
         Scenario::Pairs { pairs, messages, receivers } => {
             scenarios::pairs::run(&mut ctx, pairs, messages, receivers).await
         }

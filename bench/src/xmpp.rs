@@ -4,6 +4,8 @@
 //! send initial presence, and join a room (XEP-0045) up to its self-presence. It speaks to
 //! Switchboard, ejabberd and Prosody alike.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -92,7 +94,26 @@ pub fn escape(text: &str) -> String {
 pub struct Stream {
     pub ws: Ws,
     domain: String,
+    /// Messages that arrived while the set-up waited for something else (offline messages
+    /// come with the initial presence, before the ping's answer).
+    early: Vec<String>,
 }
+
+/// A signed-in connection.
+pub struct SignedIn {
+    pub ws: Ws,
+    /// The bound full address.
+    pub jid: String,
+    /// Message stanzas that arrived during the sign-in, in order.
+    pub early: Vec<String>,
+}
+
+/// SCRAM's SaltedPassword by (password, salt, iterations): a client keeps it (RFC 5802
+/// §5.1), so a reconnection costs HMACs, as the server's side does.
+static SALTED_PASSWORDS: LazyLock<Mutex<HashMap<SaltedKey, [u8; 20]>>> = LazyLock::new(Default::default);
+
+/// A password, its salt and the iteration count.
+type SaltedKey = (String, Vec<u8>, u32);
 
 impl Stream {
     pub async fn send(&mut self, frame: String) -> Result<(), BenchError> {
@@ -132,6 +153,9 @@ impl Stream {
                 if root.name == name && (id.is_none() || root.attr("id") == id) {
                     return Ok(found);
                 }
+                if root.name == "message" {
+                    self.early.push(frame);
+                }
             }
         }
     }
@@ -166,13 +190,13 @@ impl Stream {
         }
     }
 
-    /// SASL, bind, session and initial presence. Returns the bound full address.
+    /// SASL, bind, session and initial presence.
     pub async fn login(
         mut self,
         account: &Account,
         wanted: Option<Mechanism>,
         features: Vec<Node>,
-    ) -> Result<(Ws, String), BenchError> {
+    ) -> Result<SignedIn, BenchError> {
         let offered: Vec<&str> = features.iter().filter(|n| n.name == "mechanism").map(|n| n.text.trim()).collect();
         let mechanism = match wanted {
             Some(m) => m,
@@ -223,7 +247,7 @@ impl Stream {
         self.send(r#"<iq xmlns="jabber:client" type="get" id="ping1"><ping xmlns="urn:xmpp:ping"/></iq>"#.into())
             .await?;
         self.until("iq", Some("ping1")).await?;
-        Ok((self.ws, jid))
+        Ok(SignedIn { ws: self.ws, jid, early: self.early })
     }
 
     async fn sasl_outcome(&mut self, account: &Account) -> Result<Vec<Node>, BenchError> {
@@ -269,7 +293,7 @@ impl Stream {
         if !nonce.starts_with(&client_nonce) || iterations == 0 {
             return Err(bad("the server's nonce does not extend ours"));
         }
-        let salted = pbkdf2_sha1(account.password.as_bytes(), &salt, iterations);
+        let salted = salted_password(&account.password, salt, iterations);
         let client_key = hmac_sha1(&salted, b"Client Key");
         let stored_key: [u8; 20] = Sha1::digest(client_key).into();
         let without_proof = format!("c=biws,r={nonce}");
@@ -300,19 +324,19 @@ pub async fn connect(url: &Target, domain: &str, source: usize) -> Result<(Strea
     } else {
         open_ws(url, &url.path, Some("xmpp"), source).await?
     };
-    let mut stream = Stream { ws, domain: domain.to_owned() };
+    let mut stream = Stream { ws, domain: domain.to_owned(), early: Vec::new() };
     let features = stream.restart().await?;
     Ok((stream, features))
 }
 
-/// Signs in: a bound, available connection and its full address.
+/// Signs in: a bound, available connection.
 pub async fn sign_in(
     url: &Target,
     domain: &str,
     account: &Account,
     mechanism: Option<Mechanism>,
     source: usize,
-) -> Result<(Ws, String), BenchError> {
+) -> Result<SignedIn, BenchError> {
     let (stream, features) = connect(url, domain, source).await?;
     stream.login(account, mechanism, features).await
 }
@@ -320,7 +344,7 @@ pub async fn sign_in(
 /// Joins `room` (a bare room address) as `nick`, waiting for the self-presence. A room this
 /// join created (status 201, locked until configured) is unlocked as an instant room.
 pub async fn join_room(ws: Ws, domain: &str, room: &str, nick: &str) -> Result<Ws, BenchError> {
-    let mut stream = Stream { ws, domain: domain.to_owned() };
+    let mut stream = Stream { ws, domain: domain.to_owned(), early: Vec::new() };
     stream
         .send(format!(
             r#"<presence xmlns="jabber:client" to="{}/{}"><x xmlns="http://jabber.org/protocol/muc"><history maxstanzas="0"/></x></presence>"#,
@@ -359,6 +383,17 @@ fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
     let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
+}
+
+/// SCRAM's SaltedPassword, computed once per password, salt and count.
+fn salted_password(password: &str, salt: Vec<u8>, iterations: u32) -> [u8; 20] {
+    let key = (password.to_owned(), salt, iterations);
+    if let Some(salted) = SALTED_PASSWORDS.lock().expect("salted passwords").get(&key) {
+        return *salted;
+    }
+    let salted = pbkdf2_sha1(password.as_bytes(), &key.1, iterations);
+    SALTED_PASSWORDS.lock().expect("salted passwords").insert(key, salted);
+    salted
 }
 
 /// PBKDF2 with HMAC-SHA-1 (RFC 8018): SCRAM's `Hi()`.

@@ -17,7 +17,7 @@
 //! holds no read buffer of its own (TLS keeps rustls's).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -32,7 +32,7 @@ use actix_web::rt::net::TcpStream;
 use actix_web::web;
 use bytestring::ByteString;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -61,9 +61,11 @@ pub fn service(
     resumable: Arc<Resumable>,
 ) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = (), InitError = ()> {
     fn_service(move |stream: TcpStream| {
-        let (state, tls, resumable) = (state.clone(), tls.clone(), resumable.clone());
+        // Boxed: the task actix-server spawns holds a pointer, not the connection's whole
+        // state machine (which each wrapping future would copy into its own).
+        let serving = Box::pin(serve(stream, state.clone(), tls.clone(), resumable.clone()));
         async move {
-            serve(stream, state, tls, resumable).await;
+            serving.await;
             Ok::<_, ()>(())
         }
     })
@@ -108,10 +110,50 @@ pub enum Outgoing {
     Close,
 }
 
+/// What the session queues for its socket task: a deque behind a lock and a wake-up. An
+/// idle connection holds no buffer (a channel would keep a block of slots for each).
+#[derive(Clone, Default)]
+struct Outbox(Arc<OutboxInner>);
+
+#[derive(Default)]
+struct OutboxInner {
+    items: Mutex<VecDeque<Outgoing>>,
+    ready: Notify,
+}
+
+/// A queue that grew past this many items is given back when it empties.
+const OUTBOX_KEPT: usize = 8;
+
+impl Outbox {
+    fn push(&self, item: Outgoing) {
+        self.0.items.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push_back(item);
+        self.0.ready.notify_one();
+    }
+
+    fn pop(&self) -> Option<Outgoing> {
+        let mut items = self.0.items.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let item = items.pop_front();
+        if items.is_empty() && items.capacity() > OUTBOX_KEPT {
+            *items = VecDeque::new();
+        }
+        item
+    }
+
+    /// The next item, waiting for one. Cancel-safe: an item is taken only when returned.
+    async fn next(&self) -> Outgoing {
+        loop {
+            if let Some(item) = self.pop() {
+                return item;
+            }
+            self.0.ready.notified().await;
+        }
+    }
+}
+
 /// The TCP door's side of a stream.
 pub struct TcpLink {
     id: u64,
-    out: mpsc::UnboundedSender<Outgoing>,
+    out: Outbox,
     security: Security,
     resumable: Arc<Resumable>,
 }
@@ -123,11 +165,11 @@ impl Link for TcpLink {
     const HEADER_BEFORE_ERROR: bool = true;
 
     fn write(&mut self, _ctx: &mut Ctx, text: ByteString) {
-        let _ = self.out.send(Outgoing::Text(text));
+        self.out.push(Outgoing::Text(text));
     }
 
     fn close(&mut self, ctx: &mut Ctx, _reason: &str) {
-        let _ = self.out.send(Outgoing::Close);
+        self.out.push(Outgoing::Close);
         ctx.stop();
     }
 
@@ -173,7 +215,7 @@ impl Link for TcpLink {
 struct Resume {
     h: u32,
     link: u64,
-    out: mpsc::UnboundedSender<Outgoing>,
+    out: Outbox,
     security: Security,
     budget: OutboxBudget,
 }
@@ -182,7 +224,7 @@ impl Handler<Resume> for XmppSession<TcpLink> {
     type Result = Result<(), String>;
 
     fn handle(&mut self, resume: Resume, ctx: &mut Ctx) -> Self::Result {
-        // The old socket task, if it still runs, ends when its sender is dropped here.
+        // The old socket task, if it still runs, is told to close.
         let (old_out, old_security) = (
             std::mem::replace(&mut self.link.out, resume.out),
             std::mem::replace(&mut self.link.security, resume.security),
@@ -191,7 +233,7 @@ impl Handler<Resume> for XmppSession<TcpLink> {
         self.link.id = resume.link;
         match self.resumed(resume.h, ctx) {
             Ok(()) => {
-                let _ = old_out.send(Outgoing::Close);
+                old_out.push(Outgoing::Close);
                 Ok(())
             }
             Err(why) => {
@@ -343,19 +385,14 @@ enum ReadError {
 }
 
 enum Next {
-    Out(Option<Outgoing>),
+    Out(Outgoing),
     Read(Result<usize, ReadError>),
     Silent,
 }
 
 /// Writes `first` and whatever else is queued, then flushes; false when the socket failed
 /// or the session asked to close.
-async fn write_queued(
-    io: &mut Io,
-    first: Outgoing,
-    queue: &mut mpsc::UnboundedReceiver<Outgoing>,
-    budget: &OutboxBudget,
-) -> bool {
+async fn write_queued(io: &mut Io, first: Outgoing, queue: &Outbox, budget: &OutboxBudget) -> bool {
     let mut next = Some(first);
     while let Some(item) = next.take() {
         match item {
@@ -371,7 +408,7 @@ async fn write_queued(
                 return false;
             }
         }
-        next = queue.try_recv().ok();
+        next = queue.pop();
     }
     io.flush().await.is_ok()
 }
@@ -381,7 +418,7 @@ async fn serve(stream: TcpStream, state: web::Data<AppState>, tls: Option<Arc<Tl
     let loopback = stream.peer_addr().is_ok_and(|peer| peer.ip().is_loopback());
     let _ = stream.set_nodelay(true);
     let config = state.config.clone();
-    let (out, mut queue) = mpsc::unbounded_channel();
+    let out = Outbox::default();
     let security = Security {
         tls_available: tls.is_some(),
         plain_allowed: config.xmpp.allow_plain_on_loopback && loopback,
@@ -401,14 +438,13 @@ async fn serve(stream: TcpStream, state: web::Data<AppState>, tls: Option<Arc<Tl
     'connection: loop {
         let next = tokio::select! {
             biased;
-            item = queue.recv() => Next::Out(item),
+            item = out.next() => Next::Out(item),
             read = read_some(&mut io, &mut framer, &mut parts), if reading => Next::Read(read),
             () = sleep_until(deadline), if reading => Next::Silent,
         };
         match next {
-            Next::Out(None) => break,
-            Next::Out(Some(item)) => {
-                if !write_queued(&mut io, item, &mut queue, &budget).await {
+            Next::Out(item) => {
+                if !write_queued(&mut io, item, &out, &budget).await {
                     break;
                 }
             }
@@ -443,7 +479,9 @@ async fn serve(stream: TcpStream, state: web::Data<AppState>, tls: Option<Arc<Tl
                                 break 'connection;
                             }
                             let Some(tls) = &tls else { break 'connection };
-                            match start_tls(&mut io, &mut queue, &budget, tls).await {
+                            // Boxed, as the resumption below: rare steps, kept out of
+                            // the state every idle connection holds.
+                            match Box::pin(start_tls(&mut io, &out, &budget, tls)).await {
                                 Some(bindings) => session.do_send(TlsStarted(bindings)),
                                 None => break 'connection,
                             }
@@ -461,7 +499,7 @@ async fn serve(stream: TcpStream, state: web::Data<AppState>, tls: Option<Arc<Tl
                                     tls.as_ref().map(|t| t.bindings(tls_stream.get_ref().1)).unwrap_or_default();
                             }
                             let resume = Resume { h, link, out: out.clone(), security, budget: budget.clone() };
-                            match stream.send(resume).await {
+                            match Box::pin(stream.send(resume)).await {
                                 Ok(Ok(())) => {
                                     // The stream that authenticated this connection is done.
                                     session.do_send(Inbound::Lost);
@@ -501,13 +539,8 @@ fn to_inbound(part: Part, max: usize, session: &Addr<XmppSession<TcpLink>>) -> O
 }
 
 /// Writes `<proceed/>` (queued by the session), then runs the TLS handshake on the socket.
-async fn start_tls(
-    io: &mut Io,
-    queue: &mut mpsc::UnboundedReceiver<Outgoing>,
-    budget: &OutboxBudget,
-    tls: &TlsSetup,
-) -> Option<ChannelBindings> {
-    while let Ok(item) = queue.try_recv() {
+async fn start_tls(io: &mut Io, queue: &Outbox, budget: &OutboxBudget, tls: &TlsSetup) -> Option<ChannelBindings> {
+    while let Some(item) = queue.pop() {
         if !write_queued(io, item, queue, budget).await {
             return None;
         }

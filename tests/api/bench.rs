@@ -82,6 +82,15 @@ async fn every_scenario_runs_to_completion_and_cleans_up() {
     let tcp_logins = bench(format!("xmpp login --logins 5 {tcp} {common}")).await.unwrap();
     assert!(tcp_logins.complete, "{}", tcp_logins.table());
     assert_eq!(figure(&tcp_logins, "logins"), 5.0, "{}", tcp_logins.table());
+    let tcp_idle = bench(format!("xmpp idle --conns 6 --per-user 2 {tcp} {common}")).await.unwrap();
+    assert_eq!(figure(&tcp_idle, "connections_held"), 6.0, "{}", tcp_idle.table());
+    assert_eq!(figure(&tcp_idle, "server_xmpp_connections"), 6.0, "{}", tcp_idle.table());
+    // A reconnect storm: every client back, every message sent meanwhile received once.
+    let storm = bench(format!("xmpp storm --clients 12 {tcp} {common}")).await.unwrap();
+    assert!(storm.complete, "{}", storm.table());
+    assert_eq!(figure(&storm, "signed_in"), 12.0, "{}", storm.table());
+    assert_eq!(figure(&storm, "messages_received"), 24.0, "{}", storm.table());
+    assert_eq!((figure(&storm, "messages_lost"), figure(&storm, "messages_duplicated")), (0.0, 0.0));
 
     let ozeki = bench(format!("ozeki --senders 2 --messages 25 --batch 10 {common}")).await.unwrap();
     assert!(ozeki.complete, "{}", ozeki.table());

@@ -1,5 +1,5 @@
-//! `idle`: N authenticated `/ws` connections, opened at `--rate` per second, held, then
-//! closed. Reports the server's resident memory before, while holding and after closing,
+//! `idle` (and `xmpp idle`): N authenticated `/ws` (or XMPP) connections, opened at
+//! `--rate` per second, held, then closed. Reports the server's resident memory before, while holding and after closing,
 //! the bytes each held connection costs (the server's, and the kernel's for TCP, which
 //! counts both ends on loopback), and the server's CPU per login.
 
@@ -7,42 +7,28 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
+use crate::args::Protocol;
 use crate::client::open_ws;
 use crate::report::Report;
-use crate::scenarios::{close_all, Context};
-use crate::server::{raise_own_fd_limit, tcp_kernel_bytes, tokens};
+use crate::scenarios::{close_all, ensure_descriptors, Context};
+use crate::server::{tcp_kernel_bytes, tokens};
 use crate::BenchError;
 
-/// Descriptors kept free for everything else the bench opens.
-const FD_SPARE: u64 = 64;
-
 pub async fn run(ctx: &mut Context, conns: usize, per_user: usize) -> Result<Report, BenchError> {
-    let mut report = Report::new("idle");
+    let protocol = ctx.opts.protocol;
+    let mut report = Report::new(if protocol == Protocol::Xmpp { "xmpp idle" } else { "idle" });
     report.parameter("conns", conns);
     report.parameter("per_user", per_user);
     report.parameter("rate", ctx.opts.rate.map_or(serde_json::Value::Null, Into::into));
 
-    let needed = conns as u64 + FD_SPARE;
-    let own_limit = raise_own_fd_limit();
-    if needed > own_limit {
-        return Err(BenchError::Limits(format!(
-            "{conns} connections need {needed} file descriptors and the bench may open {own_limit}; raise the \
-             hard limit first (as root: `ulimit -Hn {needed}`, or `prlimit --pid $$ --nofile={needed}:{needed}`)"
-        )));
-    }
-    if let Some(limit) = ctx.process.and_then(|p| p.open_files_limit()) {
-        if needed > limit {
-            return Err(BenchError::Limits(format!(
-                "the server may open {limit} files and {conns} connections need {needed}; raise it with \
-                 `prlimit --pid {} --nofile={needed}:{needed}` (or start it under `ulimit -n {needed}`)",
-                ctx.opts.server_pid.unwrap_or_default()
-            )));
-        }
-    }
+    ensure_descriptors(ctx, conns)?;
 
     let users = conns.div_ceil(per_user);
     let accounts = ctx.accounts(users).await?;
-    let tokens = tokens(&ctx.opts.server, &accounts).await?;
+    let tokens = match protocol {
+        Protocol::Json => tokens(&ctx.opts.server, &accounts).await?,
+        Protocol::Xmpp => Vec::new(),
+    };
     // Let the account set-up's allocations settle before the first reading.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = ctx.server_sample();
@@ -51,15 +37,22 @@ pub async fn run(ctx: &mut Context, conns: usize, per_user: usize) -> Result<Rep
     let started = Instant::now();
     let pace = ctx.opts.rate.map(|rate| Duration::from_secs_f64(1.0 / rate));
     let server = ctx.opts.server.clone();
+    let xmpp = ctx.opts.xmpp.clone();
+    let (tokens, accounts) = (&tokens, &accounts);
     let opened: Vec<Result<_, BenchError>> = stream::iter(0..conns)
         .map(|i| {
-            let server = server.clone();
-            let token = tokens[i % users].clone();
+            let (server, xmpp) = (server.clone(), xmpp.clone());
             async move {
                 if let Some(pace) = pace {
                     tokio::time::sleep_until(tokio::time::Instant::from_std(started + pace.mul_f64(i as f64))).await;
                 }
-                open_ws(&server, &format!("/ws?token={token}"), None, i).await
+                match protocol {
+                    Protocol::Json => open_ws(&server, &format!("/ws?token={}", tokens[i % users]), None, i).await,
+                    Protocol::Xmpp => {
+                        let account = &accounts[i % users];
+                        crate::xmpp::sign_in(&xmpp.url, &xmpp.domain, account, xmpp.mechanism, i).await.map(|s| s.ws)
+                    }
+                }
             }
         })
         .buffer_unordered(if pace.is_some() { 4096 } else { 128 })
@@ -96,8 +89,12 @@ pub async fn run(ctx: &mut Context, conns: usize, per_user: usize) -> Result<Rep
     let kernel_holding = tcp_kernel_bytes();
     if let Some(admin) = &ctx.admin {
         if let Ok(metrics) = admin.metrics().await {
-            if let Some((_, v)) = metrics.iter().find(|(k, _)| k == "switchboard_connections{door=\"ws\"}") {
-                report.figure("server_ws_connections", *v, "");
+            let (door, name) = match protocol {
+                Protocol::Json => ("switchboard_connections{door=\"ws\"}", "server_ws_connections"),
+                Protocol::Xmpp => ("switchboard_connections{door=\"xmpp\"}", "server_xmpp_connections"),
+            };
+            if let Some((_, v)) = metrics.iter().find(|(k, _)| k == door) {
+                report.figure(name, *v, "");
             }
         }
     }

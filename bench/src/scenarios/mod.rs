@@ -7,6 +7,7 @@ pub mod login;
 pub mod ozeki;
 pub mod pairs;
 pub mod room;
+pub mod storm;
 pub mod webhooks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,11 +24,37 @@ use crate::args::{Accounts, Options, Protocol};
 use crate::client::{observe_json, observe_xmpp, open_ws, Observed, Outgoing, Ws, WsSink, WsSource};
 use crate::http::EventStream;
 use crate::report::{Latencies, Report};
-use crate::server::{read_users_file, tokens, Account, Admin, Process, Sample};
+use crate::server::{raise_own_fd_limit, read_users_file, tokens, Account, Admin, Process, Sample};
 use crate::BenchError;
 
 /// Clients are opened this many at a time.
 pub const CONNECT_CONCURRENCY: usize = 32;
+
+/// Descriptors kept free for everything else the bench opens.
+const FD_SPARE: u64 = 64;
+
+/// Checks that the bench (after raising its own soft limit) and the server (when its pid is
+/// known) may both hold `conns` connections, and says how to raise the limit when not.
+pub fn ensure_descriptors(ctx: &Context, conns: usize) -> Result<(), BenchError> {
+    let needed = conns as u64 + FD_SPARE;
+    let own_limit = raise_own_fd_limit();
+    if needed > own_limit {
+        return Err(BenchError::Limits(format!(
+            "{conns} connections need {needed} file descriptors and the bench may open {own_limit}; raise the \
+             hard limit first (as root: `ulimit -Hn {needed}`, or `prlimit --pid $$ --nofile={needed}:{needed}`)"
+        )));
+    }
+    if let Some(limit) = ctx.process.and_then(|p| p.open_files_limit()) {
+        if needed > limit {
+            return Err(BenchError::Limits(format!(
+                "the server may open {limit} files and {conns} connections need {needed}; raise it with \
+                 `prlimit --pid {} --nofile={needed}:{needed}` (or start it under `ulimit -n {needed}`)",
+                ctx.opts.server_pid.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// One run: its options, the server's admin API (when used) and process, and the accounts
 /// it created.
@@ -138,10 +165,10 @@ impl Context {
                 let xmpp = &self.opts.xmpp;
                 stream::iter(accounts.iter().enumerate())
                     .map(|(i, account)| async move {
-                        let (ws, _jid) =
+                        let signed_in =
                             crate::xmpp::sign_in(&xmpp.url, &xmpp.domain, account, xmpp.mechanism, first_source + i)
                                 .await?;
-                        Ok::<Ws, BenchError>(ws)
+                        Ok::<Ws, BenchError>(signed_in.ws)
                     })
                     .buffered(CONNECT_CONCURRENCY)
                     .try_collect()
