@@ -154,12 +154,13 @@ pub struct XmppSession<L: Link> {
     resource: Option<String>,
     binding: Option<Binding>,
     auth_failures: u32,
-    /// A SCRAM exchange waiting for the client's final message.
-    scram: Option<ScramExchange>,
+    /// A SCRAM exchange waiting for the client's final message (boxed, as `sm`: held by
+    /// few streams, so kept out of every idle one).
+    scram: Option<Box<ScramExchange>>,
     /// `room@service/nick` addresses this connection occupies: their presence is its own.
     own_occupants: HashSet<String>,
     /// XEP-0198, once the client enabled it.
-    pub(super) sm: Option<StreamManagement>,
+    pub(super) sm: Option<Box<StreamManagement>>,
     /// The connection is gone and the stream waits to be resumed; the number tells one wait
     /// from the next.
     pub(super) detached: Option<u64>,
@@ -298,7 +299,7 @@ impl<L: Link> XmppSession<L> {
                     let max = self.state.config.xmpp.resume_secs.round() as u64;
                     enabled = enabled.attr("id", id.clone()).attr("resume", "true").attr("max", max.to_string());
                 }
-                self.sm = Some(StreamManagement::new(resumable.then_some(id)));
+                self.sm = Some(Box::new(StreamManagement::new(resumable.then_some(id))));
                 self.send_nonza(&enabled, ctx);
             }
             ("enable", _) => {
@@ -638,7 +639,7 @@ impl<L: Link> XmppSession<L> {
             match ScramExchange::start(mechanism, &first, keys, salt_key, plus, bindings) {
                 Ok(exchange) => {
                     let challenge = base64::engine::general_purpose::STANDARD.encode(&exchange.server_first);
-                    act.scram = Some(exchange);
+                    act.scram = Some(Box::new(exchange));
                     act.send(&Element::new("challenge", ns::SASL).text(challenge), ctx);
                 }
                 Err(why) => act.sasl_failure("malformed-request", &why, ctx),
