@@ -12,6 +12,7 @@
 //! presence: each station's own, the visible one contacts see (broadcast once per change,
 //! `unavailable` when the last station goes), and the contacts' presence it may show.
 
+mod by_resource;
 pub mod rooms;
 
 use std::collections::{HashMap, HashSet};
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use self::by_resource::ByResource;
 use crate::model::event::CopyDirection;
 use crate::model::{Event, Payload, StoredMessage};
 use crate::muc::conference::{Conference, StationLeft};
@@ -38,7 +40,7 @@ pub struct UserSession {
     /// Where probes for contacts' presence go (the router).
     probes: Recipient<Probe>,
     conference: Addr<Conference>,
-    stations: HashMap<String, StationSlot>,
+    stations: ByResource<StationSlot>,
     flush: FlushState,
     /// The user's roster rows, by contact.
     roster: HashMap<String, RosterItem>,
@@ -49,8 +51,8 @@ pub struct UserSession {
     /// What subscribers currently see of this user: the last broadcast, while available.
     visible: Option<Arc<PresenceUpdate>>,
     /// The available stations' presence as last broadcast, and its events.
-    station_presence: HashMap<String, StationPresence>,
-    station_events: HashMap<String, Arc<Event>>,
+    station_presence: ByResource<StationPresence>,
+    station_events: ByResource<Arc<Event>>,
 }
 
 struct StationSlot {
@@ -88,14 +90,14 @@ impl UserSession {
             presence_out,
             probes,
             conference,
-            stations: HashMap::new(),
+            stations: ByResource::default(),
             flush: FlushState::Idle,
             roster: HashMap::new(),
             seen: HashMap::new(),
             next_push: 0,
             visible: None,
-            station_presence: HashMap::new(),
-            station_events: HashMap::new(),
+            station_presence: ByResource::default(),
+            station_events: ByResource::default(),
         }
     }
 
