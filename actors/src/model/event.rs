@@ -217,12 +217,17 @@ const SLOTS: usize = 6;
 #[derive(Debug)]
 pub struct Event {
     pub payload: Payload,
-    rendered: [OnceLock<Option<ByteString>>; SLOTS],
+    /// The renderings, by slot; allocated when the first door renders the event, so an
+    /// event that is only held (a station's presence, kept for contacts who come online)
+    /// costs its payload and a word.
+    rendered: OnceLock<Box<Renderings>>,
 }
+
+type Renderings = [OnceLock<Option<ByteString>>; SLOTS];
 
 impl Event {
     pub fn new(payload: Payload) -> Arc<Event> {
-        Arc::new(Event { payload, rendered: Default::default() })
+        Arc::new(Event { payload, rendered: OnceLock::new() })
     }
 
     /// The stored message id, for events that are stored 1:1 messages: SSE `id:` lines,
@@ -237,7 +242,8 @@ impl Event {
     /// This event in a door's format: rendered by `render` the first time the door asks,
     /// and shared by every later caller (`None`: the event has no form on that door).
     pub fn rendered(&self, slot: RenderSlot, render: impl FnOnce(&Event) -> Option<ByteString>) -> Option<ByteString> {
-        self.rendered[slot as usize].get_or_init(|| render(self)).clone()
+        let renderings = self.rendered.get_or_init(Box::default);
+        renderings[slot as usize].get_or_init(|| render(self)).clone()
     }
 
     /// Whether a connection that has written stored messages up to `highest_seq` should
