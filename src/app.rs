@@ -49,8 +49,8 @@ pub enum BuildError {
     Listen { addr: String, source: std::io::Error },
     #[error("cannot create data dir {}: {source}", path.display())]
     DataDir { path: PathBuf, source: std::io::Error },
-    #[error("cannot open the database {}: {source}", path.display())]
-    Database { path: PathBuf, source: StoreError },
+    #[error("cannot open the database {database}: {source}")]
+    Database { database: String, source: StoreError },
     #[error("cannot load the {what} from the database: {source}")]
     Load { what: &'static str, source: StoreError },
     /// The admin account or the token key could not be made or read.
@@ -119,15 +119,16 @@ impl Application {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700));
         }
-        let store = Store::open(
-            &config.database_path(),
-            StoreOptions {
-                readers: config.store.readers,
-                max_batch: config.store.max_batch,
-                synchronous: config.store.synchronous.clone(),
-            },
-        )
-        .map_err(|source| BuildError::Database { path: config.database_path(), source })?;
+        let store_options = StoreOptions {
+            readers: config.store.readers,
+            max_batch: config.store.max_batch,
+            synchronous: config.store.synchronous.clone(),
+        };
+        let store = match config.store.backend.as_str() {
+            "postgres" => Store::open_postgres(config.store.url.trim(), store_options),
+            _ => Store::open(&config.database_path(), store_options),
+        }
+        .map_err(|source| BuildError::Database { database: config.database_name(), source })?;
         let commit_stats = store.stats.clone();
         let storage = Storage::on(store);
         let passwords = start_password_workers(config.auth.hash_threads);

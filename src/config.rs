@@ -156,7 +156,11 @@ impl Default for WebsocketConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
+    /// `sqlite` (the embedded default: `file` in the data directory) or `postgres` (`url`).
+    pub backend: String,
     pub file: String,
+    /// The PostgreSQL database, `postgres://user:password@host:port/name`.
+    pub url: String,
     pub readers: usize,
     pub max_batch: usize,
     pub synchronous: String,
@@ -164,7 +168,14 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { file: "switchboard.db".into(), readers: 2, max_batch: 1024, synchronous: "full".into() }
+        StoreConfig {
+            backend: "sqlite".into(),
+            file: "switchboard.db".into(),
+            url: String::new(),
+            readers: 2,
+            max_batch: 1024,
+            synchronous: "full".into(),
+        }
     }
 }
 
@@ -404,6 +415,15 @@ impl Config {
         if self.fastpath.max_chats == 0 {
             return Err(ConfigError::Invalid("fastpath.max_chats must be at least 1".into()));
         }
+        match (self.store.backend.as_str(), self.store.url.trim().is_empty()) {
+            ("sqlite", _) | ("postgres", false) => {}
+            ("postgres", true) => {
+                return Err(ConfigError::Invalid(
+                    "store.backend \"postgres\" needs store.url (postgres://user:password@host:port/name)".into(),
+                ))
+            }
+            _ => return Err(ConfigError::Invalid("store.backend must be \"sqlite\" or \"postgres\"".into())),
+        }
         if !matches!(self.store.synchronous.as_str(), "full" | "normal") {
             return Err(ConfigError::Invalid("store.synchronous must be \"full\" or \"normal\"".into()));
         }
@@ -422,6 +442,15 @@ impl Config {
     }
 
     /// Where the SQLite database lives.
+    /// The database, as logs and errors may name it: the SQLite file, or the PostgreSQL URL
+    /// without its password.
+    pub fn database_name(&self) -> String {
+        match self.store.backend.as_str() {
+            "postgres" => without_password(self.store.url.trim()),
+            _ => self.database_path().display().to_string(),
+        }
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.server.data_dir.join(&self.store.file)
     }
@@ -502,6 +531,19 @@ fn apply_env(
     Ok(inserted)
 }
 
+/// A database URL with the password, if any, left out: `postgres://user:***@host/db`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    match rest.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            let hidden = if user_info.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,5 +615,24 @@ mod tests {
 
         std::fs::write(&path, "[store]\nsynchronous = \"sometimes\"\n").unwrap();
         assert!(Config::load(Some(&path), no_env()).is_err());
+
+        std::fs::write(&path, "[store]\nbackend = \"postgres\"\n").unwrap();
+        let err = Config::load(Some(&path), no_env()).unwrap_err().to_string();
+        assert!(err.contains("store.url"), "{err}");
+        std::fs::write(&path, "[store]\nbackend = \"mysql\"\n").unwrap();
+        assert!(Config::load(Some(&path), no_env()).is_err());
+    }
+
+    #[test]
+    fn the_store_url_is_named_without_its_password() {
+        let env = [
+            ("SWITCHBOARD_STORE_BACKEND", "postgres"),
+            ("SWITCHBOARD_STORE_URL", "postgres://sb:s3cret@db.internal:5432/chat"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = Config::load(None, env.into_iter()).unwrap();
+        assert_eq!(config.store.backend, "postgres");
+        assert_eq!(config.database_name(), "postgres://sb:***@db.internal:5432/chat");
+        assert_eq!(without_password("postgres://sb@db/chat"), "postgres://sb@db/chat");
     }
 }

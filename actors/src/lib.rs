@@ -60,6 +60,8 @@ pub mod webhooks;
 
 #[cfg(test)]
 mod test_support;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use jid::{Jid, Username};
 pub use model::{Address, ChatState, Event, Hosts, MessageKind, NewMessage, Payload, Push, StoredMessage};

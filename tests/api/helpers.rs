@@ -1,5 +1,7 @@
 //! The test harness: starts the real server on 127.0.0.1:0 with a temporary data
-//! directory, and speaks HTTP, SSE and websocket to it over real sockets.
+//! directory, and speaks HTTP, SSE and websocket to it over real sockets. The server's store
+//! is SQLite in the data directory, or, in the suite built with `crate::ON_POSTGRES`, a fresh
+//! database on the tests' own PostgreSQL server.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -35,7 +37,34 @@ pub fn test_config(dir: &TempDir) -> Config {
     config.server.workers = 2;
     config.admin.password = format!("admin-{}", switchboard_actors::random::random_hex(8));
     config.store.synchronous = "normal".into();
+    for (key, value) in store_env(dir.path()) {
+        match key {
+            "SWITCHBOARD_STORE_BACKEND" => config.store.backend = value,
+            "SWITCHBOARD_STORE_URL" => config.store.url = value,
+            _ => unreachable!("store_env sets the backend and the URL"),
+        }
+    }
     config
+}
+
+/// The store settings for a server over the data directory `data`, as environment: none
+/// for SQLite (the file in `data`); on PostgreSQL, a database of its own, the same one
+/// each time `data` is asked for (a restart finds what was stored).
+pub fn store_env(data: &std::path::Path) -> Vec<(&'static str, String)> {
+    if !crate::ON_POSTGRES {
+        return Vec::new();
+    }
+    static DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut databases = DATABASES.lock().unwrap();
+    let url = match databases.iter().find(|(path, _)| path == data) {
+        Some((_, url)) => url.clone(),
+        None => {
+            let url = switchboard_actors::testing::TestPostgres::shared().database();
+            databases.push((data.to_path_buf(), url.clone()));
+            url
+        }
+    };
+    vec![("SWITCHBOARD_STORE_BACKEND", "postgres".to_owned()), ("SWITCHBOARD_STORE_URL", url)]
 }
 
 pub async fn spawn_app() -> TestApp {

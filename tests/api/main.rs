@@ -1,4 +1,8 @@
-//! Black-box tests: the real server, real sockets (HTTP, SSE, websocket), one binary.
+//! Black-box tests: the real server, real sockets (HTTP, SSE, websocket), one binary. Its
+//! servers store in SQLite; `tests/api_postgres.rs` runs a chosen part of it on PostgreSQL.
+
+/// Whether the servers of this suite store in PostgreSQL (see `helpers::store_env`).
+pub const ON_POSTGRES: bool = false;
 
 mod admin;
 mod apps;

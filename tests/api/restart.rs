@@ -40,6 +40,7 @@ fn run_binary(data: &std::path::Path, port: u16, admin_password: Option<&str>) -
 /// The real binary on `port` over `data`, with more environment (`SWITCHBOARD_*` settings).
 pub fn run_binary_with(data: &std::path::Path, port: u16, admin_password: Option<&str>, env: &[(&str, &str)]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.envs(store_env(data));
     command.envs(env.iter().copied());
     command
         .args(["--data", data.to_str().unwrap(), "--bind", &format!("127.0.0.1:{port}")])

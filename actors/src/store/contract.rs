@@ -1,4 +1,5 @@
-//! The storage interfaces' contract, run against both implementations (SQLite and memory):
+//! The storage interfaces' contract, run against every implementation (SQLite, PostgreSQL
+//! and memory):
 //! what a caller of the interfaces may rely on, whichever is behind them.
 
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,7 @@ use crate::model::NewRoomMessage;
 use crate::model::{MessageKind, NewMessage};
 use crate::storage::{Storage, StoreError};
 use crate::test_support::test_user as user;
+use crate::testing::TestPostgres;
 
 fn message(body: &str) -> NewMessage {
     let jid = |n: &str| Jid::bare(Username::parse(n).unwrap());
@@ -32,10 +34,16 @@ fn message(body: &str) -> NewMessage {
     }
 }
 
-/// Both implementations, the SQLite one in `dir`.
+/// Every implementation: SQLite in `dir`, PostgreSQL in a fresh database of the tests'
+/// server, and memory.
 fn implementations(dir: &tempfile::TempDir) -> Vec<(&'static str, Storage)> {
     let sqlite = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
-    vec![("sqlite", Storage::on(sqlite)), ("memory", Storage::on(MemoryStore::new()))]
+    let postgres = Store::open_postgres(&TestPostgres::shared().database(), StoreOptions::default()).unwrap();
+    vec![
+        ("sqlite", Storage::on(sqlite)),
+        ("postgres", Storage::on(postgres)),
+        ("memory", Storage::on(MemoryStore::new())),
+    ]
 }
 
 #[actix_rt::test]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::db::{args, Db};
 
 use super::{StoreError, StoreResult};
 use crate::clock::now_ms;
@@ -11,11 +11,11 @@ use crate::model::groups::GroupRecord;
 
 /// Inserts a new group with its people; `Conflict` if the name is taken, `NotFound` for a
 /// person without an account.
-pub fn create(conn: &Connection, group: &GroupRecord) -> StoreResult<()> {
+pub fn create(conn: &Db, group: &GroupRecord) -> StoreResult<()> {
     let inserted = conn.execute(
         "INSERT INTO user_groups (name, description, shared, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (name) DO NOTHING",
-        params![group.name, group.description, group.shared, group.created_ms, group.modified_ms],
+        args![group.name, group.description, group.shared, group.created_ms, group.modified_ms],
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!("group '{}' already exists", group.name)));
@@ -24,10 +24,10 @@ pub fn create(conn: &Connection, group: &GroupRecord) -> StoreResult<()> {
 }
 
 /// Replaces a group's description, sharing and people; `NotFound` if it does not exist.
-pub fn update(conn: &Connection, group: &GroupRecord) -> StoreResult<()> {
+pub fn update(conn: &Db, group: &GroupRecord) -> StoreResult<()> {
     let changed = conn.execute(
         "UPDATE user_groups SET description = ?2, shared = ?3, modified_ms = ?4 WHERE name = ?1",
-        params![group.name, group.description, group.shared, now_ms()],
+        args![group.name, group.description, group.shared, now_ms()],
     )?;
     if changed == 0 {
         return Err(StoreError::NotFound(format!("group '{}' does not exist", group.name)));
@@ -35,61 +35,61 @@ pub fn update(conn: &Connection, group: &GroupRecord) -> StoreResult<()> {
     write_people(conn, group)
 }
 
-fn write_people(conn: &Connection, group: &GroupRecord) -> StoreResult<()> {
-    conn.execute("DELETE FROM group_members WHERE group_name = ?1", [&group.name])?;
-    let mut exists = conn.prepare_cached("SELECT 1 FROM users WHERE username = ?1")?;
-    let mut insert =
-        conn.prepare_cached("INSERT INTO group_members (group_name, username, admin) VALUES (?1, ?2, ?3)")?;
+fn write_people(conn: &Db, group: &GroupRecord) -> StoreResult<()> {
+    conn.execute("DELETE FROM group_members WHERE group_name = ?1", args![&group.name])?;
     for person in group.people() {
-        if exists.query_row([&person], |_| Ok(())).optional()?.is_none() {
+        if conn.query_opt("SELECT 1 FROM users WHERE username = ?1", args![&person], |_| Ok(()))?.is_none() {
             return Err(StoreError::NotFound(format!("user '{person}' does not exist")));
         }
-        insert.execute(params![group.name, person, group.admins.contains(&person)])?;
+        conn.execute(
+            "INSERT INTO group_members (group_name, username, admin) VALUES (?1, ?2, ?3)",
+            args![group.name, person, group.admins.contains(&person)],
+        )?;
     }
     Ok(())
 }
 
 /// False if there was none.
-pub fn delete(conn: &Connection, name: &str) -> StoreResult<bool> {
-    Ok(conn.execute("DELETE FROM user_groups WHERE name = ?1", [name])? > 0)
+pub fn delete(conn: &Db, name: &str) -> StoreResult<bool> {
+    Ok(conn.execute("DELETE FROM user_groups WHERE name = ?1", args![name])? > 0)
 }
 
 /// Every group with its people, by name.
-pub fn load_all(conn: &Connection) -> StoreResult<Vec<GroupRecord>> {
+pub fn load_all(conn: &Db) -> StoreResult<Vec<GroupRecord>> {
     load(conn, None)
 }
 
-pub fn find(conn: &Connection, name: &str) -> StoreResult<Option<GroupRecord>> {
+pub fn find(conn: &Db, name: &str) -> StoreResult<Option<GroupRecord>> {
     Ok(load(conn, Some(name))?.pop())
 }
 
-fn load(conn: &Connection, only: Option<&str>) -> StoreResult<Vec<GroupRecord>> {
+fn load(conn: &Db, only: Option<&str>) -> StoreResult<Vec<GroupRecord>> {
     let mut groups: BTreeMap<String, GroupRecord> = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.query_map(
         "SELECT name, description, shared, created_ms, modified_ms FROM user_groups
-         WHERE ?1 IS NULL OR name = ?1",
+         WHERE CAST(?1 AS TEXT) IS NULL OR name = ?1",
+        args![only],
+        |r| {
+            Ok(GroupRecord {
+                name: r.get(0)?,
+                description: r.get(1)?,
+                shared: r.get(2)?,
+                members: Default::default(),
+                admins: Default::default(),
+                created_ms: r.get(3)?,
+                modified_ms: r.get(4)?,
+            })
+        },
     )?;
-    let rows = stmt.query_map([only], |r| {
-        Ok(GroupRecord {
-            name: r.get(0)?,
-            description: r.get(1)?,
-            shared: r.get(2)?,
-            members: Default::default(),
-            admins: Default::default(),
-            created_ms: r.get(3)?,
-            modified_ms: r.get(4)?,
-        })
-    })?;
-    for row in rows {
-        let group = row?;
+    for group in rows {
         groups.insert(group.name.clone(), group);
     }
-    let mut stmt = conn
-        .prepare_cached("SELECT group_name, username, admin FROM group_members WHERE ?1 IS NULL OR group_name = ?1")?;
-    let rows =
-        stmt.query_map([only], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))?;
-    for row in rows {
-        let (group, username, admin) = row?;
+    let rows = conn.query_map(
+        "SELECT group_name, username, admin FROM group_members WHERE CAST(?1 AS TEXT) IS NULL OR group_name = ?1",
+        args![only],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<bool>(2)?)),
+    )?;
+    for (group, username, admin) in rows {
         if let Some(record) = groups.get_mut(&group) {
             if admin {
                 record.admins.insert(username);
@@ -103,72 +103,75 @@ fn load(conn: &Connection, only: Option<&str>) -> StoreResult<Vec<GroupRecord>> 
 
 /// Makes `username` a member (`Some(false)`), an admin (`Some(true)`) or no longer one of
 /// the group (`None`); false if nothing changed. `NotFound` for no such group or user.
-pub fn set_membership(conn: &Connection, group: &str, username: &str, admin: Option<bool>) -> StoreResult<bool> {
-    if conn.query_row("SELECT 1 FROM user_groups WHERE name = ?1", [group], |_| Ok(())).optional()?.is_none() {
+pub fn set_membership(conn: &Db, group: &str, username: &str, admin: Option<bool>) -> StoreResult<bool> {
+    if conn.query_opt("SELECT 1 FROM user_groups WHERE name = ?1", args![group], |_| Ok(()))?.is_none() {
         return Err(StoreError::NotFound(format!("group '{group}' does not exist")));
     }
-    if conn.query_row("SELECT 1 FROM users WHERE username = ?1", [username], |_| Ok(())).optional()?.is_none() {
+    if conn.query_opt("SELECT 1 FROM users WHERE username = ?1", args![username], |_| Ok(()))?.is_none() {
         return Err(StoreError::NotFound(format!("user '{username}' does not exist")));
     }
     let changed = match admin {
-        None => conn.execute("DELETE FROM group_members WHERE group_name = ?1 AND username = ?2", [group, username])?,
+        None => {
+            conn.execute("DELETE FROM group_members WHERE group_name = ?1 AND username = ?2", args![group, username])?
+        }
         Some(admin) => conn.execute(
             "INSERT INTO group_members (group_name, username, admin) VALUES (?1, ?2, ?3)
-             ON CONFLICT (group_name, username) DO UPDATE SET admin = excluded.admin WHERE admin != excluded.admin",
-            params![group, username, admin],
+             ON CONFLICT (group_name, username) DO UPDATE SET admin = excluded.admin WHERE group_members.admin <> excluded.admin",
+            args![group, username, admin],
         )?,
     };
     if changed > 0 {
-        conn.execute("UPDATE user_groups SET modified_ms = ?2 WHERE name = ?1", params![group, now_ms()])?;
+        conn.execute("UPDATE user_groups SET modified_ms = ?2 WHERE name = ?1", args![group, now_ms()])?;
     }
     Ok(changed > 0)
 }
 
 /// The shared groups `owner` is in, by each other person of them: (contact, group names).
-pub fn shared_peers(conn: &Connection, owner: &str) -> StoreResult<BTreeMap<String, Vec<String>>> {
-    let mut stmt = conn.prepare_cached(
+pub fn shared_peers(conn: &Db, owner: &str) -> StoreResult<BTreeMap<String, Vec<String>>> {
+    let rows = conn.query_map(
         "SELECT other.username, g.name FROM group_members me
          JOIN user_groups g ON g.name = me.group_name AND g.shared = 1
          JOIN group_members other ON other.group_name = g.name AND other.username != me.username
          WHERE me.username = ?1 ORDER BY g.name",
+        args![owner],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
     )?;
-    let rows = stmt.query_map([owner], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut peers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for row in rows {
-        let (contact, group) = row?;
+    for (contact, group) in rows {
         peers.entry(contact).or_default().push(group);
     }
     Ok(peers)
 }
 
 /// The shared groups both users are in, by name.
-pub fn shared_between(conn: &Connection, a: &str, b: &str) -> StoreResult<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
+pub fn shared_between(conn: &Db, a: &str, b: &str) -> StoreResult<Vec<String>> {
+    let rows = conn.query_map(
         "SELECT g.name FROM user_groups g
          JOIN group_members x ON x.group_name = g.name AND x.username = ?1
          JOIN group_members y ON y.group_name = g.name AND y.username = ?2
          WHERE g.shared = 1 ORDER BY g.name",
+        args![a, b],
+        |r| r.get::<String>(0),
     )?;
-    let rows = stmt.query_map([a, b], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
 
-pub fn vcard(conn: &Connection, username: &str) -> StoreResult<Option<String>> {
-    Ok(conn.query_row("SELECT vcard FROM vcards WHERE username = ?1", [username], |r| r.get(0)).optional()?)
+pub fn vcard(conn: &Db, username: &str) -> StoreResult<Option<String>> {
+    conn.query_opt("SELECT vcard FROM vcards WHERE username = ?1", args![username], |r| r.get(0))
 }
 
 /// Writes (`Some`) or removes a user's vCard; false if there was nothing to remove.
 /// `NotFound` for no such user.
-pub fn put_vcard(conn: &Connection, username: &str, vcard: Option<&str>) -> StoreResult<bool> {
-    if conn.query_row("SELECT 1 FROM users WHERE username = ?1", [username], |_| Ok(())).optional()?.is_none() {
+pub fn put_vcard(conn: &Db, username: &str, vcard: Option<&str>) -> StoreResult<bool> {
+    if conn.query_opt("SELECT 1 FROM users WHERE username = ?1", args![username], |_| Ok(()))?.is_none() {
         return Err(StoreError::NotFound(format!("user '{username}' does not exist")));
     }
     let changed = match vcard {
-        None => conn.execute("DELETE FROM vcards WHERE username = ?1", [username])?,
+        None => conn.execute("DELETE FROM vcards WHERE username = ?1", args![username])?,
         Some(vcard) => conn.execute(
             "INSERT INTO vcards (username, vcard, modified_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT (username) DO UPDATE SET vcard = excluded.vcard, modified_ms = excluded.modified_ms",
-            params![username, vcard, now_ms()],
+            args![username, vcard, now_ms()],
         )?,
     };
     Ok(changed > 0)

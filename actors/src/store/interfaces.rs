@@ -1,8 +1,9 @@
-//! The SQLite store behind every storage interface: each call is one read on a reader
+//! The store (SQLite or PostgreSQL) behind every storage interface: each call is one read on a reader
 //! connection or one write in the next group commit.
 
 use std::sync::Arc;
 
+use super::db::Db;
 use super::{apps, groups, mailbox, messages, ozeki, rooms, roster, sites, users, workgroups, Store};
 use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::groups::GroupRecord;
@@ -166,7 +167,7 @@ impl AppStorage for Store {
         delivery_id: String,
         after_commit: AfterCommit<Arc<StoredMessage>>,
     ) -> StoreFuture<(Arc<StoredMessage>, AppChat)> {
-        let work = move |c: &rusqlite::Connection| {
+        let work = move |c: &Db| {
             apps::append_for_app(c, &message, &app_id, &new_chat_id, &delivery_id)
                 .map(|(stored, chat)| (Arc::new(stored), chat))
         };
@@ -191,7 +192,7 @@ impl AppStorage for Store {
         message: NewRoomMessage,
         after_commit: AfterCommit<Arc<RoomMessage>>,
     ) -> StoreFuture<Arc<RoomMessage>> {
-        let work = move |c: &rusqlite::Connection| apps::append_room_message(c, &message).map(Arc::new);
+        let work = move |c: &Db| apps::append_room_message(c, &message).map(Arc::new);
         named("room message", self.write_then(work, after_commit))
     }
 
@@ -208,7 +209,7 @@ impl AppStorage for Store {
     }
 
     fn settle_deliveries(&self, settled: Vec<(i64, u32, DeliveryOutcome)>) -> StoreFuture<()> {
-        let work = move |c: &rusqlite::Connection| {
+        let work = move |c: &Db| {
             settled.iter().try_for_each(|(seq, attempts, outcome)| apps::settle(c, *seq, *attempts, outcome))
         };
         named("delivery", self.write(work))
@@ -312,7 +313,7 @@ impl MessageStorage for Store {
         deliver_to: Option<String>,
         after_commit: AfterCommit<Arc<StoredMessage>>,
     ) -> StoreFuture<Arc<StoredMessage>> {
-        let work = move |c: &rusqlite::Connection| messages::append(c, &message, deliver_to).map(Arc::new);
+        let work = move |c: &Db| messages::append(c, &message, deliver_to).map(Arc::new);
         named("message", self.write_statement_then(work, after_commit))
     }
 
@@ -391,7 +392,7 @@ impl RoomStorage for Store {
         message: NewRoomMessage,
         after_commit: AfterCommit<Arc<RoomMessage>>,
     ) -> StoreFuture<Arc<RoomMessage>> {
-        let work = move |c: &rusqlite::Connection| rooms::append_message(c, &message).map(Arc::new);
+        let work = move |c: &Db| rooms::append_message(c, &message).map(Arc::new);
         named("room message", self.write_statement_then(work, after_commit))
     }
 

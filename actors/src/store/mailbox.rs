@@ -1,7 +1,7 @@
 //! HTTP API users' folders: the `mailbox` table, and the inbox, which is what waits for
 //! the user in the `messages` table (see `model::mailbox`).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::db::{args, Db, Row};
 
 use super::messages::{row_to_message, COLUMNS as MESSAGE_COLUMNS};
 use super::StoreResult;
@@ -12,44 +12,52 @@ const COLUMNS: &str = "message_id, folder, from_user, from_station, to_address, 
      created_ms, valid_until_ms, time_to_send_ms, reports, tags, status, archive_id, marked";
 
 /// Files `mail` in its folder under `owner`, replacing one with the same id there.
-pub fn put(conn: &Connection, owner: &str, mail: &Mail) -> StoreResult<()> {
+pub fn put(conn: &Db, owner: &str, mail: &Mail) -> StoreResult<()> {
     let tags = serde_json::to_string(&mail.tags).expect("tags serialize");
-    let mut stmt = conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO mailbox (owner, {COLUMNS}, filed_ms)
+    // Replaced as a new row, so that the folder's insertion order puts it last.
+    conn.execute(
+        "DELETE FROM mailbox WHERE owner = ?1 AND folder = ?2 AND message_id = ?3",
+        args![owner, mail.folder.as_str(), mail.message_id],
+    )?;
+    conn.execute(
+        &format!(
+            "INSERT INTO mailbox (owner, {COLUMNS}, filed_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
-    ))?;
-    stmt.execute(params![
-        owner,
-        mail.message_id,
-        mail.folder.as_str(),
-        mail.from_user,
-        mail.from_station,
-        mail.to_address,
-        mail.to_user,
-        mail.to_station,
-        mail.text,
-        mail.created_ms,
-        mail.valid_until_ms,
-        mail.time_to_send_ms,
-        mail.reports.map(reports_bits),
-        tags,
-        mail.status,
-        mail.archive_id,
-        mail.marked,
-        now_ms(),
-    ])?;
+        ),
+        args![
+            owner,
+            mail.message_id,
+            mail.folder.as_str(),
+            mail.from_user,
+            mail.from_station,
+            mail.to_address,
+            mail.to_user,
+            mail.to_station,
+            mail.text,
+            mail.created_ms,
+            mail.valid_until_ms,
+            mail.time_to_send_ms,
+            mail.reports.map(reports_bits),
+            tags,
+            mail.status,
+            mail.archive_id,
+            mail.marked,
+            now_ms(),
+        ],
+    )?;
     Ok(())
 }
 
-pub fn find(conn: &Connection, owner: &str, folder: Folder, message_id: &str) -> StoreResult<Option<Mail>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM mailbox WHERE owner = ?1 AND folder = ?2 AND message_id = ?3"
-    ))?;
-    Ok(stmt.query_row(params![owner, folder.as_str(), message_id], row_to_mail).optional()?)
+pub fn find(conn: &Db, owner: &str, folder: Folder, message_id: &str) -> StoreResult<Option<Mail>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM mailbox WHERE owner = ?1 AND folder = ?2 AND message_id = ?3"),
+        args![owner, folder.as_str(), message_id],
+        row_to_mail,
+    )
 }
 
 /// The messages of `ids` filed in any of `folders`.
-pub fn find_all(conn: &Connection, owner: &str, folders: &[Folder], ids: &[String]) -> StoreResult<Vec<Mail>> {
+pub fn find_all(conn: &Db, owner: &str, folders: &[Folder], ids: &[String]) -> StoreResult<Vec<Mail>> {
     let mut found = Vec::new();
     for folder in folders {
         for id in ids {
@@ -60,37 +68,38 @@ pub fn find_all(conn: &Connection, owner: &str, folders: &[Folder], ids: &[Strin
 }
 
 /// Up to `limit` unmarked messages of a folder, oldest first.
-pub fn folder(conn: &Connection, owner: &str, folder: Folder, limit: usize) -> StoreResult<Vec<Mail>> {
+pub fn folder(conn: &Db, owner: &str, folder: Folder, limit: usize) -> StoreResult<Vec<Mail>> {
     if folder == Folder::Inbox {
         return inbox(conn, owner, limit);
     }
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM mailbox WHERE owner = ?1 AND folder = ?2 AND marked = 0 ORDER BY rowid LIMIT ?3"
-    ))?;
-    let rows = stmt.query_map(params![owner, folder.as_str(), limit as i64], row_to_mail)?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let rows = conn.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM mailbox WHERE owner = ?1 AND folder = ?2 AND marked = 0 ORDER BY {} LIMIT ?3",
+            conn.dialect().insertion_order()
+        ),
+        args![owner, folder.as_str(), limit as i64],
+        row_to_mail,
+    )?;
+    Ok(rows)
 }
 
 /// What waits for `owner` in the archive and has not expired, oldest first.
-fn inbox(conn: &Connection, owner: &str, limit: usize) -> StoreResult<Vec<Mail>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_user = ?1 AND pending = 1 AND kind IN ('chat', 'normal')
+fn inbox(conn: &Db, owner: &str, limit: usize) -> StoreResult<Vec<Mail>> {
+    let rows = conn.query_map(
+        &format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_user = ?1 AND pending = 1 AND kind IN ('chat', 'normal')
          AND (expires_ms IS NULL OR expires_ms > ?3) ORDER BY id LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![owner, limit as i64, now_ms()], row_to_message)?;
-    let waiting = rows.collect::<Result<Vec<_>, _>>()?;
+        ),
+        args![owner, limit as i64, now_ms()],
+        row_to_message,
+    )?;
+    let waiting = rows;
     Ok(waiting.iter().map(|m| Mail::waiting(owner, m)).collect())
 }
 
 /// Deletes or marks the named messages of a folder; returns the ids it found, in the order
 /// they were named.
-pub fn file(
-    conn: &Connection,
-    owner: &str,
-    folder: Folder,
-    ids: &[String],
-    action: MailAction,
-) -> StoreResult<Vec<String>> {
+pub fn file(conn: &Db, owner: &str, folder: Folder, ids: &[String], action: MailAction) -> StoreResult<Vec<String>> {
     let mut done = Vec::new();
     for id in ids {
         let found = match find(conn, owner, folder, id)? {
@@ -103,13 +112,13 @@ pub fn file(
             (MailAction::Delete, Folder::Deleted) => {
                 conn.execute(
                     "DELETE FROM mailbox WHERE owner = ?1 AND folder = 'deleted' AND message_id = ?2",
-                    params![owner, id],
+                    args![owner, id],
                 )?;
             }
             (MailAction::Delete, _) => {
                 conn.execute(
                     "DELETE FROM mailbox WHERE owner = ?1 AND folder = ?2 AND message_id = ?3",
-                    params![owner, folder.as_str(), id],
+                    args![owner, folder.as_str(), id],
                 )?;
                 mail.folder = Folder::Deleted;
                 mail.marked = false;
@@ -127,38 +136,43 @@ pub fn file(
 
 /// A message waiting in the archive for `owner`, taken out of the waiting set (it is no
 /// longer pending) to be filed as a mailbox row.
-fn take_waiting(conn: &Connection, owner: &str, id: &str) -> StoreResult<Option<Mail>> {
+fn take_waiting(conn: &Db, owner: &str, id: &str) -> StoreResult<Option<Mail>> {
     let Ok(archive_id) = id.parse::<i64>() else { return Ok(None) };
     let waiting = inbox_one(conn, owner, archive_id)?;
     if waiting.is_some() {
-        conn.execute("UPDATE messages SET pending = 0 WHERE id = ?1", [archive_id])?;
+        conn.execute("UPDATE messages SET pending = 0 WHERE id = ?1", args![archive_id])?;
     }
     Ok(waiting)
 }
 
-fn inbox_one(conn: &Connection, owner: &str, archive_id: i64) -> StoreResult<Option<Mail>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND to_user = ?2 AND pending = 1"
-    ))?;
-    let waiting = stmt.query_row(params![archive_id, owner], row_to_message).optional()?;
+fn inbox_one(conn: &Db, owner: &str, archive_id: i64) -> StoreResult<Option<Mail>> {
+    let waiting = conn.query_opt(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND to_user = ?2 AND pending = 1"),
+        args![archive_id, owner],
+        row_to_message,
+    )?;
     Ok(waiting.map(|m| Mail::waiting(owner, &m)))
 }
 
 /// Outbox messages due at `now_ms`, oldest due first: (owner, message).
-pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> StoreResult<Vec<(String, Mail)>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS}, owner FROM mailbox
-         WHERE folder = 'outbox' AND time_to_send_ms <= ?1 ORDER BY time_to_send_ms, rowid LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![now_ms, limit as i64], |row| Ok((row.get(16)?, row_to_mail(row)?)))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+pub fn due(conn: &Db, now_ms: i64, limit: usize) -> StoreResult<Vec<(String, Mail)>> {
+    let rows = conn.query_map(
+        &format!(
+            "SELECT {COLUMNS}, owner FROM mailbox
+         WHERE folder = 'outbox' AND time_to_send_ms <= ?1 ORDER BY time_to_send_ms, {} LIMIT ?2",
+            conn.dialect().insertion_order()
+        ),
+        args![now_ms, limit as i64],
+        |row| Ok((row.get(16)?, row_to_mail(row)?)),
+    )?;
+    Ok(rows)
 }
 
 /// Moves a message out of the outbox into the folder `mail` names.
-pub fn settle(conn: &Connection, owner: &str, mail: &Mail) -> StoreResult<()> {
+pub fn settle(conn: &Db, owner: &str, mail: &Mail) -> StoreResult<()> {
     conn.execute(
         "DELETE FROM mailbox WHERE owner = ?1 AND folder = 'outbox' AND message_id = ?2",
-        params![owner, mail.message_id],
+        args![owner, mail.message_id],
     )?;
     put(conn, owner, mail)
 }
@@ -167,7 +181,7 @@ fn reports_bits(r: ReportRequests) -> i64 {
     i64::from(r.submit) | i64::from(r.delivery) << 1 | i64::from(r.view) << 2
 }
 
-fn row_to_mail(row: &rusqlite::Row<'_>) -> rusqlite::Result<Mail> {
+fn row_to_mail(row: &Row<'_>) -> StoreResult<Mail> {
     let folder: String = row.get(1)?;
     let reports: Option<i64> = row.get(11)?;
     let tags: String = row.get(12)?;

@@ -1,7 +1,6 @@
 //! The message archive and the offline queue (the `messages` table).
 
-use rusqlite::{params, Connection};
-
+use super::db::{args, Db, Param, Row, Value};
 use super::StoreResult;
 use crate::clock::now_ms;
 use crate::model::records::HistoryQuery;
@@ -10,28 +9,29 @@ use crate::model::{MessageKind, NewMessage, StoredMessage};
 pub(super) const COLUMNS: &str =
     "id, stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to, expires_ms";
 
-pub fn append(conn: &Connection, msg: &NewMessage, deliver_to: Option<String>) -> StoreResult<StoredMessage> {
+pub fn append(conn: &Db, msg: &NewMessage, deliver_to: Option<String>) -> StoreResult<StoredMessage> {
     let stamp_ms = now_ms();
     let data = msg.data.as_ref().map(|d| d.to_string());
-    let mut stmt = conn.prepare_cached(
+    let id = conn.query_one(
         "INSERT INTO messages (stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to,
                                expires_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+        args![
+            stamp_ms,
+            msg.kind.as_str(),
+            msg.from.user.as_str(),
+            msg.from.resource,
+            msg.to.user.as_str(),
+            msg.to.resource,
+            msg.body,
+            data,
+            deliver_to,
+            msg.expires_ms,
+        ],
+        |r| r.get::<i64>(0),
     )?;
-    stmt.execute(params![
-        stamp_ms,
-        msg.kind.as_str(),
-        msg.from.user.as_str(),
-        msg.from.resource,
-        msg.to.user.as_str(),
-        msg.to.resource,
-        msg.body,
-        data,
-        deliver_to,
-        msg.expires_ms,
-    ])?;
     Ok(StoredMessage {
-        id: conn.last_insert_rowid(),
+        id,
         stamp_ms,
         kind: msg.kind,
         from_user: msg.from.user.as_str().to_owned(),
@@ -45,87 +45,83 @@ pub fn append(conn: &Connection, msg: &NewMessage, deliver_to: Option<String>) -
     })
 }
 
-pub fn mark_delivered(conn: &Connection, ids: &[i64]) -> StoreResult<()> {
-    let mut stmt = conn.prepare_cached("UPDATE messages SET pending = 0 WHERE id = ?1")?;
+pub fn mark_delivered(conn: &Db, ids: &[i64]) -> StoreResult<()> {
     for id in ids {
-        stmt.execute([id])?;
+        conn.execute("UPDATE messages SET pending = 0 WHERE id = ?1", args![id])?;
     }
     Ok(())
 }
 
-pub fn mark_pending(conn: &Connection, ids: &[i64]) -> StoreResult<()> {
-    let mut stmt = conn.prepare_cached("UPDATE messages SET pending = 1 WHERE id = ?1")?;
+pub fn mark_pending(conn: &Db, ids: &[i64]) -> StoreResult<()> {
     for id in ids {
-        stmt.execute([id])?;
+        conn.execute("UPDATE messages SET pending = 1 WHERE id = ?1", args![id])?;
     }
     Ok(())
 }
 
 /// What waits for `username` and has not expired, oldest first.
-pub fn pending_for(conn: &Connection, username: &str) -> StoreResult<Vec<StoredMessage>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM messages WHERE to_user = ?1 AND pending = 1
-         AND (expires_ms IS NULL OR expires_ms > ?2) ORDER BY id"
-    ))?;
-    let rows = stmt.query_map(params![username, now_ms()], row_to_message)?.collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+pub fn pending_for(conn: &Db, username: &str) -> StoreResult<Vec<StoredMessage>> {
+    conn.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM messages WHERE to_user = ?1 AND pending = 1
+             AND (expires_ms IS NULL OR expires_ms > ?2) ORDER BY id"
+        ),
+        args![username, now_ms()],
+        row_to_message,
+    )
 }
 
-pub fn retarget_pending(conn: &Connection, username: &str, resource: &str) -> StoreResult<()> {
+pub fn retarget_pending(conn: &Db, username: &str, resource: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE messages SET deliver_to = NULL WHERE to_user = ?1 AND deliver_to = ?2 AND pending = 1",
-        params![username, resource],
+        args![username, resource],
     )?;
     Ok(())
 }
 
-pub fn retarget_all_pending(conn: &Connection) -> StoreResult<()> {
-    conn.execute("UPDATE messages SET deliver_to = NULL WHERE pending = 1 AND deliver_to IS NOT NULL", [])?;
+pub fn retarget_all_pending(conn: &Db) -> StoreResult<()> {
+    conn.execute("UPDATE messages SET deliver_to = NULL WHERE pending = 1 AND deliver_to IS NOT NULL", args![])?;
     Ok(())
 }
 
-pub fn received_since(
-    conn: &Connection,
-    username: &str,
-    after_id: i64,
-    limit: usize,
-) -> StoreResult<Vec<StoredMessage>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM messages
-         WHERE to_user = ?1 AND id > ?2 AND kind IN ('chat', 'normal') ORDER BY id LIMIT ?3"
-    ))?;
-    let rows =
-        stmt.query_map(params![username, after_id, limit as i64], row_to_message)?.collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+pub fn received_since(conn: &Db, username: &str, after_id: i64, limit: usize) -> StoreResult<Vec<StoredMessage>> {
+    conn.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM messages
+             WHERE to_user = ?1 AND id > ?2 AND kind IN ('chat', 'normal') ORDER BY id LIMIT ?3"
+        ),
+        args![username, after_id, limit],
+        row_to_message,
+    )
 }
 
 /// Everyone `username` exchanged 1:1 messages with, with the newest message's id and stamp,
 /// newest first, at most `limit`.
-pub fn peers_of(conn: &Connection, username: &str, limit: usize) -> StoreResult<Vec<(String, i64, i64)>> {
-    let mut stmt = conn.prepare_cached(
+pub fn peers_of(conn: &Db, username: &str, limit: usize) -> StoreResult<Vec<(String, i64, i64)>> {
+    conn.query_map(
         "SELECT peer, MAX(id), MAX(stamp_ms) FROM (
              SELECT to_user AS peer, id, stamp_ms FROM messages WHERE from_user = ?1 AND kind IN ('chat', 'normal')
              UNION ALL
              SELECT from_user AS peer, id, stamp_ms FROM messages WHERE to_user = ?1 AND kind IN ('chat', 'normal')
-         ) WHERE peer <> ?1 GROUP BY peer ORDER BY MAX(id) DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![username, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+         ) AS exchanged WHERE peer <> ?1 GROUP BY peer ORDER BY MAX(id) DESC LIMIT ?2",
+        args![username, limit],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 /// A page of history, oldest first. With `after`, the oldest `limit` messages after it;
 /// otherwise the newest `limit` messages (before `before`, when given).
-pub fn history(conn: &Connection, q: &HistoryQuery) -> StoreResult<Vec<StoredMessage>> {
+pub fn history(conn: &Db, q: &HistoryQuery) -> StoreResult<Vec<StoredMessage>> {
     let mut sql = format!("SELECT {COLUMNS} FROM messages WHERE ");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let arg = |v: rusqlite::types::Value, args: &mut Vec<rusqlite::types::Value>| {
+    let mut args: Vec<Value<'_>> = Vec::new();
+    fn arg<'a>(v: Value<'a>, args: &mut Vec<Value<'a>>) -> String {
         args.push(v);
         format!("?{}", args.len())
-    };
-    let me = arg(q.username.clone().into(), &mut args);
+    }
+    let me = arg(Value::Text(&q.username), &mut args);
     match &q.with {
         Some(with) => {
-            let peer = arg(with.clone().into(), &mut args);
+            let peer = arg(Value::Text(with), &mut args);
             sql.push_str(&format!(
                 "((from_user = {me} AND to_user = {peer}) OR (from_user = {peer} AND to_user = {me}))"
             ));
@@ -133,33 +129,38 @@ pub fn history(conn: &Connection, q: &HistoryQuery) -> StoreResult<Vec<StoredMes
         None => sql.push_str(&format!("(from_user = {me} OR to_user = {me})")),
     }
     if let Some(start) = q.start_ms {
-        sql.push_str(&format!(" AND stamp_ms >= {}", arg(start.into(), &mut args)));
+        sql.push_str(&format!(" AND stamp_ms >= {}", arg(Value::Int(start), &mut args)));
     }
     if let Some(end) = q.end_ms {
-        sql.push_str(&format!(" AND stamp_ms <= {}", arg(end.into(), &mut args)));
+        sql.push_str(&format!(" AND stamp_ms <= {}", arg(Value::Int(end), &mut args)));
     }
-    if let Some(keywords) = q.keywords.as_deref().filter(|k| !k.is_empty()) {
-        let pattern = format!("%{}%", super::users::escape_like(keywords));
-        sql.push_str(&format!(" AND body LIKE {} ESCAPE '\\'", arg(pattern.into(), &mut args)));
+    let pattern = q
+        .keywords
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .map(|keywords| format!("%{}%", super::users::escape_like(keywords)));
+    if let Some(pattern) = &pattern {
+        // Case-insensitive on both engines (PostgreSQL's LIKE is not).
+        sql.push_str(&format!(" AND lower(body) LIKE lower({}) ESCAPE '\\'", arg(Value::Text(pattern), &mut args)));
     }
     if let Some(before) = q.before {
-        sql.push_str(&format!(" AND id < {}", arg(before.into(), &mut args)));
+        sql.push_str(&format!(" AND id < {}", arg(Value::Int(before), &mut args)));
     }
     let ascending = q.after.is_some();
     if let Some(after) = q.after {
-        sql.push_str(&format!(" AND id > {}", arg(after.into(), &mut args)));
+        sql.push_str(&format!(" AND id > {}", arg(Value::Int(after), &mut args)));
     }
-    let limit = arg((q.limit as i64).into(), &mut args);
+    let limit = arg(q.limit.value(), &mut args);
     sql.push_str(&format!(" ORDER BY id {} LIMIT {limit}", if ascending { "ASC" } else { "DESC" }));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query_map(rusqlite::params_from_iter(args), row_to_message)?.collect::<Result<Vec<_>, _>>()?;
+    let params: Vec<&dyn Param> = args.iter().map(|v| v as &dyn Param).collect();
+    let mut rows = conn.query_map(&sql, &params, row_to_message)?;
     if !ascending {
         rows.reverse();
     }
     Ok(rows)
 }
 
-pub(super) fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+pub(super) fn row_to_message(row: &Row<'_>) -> StoreResult<StoredMessage> {
     let kind: String = row.get(2)?;
     let data: Option<String> = row.get(8)?;
     Ok(StoredMessage {
@@ -182,9 +183,9 @@ mod tests {
     use super::*;
     use crate::jid::{Jid, Username};
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
+    fn db() -> Db {
+        let conn = Db::Sqlite(rusqlite::Connection::open_in_memory().unwrap());
+        super::super::schema::migrate(&conn).unwrap();
         conn
     }
 

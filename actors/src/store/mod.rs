@@ -1,6 +1,6 @@
-//! The store: SQLite behind one interface.
+//! The store: SQLite (the embedded default) or PostgreSQL behind one interface.
 //!
-//! Blocking SQLite calls never run on an actor's or a web worker's thread (DESIGN.md §5):
+//! Blocking database calls never run on an actor's or a web worker's thread (DESIGN.md §5):
 //! - reads run on a [`SyncArbiter`] of [`StoreReader`] actors, one connection each;
 //! - writes go to the [`WriteBatcher`], which groups every write that arrives while a commit
 //!   is in flight into the next transaction (group commit), and hands each batch to the one
@@ -11,17 +11,21 @@
 //! hook runs on the writer thread in commit order, which is how committed messages reach
 //! the router in the order of their ids.
 //!
-//! To move to another engine (PostgreSQL), keep [`Store`]'s methods and replace this module.
+//! The domain modules write their SQL once for both engines, through [`db::Db`]; the engine
+//! is chosen when the store opens ([`Store::open`] for a SQLite file, [`Store::open_postgres`]
+//! for a PostgreSQL URL), and the batching, the savepoints and the readers are the same.
 
 mod apps;
 #[cfg(test)]
 mod contract;
+pub(crate) mod db;
 mod groups;
 mod interfaces;
 mod mailbox;
 pub mod memory;
 mod messages;
 mod ozeki;
+pub mod postgres;
 mod rooms;
 mod roster;
 mod schema;
@@ -34,8 +38,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use rusqlite::Connection;
 use tokio::sync::oneshot;
+
+use db::{Db, Dialect};
 
 pub use crate::model::records::{HistoryQuery, NewUser, UserRecord, UserUpdate};
 
@@ -55,7 +60,7 @@ pub struct StoreOptions {
     /// Most writes grouped in one transaction.
     pub max_batch: usize,
     /// SQLite `synchronous` pragma: `full` (survives power loss) or `normal` (survives a
-    /// process crash, not power loss; faster).
+    /// process crash, not power loss; faster). PostgreSQL commits as its server is set.
     pub synchronous: String,
 }
 
@@ -86,26 +91,41 @@ impl Store {
     /// Opens (creating) the database file, applies migrations and starts the store's
     /// actors. Must be called from inside a running actix system.
     pub fn open(path: &Path, options: StoreOptions) -> StoreResult<Store> {
-        let mut conn = open_connection(path, &options)?;
-        schema::migrate(&mut conn)?;
-        // Stations do not survive a restart: what waited for one waits for any.
-        messages::retarget_all_pending(&conn)?;
-        drop(conn);
+        let path = path.to_owned();
+        let connect_options = options.clone();
+        Store::start(move || open_connection(&path, &connect_options), options)
+    }
+
+    /// Connects to a PostgreSQL database (`postgres://user:password@host:port/name`),
+    /// applies migrations and starts the store's actors, one connection per thread. Must be
+    /// called from inside a running actix system, and not on a thread that runs a Tokio
+    /// runtime's tasks' own blocking work (the connections are made here, synchronously).
+    pub fn open_postgres(url: &str, options: StoreOptions) -> StoreResult<Store> {
+        let url = url.to_owned();
+        Store::start(move || postgres::connect(&url), options)
+    }
+
+    fn start<C>(connect: C, options: StoreOptions) -> StoreResult<Store>
+    where
+        C: Fn() -> StoreResult<Db> + Send + Sync + Clone + 'static,
+    {
+        // On a thread of its own: PostgreSQL's blocking client cannot start on an async one.
+        postgres::connect_off_thread(|| {
+            let db = connect()?;
+            schema::migrate(&db)?;
+            // Stations do not survive a restart: what waited for one waits for any.
+            messages::retarget_all_pending(&db)
+        })?;
 
         let stats = Arc::new(StoreStats::default());
-        let writer_path = path.to_owned();
-        let writer_options = options.clone();
+        let writer_connect = connect.clone();
         let writer_stats = stats.clone();
         let writer = SyncArbiter::start(1, move || StoreWriter {
-            conn: open_connection(&writer_path, &writer_options)
-                .expect("the database opened once at start-up opens again"),
+            db: writer_connect().expect("the database opened once at start-up opens again"),
             stats: writer_stats.clone(),
         });
-        let reader_path = path.to_owned();
-        let reader_options = options.clone();
         let readers = SyncArbiter::start(options.readers.max(1), move || StoreReader {
-            conn: open_connection(&reader_path, &reader_options)
-                .expect("the database opened once at start-up opens again"),
+            db: connect().expect("the database opened once at start-up opens again"),
         });
         let batcher = WriteBatcher {
             writer,
@@ -122,7 +142,7 @@ impl Store {
     pub fn write<T, F>(&self, work: F) -> impl Future<Output = StoreResult<T>> + 'static
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
     {
         self.write_then(work, |_| {})
     }
@@ -132,7 +152,7 @@ impl Store {
     pub fn write_then<T, F, H>(&self, work: F, after_commit: H) -> impl Future<Output = StoreResult<T>> + 'static
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
         H: FnOnce(&T) + Send + 'static,
     {
         self.enqueue(Atomicity::OwnSavepoint, work, after_commit)
@@ -140,11 +160,12 @@ impl Store {
 
     /// As [`Store::write_then`], for `work` that runs exactly one SQL statement: SQLite
     /// undoes a failed statement by itself, so it needs no savepoint (whose sub-journal
-    /// copies every page the write touches).
+    /// copies every page the write touches). PostgreSQL gives every write a savepoint, since
+    /// a failed statement aborts its whole transaction there.
     fn write_statement_then<T, F, H>(&self, work: F, after_commit: H) -> impl Future<Output = StoreResult<T>> + 'static
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
         H: FnOnce(&T) + Send + 'static,
     {
         self.enqueue(Atomicity::SingleStatement, work, after_commit)
@@ -158,7 +179,7 @@ impl Store {
     ) -> impl Future<Output = StoreResult<T>> + 'static
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
         H: FnOnce(&T) + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
@@ -182,7 +203,7 @@ impl Store {
     pub fn read<T, F>(&self, work: F) -> impl Future<Output = StoreResult<T>> + 'static
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Db) -> StoreResult<T> + Send + 'static,
     {
         let request = self.readers.send(Read { work: Box::new(work) });
         async move { request.await.unwrap_or(Err(StoreError::Unavailable)) }
@@ -199,8 +220,8 @@ impl Store {
     }
 }
 
-fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Connection> {
-    let conn = Connection::open(path)?;
+fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Db> {
+    let conn = rusqlite::Connection::open(path)?;
     // Every statement the store runs stays parsed (the default cache holds 16).
     conn.set_prepared_statement_cache_capacity(64);
     let synchronous = match options.synchronous.as_str() {
@@ -213,7 +234,7 @@ fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Connectio
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;"
     ))?;
-    Ok(conn)
+    Ok(Db::Sqlite(conn))
 }
 
 // ---- the write path -------------------------------------------------------------------
@@ -222,7 +243,7 @@ fn open_connection(path: &Path, options: &StoreOptions) -> StoreResult<Connectio
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// One write's work: runs inside the batch transaction, says whether it succeeded, and
 /// returns what to do when the commit is known.
-type WriteWork = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+type WriteWork = Box<dyn FnOnce(&Db) -> (bool, Completion) + Send>;
 
 /// How a failed write is undone without undoing the rest of its batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -230,7 +251,7 @@ enum Atomicity {
     /// Several statements: the write runs in a savepoint, rolled back if it fails.
     OwnSavepoint,
     /// One statement (or independent ones, each fine to keep alone): SQLite undoes a
-    /// failed statement by itself.
+    /// failed statement by itself (PostgreSQL does not: there it gets a savepoint too).
     SingleStatement,
 }
 
@@ -343,20 +364,12 @@ struct CommitBatch {
 
 /// The one writer connection, on its own thread.
 struct StoreWriter {
-    conn: Connection,
+    db: Db,
     stats: Arc<StoreStats>,
 }
 
 impl Actor for StoreWriter {
     type Context = SyncContext<Self>;
-}
-
-impl StoreWriter {
-    /// Runs one transaction-control statement, parsed once per connection.
-    fn run_cached(&self, sql: &str) -> Result<(), StoreError> {
-        self.conn.prepare_cached(sql)?.execute([])?;
-        Ok(())
-    }
 }
 
 impl Handler<CommitBatch> for StoreWriter {
@@ -368,27 +381,31 @@ impl Handler<CommitBatch> for StoreWriter {
         let count = batch.ops.len() as u64;
         let mut completions: Vec<(bool, Completion)> = Vec::with_capacity(batch.ops.len());
         let outcome = (|| -> Result<(), StoreError> {
-            self.run_cached("BEGIN IMMEDIATE")?;
+            let dialect = self.db.dialect();
+            self.db.control(match dialect {
+                Dialect::Sqlite => "BEGIN IMMEDIATE",
+                Dialect::Postgres => "BEGIN",
+            })?;
             for op in batch.ops {
-                let savepoint = op.atomicity == Atomicity::OwnSavepoint;
+                let savepoint = op.atomicity == Atomicity::OwnSavepoint || dialect == Dialect::Postgres;
                 if savepoint {
-                    self.run_cached("SAVEPOINT op")?;
+                    self.db.control("SAVEPOINT op")?;
                 }
-                let (ok, done) = (op.run)(&self.conn);
+                let (ok, done) = (op.run)(&self.db);
                 if savepoint {
                     if !ok {
-                        self.run_cached("ROLLBACK TO op")?;
+                        self.db.control("ROLLBACK TO op")?;
                     }
-                    self.run_cached("RELEASE op")?;
+                    self.db.control("RELEASE op")?;
                 }
                 completions.push((ok, done));
             }
-            self.run_cached("COMMIT")?;
+            self.db.control("COMMIT")?;
             Ok(())
         })();
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "store batch failed; rolling back");
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = self.db.control("ROLLBACK");
         }
         self.stats.batches.fetch_add(1, Relaxed);
         self.stats.writes.fetch_add(count, Relaxed);
@@ -402,7 +419,7 @@ impl Handler<CommitBatch> for StoreWriter {
 
 // ---- the read path --------------------------------------------------------------------
 
-type ReadWork<T> = Box<dyn FnOnce(&Connection) -> StoreResult<T> + Send>;
+type ReadWork<T> = Box<dyn FnOnce(&Db) -> StoreResult<T> + Send>;
 
 /// A read for a reader thread. Sent by [`Store::read`]; replies with the work's result.
 struct Read<T> {
@@ -415,7 +432,7 @@ impl<T: Send + 'static> Message for Read<T> {
 
 /// One reader connection on the reader `SyncArbiter`.
 struct StoreReader {
-    conn: Connection,
+    db: Db,
 }
 
 impl Actor for StoreReader {
@@ -426,7 +443,7 @@ impl<T: Send + 'static> Handler<Read<T>> for StoreReader {
     type Result = StoreResult<T>;
 
     fn handle(&mut self, msg: Read<T>, _: &mut SyncContext<Self>) -> StoreResult<T> {
-        (msg.work)(&self.conn)
+        (msg.work)(&self.db)
     }
 }
 
@@ -440,6 +457,15 @@ mod tests {
     use crate::model::{MessageKind, NewMessage};
     use crate::storage::{AccountStorage, MessageStorage};
     use crate::test_support::test_user as user;
+    use crate::testing::TestPostgres;
+
+    /// The store on each engine: SQLite in `dir`, PostgreSQL in a fresh database.
+    fn engines(dir: &tempfile::TempDir) -> Vec<(&'static str, Store)> {
+        vec![
+            ("sqlite", Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap()),
+            ("postgres", Store::open_postgres(&TestPostgres::shared().database(), StoreOptions::default()).unwrap()),
+        ]
+    }
 
     fn message(i: usize) -> NewMessage {
         NewMessage {
@@ -456,64 +482,69 @@ mod tests {
     #[actix_rt::test]
     async fn writes_that_arrive_together_commit_together_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
-        let fed: Arc<Mutex<Vec<i64>>> = Arc::default();
-        let mut appends = Vec::new();
-        let mut duplicate_pair = None;
-        for i in 0..200 {
-            let fed = fed.clone();
-            appends.push(store.append_message(message(i), None, Box::new(move |m| fed.lock().unwrap().push(m.id))));
-            if i == 100 {
-                // The second of these fails inside a batch: it must undo only itself.
-                duplicate_pair = Some((store.create_user(user("carl")), store.create_user(user("carl"))));
+        for (engine, store) in engines(&dir) {
+            let fed: Arc<Mutex<Vec<i64>>> = Arc::default();
+            let mut appends = Vec::new();
+            let mut duplicate_pair = None;
+            for i in 0..200 {
+                let fed = fed.clone();
+                appends.push(store.append_message(message(i), None, Box::new(move |m| fed.lock().unwrap().push(m.id))));
+                if i == 100 {
+                    // The second of these fails inside a batch: it must undo only itself.
+                    duplicate_pair = Some((store.create_user(user("carl")), store.create_user(user("carl"))));
+                }
             }
+            let ids: Vec<i64> =
+                futures_util::future::join_all(appends).await.into_iter().map(|r| r.unwrap().id).collect();
+            let (first, second) = duplicate_pair.unwrap();
+            assert_eq!(first.await, Ok(()), "{engine}");
+            assert!(matches!(second.await, Err(StoreError::Conflict(_))), "{engine}");
+            assert!(store.find_user("carl".into()).await.unwrap().is_some(), "{engine}");
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "{engine}: ids follow call order");
+            assert_eq!(*fed.lock().unwrap(), ids, "{engine}: after_commit runs in commit order");
+            let batches = store.stats.batches.load(Relaxed);
+            let writes = store.stats.writes.load(Relaxed);
+            assert_eq!(writes, 202, "{engine}");
+            assert!(batches < 20, "{engine}: 202 writes issued together took {batches} commits");
         }
-        let ids: Vec<i64> = futures_util::future::join_all(appends).await.into_iter().map(|r| r.unwrap().id).collect();
-        let (first, second) = duplicate_pair.unwrap();
-        assert_eq!(first.await, Ok(()));
-        assert!(matches!(second.await, Err(StoreError::Conflict(_))));
-        assert!(store.find_user("carl".into()).await.unwrap().is_some());
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids follow call order");
-        assert_eq!(*fed.lock().unwrap(), ids, "after_commit runs in commit order");
-        let batches = store.stats.batches.load(Relaxed);
-        let writes = store.stats.writes.load(Relaxed);
-        assert_eq!(writes, 202);
-        assert!(batches < 20, "202 writes issued together took {batches} commits");
     }
 
     #[actix_rt::test]
     async fn a_failing_single_statement_undoes_only_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
-        store.create_user(user("carl")).await.unwrap();
-        // Issued together, so one batch: the middle one (no savepoint of its own) fails.
-        let before = store.append_message(message(1), None, Box::new(|_| {}));
-        let failing = store.write_statement_then(
-            |c| Ok(c.execute("INSERT INTO users (username) SELECT username FROM users WHERE username = 'carl'", [])?),
-            |_| {},
-        );
-        let after = store.append_message(message(2), None, Box::new(|_| {}));
-        let (before, failing, after) = tokio::join!(before, failing, after);
-        assert!(matches!(failing, Err(StoreError::Database { .. })), "{failing:?}");
-        let pending = store.pending_for("bob".into()).await.unwrap();
-        let ids: Vec<i64> = pending.iter().map(|m| m.id).collect();
-        assert_eq!(ids, vec![before.unwrap().id, after.unwrap().id], "both appends around it committed");
+        for (engine, store) in engines(&dir) {
+            store.create_user(user("carl")).await.unwrap();
+            // Issued together, so one batch: the middle one (no savepoint of its own) fails.
+            let before = store.append_message(message(1), None, Box::new(|_| {}));
+            let failing = store.write_statement_then(
+                |c| c.execute("INSERT INTO users (username) SELECT username FROM users WHERE username = 'carl'", &[]),
+                |_| {},
+            );
+            let after = store.append_message(message(2), None, Box::new(|_| {}));
+            let (before, failing, after) = tokio::join!(before, failing, after);
+            assert!(matches!(failing, Err(StoreError::Database { .. })), "{engine}: {failing:?}");
+            let pending = store.pending_for("bob".into()).await.unwrap();
+            let ids: Vec<i64> = pending.iter().map(|m| m.id).collect();
+            assert_eq!(ids, vec![before.unwrap().id, after.unwrap().id], "{engine}: both appends around it committed");
+        }
     }
 
     #[actix_rt::test]
     async fn delivered_marks_issued_together_are_one_write() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
-        let appends = (0..50).map(|i| store.append_message(message(i), None, Box::new(|_| {})));
-        let ids: Vec<i64> = futures_util::future::join_all(appends).await.into_iter().map(|r| r.unwrap().id).collect();
-        let writes_before = store.stats.writes.load(Relaxed);
-        for id in &ids {
-            store.mark_delivered(vec![*id]);
+        for (engine, store) in engines(&dir) {
+            let appends = (0..50).map(|i| store.append_message(message(i), None, Box::new(|_| {})));
+            let ids: Vec<i64> =
+                futures_util::future::join_all(appends).await.into_iter().map(|r| r.unwrap().id).collect();
+            let writes_before = store.stats.writes.load(Relaxed);
+            for id in &ids {
+                store.mark_delivered(vec![*id]);
+            }
+            // A write issued after the marks commits with them or after them.
+            store.create_user(user("carl")).await.unwrap();
+            assert!(store.pending_for("bob".into()).await.unwrap().is_empty(), "{engine}: every mark took effect");
+            let writes = store.stats.writes.load(Relaxed) - writes_before;
+            assert!(writes <= 3, "{engine}: 50 marks and one user took {writes} writes");
         }
-        // A write issued after the marks commits with them or after them.
-        store.create_user(user("carl")).await.unwrap();
-        assert!(store.pending_for("bob".into()).await.unwrap().is_empty(), "every mark took effect");
-        let writes = store.stats.writes.load(Relaxed) - writes_before;
-        assert!(writes <= 3, "50 marks and one user took {writes} writes");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::db::{args, Db, Row};
 
 use super::{StoreError, StoreResult};
 use crate::model::records::{Affiliation, MucServiceRecord, RoomConfig, RoomHistoryQuery, RoomRecord};
@@ -13,11 +13,11 @@ fn config_json(config: &RoomConfig) -> String {
 }
 
 /// Inserts a new room with its affiliations; `Conflict` if the name is taken.
-pub fn create(conn: &Connection, room: &RoomRecord) -> StoreResult<()> {
+pub fn create(conn: &Db, room: &RoomRecord) -> StoreResult<()> {
     let inserted = conn.execute(
         "INSERT INTO rooms (name, config, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (name) DO NOTHING",
-        params![room.name, config_json(&room.config), room.created_ms, room.modified_ms],
+        args![room.name, config_json(&room.config), room.created_ms, room.modified_ms],
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!("room '{}' already exists", room.name)));
@@ -26,67 +26,66 @@ pub fn create(conn: &Connection, room: &RoomRecord) -> StoreResult<()> {
 }
 
 /// Writes a room's whole state (config and affiliations), creating it if needed.
-pub fn save(conn: &Connection, room: &RoomRecord) -> StoreResult<()> {
+pub fn save(conn: &Db, room: &RoomRecord) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO rooms (name, config, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (name) DO UPDATE SET config = excluded.config, modified_ms = excluded.modified_ms",
-        params![room.name, config_json(&room.config), room.created_ms, room.modified_ms],
+        args![room.name, config_json(&room.config), room.created_ms, room.modified_ms],
     )?;
     write_affiliations(conn, room)
 }
 
-fn write_affiliations(conn: &Connection, room: &RoomRecord) -> StoreResult<()> {
-    conn.execute("DELETE FROM room_affiliations WHERE room = ?1", [&room.name])?;
-    let mut insert =
-        conn.prepare_cached("INSERT INTO room_affiliations (room, username, affiliation) VALUES (?1, ?2, ?3)")?;
+fn write_affiliations(conn: &Db, room: &RoomRecord) -> StoreResult<()> {
+    conn.execute("DELETE FROM room_affiliations WHERE room = ?1", args![&room.name])?;
     for (username, affiliation) in &room.affiliations {
-        insert.execute(params![room.name, username, affiliation.as_str()])?;
+        conn.execute(
+            "INSERT INTO room_affiliations (room, username, affiliation) VALUES (?1, ?2, ?3)",
+            args![room.name, username, affiliation.as_str()],
+        )?;
     }
-    conn.execute("DELETE FROM room_group_affiliations WHERE room = ?1", [&room.name])?;
-    let mut exists = conn.prepare_cached("SELECT 1 FROM user_groups WHERE name = ?1")?;
-    let mut insert =
-        conn.prepare_cached("INSERT INTO room_group_affiliations (room, group_name, affiliation) VALUES (?1, ?2, ?3)")?;
+    conn.execute("DELETE FROM room_group_affiliations WHERE room = ?1", args![&room.name])?;
     for (group, affiliation) in &room.group_affiliations {
-        if exists.query_row([group], |_| Ok(())).optional()?.is_none() {
+        if conn.query_opt("SELECT 1 FROM user_groups WHERE name = ?1", args![group], |_| Ok(()))?.is_none() {
             return Err(StoreError::NotFound(format!("group '{group}' does not exist")));
         }
-        insert.execute(params![room.name, group, affiliation.as_str()])?;
+        conn.execute(
+            "INSERT INTO room_group_affiliations (room, group_name, affiliation) VALUES (?1, ?2, ?3)",
+            args![room.name, group, affiliation.as_str()],
+        )?;
     }
     Ok(())
 }
 
 /// Removes a room and its affiliations (its archived messages stay).
-pub fn delete(conn: &Connection, name: &str) -> StoreResult<()> {
-    conn.execute("DELETE FROM rooms WHERE name = ?1", [name])?;
+pub fn delete(conn: &Db, name: &str) -> StoreResult<()> {
+    conn.execute("DELETE FROM rooms WHERE name = ?1", args![name])?;
     Ok(())
 }
 
 /// Every stored room.
-pub fn load_all(conn: &Connection) -> StoreResult<Vec<RoomRecord>> {
+pub fn load_all(conn: &Db) -> StoreResult<Vec<RoomRecord>> {
     let mut rooms: BTreeMap<String, RoomRecord> = BTreeMap::new();
-    let mut stmt = conn.prepare("SELECT name, config, created_ms, modified_ms FROM rooms")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+    let rows = conn.query_map("SELECT name, config, created_ms, modified_ms FROM rooms", args![], |r| {
+        Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?, r.get::<i64>(3)?))
     })?;
-    for row in rows {
-        let (name, config, created_ms, modified_ms) = row?;
+    for (name, config, created_ms, modified_ms) in rows {
         let config: RoomConfig = serde_json::from_str(&config).map_err(|e| StoreError::database("room config", e))?;
         let mut record = RoomRecord::new(name.clone(), config);
         (record.created_ms, record.modified_ms) = (created_ms, modified_ms);
         rooms.insert(name, record);
     }
-    let mut stmt = conn.prepare("SELECT room, username, affiliation FROM room_affiliations")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
-    for row in rows {
-        let (room, username, affiliation) = row?;
+    let rows = conn.query_map("SELECT room, username, affiliation FROM room_affiliations", args![], |r| {
+        Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?))
+    })?;
+    for (room, username, affiliation) in rows {
         if let (Some(record), Some(affiliation)) = (rooms.get_mut(&room), Affiliation::parse(&affiliation)) {
             record.affiliations.insert(username, affiliation);
         }
     }
-    let mut stmt = conn.prepare("SELECT room, group_name, affiliation FROM room_group_affiliations")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
-    for row in rows {
-        let (room, group, affiliation) = row?;
+    let rows = conn.query_map("SELECT room, group_name, affiliation FROM room_group_affiliations", args![], |r| {
+        Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?))
+    })?;
+    for (room, group, affiliation) in rows {
         if let (Some(record), Some(affiliation)) = (rooms.get_mut(&room), Affiliation::parse(&affiliation)) {
             record.group_affiliations.insert(group, affiliation);
         }
@@ -95,18 +94,18 @@ pub fn load_all(conn: &Connection) -> StoreResult<Vec<RoomRecord>> {
 }
 
 /// The MUC services the admin added, by name.
-pub fn services(conn: &Connection) -> StoreResult<Vec<MucServiceRecord>> {
-    let mut stmt = conn.prepare("SELECT name, description, hidden FROM muc_services ORDER BY name")?;
-    let rows =
-        stmt.query_map([], |r| Ok(MucServiceRecord { name: r.get(0)?, description: r.get(1)?, hidden: r.get(2)? }))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn services(conn: &Db) -> StoreResult<Vec<MucServiceRecord>> {
+    let rows = conn.query_map("SELECT name, description, hidden FROM muc_services ORDER BY name", args![], |r| {
+        Ok(MucServiceRecord { name: r.get(0)?, description: r.get(1)?, hidden: r.get(2)? })
+    })?;
+    Ok(rows)
 }
 
 /// `Conflict` if the name is taken.
-pub fn add_service(conn: &Connection, service: &MucServiceRecord) -> StoreResult<()> {
+pub fn add_service(conn: &Db, service: &MucServiceRecord) -> StoreResult<()> {
     let inserted = conn.execute(
         "INSERT INTO muc_services (name, description, hidden) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
-        params![service.name, service.description, service.hidden],
+        args![service.name, service.description, service.hidden],
     )?;
     if inserted == 0 {
         return Err(StoreError::Conflict(format!("chat service '{}' already exists", service.name)));
@@ -115,25 +114,26 @@ pub fn add_service(conn: &Connection, service: &MucServiceRecord) -> StoreResult
 }
 
 /// Archives a room message; returns it with its id and stamp.
-pub fn append_message(conn: &Connection, message: &NewRoomMessage) -> StoreResult<RoomMessage> {
+pub fn append_message(conn: &Db, message: &NewRoomMessage) -> StoreResult<RoomMessage> {
     let stamp_ms = crate::clock::now_ms();
     let data = message.data.as_ref().map(|d| d.to_string());
-    conn.prepare_cached(
-        "INSERT INTO room_messages (room, stamp_ms, nick, from_user, body, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![message.room, stamp_ms, message.nick, message.from_user, message.body, data])?;
-    Ok(message.clone().stored(conn.last_insert_rowid(), stamp_ms))
+    let id = conn.query_one(
+        "INSERT INTO room_messages (room, stamp_ms, nick, from_user, body, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         RETURNING id",
+        args![message.room, stamp_ms, message.nick, message.from_user, message.body, data],
+        |r| r.get::<i64>(0),
+    )?;
+    Ok(message.clone().stored(id, stamp_ms))
 }
 
 /// One archived room message.
-pub fn message(conn: &Connection, id: i64) -> StoreResult<Option<RoomMessage>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {MESSAGE} FROM room_messages WHERE id = ?1"))?;
-    Ok(stmt.query_row([id], row_to_message).optional()?)
+pub fn message(conn: &Db, id: i64) -> StoreResult<Option<RoomMessage>> {
+    conn.query_opt(&format!("SELECT {MESSAGE} FROM room_messages WHERE id = ?1"), args![id], row_to_message)
 }
 
 const MESSAGE: &str = "id, room, stamp_ms, nick, from_user, body, data";
 
-fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoomMessage> {
+fn row_to_message(r: &Row<'_>) -> StoreResult<RoomMessage> {
     let data: Option<String> = r.get(6)?;
     Ok(RoomMessage {
         id: r.get(0)?,
@@ -150,15 +150,18 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<RoomMessage> {
 /// given), oldest first.
 /// A page of a room's archive: one statement per direction, the bounds it does not use
 /// given as NULL.
-pub fn history(conn: &Connection, q: &RoomHistoryQuery) -> StoreResult<Vec<RoomMessage>> {
+pub fn history(conn: &Db, q: &RoomHistoryQuery) -> StoreResult<Vec<RoomMessage>> {
     let (order, ascending) = if q.after.is_some() { ("ASC", true) } else { ("DESC", false) };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE} FROM room_messages WHERE room = ?1 AND stamp_ms >= ?2 AND (?3 IS NULL OR stamp_ms <= ?3)
-         AND (?4 IS NULL OR id < ?4) AND (?5 IS NULL OR id > ?5) ORDER BY id {order} LIMIT ?6"
-    ))?;
-    let rows =
-        stmt.query_map(params![q.room, q.start_ms, q.end_ms, q.before, q.after, q.limit as i64], row_to_message)?;
-    let mut messages: Vec<RoomMessage> = rows.collect::<Result<_, _>>()?;
+    let rows = conn.query_map(
+        &format!(
+            "SELECT {MESSAGE} FROM room_messages WHERE room = ?1 AND stamp_ms >= ?2 AND (CAST(?3 AS BIGINT) IS NULL OR stamp_ms <= ?3)
+         AND (CAST(?4 AS BIGINT) IS NULL OR id < ?4)
+         AND (CAST(?5 AS BIGINT) IS NULL OR id > ?5) ORDER BY id {order} LIMIT ?6"
+        ),
+        args![q.room, q.start_ms, q.end_ms, q.before, q.after, q.limit as i64],
+        row_to_message,
+    )?;
+    let mut messages: Vec<RoomMessage> = rows;
     if !ascending {
         messages.reverse();
     }

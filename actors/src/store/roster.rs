@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use super::db::{args, Db, Row};
 
 use super::{groups, StoreError, StoreResult};
 use crate::clock::now_ms;
@@ -12,7 +12,7 @@ use crate::storage::RosterRule;
 
 const COLUMNS: &str = "owner, contact, nickname, groups, subscription, ask_out, pending_in, preapproved, listed";
 
-fn item_from_row(row: &Row<'_>) -> rusqlite::Result<RosterItem> {
+fn item_from_row(row: &Row<'_>) -> StoreResult<RosterItem> {
     let groups: String = row.get(3)?;
     Ok(RosterItem {
         owner: row.get(0)?,
@@ -29,11 +29,13 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<RosterItem> {
 
 /// Every row `owner` holds (listed items, and requests waiting for the owner's answer),
 /// with the people of its shared groups (`roster::with_shared`), by contact.
-pub fn load(conn: &Connection, owner: &str) -> StoreResult<Vec<RosterItem>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM roster WHERE owner = ?1 ORDER BY contact"))?;
-    let rows = stmt.query_map([owner], item_from_row)?;
-    let mut stored: BTreeMap<String, RosterItem> =
-        rows.map(|row| row.map(|item| (item.contact.clone(), item))).collect::<Result<_, _>>()?;
+pub fn load(conn: &Db, owner: &str) -> StoreResult<Vec<RosterItem>> {
+    let rows = conn.query_map(
+        &format!("SELECT {COLUMNS} FROM roster WHERE owner = ?1 ORDER BY contact"),
+        args![owner],
+        item_from_row,
+    )?;
+    let mut stored: BTreeMap<String, RosterItem> = rows.into_iter().map(|item| (item.contact.clone(), item)).collect();
     for (contact, shared) in groups::shared_peers(conn, owner)? {
         let row = with_shared(stored.remove(&contact), owner, &contact, &shared);
         stored.extend(row.map(|row| (contact, row)));
@@ -41,21 +43,30 @@ pub fn load(conn: &Connection, owner: &str) -> StoreResult<Vec<RosterItem>> {
     Ok(stored.into_values().collect())
 }
 
-fn get(conn: &Connection, owner: &str, contact: &str) -> StoreResult<Option<RosterItem>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM roster WHERE owner = ?1 AND contact = ?2"))?;
-    Ok(stmt.query_row([owner, contact], item_from_row).optional()?)
+fn get(conn: &Db, owner: &str, contact: &str) -> StoreResult<Option<RosterItem>> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM roster WHERE owner = ?1 AND contact = ?2"),
+        args![owner, contact],
+        item_from_row,
+    )
 }
 
-fn put(conn: &Connection, owner: &str, contact: &str, row: Option<&RosterItem>) -> StoreResult<()> {
+fn put(conn: &Db, owner: &str, contact: &str, row: Option<&RosterItem>) -> StoreResult<()> {
     match row {
         None => {
-            conn.execute("DELETE FROM roster WHERE owner = ?1 AND contact = ?2", [owner, contact])?;
+            conn.execute("DELETE FROM roster WHERE owner = ?1 AND contact = ?2", args![owner, contact])?;
         }
         Some(item) => {
             let groups = serde_json::to_string(&item.groups).expect("a list of strings serialises");
             conn.execute(
-                &format!("INSERT OR REPLACE INTO roster ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-                params![
+                &format!(
+                    "INSERT INTO roster ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (owner, contact) DO UPDATE SET nickname = excluded.nickname,
+                         groups = excluded.groups, subscription = excluded.subscription,
+                         ask_out = excluded.ask_out, pending_in = excluded.pending_in,
+                         preapproved = excluded.preapproved, listed = excluded.listed"
+                ),
+                args![
                     item.owner,
                     item.contact,
                     item.nickname,
@@ -87,7 +98,7 @@ pub(super) fn refusal_with_shared(refused: StoreError, owner: &str, contact: &st
 /// Reads both rows of the pair (`owner`'s, then `contact`'s), runs the caller's `rule` on
 /// them and writes both rows it returns, in the caller's transaction. The rule (RFC 6121's
 /// subscription states) belongs to the caller; the store only keeps the two sides together.
-pub fn change(conn: &Connection, owner: &str, contact: &str, rule: RosterRule) -> StoreResult<Transition> {
+pub fn change(conn: &Db, owner: &str, contact: &str, rule: RosterRule) -> StoreResult<Transition> {
     let mine = get(conn, owner, contact)?;
     let theirs = get(conn, contact, owner)?;
     let shared = groups::shared_between(conn, owner, contact)?;
@@ -99,22 +110,21 @@ pub fn change(conn: &Connection, owner: &str, contact: &str, rule: RosterRule) -
 }
 
 /// Every (blocker, blocked) pair.
-pub fn all_blocks(conn: &Connection) -> StoreResult<Vec<(String, String)>> {
-    let mut stmt = conn.prepare("SELECT blocker, blocked FROM blocklist")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn all_blocks(conn: &Db) -> StoreResult<Vec<(String, String)>> {
+    let rows = conn.query_map("SELECT blocker, blocked FROM blocklist", args![], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows)
 }
 
 /// Adds (`on`) or removes a block; false if there was nothing to change.
-pub fn set_block(conn: &Connection, blocker: &str, blocked: &str, on: bool) -> StoreResult<bool> {
+pub fn set_block(conn: &Db, blocker: &str, blocked: &str, on: bool) -> StoreResult<bool> {
     let changed = if on {
         conn.execute(
             "INSERT INTO blocklist (blocker, blocked, created_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT (blocker, blocked) DO NOTHING",
-            params![blocker, blocked, now_ms()],
+            args![blocker, blocked, now_ms()],
         )?
     } else {
-        conn.execute("DELETE FROM blocklist WHERE blocker = ?1 AND blocked = ?2", [blocker, blocked])?
+        conn.execute("DELETE FROM blocklist WHERE blocker = ?1 AND blocked = ?2", args![blocker, blocked])?
     };
     Ok(changed > 0)
 }

@@ -1,13 +1,29 @@
-//! Numbered schema migrations, applied in order at start-up (`PRAGMA user_version` holds the
-//! number of the last one applied). Never edit a released migration: add the next one.
+//! Numbered schema migrations, applied in order at start-up. Never edit a released migration:
+//! add the next one.
+//!
+//! The migrations are written in SQLite's dialect; PostgreSQL gets the same text with its
+//! own names for the types ([`postgres_text`]), and a migration that must differ says so
+//! with [`Migration::Each`]. SQLite keeps the number of the last one applied in `PRAGMA
+//! user_version`; PostgreSQL in the table `schema_version`, under an advisory lock so that
+//! nodes starting together migrate once.
 
-use rusqlite::Connection;
-
+use super::db::{args, Db};
 use super::StoreResult;
 
-const MIGRATIONS: &[&str] = &[
+/// One migration.
+enum Migration {
+    /// The same statements on both engines (PostgreSQL's through [`postgres_text`]).
+    Same(&'static str),
+    /// Statements that differ by engine.
+    Each { sqlite: &'static str, postgres: &'static str },
+}
+
+use Migration::{Each, Same};
+
+const MIGRATIONS: &[Migration] = &[
     // 1: accounts and the message archive.
-    "CREATE TABLE users (
+    Same(
+        "CREATE TABLE users (
          username      TEXT PRIMARY KEY,
          password_hash TEXT NOT NULL,
          name          TEXT NOT NULL DEFAULT '',
@@ -39,8 +55,10 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX messages_to ON messages (to_user, id);
      CREATE INDEX messages_from ON messages (from_user, id);
      CREATE INDEX messages_pending ON messages (to_user, id) WHERE pending = 1;",
+    ),
     // 2: contacts (one row per side of a pair, see roster.rs) and blocklists.
-    "CREATE TABLE roster (
+    Same(
+        "CREATE TABLE roster (
          owner        TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
          contact      TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
          nickname     TEXT,
@@ -60,9 +78,11 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (blocker, blocked)
      ) WITHOUT ROWID;
      CREATE INDEX blocklist_blocked ON blocklist (blocked);",
+    ),
     // 3: persistent MUC rooms (config as JSON), their affiliations, and every room message.
     // The archive outlives a room; a room's history starts at its `created_ms`.
-    "CREATE TABLE rooms (
+    Same(
+        "CREATE TABLE rooms (
          name        TEXT PRIMARY KEY,
          config      TEXT NOT NULL,
          created_ms  INTEGER NOT NULL,
@@ -84,9 +104,11 @@ const MIGRATIONS: &[&str] = &[
          data      TEXT
      );
      CREATE INDEX room_messages_room ON room_messages (room, id);",
+    ),
     // 4: Fastpath workgroups, their agents (members), and one row per chat a workgroup
     // set up (its transcript is the room's archive in `room_messages`).
-    "CREATE TABLE workgroups (
+    Same(
+        "CREATE TABLE workgroups (
          name               TEXT PRIMARY KEY,
          description        TEXT NOT NULL,
          open               INTEGER NOT NULL,
@@ -112,11 +134,13 @@ const MIGRATIONS: &[&str] = &[
          ended_ms   INTEGER
      );
      CREATE INDEX workgroup_chats_workgroup ON workgroup_chats (workgroup, started_ms);",
+    ),
     // 5: what an account is for: `user` (a person) or `http` (an HTTP API user).
-    "ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'user';",
+    Same("ALTER TABLE users ADD COLUMN kind TEXT NOT NULL DEFAULT 'user';"),
     // 6: HTTP API users' folders other than the inbox (which is what waits for them in
     // `messages`); accounts found by e-mail address.
-    "CREATE TABLE mailbox (
+    Same(
+        "CREATE TABLE mailbox (
          owner          TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
          message_id     TEXT NOT NULL,
          folder         TEXT NOT NULL,
@@ -139,9 +163,11 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX mailbox_due ON mailbox (time_to_send_ms) WHERE folder = 'outbox';
      CREATE INDEX users_email ON users (lower(trim(email)));",
+    ),
     // 7: Ozeki clients: each station's API key (its SHA-256; a station id is unique), each user's settings of a
     // conversation, and the reports (read markers) made in conversations.
-    "CREATE TABLE ozeki_keys (
+    Same(
+        "CREATE TABLE ozeki_keys (
          station    TEXT PRIMARY KEY,
          username   TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
          digest     BLOB NOT NULL UNIQUE,
@@ -172,13 +198,15 @@ const MIGRATIONS: &[&str] = &[
          message_ids  TEXT NOT NULL
      );
      CREATE INDEX ozeki_reports_conversation ON ozeki_reports (conversation, seq);",
+    ),
     // 8: a message may expire (Ozeki's ValidUntil): after that it is not delivered from the
     // offline store.
-    "ALTER TABLE messages ADD COLUMN expires_ms INTEGER;",
+    Same("ALTER TABLE messages ADD COLUMN expires_ms INTEGER;"),
     // 9: external apps (each with an account of kind 'app'), their chats (1:1, or rooms the
     // app is attached to), and the webhook outbox: a delivery row is written in the same
     // transaction as its message (`message_id` is a room message's for a room chat).
-    "CREATE TABLE apps (
+    Same(
+        "CREATE TABLE apps (
          id              TEXT PRIMARY KEY,
          name            TEXT NOT NULL UNIQUE REFERENCES users(username) ON DELETE CASCADE,
          description     TEXT NOT NULL,
@@ -212,16 +240,20 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX app_deliveries_pending ON app_deliveries (chat_id, seq) WHERE state = 'pending';
      CREATE INDEX app_deliveries_app ON app_deliveries (app_id, state, seq);",
+    ),
     // 10: system properties the admin API keeps (the REST API plugin's).
-    "CREATE TABLE system_properties (
+    Same(
+        "CREATE TABLE system_properties (
          key   TEXT PRIMARY KEY,
          value TEXT NOT NULL
      ) WITHOUT ROWID;",
+    ),
     // 11: the admin can lock an account out.
-    "ALTER TABLE users ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;",
+    Same("ALTER TABLE users ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;"),
     // 12: user groups (shared rosters, room affiliations and workgroup agents by group) and
     // vCards.
-    "CREATE TABLE user_groups (
+    Same(
+        "CREATE TABLE user_groups (
          name        TEXT PRIMARY KEY,
          description TEXT NOT NULL DEFAULT '',
          shared      INTEGER NOT NULL DEFAULT 0,
@@ -251,14 +283,18 @@ const MIGRATIONS: &[&str] = &[
          vcard       TEXT NOT NULL,
          modified_ms INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    ),
     // 13: MUC services besides the default one.
-    "CREATE TABLE muc_services (
+    Same(
+        "CREATE TABLE muc_services (
          name        TEXT PRIMARY KEY,
          description TEXT NOT NULL DEFAULT '',
          hidden      INTEGER NOT NULL DEFAULT 0
      ) WITHOUT ROWID;",
+    ),
     // 14: web sites whose users sign in with the site's tokens.
-    "CREATE TABLE sites (
+    Same(
+        "CREATE TABLE sites (
          id             TEXT PRIMARY KEY,
          name           TEXT NOT NULL,
          users_info_url TEXT NOT NULL,
@@ -270,23 +306,67 @@ const MIGRATIONS: &[&str] = &[
          created_ms     INTEGER NOT NULL,
          modified_ms    INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    ),
     // 15: SCRAM credentials per account (RFC 5803 lines), derived when a password is set.
-    "ALTER TABLE users ADD COLUMN scram TEXT NOT NULL DEFAULT '';",
+    Same("ALTER TABLE users ADD COLUMN scram TEXT NOT NULL DEFAULT '';"),
+    // 16: PostgreSQL's mailbox gets the insertion order SQLite keeps as `rowid`.
+    Each { sqlite: "", postgres: "ALTER TABLE mailbox ADD COLUMN seq BIGINT GENERATED BY DEFAULT AS IDENTITY;" },
 ];
 
-/// Applies every migration newer than the database's `user_version`, each in its own
-/// transaction.
-pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let number = index + 1;
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {number}"))?;
-        tx.commit()?;
-        tracing::info!(migration = number, "applied schema migration");
+/// The statements of a migration in PostgreSQL's dialect.
+fn postgres_text(sqlite: &str) -> String {
+    sqlite
+        .replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+        .replace("INTEGER", "BIGINT")
+        .replace("BLOB", "BYTEA")
+        .replace(" WITHOUT ROWID", "")
+}
+
+/// Applies every migration newer than the database's, all in one transaction on
+/// PostgreSQL and each in its own on SQLite.
+pub fn migrate(db: &Db) -> StoreResult<()> {
+    match db {
+        Db::Sqlite(conn) => {
+            let applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+            for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+                let number = index + 1;
+                let sql = match migration {
+                    Same(sql) | Each { sqlite: sql, .. } => sql,
+                };
+                conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {number}; COMMIT;"))
+                    .inspect_err(|_| drop(conn.execute_batch("ROLLBACK")))?;
+                tracing::info!(migration = number, "applied schema migration");
+            }
+            Ok(())
+        }
+        Db::Postgres(pg) => {
+            pg.batch_execute(
+                "BEGIN;
+                 SELECT pg_advisory_xact_lock(727001);
+                 CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);",
+            )?;
+            let outcome = (|| {
+                let applied = db.query_opt("SELECT version FROM schema_version", args![], |r| r.get::<i64>(0))?;
+                if applied.is_none() {
+                    db.execute("INSERT INTO schema_version (version) VALUES (0)", args![])?;
+                }
+                let applied = applied.unwrap_or(0) as usize;
+                for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+                    match migration {
+                        Same(sql) => pg.batch_execute(&postgres_text(sql))?,
+                        Each { postgres, .. } => pg.batch_execute(postgres)?,
+                    }
+                    tracing::info!(migration = index + 1, "applied schema migration");
+                }
+                db.execute("UPDATE schema_version SET version = ?1", args![MIGRATIONS.len() as i64])?;
+                pg.batch_execute("COMMIT")
+            })();
+            if outcome.is_err() {
+                let _ = pg.batch_execute("ROLLBACK");
+            }
+            outcome
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -295,10 +375,16 @@ mod tests {
 
     #[test]
     fn migrations_apply_once() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
-        migrate(&mut conn).unwrap();
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let db = Db::Sqlite(rusqlite::Connection::open_in_memory().unwrap());
+        migrate(&db).unwrap();
+        migrate(&db).unwrap();
+        let version = db.query_one("PRAGMA user_version", args![], |r| r.get::<i64>(0)).unwrap();
         assert_eq!(version as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn postgres_gets_its_own_type_names() {
+        let text = postgres_text("id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER, b BLOB) WITHOUT ROWID;");
+        assert_eq!(text, "id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, n BIGINT, b BYTEA);");
     }
 }

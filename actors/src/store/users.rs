@@ -1,18 +1,18 @@
 //! Accounts: the `users` and `user_properties` tables.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::db::{args, Db, Row};
 
 use super::{StoreError, StoreResult};
 use crate::clock::now_ms;
 use crate::model::records::{AccountKind, NewUser, UserRecord, UserUpdate};
 use crate::model::scram::ScramKeys;
 
-pub fn create(conn: &Connection, user: &NewUser) -> StoreResult<()> {
+pub fn create(conn: &Db, user: &NewUser) -> StoreResult<()> {
     let now = now_ms();
     let inserted = conn.execute(
         "INSERT INTO users (username, kind, password_hash, name, email, created_ms, modified_ms, scram)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) ON CONFLICT (username) DO NOTHING",
-        params![
+        args![
             user.username,
             user.kind.as_str(),
             user.password_hash,
@@ -28,7 +28,7 @@ pub fn create(conn: &Connection, user: &NewUser) -> StoreResult<()> {
     replace_properties(conn, &user.username, &user.properties)
 }
 
-pub fn update(conn: &Connection, update: &UserUpdate) -> StoreResult<()> {
+pub fn update(conn: &Db, update: &UserUpdate) -> StoreResult<()> {
     let changed = conn.execute(
         "UPDATE users SET
              password_hash = COALESCE(?2, password_hash),
@@ -37,7 +37,7 @@ pub fn update(conn: &Connection, update: &UserUpdate) -> StoreResult<()> {
              modified_ms = ?5,
              scram = COALESCE(?6, scram)
          WHERE username = ?1",
-        params![
+        args![
             update.username,
             update.password_hash,
             update.name,
@@ -55,24 +55,22 @@ pub fn update(conn: &Connection, update: &UserUpdate) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn delete(conn: &Connection, username: &str) -> StoreResult<()> {
-    if conn.execute("DELETE FROM users WHERE username = ?1", [username])? == 0 {
+pub fn delete(conn: &Db, username: &str) -> StoreResult<()> {
+    if conn.execute("DELETE FROM users WHERE username = ?1", args![username])? == 0 {
         return Err(not_found(username));
     }
     // The archive stays (it is also the other parties' history); nothing waits any more.
-    conn.execute("UPDATE messages SET pending = 0 WHERE to_user = ?1 AND pending = 1", [username])?;
+    conn.execute("UPDATE messages SET pending = 0 WHERE to_user = ?1 AND pending = 1", args![username])?;
     Ok(())
 }
 
-pub fn find(conn: &Connection, username: &str) -> StoreResult<Option<UserRecord>> {
-    let user = conn
-        .query_row(
-            "SELECT username, password_hash, name, email, created_ms, modified_ms, kind, locked, scram
+pub fn find(conn: &Db, username: &str) -> StoreResult<Option<UserRecord>> {
+    let user = conn.query_opt(
+        "SELECT username, password_hash, name, email, created_ms, modified_ms, kind, locked, scram
              FROM users WHERE username = ?1",
-            [username],
-            row_to_user,
-        )
-        .optional()?;
+        args![username],
+        row_to_user,
+    )?;
     match user {
         Some(mut user) => {
             user.properties = properties_of(conn, &user.username)?;
@@ -83,15 +81,18 @@ pub fn find(conn: &Connection, username: &str) -> StoreResult<Option<UserRecord>
 }
 
 /// Every account, by user name; `search` matches user name, name or e-mail (case-insensitive).
-pub fn list(conn: &Connection, search: Option<&str>, limit: Option<usize>) -> StoreResult<Vec<UserRecord>> {
+pub fn list(conn: &Db, search: Option<&str>, limit: Option<usize>) -> StoreResult<Vec<UserRecord>> {
     let pattern = format!("%{}%", escape_like(search.unwrap_or("")));
-    let mut stmt = conn.prepare_cached(
+    let limit = limit.map_or(i64::MAX, |l| l as i64);
+    // `lower` on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+    let mut users = conn.query_map(
         "SELECT username, password_hash, name, email, created_ms, modified_ms, kind, locked, scram FROM users
-         WHERE username LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
+         WHERE lower(username) LIKE lower(?1) ESCAPE '\\' OR lower(name) LIKE lower(?1) ESCAPE '\\'
+            OR lower(email) LIKE lower(?1) ESCAPE '\\'
          ORDER BY username LIMIT ?2",
+        args![pattern, limit],
+        row_to_user,
     )?;
-    let limit = limit.map_or(-1, |l| l as i64);
-    let mut users = stmt.query_map(params![pattern, limit], row_to_user)?.collect::<Result<Vec<_>, _>>()?;
     for user in &mut users {
         user.properties = properties_of(conn, &user.username)?;
     }
@@ -99,22 +100,21 @@ pub fn list(conn: &Connection, search: Option<&str>, limit: Option<usize>) -> St
 }
 
 /// Sets one property of a user (creating or replacing it).
-pub fn set_property(conn: &Connection, username: &str, key: &str, value: &str) -> StoreResult<()> {
-    if conn.query_row("SELECT 1 FROM users WHERE username = ?1", [username], |_| Ok(())).optional()?.is_none() {
+pub fn set_property(conn: &Db, username: &str, key: &str, value: &str) -> StoreResult<()> {
+    if conn.query_opt("SELECT 1 FROM users WHERE username = ?1", args![username], |_| Ok(()))?.is_none() {
         return Err(not_found(username));
     }
     conn.execute(
         "INSERT INTO user_properties (username, key, value) VALUES (?1, ?2, ?3)
          ON CONFLICT (username, key) DO UPDATE SET value = excluded.value",
-        params![username, key, value],
+        args![username, key, value],
     )?;
     Ok(())
 }
 
 /// Removes one property of a user; `NotFound` if it was not set.
-pub fn delete_property(conn: &Connection, username: &str, key: &str) -> StoreResult<()> {
-    let removed =
-        conn.execute("DELETE FROM user_properties WHERE username = ?1 AND key = ?2", params![username, key])?;
+pub fn delete_property(conn: &Db, username: &str, key: &str) -> StoreResult<()> {
+    let removed = conn.execute("DELETE FROM user_properties WHERE username = ?1 AND key = ?2", args![username, key])?;
     if removed == 0 {
         return Err(StoreError::NotFound(format!("user '{username}' has no property '{key}'")));
     }
@@ -122,29 +122,26 @@ pub fn delete_property(conn: &Connection, username: &str, key: &str) -> StoreRes
 }
 
 /// Every account's name and kind.
-pub fn account_names(conn: &Connection) -> StoreResult<Vec<(String, AccountKind)>> {
-    let mut stmt = conn.prepare_cached("SELECT username, kind FROM users")?;
-    let names = stmt.query_map([], |r| {
+pub fn account_names(conn: &Db) -> StoreResult<Vec<(String, AccountKind)>> {
+    let names = conn.query_map("SELECT username, kind FROM users", args![], |r| {
         let kind: String = r.get(1)?;
         Ok((r.get(0)?, AccountKind::parse(&kind).unwrap_or_default()))
     })?;
-    Ok(names.collect::<Result<Vec<_>, _>>()?)
+    Ok(names)
 }
 
 /// The account with this e-mail address (case and surrounding spaces aside); the first by
 /// user name if several share it.
-pub fn find_by_email(conn: &Connection, email: &str) -> StoreResult<Option<UserRecord>> {
+pub fn find_by_email(conn: &Db, email: &str) -> StoreResult<Option<UserRecord>> {
     let email = email.trim();
     if email.is_empty() {
         return Ok(None);
     }
-    let username: Option<String> = conn
-        .query_row(
-            "SELECT username FROM users WHERE lower(trim(email)) = lower(?1) ORDER BY username LIMIT 1",
-            [email],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let username: Option<String> = conn.query_opt(
+        "SELECT username FROM users WHERE lower(trim(email)) = lower(?1) ORDER BY username LIMIT 1",
+        args![email],
+        |r| r.get(0),
+    )?;
     match username {
         Some(name) => find(conn, &name),
         None => Ok(None),
@@ -163,23 +160,28 @@ pub fn escape_like(raw: &str) -> String {
     out
 }
 
-fn replace_properties(conn: &Connection, username: &str, properties: &[(String, String)]) -> StoreResult<()> {
-    conn.execute("DELETE FROM user_properties WHERE username = ?1", [username])?;
-    let mut stmt =
-        conn.prepare_cached("INSERT OR REPLACE INTO user_properties (username, key, value) VALUES (?1, ?2, ?3)")?;
+fn replace_properties(conn: &Db, username: &str, properties: &[(String, String)]) -> StoreResult<()> {
+    conn.execute("DELETE FROM user_properties WHERE username = ?1", args![username])?;
     for (key, value) in properties {
-        stmt.execute(params![username, key, value])?;
+        conn.execute(
+            "INSERT INTO user_properties (username, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (username, key) DO UPDATE SET value = excluded.value",
+            args![username, key, value],
+        )?;
     }
     Ok(())
 }
 
-fn properties_of(conn: &Connection, username: &str) -> StoreResult<Vec<(String, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT key, value FROM user_properties WHERE username = ?1 ORDER BY key")?;
-    let props = stmt.query_map([username], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+fn properties_of(conn: &Db, username: &str) -> StoreResult<Vec<(String, String)>> {
+    let props = conn.query_map(
+        "SELECT key, value FROM user_properties WHERE username = ?1 ORDER BY key",
+        args![username],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(props)
 }
 
-fn row_to_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
+fn row_to_user(row: &Row<'_>) -> StoreResult<UserRecord> {
     Ok(UserRecord {
         username: row.get(0)?,
         password_hash: row.get(1)?,
@@ -189,15 +191,15 @@ fn row_to_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         created_ms: row.get(4)?,
         modified_ms: row.get(5)?,
         // A kind this version does not know reads as a person's account.
-        kind: AccountKind::parse(&row.get::<_, String>(6)?).unwrap_or_default(),
+        kind: AccountKind::parse(&row.get::<String>(6)?).unwrap_or_default(),
         locked: row.get(7)?,
-        scram: ScramKeys::parse_lines(&row.get::<_, String>(8)?),
+        scram: ScramKeys::parse_lines(&row.get::<String>(8)?),
     })
 }
 
 /// Locks an account out (or lets it in again).
-pub fn set_locked(conn: &Connection, username: &str, locked: bool) -> StoreResult<()> {
-    if conn.execute("UPDATE users SET locked = ?2 WHERE username = ?1", params![username, locked])? == 0 {
+pub fn set_locked(conn: &Db, username: &str, locked: bool) -> StoreResult<()> {
+    if conn.execute("UPDATE users SET locked = ?2 WHERE username = ?1", args![username, locked])? == 0 {
         return Err(not_found(username));
     }
     Ok(())
@@ -208,34 +210,32 @@ fn not_found(username: &str) -> StoreError {
 }
 
 /// Every system property, by key.
-pub fn system_properties(conn: &Connection) -> StoreResult<Vec<(String, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT key, value FROM system_properties ORDER BY key")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+pub fn system_properties(conn: &Db) -> StoreResult<Vec<(String, String)>> {
+    let rows = conn
+        .query_map("SELECT key, value FROM system_properties ORDER BY key", args![], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows)
 }
 
 /// Sets a system property; true if it was new.
-pub fn put_system_property(conn: &Connection, key: &str, value: &str) -> StoreResult<bool> {
-    let existed =
-        conn.query_row("SELECT 1 FROM system_properties WHERE key = ?1", [key], |_| Ok(())).optional()?.is_some();
+pub fn put_system_property(conn: &Db, key: &str, value: &str) -> StoreResult<bool> {
+    let existed = conn.query_opt("SELECT 1 FROM system_properties WHERE key = ?1", args![key], |_| Ok(()))?.is_some();
     conn.execute(
         "INSERT INTO system_properties (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
+        args![key, value])?;
     Ok(!existed)
 }
 
-pub fn delete_system_property(conn: &Connection, key: &str) -> StoreResult<bool> {
-    Ok(conn.execute("DELETE FROM system_properties WHERE key = ?1", [key])? > 0)
+pub fn delete_system_property(conn: &Db, key: &str) -> StoreResult<bool> {
+    Ok(conn.execute("DELETE FROM system_properties WHERE key = ?1", args![key])? > 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
+    fn db() -> Db {
+        let conn = Db::Sqlite(rusqlite::Connection::open_in_memory().unwrap());
+        super::super::schema::migrate(&conn).unwrap();
         conn
     }
 

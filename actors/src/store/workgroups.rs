@@ -2,24 +2,25 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::db::{args, Db, Row};
 
 use super::{StoreError, StoreResult};
 use crate::model::records::{ChatRecord, WorkgroupRecord};
 
 /// Inserts a new workgroup with its members; `Conflict` if the name is taken, `NotFound`
 /// if a member has no account.
-pub fn create(conn: &Connection, workgroup: &WorkgroupRecord) -> StoreResult<()> {
+pub fn create(conn: &Db, workgroup: &WorkgroupRecord) -> StoreResult<()> {
     write(conn, workgroup, true)
 }
 
 /// Replaces a workgroup's settings and members; `NotFound` if it does not exist.
-pub fn update(conn: &Connection, workgroup: &WorkgroupRecord) -> StoreResult<()> {
+pub fn update(conn: &Db, workgroup: &WorkgroupRecord) -> StoreResult<()> {
     write(conn, workgroup, false)
 }
 
-fn write(conn: &Connection, workgroup: &WorkgroupRecord, create: bool) -> StoreResult<()> {
-    // Both statements take the same numbered values; an update keeps `created_ms` (?7).
+fn write(conn: &Db, workgroup: &WorkgroupRecord, create: bool) -> StoreResult<()> {
+    // Both statements take the same numbered values; an update keeps `created_ms` (?7, only
+    // compared with itself, so that it has a type on PostgreSQL).
     let sql = if create {
         "INSERT INTO workgroups (name, description, open, max_chats, offer_timeout_ms, request_timeout_ms,
                                  created_ms, modified_ms)
@@ -27,11 +28,11 @@ fn write(conn: &Connection, workgroup: &WorkgroupRecord, create: bool) -> StoreR
     } else {
         "UPDATE workgroups SET description = ?2, open = ?3, max_chats = ?4, offer_timeout_ms = ?5,
                                request_timeout_ms = ?6, modified_ms = ?8
-         WHERE name = ?1"
+         WHERE name = ?1 AND CAST(?7 AS BIGINT) = CAST(?7 AS BIGINT)"
     };
     let changed = conn.execute(
         sql,
-        params![
+        args![
             workgroup.name,
             workgroup.description,
             workgroup.open,
@@ -49,72 +50,73 @@ fn write(conn: &Connection, workgroup: &WorkgroupRecord, create: bool) -> StoreR
     }
 }
 
-fn write_members(conn: &Connection, workgroup: &WorkgroupRecord) -> StoreResult<()> {
-    conn.execute("DELETE FROM workgroup_members WHERE workgroup = ?1", [&workgroup.name])?;
-    let mut exists = conn.prepare_cached("SELECT 1 FROM users WHERE username = ?1")?;
-    let mut insert = conn.prepare_cached("INSERT INTO workgroup_members (workgroup, username) VALUES (?1, ?2)")?;
+fn write_members(conn: &Db, workgroup: &WorkgroupRecord) -> StoreResult<()> {
+    conn.execute("DELETE FROM workgroup_members WHERE workgroup = ?1", args![&workgroup.name])?;
     for member in &workgroup.members {
-        if exists.query_row([member], |_| Ok(())).optional()?.is_none() {
+        if conn.query_opt("SELECT 1 FROM users WHERE username = ?1", args![member], |_| Ok(()))?.is_none() {
             return Err(StoreError::NotFound(format!("member '{member}' has no account")));
         }
-        insert.execute(params![workgroup.name, member])?;
+        conn.execute(
+            "INSERT INTO workgroup_members (workgroup, username) VALUES (?1, ?2)",
+            args![workgroup.name, member],
+        )?;
     }
-    conn.execute("DELETE FROM workgroup_member_groups WHERE workgroup = ?1", [&workgroup.name])?;
-    let mut exists = conn.prepare_cached("SELECT 1 FROM user_groups WHERE name = ?1")?;
-    let mut insert =
-        conn.prepare_cached("INSERT INTO workgroup_member_groups (workgroup, group_name) VALUES (?1, ?2)")?;
+    conn.execute("DELETE FROM workgroup_member_groups WHERE workgroup = ?1", args![&workgroup.name])?;
     for group in &workgroup.member_groups {
-        if exists.query_row([group], |_| Ok(())).optional()?.is_none() {
+        if conn.query_opt("SELECT 1 FROM user_groups WHERE name = ?1", args![group], |_| Ok(()))?.is_none() {
             return Err(StoreError::NotFound(format!("group '{group}' does not exist")));
         }
-        insert.execute(params![workgroup.name, group])?;
+        conn.execute(
+            "INSERT INTO workgroup_member_groups (workgroup, group_name) VALUES (?1, ?2)",
+            args![workgroup.name, group],
+        )?;
     }
     Ok(())
 }
 
 /// Removes a workgroup and its members; resolves to false if there was none. Its chats'
 /// records and transcripts stay.
-pub fn delete(conn: &Connection, name: &str) -> StoreResult<bool> {
-    Ok(conn.execute("DELETE FROM workgroups WHERE name = ?1", [name])? > 0)
+pub fn delete(conn: &Db, name: &str) -> StoreResult<bool> {
+    Ok(conn.execute("DELETE FROM workgroups WHERE name = ?1", args![name])? > 0)
 }
 
 /// Every workgroup with its members.
-pub fn load_all(conn: &Connection) -> StoreResult<Vec<WorkgroupRecord>> {
+pub fn load_all(conn: &Db) -> StoreResult<Vec<WorkgroupRecord>> {
     let mut workgroups: BTreeMap<String, WorkgroupRecord> = BTreeMap::new();
-    let mut stmt = conn.prepare(
+    let rows = conn.query_map(
         "SELECT name, description, open, max_chats, offer_timeout_ms, request_timeout_ms, created_ms, modified_ms
          FROM workgroups",
+        args![],
+        |r| {
+            Ok(WorkgroupRecord {
+                name: r.get(0)?,
+                description: r.get(1)?,
+                members: Default::default(),
+                member_groups: Default::default(),
+                open: r.get(2)?,
+                max_chats: r.get(3)?,
+                offer_timeout_ms: r.get(4)?,
+                request_timeout_ms: r.get(5)?,
+                created_ms: r.get(6)?,
+                modified_ms: r.get(7)?,
+            })
+        },
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(WorkgroupRecord {
-            name: r.get(0)?,
-            description: r.get(1)?,
-            members: Default::default(),
-            member_groups: Default::default(),
-            open: r.get(2)?,
-            max_chats: r.get(3)?,
-            offer_timeout_ms: r.get(4)?,
-            request_timeout_ms: r.get(5)?,
-            created_ms: r.get(6)?,
-            modified_ms: r.get(7)?,
-        })
-    })?;
-    for row in rows {
-        let workgroup = row?;
+    for workgroup in rows {
         workgroups.insert(workgroup.name.clone(), workgroup);
     }
-    let mut stmt = conn.prepare("SELECT workgroup, username FROM workgroup_members")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (workgroup, username) = row?;
+    let rows = conn.query_map("SELECT workgroup, username FROM workgroup_members", args![], |r| {
+        Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+    })?;
+    for (workgroup, username) in rows {
         if let Some(record) = workgroups.get_mut(&workgroup) {
             record.members.insert(username);
         }
     }
-    let mut stmt = conn.prepare("SELECT workgroup, group_name FROM workgroup_member_groups")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (workgroup, group) = row?;
+    let rows = conn.query_map("SELECT workgroup, group_name FROM workgroup_member_groups", args![], |r| {
+        Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+    })?;
+    for (workgroup, group) in rows {
         if let Some(record) = workgroups.get_mut(&workgroup) {
             record.member_groups.insert(group);
         }
@@ -123,11 +125,11 @@ pub fn load_all(conn: &Connection) -> StoreResult<Vec<WorkgroupRecord>> {
 }
 
 /// Records a chat a workgroup set up.
-pub fn start_chat(conn: &Connection, chat: &ChatRecord) -> StoreResult<()> {
+pub fn start_chat(conn: &Db, chat: &ChatRecord) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO workgroup_chats (room, workgroup, visitor, agent, question, email, started_ms, ended_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
+        args![
             chat.room,
             chat.workgroup,
             chat.visitor,
@@ -142,24 +144,25 @@ pub fn start_chat(conn: &Connection, chat: &ChatRecord) -> StoreResult<()> {
 }
 
 /// Records when a chat's room ended.
-pub fn end_chat(conn: &Connection, room: &str, ended_ms: i64) -> StoreResult<()> {
+pub fn end_chat(conn: &Db, room: &str, ended_ms: i64) -> StoreResult<()> {
     conn.execute(
         "UPDATE workgroup_chats SET ended_ms = ?2 WHERE room = ?1 AND ended_ms IS NULL",
-        params![room, ended_ms],
+        args![room, ended_ms],
     )?;
     Ok(())
 }
 
 /// One chat, by its room.
-pub fn chat(conn: &Connection, room: &str) -> StoreResult<Option<ChatRecord>> {
-    let mut stmt = conn.prepare_cached(
+pub fn chat(conn: &Db, room: &str) -> StoreResult<Option<ChatRecord>> {
+    conn.query_opt(
         "SELECT room, workgroup, visitor, agent, question, email, started_ms, ended_ms FROM workgroup_chats
          WHERE room = ?1",
-    )?;
-    Ok(stmt.query_row([room], chat_row).optional()?)
+        args![room],
+        chat_row,
+    )
 }
 
-fn chat_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatRecord> {
+fn chat_row(r: &Row<'_>) -> StoreResult<ChatRecord> {
     Ok(ChatRecord {
         room: r.get(0)?,
         workgroup: r.get(1)?,
@@ -173,11 +176,12 @@ fn chat_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChatRecord> {
 }
 
 /// A workgroup's chats, newest first, at most `limit`.
-pub fn chats(conn: &Connection, workgroup: &str, limit: usize) -> StoreResult<Vec<ChatRecord>> {
-    let mut stmt = conn.prepare_cached(
+pub fn chats(conn: &Db, workgroup: &str, limit: usize) -> StoreResult<Vec<ChatRecord>> {
+    let rows = conn.query_map(
         "SELECT room, workgroup, visitor, agent, question, email, started_ms, ended_ms FROM workgroup_chats
          WHERE workgroup = ?1 ORDER BY started_ms DESC, room LIMIT ?2",
+        args![workgroup, limit as i64],
+        chat_row,
     )?;
-    let rows = stmt.query_map(params![workgroup, limit as i64], chat_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows)
 }
