@@ -43,6 +43,8 @@ pub enum Value<'a> {
     Int(i64),
     Text(&'a str),
     Blob(&'a [u8]),
+    /// A list of integers, for `= ANY(?N)` on PostgreSQL (SQLite has no arrays).
+    Ints(&'a [i64]),
 }
 
 /// What can be bound to a parameter.
@@ -118,6 +120,12 @@ impl<T: Param> Param for Option<T> {
     }
 }
 
+impl Param for [i64] {
+    fn value(&self) -> Value<'_> {
+        Value::Ints(self)
+    }
+}
+
 impl Param for Value<'_> {
     fn value(&self) -> Value<'_> {
         *self
@@ -139,6 +147,7 @@ impl rusqlite::ToSql for Value<'_> {
             Value::Int(i) => ValueRef::Integer(i),
             Value::Text(s) => ValueRef::Text(s.as_bytes()),
             Value::Blob(b) => ValueRef::Blob(b),
+            Value::Ints(_) => return Err(rusqlite::Error::ToSqlConversionFailure("SQLite has no arrays".into())),
         }))
     }
 }
@@ -161,6 +170,7 @@ impl postgres::types::ToSql for Value<'_> {
             },
             Value::Text(s) => s.to_sql(ty, out),
             Value::Blob(b) => b.to_sql(ty, out),
+            Value::Ints(list) => list.to_sql(ty, out),
         }
     }
 
@@ -296,10 +306,15 @@ impl PgConnection {
     }
 
     fn statement(&self, sql: &str) -> StoreResult<postgres::Statement> {
+        self.statement_as(sql, || sql.to_owned())
+    }
+
+    /// The statement cached as `sql`, prepared from `text()` (in `?N` form) the first time.
+    fn statement_as(&self, sql: &str, text: impl FnOnce() -> String) -> StoreResult<postgres::Statement> {
         if let Some(statement) = self.statements.borrow().get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.borrow_mut().prepare(&numbered_parameters(sql))?;
+        let statement = self.client.borrow_mut().prepare(&numbered_parameters(&text()))?;
         let mut statements = self.statements.borrow_mut();
         if statements.len() >= PG_STATEMENT_CACHE {
             statements.clear();
@@ -358,6 +373,44 @@ impl Db {
                 Ok(changed as usize)
             }
         }
+    }
+
+    /// Runs an `INSERT` into a table with an `id` column; the new row's id. (SQLite reads
+    /// it from the connection, cheaper than a `RETURNING` row; PostgreSQL returns it.)
+    pub fn insert(&self, sql: &'static str, params: &[&dyn Param]) -> StoreResult<i64> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                statement.execute(rusqlite::params_from_iter(params.iter().map(|p| p.value())))?;
+                Ok(conn.last_insert_rowid())
+            }
+            Db::Postgres(pg) => {
+                let statement = pg.statement_as(sql, || format!("{sql} RETURNING id"))?;
+                let values: Vec<Value<'_>> = params.iter().map(|p| p.value()).collect();
+                let row = pg.client.borrow_mut().query_one(&statement, &PgConnection::bind(&values))?;
+                Ok(i64::from_postgres(&row, 0)?)
+            }
+        }
+    }
+
+    /// Runs a statement of one parameter once for each of `each`, prepared once.
+    pub fn execute_each<P: Param>(&self, sql: &str, each: &[P]) -> StoreResult<()> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                for p in each {
+                    statement.execute([p.value()])?;
+                }
+            }
+            Db::Postgres(pg) => {
+                let statement = pg.statement(sql)?;
+                let mut client = pg.client.borrow_mut();
+                for p in each {
+                    client.execute(&statement, &[&p.value() as &(dyn postgres::types::ToSql + Sync)])?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every row of a query, each read by `read`.

@@ -1,6 +1,6 @@
 //! The message archive and the offline queue (the `messages` table).
 
-use super::db::{args, Db, Param, Row, Value};
+use super::db::{args, Db, Dialect, Param, Row, Value};
 use super::StoreResult;
 use crate::clock::now_ms;
 use crate::model::records::HistoryQuery;
@@ -12,10 +12,10 @@ pub(super) const COLUMNS: &str =
 pub fn append(conn: &Db, msg: &NewMessage, deliver_to: Option<String>) -> StoreResult<StoredMessage> {
     let stamp_ms = now_ms();
     let data = msg.data.as_ref().map(|d| d.to_string());
-    let id = conn.query_one(
+    let id = conn.insert(
         "INSERT INTO messages (stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to,
                                expires_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         args![
             stamp_ms,
             msg.kind.as_str(),
@@ -28,7 +28,6 @@ pub fn append(conn: &Db, msg: &NewMessage, deliver_to: Option<String>) -> StoreR
             deliver_to,
             msg.expires_ms,
         ],
-        |r| r.get::<i64>(0),
     )?;
     Ok(StoredMessage {
         id,
@@ -46,17 +45,24 @@ pub fn append(conn: &Db, msg: &NewMessage, deliver_to: Option<String>) -> StoreR
 }
 
 pub fn mark_delivered(conn: &Db, ids: &[i64]) -> StoreResult<()> {
-    for id in ids {
-        conn.execute("UPDATE messages SET pending = 0 WHERE id = ?1", args![id])?;
-    }
-    Ok(())
+    set_pending(conn, ids, 0)
 }
 
 pub fn mark_pending(conn: &Db, ids: &[i64]) -> StoreResult<()> {
-    for id in ids {
-        conn.execute("UPDATE messages SET pending = 1 WHERE id = ?1", args![id])?;
+    set_pending(conn, ids, 1)
+}
+
+/// One statement per id on SQLite (each a B-tree lookup, no statement to parse); one for all
+/// on PostgreSQL, where each statement is a round trip.
+fn set_pending(conn: &Db, ids: &[i64], pending: i64) -> StoreResult<()> {
+    match conn.dialect() {
+        Dialect::Sqlite if pending == 0 => conn.execute_each("UPDATE messages SET pending = 0 WHERE id = ?1", ids),
+        Dialect::Sqlite => conn.execute_each("UPDATE messages SET pending = 1 WHERE id = ?1", ids),
+        Dialect::Postgres => {
+            conn.execute("UPDATE messages SET pending = ?1 WHERE id = ANY(?2)", args![pending, ids])?;
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// What waits for `username` and has not expired, oldest first.

@@ -372,6 +372,50 @@ impl Actor for StoreWriter {
     type Context = SyncContext<Self>;
 }
 
+impl StoreWriter {
+    /// One transaction; a savepoint only around the writes that need one.
+    fn commit_on_sqlite(&self, ops: Vec<WriteOp>, completions: &mut Vec<(bool, Completion)>) -> StoreResult<()> {
+        self.db.control("BEGIN IMMEDIATE")?;
+        for op in ops {
+            let savepoint = op.atomicity == Atomicity::OwnSavepoint;
+            if savepoint {
+                self.db.control("SAVEPOINT op")?;
+            }
+            let (ok, done) = (op.run)(&self.db);
+            if savepoint {
+                if !ok {
+                    self.db.control("ROLLBACK TO op")?;
+                }
+                self.db.control("RELEASE op")?;
+            }
+            completions.push((ok, done));
+        }
+        self.db.control("COMMIT")
+    }
+
+    /// One transaction, a savepoint around every write (a failed statement aborts the
+    /// whole transaction on PostgreSQL). Ending one write's savepoint and opening the
+    /// next's is one round trip, as are `BEGIN` with the first and the last with `COMMIT`.
+    fn commit_on_postgres(&self, ops: Vec<WriteOp>, completions: &mut Vec<(bool, Completion)>) -> StoreResult<()> {
+        self.db.control("BEGIN; SAVEPOINT op")?;
+        let count = ops.len();
+        for (index, op) in ops.into_iter().enumerate() {
+            let (ok, done) = (op.run)(&self.db);
+            completions.push((ok, done));
+            let next = if index + 1 == count { "RELEASE op; COMMIT" } else { "RELEASE op; SAVEPOINT op" };
+            if ok {
+                self.db.control(next)?;
+            } else {
+                self.db.control(&format!("ROLLBACK TO op; {next}"))?;
+            }
+        }
+        if count == 0 {
+            self.db.control("RELEASE op; COMMIT")?;
+        }
+        Ok(())
+    }
+}
+
 impl Handler<CommitBatch> for StoreWriter {
     type Result = ();
 
@@ -380,29 +424,10 @@ impl Handler<CommitBatch> for StoreWriter {
         let started = std::time::Instant::now();
         let count = batch.ops.len() as u64;
         let mut completions: Vec<(bool, Completion)> = Vec::with_capacity(batch.ops.len());
-        let outcome = (|| -> Result<(), StoreError> {
-            let dialect = self.db.dialect();
-            self.db.control(match dialect {
-                Dialect::Sqlite => "BEGIN IMMEDIATE",
-                Dialect::Postgres => "BEGIN",
-            })?;
-            for op in batch.ops {
-                let savepoint = op.atomicity == Atomicity::OwnSavepoint || dialect == Dialect::Postgres;
-                if savepoint {
-                    self.db.control("SAVEPOINT op")?;
-                }
-                let (ok, done) = (op.run)(&self.db);
-                if savepoint {
-                    if !ok {
-                        self.db.control("ROLLBACK TO op")?;
-                    }
-                    self.db.control("RELEASE op")?;
-                }
-                completions.push((ok, done));
-            }
-            self.db.control("COMMIT")?;
-            Ok(())
-        })();
+        let outcome = match self.db.dialect() {
+            Dialect::Sqlite => self.commit_on_sqlite(batch.ops, &mut completions),
+            Dialect::Postgres => self.commit_on_postgres(batch.ops, &mut completions),
+        };
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "store batch failed; rolling back");
             let _ = self.db.control("ROLLBACK");

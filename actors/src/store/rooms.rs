@@ -117,11 +117,9 @@ pub fn add_service(conn: &Db, service: &MucServiceRecord) -> StoreResult<()> {
 pub fn append_message(conn: &Db, message: &NewRoomMessage) -> StoreResult<RoomMessage> {
     let stamp_ms = crate::clock::now_ms();
     let data = message.data.as_ref().map(|d| d.to_string());
-    let id = conn.query_one(
-        "INSERT INTO room_messages (room, stamp_ms, nick, from_user, body, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         RETURNING id",
+    let id = conn.insert(
+        "INSERT INTO room_messages (room, stamp_ms, nick, from_user, body, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         args![message.room, stamp_ms, message.nick, message.from_user, message.body, data],
-        |r| r.get::<i64>(0),
     )?;
     Ok(message.clone().stored(id, stamp_ms))
 }
