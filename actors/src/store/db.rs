@@ -43,8 +43,10 @@ pub enum Value<'a> {
     Int(i64),
     Text(&'a str),
     Blob(&'a [u8]),
-    /// A list of integers, for `= ANY(?N)` on PostgreSQL (SQLite has no arrays).
+    /// Lists, for `= ANY(?N)` and `unnest(…)` on PostgreSQL (SQLite has no arrays).
     Ints(&'a [i64]),
+    MaybeInts(&'a [Option<i64>]),
+    MaybeTexts(&'a [Option<&'a str>]),
 }
 
 /// What can be bound to a parameter.
@@ -147,7 +149,9 @@ impl rusqlite::ToSql for Value<'_> {
             Value::Int(i) => ValueRef::Integer(i),
             Value::Text(s) => ValueRef::Text(s.as_bytes()),
             Value::Blob(b) => ValueRef::Blob(b),
-            Value::Ints(_) => return Err(rusqlite::Error::ToSqlConversionFailure("SQLite has no arrays".into())),
+            Value::Ints(_) | Value::MaybeInts(_) | Value::MaybeTexts(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure("SQLite has no arrays".into()))
+            }
         }))
     }
 }
@@ -171,6 +175,8 @@ impl postgres::types::ToSql for Value<'_> {
             Value::Text(s) => s.to_sql(ty, out),
             Value::Blob(b) => b.to_sql(ty, out),
             Value::Ints(list) => list.to_sql(ty, out),
+            Value::MaybeInts(list) => list.to_sql(ty, out),
+            Value::MaybeTexts(list) => list.to_sql(ty, out),
         }
     }
 

@@ -313,8 +313,7 @@ impl MessageStorage for Store {
         deliver_to: Option<String>,
         after_commit: AfterCommit<Arc<StoredMessage>>,
     ) -> StoreFuture<Arc<StoredMessage>> {
-        let work = move |c: &Db| messages::append(c, &message, deliver_to).map(Arc::new);
-        named("message", self.write_statement_then(work, after_commit))
+        named("message", self.append_then(message, deliver_to, after_commit))
     }
 
     fn mark_delivered(&self, ids: Vec<i64>) {

@@ -1,7 +1,7 @@
 //! The message archive and the offline queue (the `messages` table).
 
 use super::db::{args, Db, Dialect, Param, Row, Value};
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 use crate::clock::now_ms;
 use crate::model::records::HistoryQuery;
 use crate::model::{MessageKind, NewMessage, StoredMessage};
@@ -29,7 +29,70 @@ pub fn append(conn: &Db, msg: &NewMessage, deliver_to: Option<String>) -> StoreR
             msg.expires_ms,
         ],
     )?;
-    Ok(StoredMessage {
+    Ok(stored(msg, id, stamp_ms, deliver_to))
+}
+
+/// Appends several messages in one statement (PostgreSQL: `unnest` over one array per
+/// column), their ids in the order given; on SQLite, one by one.
+pub fn append_all(conn: &Db, msgs: &[(&NewMessage, Option<&str>)]) -> StoreResult<Vec<StoredMessage>> {
+    if conn.dialect() == Dialect::Sqlite {
+        return msgs.iter().map(|(msg, deliver_to)| append(conn, msg, deliver_to.map(str::to_owned))).collect();
+    }
+    let stamp_ms = now_ms();
+    let data: Vec<Option<String>> = msgs.iter().map(|(m, _)| m.data.as_ref().map(|d| d.to_string())).collect();
+    let column = |f: &dyn Fn(&NewMessage) -> Option<&str>| msgs.iter().map(|(m, _)| f(m)).collect::<Vec<_>>();
+    let stamps = vec![stamp_ms; msgs.len()];
+    let kinds = column(&|m| Some(m.kind.as_str()));
+    let from_users = column(&|m| Some(m.from.user.as_str()));
+    let from_resources = column(&|m| m.from.resource.as_deref());
+    let to_users = column(&|m| Some(m.to.user.as_str()));
+    let to_resources = column(&|m| m.to.resource.as_deref());
+    let bodies = column(&|m| Some(m.body.as_str()));
+    let data_texts: Vec<Option<&str>> = data.iter().map(|d| d.as_deref()).collect();
+    let deliver_tos: Vec<Option<&str>> = msgs.iter().map(|(_, d)| *d).collect();
+    let expiries: Vec<Option<i64>> = msgs.iter().map(|(m, _)| m.expires_ms).collect();
+    // Ids are drawn in the order the rows are inserted, which is the arrays' order.
+    let mut ids = conn.query_map(
+        "INSERT INTO messages (stamp_ms, kind, from_user, from_resource, to_user, to_resource, body, data, deliver_to,
+                               expires_ms)
+         SELECT * FROM unnest(?1::BIGINT[], ?2::TEXT[], ?3::TEXT[], ?4::TEXT[], ?5::TEXT[], ?6::TEXT[], ?7::TEXT[],
+                              ?8::TEXT[], ?9::TEXT[], ?10::BIGINT[])
+         RETURNING id",
+        args![
+            Value::Ints(&stamps),
+            Value::MaybeTexts(&kinds),
+            Value::MaybeTexts(&from_users),
+            Value::MaybeTexts(&from_resources),
+            Value::MaybeTexts(&to_users),
+            Value::MaybeTexts(&to_resources),
+            Value::MaybeTexts(&bodies),
+            Value::MaybeTexts(&data_texts),
+            Value::MaybeTexts(&deliver_tos),
+            Value::MaybeInts(&expiries),
+        ],
+        |r| r.get::<i64>(0),
+    )?;
+    ids.sort_unstable();
+    if ids.len() != msgs.len() {
+        return Err(StoreError::database("message", RowCount { expected: msgs.len(), got: ids.len() }));
+    }
+    Ok(msgs
+        .iter()
+        .zip(ids)
+        .map(|((msg, deliver_to), id)| stored(msg, id, stamp_ms, deliver_to.map(str::to_owned)))
+        .collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{expected} messages were appended as {got} rows")]
+struct RowCount {
+    expected: usize,
+    got: usize,
+}
+
+/// The stored form of a message just inserted.
+fn stored(msg: &NewMessage, id: i64, stamp_ms: i64, deliver_to: Option<String>) -> StoredMessage {
+    StoredMessage {
         id,
         stamp_ms,
         kind: msg.kind,
@@ -41,7 +104,7 @@ pub fn append(conn: &Db, msg: &NewMessage, deliver_to: Option<String>) -> StoreR
         data: msg.data.clone(),
         deliver_to,
         expires_ms: msg.expires_ms,
-    })
+    }
 }
 
 pub fn mark_delivered(conn: &Db, ids: &[i64]) -> StoreResult<()> {

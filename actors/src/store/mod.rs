@@ -42,6 +42,9 @@ use tokio::sync::oneshot;
 
 use db::{Db, Dialect};
 
+use crate::model::{NewMessage, StoredMessage};
+use crate::storage::AfterCommit;
+
 pub use crate::model::records::{HistoryQuery, NewUser, UserRecord, UserUpdate};
 
 pub use crate::storage::{StoreError, StoreResult};
@@ -183,19 +186,24 @@ impl Store {
         H: FnOnce(&T) + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-        let run: WriteWork = Box::new(move |conn| match work(conn) {
-            Ok(value) => {
-                let done: Completion = Box::new(move |outcome| {
-                    let _ = tx.send(outcome.map(|()| {
-                        after_commit(&value);
-                        value
-                    }));
-                });
-                (true, done)
-            }
-            Err(e) => (false, Box::new(move |_| drop(tx.send(Err(e))))),
-        });
-        self.batcher.do_send(Write { op: WriteOp { atomicity, run } });
+        let settle = settle_with(tx, after_commit);
+        let run: WriteWork = Box::new(move |conn| settle(work(conn)));
+        self.batcher.do_send(Write { op: WriteOp::Work { atomicity, run } });
+        async move { rx.await.unwrap_or(Err(StoreError::Unavailable)) }
+    }
+
+    /// Appends a 1:1 message in the next write transaction, as [`Store::write_then`] does;
+    /// appends that share a batch are one statement on PostgreSQL.
+    fn append_then(
+        &self,
+        message: NewMessage,
+        deliver_to: Option<String>,
+        after_commit: AfterCommit<Arc<StoredMessage>>,
+    ) -> impl Future<Output = StoreResult<Arc<StoredMessage>>> + 'static {
+        let (tx, rx) = oneshot::channel::<StoreResult<Arc<StoredMessage>>>();
+        let settle = settle_with(tx, after_commit);
+        let settle: SettleAppend = Box::new(move |stored| settle(stored.map(Arc::new)));
+        self.batcher.do_send(Write { op: WriteOp::Append(Box::new(AppendOp { message, deliver_to, settle })) });
         async move { rx.await.unwrap_or(Err(StoreError::Unavailable)) }
     }
 
@@ -255,10 +263,49 @@ enum Atomicity {
     SingleStatement,
 }
 
+/// What a write's work returns to the writer: whether it succeeded, and what to do when the
+/// commit is known (answer the caller, after the write's `after_commit` hook).
+fn settle_with<T: Send + 'static>(
+    tx: oneshot::Sender<StoreResult<T>>,
+    after_commit: impl FnOnce(&T) + Send + 'static,
+) -> impl FnOnce(StoreResult<T>) -> (bool, Completion) + Send + 'static {
+    move |result| match result {
+        Ok(value) => {
+            let done: Completion = Box::new(move |outcome| {
+                let _ = tx.send(outcome.map(|()| {
+                    after_commit(&value);
+                    value
+                }));
+            });
+            (true, done)
+        }
+        Err(e) => (false, Box::new(move |_| drop(tx.send(Err(e))))),
+    }
+}
+
 /// One write of a batch.
-struct WriteOp {
-    atomicity: Atomicity,
-    run: WriteWork,
+enum WriteOp {
+    /// Work of its own.
+    Work { atomicity: Atomicity, run: WriteWork },
+    /// A 1:1 message: the batch's consecutive ones are one statement on PostgreSQL.
+    Append(Box<AppendOp>),
+}
+
+/// Given the stored message (or why it was not), what to do once the commit is known.
+type SettleAppend = Box<dyn FnOnce(StoreResult<StoredMessage>) -> (bool, Completion) + Send>;
+
+/// A message waiting to be appended.
+struct AppendOp {
+    message: NewMessage,
+    deliver_to: Option<String>,
+    settle: SettleAppend,
+}
+
+impl AppendOp {
+    /// Appends it alone.
+    fn run(self, db: &Db) -> (bool, Completion) {
+        (self.settle)(messages::append(db, &self.message, self.deliver_to))
+    }
 }
 
 /// A write for the batcher. Sent by [`Store`]; no reply (the op carries its own channel).
@@ -352,7 +399,7 @@ fn mark_delivered_op(ids: Vec<i64>) -> WriteOp {
             }
         }
     });
-    WriteOp { atomicity: Atomicity::SingleStatement, run }
+    WriteOp::Work { atomicity: Atomicity::SingleStatement, run }
 }
 
 /// A batch of writes for one transaction. Sent by the batcher; replies when committed.
@@ -377,11 +424,19 @@ impl StoreWriter {
     fn commit_on_sqlite(&self, ops: Vec<WriteOp>, completions: &mut Vec<(bool, Completion)>) -> StoreResult<()> {
         self.db.control("BEGIN IMMEDIATE")?;
         for op in ops {
-            let savepoint = op.atomicity == Atomicity::OwnSavepoint;
+            let (atomicity, run) = match op {
+                WriteOp::Work { atomicity, run } => (atomicity, run),
+                // One statement: SQLite undoes it by itself if it fails.
+                WriteOp::Append(append) => {
+                    completions.push(append.run(&self.db));
+                    continue;
+                }
+            };
+            let savepoint = atomicity == Atomicity::OwnSavepoint;
             if savepoint {
                 self.db.control("SAVEPOINT op")?;
             }
-            let (ok, done) = (op.run)(&self.db);
+            let (ok, done) = run(&self.db);
             if savepoint {
                 if !ok {
                     self.db.control("ROLLBACK TO op")?;
@@ -394,19 +449,29 @@ impl StoreWriter {
     }
 
     /// One transaction, a savepoint around every write (a failed statement aborts the
-    /// whole transaction on PostgreSQL). Ending one write's savepoint and opening the
-    /// next's is one round trip, as are `BEGIN` with the first and the last with `COMMIT`.
+    /// whole transaction on PostgreSQL), and around each run of consecutive appends, which
+    /// are one statement. Ending one savepoint and opening the next is one round trip, as
+    /// are `BEGIN` with the first and the last with `COMMIT`.
     fn commit_on_postgres(&self, ops: Vec<WriteOp>, completions: &mut Vec<(bool, Completion)>) -> StoreResult<()> {
+        let mut units: Vec<Unit> = Vec::with_capacity(ops.len());
+        for op in ops {
+            match (op, units.last_mut()) {
+                (WriteOp::Append(append), Some(Unit::Appends(run))) => run.push(*append),
+                (WriteOp::Append(append), _) => units.push(Unit::Appends(vec![*append])),
+                (WriteOp::Work { run, .. }, _) => units.push(Unit::Work(run)),
+            }
+        }
         self.db.control("BEGIN; SAVEPOINT op")?;
-        let count = ops.len();
-        for (index, op) in ops.into_iter().enumerate() {
-            let (ok, done) = (op.run)(&self.db);
-            completions.push((ok, done));
+        let count = units.len();
+        for (index, unit) in units.into_iter().enumerate() {
             let next = if index + 1 == count { "RELEASE op; COMMIT" } else { "RELEASE op; SAVEPOINT op" };
-            if ok {
-                self.db.control(next)?;
-            } else {
-                self.db.control(&format!("ROLLBACK TO op; {next}"))?;
+            match unit {
+                Unit::Work(run) => {
+                    let (ok, done) = run(&self.db);
+                    completions.push((ok, done));
+                    self.end_savepoint(ok, next)?;
+                }
+                Unit::Appends(run) => self.append_run_on_postgres(run, next, completions)?,
             }
         }
         if count == 0 {
@@ -414,6 +479,54 @@ impl StoreWriter {
         }
         Ok(())
     }
+
+    /// Appends consecutive messages in one statement; if that fails, each alone in a
+    /// savepoint of its own, so that only the failing one is refused.
+    fn append_run_on_postgres(
+        &self,
+        run: Vec<AppendOp>,
+        next: &str,
+        completions: &mut Vec<(bool, Completion)>,
+    ) -> StoreResult<()> {
+        if run.len() > 1 {
+            let pairs: Vec<(&NewMessage, Option<&str>)> =
+                run.iter().map(|a| (&a.message, a.deliver_to.as_deref())).collect();
+            match messages::append_all(&self.db, &pairs) {
+                Ok(stored) => {
+                    for (append, stored) in run.into_iter().zip(stored) {
+                        completions.push((append.settle)(Ok(stored)));
+                    }
+                    return self.db.control(next);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, messages = run.len(), "appending together failed; appending one by one");
+                    self.db.control("ROLLBACK TO op")?;
+                }
+            }
+        }
+        let last = run.len().saturating_sub(1);
+        for (index, append) in run.into_iter().enumerate() {
+            let (ok, done) = append.run(&self.db);
+            completions.push((ok, done));
+            self.end_savepoint(ok, if index == last { next } else { "RELEASE op; SAVEPOINT op" })?;
+        }
+        Ok(())
+    }
+
+    /// Ends the current write's savepoint (undoing it when it failed) with `next`.
+    fn end_savepoint(&self, ok: bool, next: &str) -> StoreResult<()> {
+        if ok {
+            self.db.control(next)
+        } else {
+            self.db.control(&format!("ROLLBACK TO op; {next}"))
+        }
+    }
+}
+
+/// What the PostgreSQL writer runs in one savepoint.
+enum Unit {
+    Work(WriteWork),
+    Appends(Vec<AppendOp>),
 }
 
 impl Handler<CommitBatch> for StoreWriter {
@@ -551,6 +664,40 @@ mod tests {
             let pending = store.pending_for("bob".into()).await.unwrap();
             let ids: Vec<i64> = pending.iter().map(|m| m.id).collect();
             assert_eq!(ids, vec![before.unwrap().id, after.unwrap().id], "{engine}: both appends around it committed");
+        }
+    }
+
+    #[actix_rt::test]
+    async fn appends_issued_together_keep_their_order_and_a_refused_one_only_refuses_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        for (engine, store) in engines(&dir) {
+            let fed: Arc<Mutex<Vec<i64>>> = Arc::default();
+            let appends: Vec<_> = (0..100)
+                .map(|i| {
+                    let mut m = message(i);
+                    if i == 50 {
+                        // PostgreSQL's text holds no NUL: this one is refused there.
+                        m.body = "a\0b".into();
+                    }
+                    let fed = fed.clone();
+                    store.append_message(m, Some(format!("r{i}")), Box::new(move |m| fed.lock().unwrap().push(m.id)))
+                })
+                .collect();
+            let results = futures_util::future::join_all(appends).await;
+            let refused = results.iter().filter(|r| r.is_err()).count();
+            assert_eq!(refused, usize::from(engine == "postgres"), "{engine}: {:?}", results[50]);
+            let stored: Vec<_> = results.into_iter().flatten().collect();
+            assert!(stored.windows(2).all(|w| w[0].id < w[1].id), "{engine}: ids follow call order");
+            assert_eq!(*fed.lock().unwrap(), stored.iter().map(|m| m.id).collect::<Vec<_>>(), "{engine}");
+            let pending = store.pending_for("bob".into()).await.unwrap();
+            assert_eq!(pending.len(), stored.len(), "{engine}: every acknowledged append is stored");
+            for (kept, read) in stored.iter().zip(&pending) {
+                assert_eq!(
+                    (kept.id, &kept.body, &kept.deliver_to),
+                    (read.id, &read.body, &read.deliver_to),
+                    "{engine}"
+                );
+            }
         }
     }
 
