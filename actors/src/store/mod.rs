@@ -101,8 +101,7 @@ impl Store {
 
     /// Connects to a PostgreSQL database (`postgres://user:password@host:port/name`),
     /// applies migrations and starts the store's actors, one connection per thread. Must be
-    /// called from inside a running actix system, and not on a thread that runs a Tokio
-    /// runtime's tasks' own blocking work (the connections are made here, synchronously).
+    /// called from inside a running actix system; it blocks until the migrations are done.
     pub fn open_postgres(url: &str, options: StoreOptions) -> StoreResult<Store> {
         let url = url.to_owned();
         Store::start(move || postgres::connect(&url), options)
