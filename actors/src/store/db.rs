@@ -296,8 +296,10 @@ pub enum Db {
     Postgres(Box<PgConnection>),
 }
 
-/// A PostgreSQL connection and the statements it has prepared, by their SQL.
+/// A PostgreSQL connection and the statements it has prepared, by their SQL; made again
+/// when the server closed it (a restart, a terminated backend), between transactions.
 pub struct PgConnection {
+    config: postgres::Config,
     client: RefCell<postgres::Client>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
 }
@@ -307,8 +309,21 @@ pub struct PgConnection {
 const PG_STATEMENT_CACHE: usize = 512;
 
 impl PgConnection {
-    pub fn new(client: postgres::Client) -> PgConnection {
-        PgConnection { client: RefCell::new(client), statements: RefCell::default() }
+    pub fn new(config: postgres::Config, client: postgres::Client) -> PgConnection {
+        PgConnection { config, client: RefCell::new(client), statements: RefCell::default() }
+    }
+
+    /// Connects again if the server closed the connection. Only between transactions: a
+    /// transaction that lost its connection is gone, and its writes are reported failed.
+    fn reconnect_if_closed(&self) -> StoreResult<()> {
+        if !self.client.borrow().is_closed() {
+            return Ok(());
+        }
+        let client = self.config.connect(postgres::NoTls)?;
+        *self.client.borrow_mut() = client;
+        self.statements.borrow_mut().clear();
+        tracing::warn!("the PostgreSQL connection was closed; connected again");
+        Ok(())
     }
 
     fn statement(&self, sql: &str) -> StoreResult<postgres::Statement> {
@@ -358,6 +373,15 @@ pub fn numbered_parameters(sql: &str) -> String {
 }
 
 impl Db {
+    /// Before a transaction or a read: a PostgreSQL connection the server closed is made
+    /// again (SQLite's file is always there).
+    pub fn ready(&self) -> StoreResult<()> {
+        match self {
+            Db::Sqlite(_) => Ok(()),
+            Db::Postgres(pg) => pg.reconnect_if_closed(),
+        }
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self {
             Db::Sqlite(_) => Dialect::Sqlite,

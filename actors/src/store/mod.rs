@@ -536,10 +536,11 @@ impl Handler<CommitBatch> for StoreWriter {
         let started = std::time::Instant::now();
         let count = batch.ops.len() as u64;
         let mut completions: Vec<(bool, Completion)> = Vec::with_capacity(batch.ops.len());
-        let outcome = match self.db.dialect() {
+        // Without a connection no write runs: each caller hears the store is unavailable.
+        let outcome = self.db.ready().and_then(|()| match self.db.dialect() {
             Dialect::Sqlite => self.commit_on_sqlite(batch.ops, &mut completions),
             Dialect::Postgres => self.commit_on_postgres(batch.ops, &mut completions),
-        };
+        });
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "store batch failed; rolling back");
             let _ = self.db.control("ROLLBACK");
@@ -580,6 +581,7 @@ impl<T: Send + 'static> Handler<Read<T>> for StoreReader {
     type Result = StoreResult<T>;
 
     fn handle(&mut self, msg: Read<T>, _: &mut SyncContext<Self>) -> StoreResult<T> {
+        self.db.ready()?;
         (msg.work)(&self.db)
     }
 }
@@ -698,6 +700,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[actix_rt::test]
+    async fn a_postgresql_connection_the_server_closed_is_made_again() {
+        let url = TestPostgres::shared().database();
+        let store = Store::open_postgres(&url, StoreOptions::default()).unwrap();
+        store.create_user(user("ann")).await.unwrap();
+        // The server ends every other session on the database (as a restart would).
+        let killer = url.clone();
+        std::thread::spawn(move || {
+            let db = postgres::connect(&killer).unwrap();
+            db.query_map(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                db::args![],
+                |_| Ok(()),
+            )
+            .unwrap();
+        })
+        .join()
+        .unwrap();
+        // The first calls may find the connections gone; then the store works again.
+        let mut written = false;
+        for name in ["bob", "carl", "dan", "eve"] {
+            written |= store.create_user(user(name)).await.is_ok();
+            let _ = store.find_user("ann".into()).await;
+        }
+        assert!(written, "a write succeeded after the connections were closed");
+        assert!(store.find_user("ann".into()).await.unwrap().is_some(), "reads work again");
+        store.append_message(message(1), None, Box::new(|_| {})).await.unwrap();
     }
 
     #[actix_rt::test]

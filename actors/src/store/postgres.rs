@@ -11,7 +11,7 @@ use super::{StoreError, StoreResult};
 pub fn connect(url: &str) -> StoreResult<Db> {
     let config: postgres::Config = url.parse().map_err(|e| StoreError::database("the PostgreSQL URL", e))?;
     let client = config.connect(postgres::NoTls).map_err(|e| StoreError::database("the PostgreSQL connection", e))?;
-    Ok(Db::Postgres(Box::new(PgConnection::new(client))))
+    Ok(Db::Postgres(Box::new(PgConnection::new(config, client))))
 }
 
 /// Runs `work` on a thread of its own and waits for it: how a connection made at start-up
