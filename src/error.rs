@@ -186,7 +186,7 @@ impl From<StoreError> for ApiError {
                 StoreError::Unavailable => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailableException",
-                    "the store is shutting down",
+                    "the store is unavailable (shutting down, or its database cannot be reached)",
                 ),
             }
         };

@@ -37,7 +37,7 @@ pub enum StoreError {
         #[source]
         source: DatabaseFailure,
     },
-    #[error("the store is shut down")]
+    #[error("the store is unavailable (shutting down, or its database cannot be reached)")]
     Unavailable,
 }
 
