@@ -63,7 +63,7 @@ macro_rules! int_params {
         }
     )*};
 }
-int_params!(i64, i32, u32, u8);
+int_params!(i64, u32);
 
 impl Param for usize {
     fn value(&self) -> Value<'_> {
@@ -96,12 +96,6 @@ impl Param for [u8] {
 }
 
 impl Param for Vec<u8> {
-    fn value(&self) -> Value<'_> {
-        Value::Blob(self)
-    }
-}
-
-impl<const N: usize> Param for [u8; N] {
     fn value(&self) -> Value<'_> {
         Value::Blob(self)
     }
@@ -272,7 +266,7 @@ macro_rules! narrow_columns {
         }
     )*};
 }
-narrow_columns!(u32, i32, u8);
+narrow_columns!(u32);
 
 /// One row of a result.
 pub enum Row<'r> {

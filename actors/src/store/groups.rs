@@ -38,7 +38,7 @@ pub fn update(conn: &Db, group: &GroupRecord) -> StoreResult<()> {
 fn write_people(conn: &Db, group: &GroupRecord) -> StoreResult<()> {
     conn.execute("DELETE FROM group_members WHERE group_name = ?1", args![&group.name])?;
     for person in group.people() {
-        if conn.query_opt("SELECT 1 FROM users WHERE username = ?1", args![&person], |_| Ok(()))?.is_none() {
+        if !conn.exists("SELECT 1 FROM users WHERE username = ?1", args![&person])? {
             return Err(StoreError::NotFound(format!("user '{person}' does not exist")));
         }
         conn.execute(
@@ -104,10 +104,10 @@ fn load(conn: &Db, only: Option<&str>) -> StoreResult<Vec<GroupRecord>> {
 /// Makes `username` a member (`Some(false)`), an admin (`Some(true)`) or no longer one of
 /// the group (`None`); false if nothing changed. `NotFound` for no such group or user.
 pub fn set_membership(conn: &Db, group: &str, username: &str, admin: Option<bool>) -> StoreResult<bool> {
-    if conn.query_opt("SELECT 1 FROM user_groups WHERE name = ?1", args![group], |_| Ok(()))?.is_none() {
+    if !conn.exists("SELECT 1 FROM user_groups WHERE name = ?1", args![group])? {
         return Err(StoreError::NotFound(format!("group '{group}' does not exist")));
     }
-    if conn.query_opt("SELECT 1 FROM users WHERE username = ?1", args![username], |_| Ok(()))?.is_none() {
+    if !conn.exists("SELECT 1 FROM users WHERE username = ?1", args![username])? {
         return Err(StoreError::NotFound(format!("user '{username}' does not exist")));
     }
     let changed = match admin {
@@ -163,7 +163,7 @@ pub fn vcard(conn: &Db, username: &str) -> StoreResult<Option<String>> {
 /// Writes (`Some`) or removes a user's vCard; false if there was nothing to remove.
 /// `NotFound` for no such user.
 pub fn put_vcard(conn: &Db, username: &str, vcard: Option<&str>) -> StoreResult<bool> {
-    if conn.query_opt("SELECT 1 FROM users WHERE username = ?1", args![username], |_| Ok(()))?.is_none() {
+    if !conn.exists("SELECT 1 FROM users WHERE username = ?1", args![username])? {
         return Err(StoreError::NotFound(format!("user '{username}' does not exist")));
     }
     let changed = match vcard {

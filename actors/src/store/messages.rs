@@ -119,8 +119,14 @@ pub fn mark_pending(conn: &Db, ids: &[i64]) -> StoreResult<()> {
 /// on PostgreSQL, where each statement is a round trip.
 fn set_pending(conn: &Db, ids: &[i64], pending: i64) -> StoreResult<()> {
     match conn.dialect() {
-        Dialect::Sqlite if pending == 0 => conn.execute_each("UPDATE messages SET pending = 0 WHERE id = ?1", ids),
-        Dialect::Sqlite => conn.execute_each("UPDATE messages SET pending = 1 WHERE id = ?1", ids),
+        Dialect::Sqlite => conn.execute_each(
+            if pending == 0 {
+                "UPDATE messages SET pending = 0 WHERE id = ?1"
+            } else {
+                "UPDATE messages SET pending = 1 WHERE id = ?1"
+            },
+            ids,
+        ),
         Dialect::Postgres => {
             conn.execute("UPDATE messages SET pending = ?1 WHERE id = ANY(?2)", args![pending, ids])?;
             Ok(())

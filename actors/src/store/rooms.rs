@@ -45,7 +45,7 @@ fn write_affiliations(conn: &Db, room: &RoomRecord) -> StoreResult<()> {
     }
     conn.execute("DELETE FROM room_group_affiliations WHERE room = ?1", args![&room.name])?;
     for (group, affiliation) in &room.group_affiliations {
-        if conn.query_opt("SELECT 1 FROM user_groups WHERE name = ?1", args![group], |_| Ok(()))?.is_none() {
+        if !conn.exists("SELECT 1 FROM user_groups WHERE name = ?1", args![group])? {
             return Err(StoreError::NotFound(format!("group '{group}' does not exist")));
         }
         conn.execute(

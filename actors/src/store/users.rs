@@ -101,7 +101,7 @@ pub fn list(conn: &Db, search: Option<&str>, limit: Option<usize>) -> StoreResul
 
 /// Sets one property of a user (creating or replacing it).
 pub fn set_property(conn: &Db, username: &str, key: &str, value: &str) -> StoreResult<()> {
-    if conn.query_opt("SELECT 1 FROM users WHERE username = ?1", args![username], |_| Ok(()))?.is_none() {
+    if !conn.exists("SELECT 1 FROM users WHERE username = ?1", args![username])? {
         return Err(not_found(username));
     }
     conn.execute(
@@ -218,7 +218,7 @@ pub fn system_properties(conn: &Db) -> StoreResult<Vec<(String, String)>> {
 
 /// Sets a system property; true if it was new.
 pub fn put_system_property(conn: &Db, key: &str, value: &str) -> StoreResult<bool> {
-    let existed = conn.query_opt("SELECT 1 FROM system_properties WHERE key = ?1", args![key], |_| Ok(()))?.is_some();
+    let existed = conn.exists("SELECT 1 FROM system_properties WHERE key = ?1", args![key])?;
     conn.execute(
         "INSERT INTO system_properties (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         args![key, value])?;

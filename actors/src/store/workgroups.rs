@@ -53,7 +53,7 @@ fn write(conn: &Db, workgroup: &WorkgroupRecord, create: bool) -> StoreResult<()
 fn write_members(conn: &Db, workgroup: &WorkgroupRecord) -> StoreResult<()> {
     conn.execute("DELETE FROM workgroup_members WHERE workgroup = ?1", args![&workgroup.name])?;
     for member in &workgroup.members {
-        if conn.query_opt("SELECT 1 FROM users WHERE username = ?1", args![member], |_| Ok(()))?.is_none() {
+        if !conn.exists("SELECT 1 FROM users WHERE username = ?1", args![member])? {
             return Err(StoreError::NotFound(format!("member '{member}' has no account")));
         }
         conn.execute(
@@ -63,7 +63,7 @@ fn write_members(conn: &Db, workgroup: &WorkgroupRecord) -> StoreResult<()> {
     }
     conn.execute("DELETE FROM workgroup_member_groups WHERE workgroup = ?1", args![&workgroup.name])?;
     for group in &workgroup.member_groups {
-        if conn.query_opt("SELECT 1 FROM user_groups WHERE name = ?1", args![group], |_| Ok(()))?.is_none() {
+        if !conn.exists("SELECT 1 FROM user_groups WHERE name = ?1", args![group])? {
             return Err(StoreError::NotFound(format!("group '{group}' does not exist")));
         }
         conn.execute(
