@@ -61,6 +61,8 @@ pub enum BuildError {
     Tls(String),
     #[error("cannot start the HTTP server: {0}")]
     Server(std::io::Error),
+    #[error("cannot join the cluster: {0}")]
+    Cluster(#[from] crate::cluster::LinkError),
 }
 
 /// A built, not yet running, server.
@@ -171,6 +173,11 @@ impl Application {
             router_stats.clone(),
         )
         .start();
+        // In a cluster, the router joins its peers before any account changes.
+        let cluster = match config.cluster.enabled() {
+            true => Some(crate::cluster::start(&config, router.clone()).await?),
+            false => None,
+        };
         let muc = Arc::new(muc);
         let fastpath_options = FastpathOptions {
             domain: config.server.domain.clone(),
@@ -268,6 +275,7 @@ impl Application {
             users_info,
             auth,
             passwords,
+            cluster,
         });
         let auth_data = web::Data::from(state.auth.clone());
         let router_data = web::Data::new(state.router.clone());

@@ -643,7 +643,7 @@ mod tests {
         );
         let summary = WorkgroupEvent::QueueSummary {
             workgroup: workgroup(),
-            status: "open",
+            status: "open".into(),
             user_count: 1,
             average_wait_secs: 5,
             oldest_entry_ms: Some(0),

@@ -35,6 +35,7 @@ pub struct Config {
     pub ozeki: OzekiConfig,
     pub apps: AppsConfig,
     pub sites: SitesConfig,
+    pub cluster: ClusterConfig,
     pub log: LogConfig,
 }
 
@@ -346,6 +347,48 @@ impl Default for SitesConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// The NATS server nodes route through, `nats://host:port` (empty: one node, no cluster).
+    pub nats_url: String,
+    /// This node's name, unique in the cluster (empty: the host name).
+    pub node: String,
+    /// The cluster's name, the prefix of its NATS subjects, so that clusters may share a NATS
+    /// server (empty: the domain).
+    pub name: String,
+    pub heartbeat_secs: f64,
+    /// A peer not heard for this long is dead: its stations are gone.
+    pub lease_secs: f64,
+    /// How long a node waits for its peers' answers (the admin session list).
+    pub ask_timeout_secs: f64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            nats_url: String::new(),
+            node: String::new(),
+            name: String::new(),
+            heartbeat_secs: 1.0,
+            lease_secs: 5.0,
+            ask_timeout_secs: 2.0,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Whether this node is one of a cluster.
+    pub fn enabled(&self) -> bool {
+        !self.nats_url.trim().is_empty()
+    }
+}
+
+/// A name that can be one NATS subject token: letters, digits, `-` and `_`.
+fn subject_token(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub level: String,
 }
@@ -435,6 +478,36 @@ impl Config {
                 "muc.service must be a plain subdomain label, e.g. \"conference\"".into(),
             ));
         }
+        if self.cluster.enabled() {
+            if self.store.backend != "postgres" {
+                return Err(ConfigError::Invalid(
+                    "cluster.nats_url needs store.backend = \"postgres\": the nodes of a cluster share one database"
+                        .into(),
+                ));
+            }
+            if !self.cluster.nats_url.trim().starts_with("nats://") {
+                return Err(ConfigError::Invalid("cluster.nats_url must be nats://host:port".into()));
+            }
+            for (key, name) in [("cluster.node", self.cluster_node()), ("cluster.name", self.cluster_name())] {
+                if !subject_token(&name) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{key} '{name}' must be 1 to 64 letters, digits, '-' or '_'"
+                    )));
+                }
+            }
+            let (heartbeat, lease) = (self.cluster.heartbeat_secs, self.cluster.lease_secs);
+            let ask = self.cluster.ask_timeout_secs;
+            if !(heartbeat.is_finite() && heartbeat > 0.0 && lease.is_finite() && lease >= 2.0 * heartbeat) {
+                return Err(ConfigError::Invalid(
+                    "cluster.heartbeat_secs must be positive and cluster.lease_secs at least twice it".into(),
+                ));
+            }
+            if !(ask.is_finite() && ask > 0.0) {
+                return Err(ConfigError::Invalid(
+                    "cluster.ask_timeout_secs must be a positive number of seconds".into(),
+                ));
+            }
+        }
         if self.history.default_limit == 0 || self.history.default_limit > self.history.max_limit {
             return Err(ConfigError::Invalid("history.default_limit must be between 1 and history.max_limit".into()));
         }
@@ -453,6 +526,24 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.server.data_dir.join(&self.store.file)
+    }
+
+    /// This node's name in its cluster: `cluster.node`, or the host name.
+    pub fn cluster_node(&self) -> String {
+        match self.cluster.node.trim() {
+            "" => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().replace('.', "-"))
+                .unwrap_or_else(|_| "node".into()),
+            node => node.to_owned(),
+        }
+    }
+
+    /// The cluster's name: `cluster.name`, or the domain with `-` for its dots.
+    pub fn cluster_name(&self) -> String {
+        match self.cluster.name.trim() {
+            "" => self.server.domain.replace('.', "-"),
+            name => name.to_owned(),
+        }
     }
 }
 
@@ -532,7 +623,7 @@ fn apply_env(
 }
 
 /// A database URL with the password, if any, left out: `postgres://user:***@host/db`.
-fn without_password(url: &str) -> String {
+pub(crate) fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
     match rest.rsplit_once('@') {
         Some((user_info, host)) => {

@@ -19,6 +19,7 @@
 //!   the requests they make of the core for a caller.
 //! - [`auth`]: Basic, bearer tokens, visitor tokens, the admin check and the `Caller` and
 //!   `CallerStation` extractors; [`secrets`]: first-start secrets.
+//! - [`cluster`]: the cluster link: the router's relays to and from its peers over NATS.
 //! - [`binding`]: where a live connection is attached, and how it detaches.
 //! - [`error`]: API errors mapped to status and JSON in one place.
 //! - [`outbox`]: the byte budget that bounds what a slow client can make the server hold.
@@ -33,6 +34,7 @@ pub mod auth;
 pub mod binding;
 pub mod chatapi;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod error;
 #[cfg(test)]

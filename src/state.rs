@@ -63,6 +63,8 @@ pub struct AppState {
     pub users_info: Arc<UsersInfo>,
     pub auth: Arc<Authenticator>,
     pub passwords: Addr<PasswordWorker>,
+    /// The cluster link's state, when this node is one of a cluster.
+    pub cluster: Option<Arc<crate::cluster::ClusterStatus>>,
 }
 
 impl AppState {

@@ -12,6 +12,8 @@ mod admin;
 mod apps;
 #[path = "api/chat.rs"]
 mod chat;
+#[path = "api/cluster.rs"]
+mod cluster;
 #[path = "api/contacts.rs"]
 mod contacts;
 #[path = "api/delivery.rs"]

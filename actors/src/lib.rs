@@ -11,6 +11,8 @@
 //!   writer; `store::memory` for tests.
 //! - [`router`]: `Router`, the registry of users, streams and stations and the first hop:
 //!   its tables (`Directory`, `StationTable`) as plain data, its handlers by concern.
+//! - [`cluster`]: several nodes of one domain: the typed relays between their routers and
+//!   the directory of live peers and the users they hold.
 //! - [`route_error`]: `RouteError`, the router's and sessions' refusals with their
 //!   RFC 6120 conditions.
 //! - [`user_session`]: `UserSession`, one per online user: delivery and offline flush.
@@ -37,6 +39,7 @@ pub mod accounts;
 pub mod apps;
 pub mod archive;
 pub mod clock;
+pub mod cluster;
 pub mod conversations;
 pub mod fastpath;
 pub mod groups;

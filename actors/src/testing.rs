@@ -1,7 +1,8 @@
 //! Test support shared by the core's tests and the black-box suite (feature `testing`): a
 //! PostgreSQL server of the tests' own, started on first use from the machine's binaries
 //! (`initdb`, `postgres`) on a free loopback port with a temporary data directory, with a
-//! fresh database per test.
+//! fresh database per test; and NATS servers ([`TestNats`]), one per test that needs one,
+//! which the test may stop and start again.
 //!
 //! One server serves every test of a test binary; it is stopped when the binary exits (it
 //! gets SIGINT when the thread that started it, which never ends, goes with the process).
@@ -130,6 +131,92 @@ impl TestPostgres {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// A NATS server of one test's own (`nats-server` on a free loopback port), killed when
+/// dropped.
+pub struct TestNats {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+/// What the tests say when NATS is not there.
+const NATS_MISSING: &str = "nats-server was not found: install it (Debian: `apt-get install nats-server`) \
+    or set SWITCHBOARD_TEST_NATS_SERVER to its path";
+
+impl TestNats {
+    /// A running server. Panics, saying what is missing, when the machine has no nats-server.
+    pub fn start() -> TestNats {
+        for _ in 0..5 {
+            let port = free_port().unwrap_or_else(|e| panic!("the tests' NATS: {e}"));
+            let mut server = TestNats { port, child: None };
+            if server.launch().is_ok() {
+                return server;
+            }
+        }
+        panic!("the tests' NATS server did not start")
+    }
+
+    /// `nats://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (an outage); `resume` starts it again on the same port.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again after `kill`.
+    pub fn resume(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.launch().is_err() {
+            assert!(Instant::now() < deadline, "the tests' NATS server did not start again on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn launch(&mut self) -> Result<(), ()> {
+        let binary = std::env::var_os("SWITCHBOARD_TEST_NATS_SERVER")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let paths = std::env::var_os("PATH").unwrap_or_default();
+                std::env::split_paths(&paths)
+                    .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+                    .map(|dir| dir.join("nats-server"))
+                    .find(|path| path.is_file())
+            })
+            .unwrap_or_else(|| panic!("{NATS_MISSING}"));
+        let mut child = run_as(None, Command::new(binary))
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(drop)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestNats {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

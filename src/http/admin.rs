@@ -260,13 +260,15 @@ pub async fn delete_user(
 }
 
 /// A station as the REST API plugin's session entity shows it (plus Switchboard's own
-/// `loginStream`, `connections` and `doors`).
+/// `loginStream`, `connections`, `doors` and, in a cluster, the `nodeName` of a station on
+/// another node).
 fn session_json(s: &switchboard_actors::router::SessionInfo, domain: &str) -> serde_json::Value {
     json!({
         "sessionId": format!("{}@{}/{}", s.username, domain, s.resource),
         "username": s.username,
         "resource": s.resource,
-        "node": "Local",
+        "node": if s.node.is_some() { "Remote" } else { "Local" },
+        "nodeName": s.node,
         "sessionStatus": "Authenticated",
         "presenceStatus": if s.connections > 0 { "Online" } else { "Offline" },
         "presenceMessage": "",

@@ -2,7 +2,8 @@
 //!
 //! Live stations and connections by door, users online, rooms, workgroups, messages routed
 //! and stored, the store's batches, writes and commit time (mean batch size and commit
-//! latency follow from them), and the process's resident memory.
+//! latency follow from them), and the process's resident memory. On a node of a cluster,
+//! the cluster link's state and relays too, and every sample carries a `node` label.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -10,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use actix_web::{web, HttpResponse};
 use switchboard_actors::fastpath::registry::ListWorkgroups;
 use switchboard_actors::muc::conference::AllRooms;
-use switchboard_actors::router::TakeCensus;
+use switchboard_actors::router::{TakeCensus, ViewCluster};
 
 use crate::auth::Admin;
 use crate::error::ApiError;
@@ -30,6 +31,27 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
     for (labels, value) in samples {
         let _ = writeln!(out, "{name}{labels} {value}");
     }
+}
+
+/// Every sample of `text` with `name="value"` first among its labels.
+fn with_label(text: &str, name: &str, value: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    for line in text.lines() {
+        match line.find([' ', '{']) {
+            Some(at) if !line.starts_with('#') => {
+                let (metric, rest) = line.split_at(at);
+                let _ = match rest.strip_prefix('{') {
+                    Some(labels) => writeln!(out, "{metric}{{{name}=\"{value}\",{labels}"),
+                    None => writeln!(out, "{metric}{{{name}=\"{value}\"}}{rest}"),
+                };
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 fn one(value: u64) -> Vec<(String, u64)> {
@@ -157,5 +179,41 @@ pub async fn metrics(_: Admin, state: web::Data<AppState>) -> Result<HttpRespons
         "Resident memory of the process.",
         &one(resident_bytes()),
     );
+    if let Some(link) = &state.cluster {
+        let view = state.router.send(ViewCluster).await?;
+        let peers = view.map_or(0, |v| v.peers.len() as u64);
+        metric(&mut out, "switchboard_cluster_peers", "gauge", "Live peers of this node.", &one(peers));
+        let connected = u64::from(link.connected.load(Relaxed));
+        metric(&mut out, "switchboard_cluster_connected", "gauge", "1 while NATS is in reach.", &one(connected));
+        let relays = [
+            ("sent", router.relays_sent.load(Relaxed)),
+            ("received", router.relays_received.load(Relaxed)),
+            ("dropped", link.relays_dropped.load(Relaxed)),
+            ("undecodable", link.relays_undecodable.load(Relaxed)),
+        ];
+        let samples: Vec<_> = relays.iter().map(|(what, n)| (format!("{{what=\"{what}\"}}"), *n)).collect();
+        metric(
+            &mut out,
+            "switchboard_cluster_relays_total",
+            "counter",
+            "Relays to and from peers (one per peer): sent, received, dropped while NATS was out of reach, and received but undecodable.",
+            &samples,
+        );
+        out = with_label(&out, "node", &link.node);
+    }
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_label_goes_first_on_every_sample_and_nowhere_else() {
+        let text = "# HELP a A.\n# TYPE a gauge\na 3\nb{door=\"sse\"} 4\n";
+        assert_eq!(
+            with_label(text, "node", "n1"),
+            "# HELP a A.\n# TYPE a gauge\na{node=\"n1\"} 3\nb{node=\"n1\",door=\"sse\"} 4\n"
+        );
+    }
 }

@@ -8,11 +8,12 @@
 //! core stopped answering is not alive. No system property needs a restart, and there are no
 //! plugins or cluster to wait for, so those checks pass once the server answers.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
-use switchboard_actors::router::ListSessions;
+use switchboard_actors::router::{TakeCensus, ViewCluster};
 
 use serde::Deserialize;
 
@@ -123,7 +124,7 @@ fn answer(check: &str, passed: bool, detail: &str) -> HttpResponse {
 
 /// Whether the router and the store each answer within the wait.
 async fn core_answers(state: &AppState) -> Result<(), String> {
-    match tokio::time::timeout(LIVENESS_WAIT, state.router.send(ListSessions)).await {
+    match tokio::time::timeout(LIVENESS_WAIT, state.router.send(TakeCensus)).await {
         Ok(Ok(_)) => {}
         Ok(Err(_)) => return Err("the router has stopped".into()),
         Err(_) => return Err(format!("the router did not answer within {LIVENESS_WAIT:?}")),
@@ -148,15 +149,46 @@ pub async fn liveness_properties(_: Admin) -> HttpResponse {
     answer("properties", true, "no system property change needs a restart")
 }
 
-/// `GET /system/readiness[/…]`: the server has started (it answers) and has no cluster or
-/// plugins to wait for; `readiness` also checks that the core answers.
+/// `GET /system/readiness/cluster`: passes on a node of no cluster, and on a node connected
+/// to NATS (naming its live peers); fails, saying since when, while NATS is out of reach
+/// (the node serves its local users meanwhile).
+async fn cluster_readiness(state: &AppState) -> HttpResponse {
+    let Some(link) = &state.cluster else {
+        return answer("cluster", true, "clustering is not enabled");
+    };
+    let view = state.router.send(ViewCluster).await.ok().flatten();
+    let peers = view.map(|v| v.peers).unwrap_or_default();
+    let since = switchboard_actors::clock::format_stamp(link.since_ms.load(Relaxed));
+    let (passed, detail) = if link.connected.load(Relaxed) {
+        let peers = if peers.is_empty() { "none".to_owned() } else { peers.join(", ") };
+        (true, format!("node {} connected to NATS at {} since {since}; live peers: {peers}", link.node, link.nats))
+    } else {
+        let error = link.last_error.lock().expect("the error slot").clone();
+        let error = error.map(|e| format!(" (last error: {e})")).unwrap_or_default();
+        (
+            false,
+            format!(
+                "node {} cannot reach NATS at {} since {since}{error}; serving its local users only",
+                link.node, link.nats
+            ),
+        )
+    };
+    let mut response = answer("cluster", passed, &detail);
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&link.node) {
+        response.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-switchboard-node"), value);
+    }
+    response
+}
+
+/// `GET /system/readiness[/…]`: the server has started (it answers) and has no plugins to
+/// wait for; `readiness` also checks that the core answers, `cluster` the cluster link.
 pub async fn readiness(_: Admin, state: web::Data<AppState>, check: &'static str) -> HttpResponse {
     match check {
         "readiness" => match core_answers(&state).await {
             Ok(()) => answer(check, true, "started; listeners open; no cluster or plugins to wait for"),
             Err(why) => answer(check, false, &why),
         },
-        "cluster" => answer(check, true, "clustering is not enabled"),
+        "cluster" => cluster_readiness(&state).await,
         "plugins" => answer(check, true, "there are no plugins to start"),
         _ => answer(check, true, "started and accepting connections"),
     }

@@ -342,7 +342,7 @@ fn workgroup_stanza(event: &WorkgroupEvent, hosts: &Hosts) -> Option<Element> {
             let notify = Element::new("notify-queue", ns::WORKGROUP)
                 .text_child("count", ns::WORKGROUP, user_count.to_string())
                 .text_child("time", ns::WORKGROUP, average_wait_secs.to_string())
-                .text_child("status", ns::WORKGROUP, *status);
+                .text_child("status", ns::WORKGROUP, status.as_ref());
             Some(Element::new("presence", ns::CLIENT).attr("from", workgroup_at(workgroup)).child(notify))
         }
     }
@@ -555,7 +555,7 @@ mod tests {
         assert_eq!(xml(Payload::Workgroup(ended)), "", "a chat's end has no stanza of its own");
         let summary = WorkgroupEvent::QueueSummary {
             workgroup: "sales".into(),
-            status: "ready",
+            status: "ready".into(),
             user_count: 0,
             average_wait_secs: 0,
             oldest_entry_ms: None,

@@ -299,7 +299,7 @@ impl Workgroup {
         let waiting = self.machine.waiting();
         let summary = Event::new(Payload::Workgroup(WorkgroupEvent::QueueSummary {
             workgroup: self.name(),
-            status: self.status(),
+            status: self.status().into(),
             user_count: waiting.len(),
             average_wait_secs: self.machine.average_wait_secs(),
             oldest_entry_ms: waiting.first().map(|w| w.joined_ms),

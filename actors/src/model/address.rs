@@ -46,7 +46,7 @@ impl Hosts {
 }
 
 /// Who an event is from or to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq, Hash)]
 pub enum Address {
     /// The server itself: `domain`.
     Server,

@@ -18,7 +18,7 @@ use super::records::{
 };
 
 /// A stanza error condition (RFC 6120 §8.3.3) that a refusal carries to the sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Copy, PartialEq, Eq)]
 pub enum Condition {
     BadRequest,
     Conflict,
@@ -71,7 +71,7 @@ impl Condition {
 }
 
 /// An occupant's presence in a room (XEP-0045 §7.2).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct OccupantPresence {
     pub room: String,
     pub nick: String,
@@ -91,7 +91,7 @@ pub struct OccupantPresence {
 }
 
 /// An invitation into a room (XEP-0045 §7.8.2).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Invitation {
     pub room: String,
     pub inviter: Address,
@@ -103,7 +103,7 @@ pub struct Invitation {
 }
 
 /// The workgroup side of an agent's invitation: which request it answers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct WorkgroupInvitation {
     pub workgroup: String,
     pub user_id: String,
@@ -111,7 +111,7 @@ pub struct WorkgroupInvitation {
 }
 
 /// What a workgroup tells its agents and visitors (Fastpath).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub enum WorkgroupEvent {
     /// To an agent: a visitor's request is offered.
     Offer { workgroup: String, offer_id: String, user_id: String, metadata: RequestMetadata, timeout_secs: i64 },
@@ -128,7 +128,7 @@ pub enum WorkgroupEvent {
     /// To agents: the queue's summary.
     QueueSummary {
         workgroup: String,
-        status: &'static str,
+        status: std::borrow::Cow<'static, str>,
         user_count: usize,
         average_wait_secs: i64,
         oldest_entry_ms: Option<i64>,
@@ -136,7 +136,7 @@ pub enum WorkgroupEvent {
 }
 
 /// Which way the message of a [`Payload::Copy`] went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Copy, PartialEq, Eq)]
 pub enum CopyDirection {
     /// The user sent it, from another station.
     Sent,
@@ -145,7 +145,7 @@ pub enum CopyDirection {
 }
 
 /// The typed content of an event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub enum Payload {
     /// A stored 1:1 message; `delayed` when it is delivered late, from the offline store or a
     /// replay (XEP-0203).
@@ -196,7 +196,7 @@ pub enum Payload {
 }
 
 /// The doors' cache slots: each door renders an event at most once into its slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Copy, PartialEq, Eq)]
 pub enum RenderSlot {
     /// The event's JSON object alone (shared by the JSON doors).
     Json = 0,

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::jid::Jid;
 
 /// The `type` of a message stanza (RFC 6121 §5.2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Copy, PartialEq, Eq)]
 pub enum MessageKind {
     Chat,
     Normal,
@@ -52,7 +52,7 @@ pub struct NewMessage {
 }
 
 /// A message as committed to the store; `id` orders all messages and is the event id.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct StoredMessage {
     pub id: i64,
     pub stamp_ms: i64,
@@ -70,7 +70,7 @@ pub struct StoredMessage {
 }
 
 /// A room message as archived.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct RoomMessage {
     pub id: i64,
     pub room: String,
@@ -107,7 +107,7 @@ impl NewRoomMessage {
 }
 
 /// A chat state (XEP-0085): live only, never archived or stored offline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Copy, PartialEq, Eq)]
 pub enum ChatState {
     Active,
     Composing,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::scram::ScramKeys;
 
 /// What an account is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Copy, PartialEq, Eq, Default)]
 pub enum AccountKind {
     /// A person, on any door.
     #[default]
@@ -95,7 +95,7 @@ pub struct UserRecord {
 /// A page of a room's archive: its messages stamped at or after `start_ms` (and at or
 /// before `end_ms`), older than message `before` or newer than message `after`. The newest
 /// `limit` of them, or with `after` the oldest `limit`; oldest first either way.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct RoomHistoryQuery {
     pub room: String,
     pub start_ms: i64,
@@ -106,7 +106,7 @@ pub struct RoomHistoryQuery {
 }
 
 /// A history search (`GET /restapi/v1/chat/{username}/messages`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct HistoryQuery {
     /// Whose history: messages this user sent or received.
     pub username: String,
@@ -124,7 +124,7 @@ pub struct HistoryQuery {
 }
 
 /// What a station says about itself (`show`, RFC 6121 §4.7.2.1, plus ofchat's `offline`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Copy, PartialEq, Eq, Default)]
 pub enum Show {
     #[default]
     Available,
@@ -186,14 +186,14 @@ impl Show {
 }
 
 /// A user's visible presence: `None` is unavailable.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Availability {
     pub show: Show,
     pub status: Option<String>,
 }
 
 /// The subscription state of one side of a pair (RFC 6121 §2.1.2.5), coded as ofchat does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Copy, PartialEq, Eq, Default)]
 pub enum Subscription {
     #[default]
     None,
@@ -269,7 +269,7 @@ impl Subscription {
 }
 
 /// One side of a pair: what `owner` knows about `contact`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RosterItem {
     pub owner: String,
     pub contact: String,
@@ -312,14 +312,14 @@ impl RosterItem {
 }
 
 /// A subscription-type presence (RFC 6121 §3) to show to `to`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Notice {
     pub kind: NoticeKind,
     pub from: String,
     pub to: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
     Subscribe,
     Subscribed,
@@ -339,7 +339,7 @@ impl NoticeKind {
 }
 
 /// One side's row before and after a change (`None`: no row).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RowChange {
     pub owner: String,
     pub contact: String,
@@ -362,7 +362,7 @@ impl RowChange {
 }
 
 /// The outcome of one change: both rows and the notices to deliver after the commit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Transition {
     pub owner_side: RowChange,
     pub contact_side: RowChange,
@@ -370,7 +370,7 @@ pub struct Transition {
 }
 
 /// A user's standing in a room (XEP-0045 §5.2), kept across visits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Serialize, Deserialize, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Affiliation {
     Owner,
     Admin,
@@ -425,7 +425,7 @@ impl Affiliation {
 pub type AffiliationLists = Vec<(Affiliation, Vec<String>)>;
 
 /// An occupant's role for this visit (XEP-0045 §5.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Copy, PartialEq, Eq)]
 pub enum Role {
     Moderator,
     Participant,
@@ -522,7 +522,7 @@ impl Default for RoomConfig {
 }
 
 /// A MUC service the admin added (the REST API plugin's `MUCServiceEntity`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MucServiceRecord {
     pub name: String,
     pub description: String,
@@ -530,7 +530,7 @@ pub struct MucServiceRecord {
 }
 
 /// A room as stored: its name, config and affiliations.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RoomRecord {
     pub name: String,
     pub config: RoomConfig,
@@ -577,7 +577,7 @@ impl RoomRecord {
 }
 
 /// A workgroup's stored settings and agents.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WorkgroupRecord {
     pub name: String,
     pub description: String,
@@ -595,7 +595,7 @@ pub struct WorkgroupRecord {
 }
 
 /// One chat a workgroup set up: its room, who met there, and when.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChatRecord {
     pub room: String,
     pub workgroup: String,
@@ -612,7 +612,7 @@ pub struct ChatRecord {
 pub type RequestMetadata = BTreeMap<String, String>;
 
 /// Why a visitor left the queue without a chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Copy, PartialEq, Eq)]
 pub enum DepartReason {
     AgentNotFound,
     DepartureRequested,
@@ -628,7 +628,7 @@ impl DepartReason {
 }
 
 /// Why an offer was taken back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Copy, PartialEq, Eq)]
 pub enum RevokeReason {
     TimedOut,
     UserCanceled,

@@ -14,9 +14,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::cluster::ClusterMembership;
 use super::directory::Directory;
 use super::stations::StationTable;
 use crate::clock::now_ms;
+use crate::cluster::protocol::RelayedPresence;
+use crate::cluster::Relay;
 use crate::jid::Jid;
 use crate::model::records::AccountKind;
 use crate::model::{Address, Condition, Event, Payload};
@@ -48,6 +51,9 @@ pub struct RouterStats {
     pub users_online: AtomicU64,
     pub stations: AtomicU64,
     pub connections: AtomicU64,
+    /// Relays sent to and received from cluster peers (one per peer).
+    pub relays_sent: AtomicU64,
+    pub relays_received: AtomicU64,
 }
 
 /// A watched user's availability: online (any station), and available to chat (its
@@ -91,6 +97,8 @@ pub struct Router {
     pub(super) conversation_watched: std::collections::HashSet<String>,
     /// Told when a message to an app queued a webhook delivery.
     pub(super) app_outbox: Option<Recipient<DeliveriesQueued>>,
+    /// This node's cluster, once it joined one.
+    pub(super) cluster: Option<ClusterMembership>,
 }
 
 impl Router {
@@ -116,6 +124,7 @@ impl Router {
             conversation_feed: None,
             conversation_watched: Default::default(),
             app_outbox: None,
+            cluster: None,
         }
     }
 
@@ -147,6 +156,7 @@ impl Router {
             session.do_send(OpenStation { resource: resource.clone() });
         }
         self.stats.stations.fetch_add(1, Relaxed);
+        self.announce(username);
         resource
     }
 
@@ -162,6 +172,7 @@ impl Router {
             self.notify_watchers(username);
             self.stats.users_online.fetch_sub(1, Relaxed);
         }
+        self.announce(username);
     }
 
     pub(super) fn close_all(&mut self, username: &str, reason: &str) -> usize {
@@ -172,14 +183,22 @@ impl Router {
         resources.len()
     }
 
-    /// A user's availability as its watchers see it.
-    pub(super) fn status_of(&self, username: &str) -> UserStatus {
+    /// Whether `username` has a station on this node, and whether its visible presence here
+    /// is available to chat.
+    pub(super) fn local_status(&self, username: &str) -> (bool, bool) {
         let user = self.stations.user(username);
         let show = user.and_then(|u| u.presence.as_ref()).and_then(|p| p.availability.as_ref()).map(|a| a.show);
+        (user.is_some(), matches!(show, Some(Show::Available | Show::Chat)))
+    }
+
+    /// A user's availability as its watchers see it, over every node of the cluster.
+    pub(super) fn status_of(&self, username: &str) -> UserStatus {
+        let (here, available_here) = self.local_status(username);
+        let (there, available_there) = self.remote_status(username);
         UserStatus {
             username: username.to_owned(),
-            online: user.is_some(),
-            available_to_chat: matches!(show, Some(Show::Available | Show::Chat)),
+            online: here || there,
+            available_to_chat: available_here || available_there,
         }
     }
 
@@ -219,14 +238,23 @@ impl Router {
         error
     }
 
-    /// Pushes a presence to each online user in `to`, unless a block stands between them.
+    /// Pushes a presence to each online user in `to`, unless a block stands between them:
+    /// here, and once to each peer that holds some of them.
     pub(super) fn fan_out_presence(&self, update: &Arc<PresenceUpdate>, to: &[String]) {
-        for name in to {
-            if self.directory.blocked_either(&update.from_user, name) {
-                continue;
-            }
+        let allowed = || to.iter().filter(|name| !self.directory.blocked_either(&update.from_user, name));
+        for name in allowed() {
             if let Some(session) = self.stations.session(name) {
                 session.do_send(IncomingPresence { update: update.clone(), resource: None });
+            }
+        }
+        if let Some(cluster) = &self.cluster {
+            let by_node = cluster.peers.group_by_node(allowed());
+            if !by_node.is_empty() {
+                let relayed = RelayedPresence::of(update);
+                for (node, users) in by_node {
+                    let relay = Relay::Presence { update: relayed.clone(), to: users, resource: None };
+                    self.relay_to(vec![node], relay);
+                }
             }
         }
     }

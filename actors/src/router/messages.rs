@@ -9,11 +9,12 @@ use actix::prelude::*;
 
 use super::hub::{ConversationMoved, DeliveriesQueued, Router};
 use crate::clock::now_ms;
+use crate::cluster::Relay;
 use crate::jid::{Jid, Username};
 use crate::model::{Address, ChatState, Event, MessageKind, NewMessage, Payload, StoredMessage};
 use crate::random::random_hex;
 use crate::route_error::RouteError;
-use crate::user_session::{DeliverLive, DeliverMessage, DeliverSentCopy};
+use crate::user_session::DeliverLive;
 
 /// Store and route a message. Sent by every door; replies once the message is committed.
 #[derive(Message)]
@@ -117,8 +118,9 @@ impl Router {
         }
         // RFC 6121 §8.5.3.2.1: a full address whose resource is not a station of the user is
         // treated as the bare address.
-        let deliver_to =
-            message.to.resource.clone().filter(|res| self.stations.user(to_user).is_some_and(|u| u.has_station(res)));
+        let deliver_to = message.to.resource.clone().filter(|res| {
+            self.stations.user(to_user).is_some_and(|u| u.has_station(res)) || self.remote_station(to_user, res)
+        });
         if let Some(res) = &message.from.resource {
             self.touch(message.from.user.as_str(), res);
         }
@@ -162,29 +164,23 @@ impl Handler<MessageCommitted> for Router {
 
     fn handle(&mut self, msg: MessageCommitted, _: &mut Context<Self>) {
         self.stats.messages_stored.fetch_add(1, Relaxed);
-        if let Some(feed) = &self.conversation_feed {
-            let m = &msg.message;
-            for (owner, peer) in [(&m.from_user, &m.to_user), (&m.to_user, &m.from_user)] {
-                if self.conversation_watched.contains(owner) {
-                    feed.do_send(ConversationMoved { owner: owner.clone(), peer: peer.clone(), id: m.id });
-                }
-            }
-        }
         let m = &msg.message;
-        // The sender's other stations get a copy (XEP-0280 sent copies); most senders have
-        // one station, and then no copy is made.
-        if m.from_user != m.to_user {
-            if let Some(sender) = self.stations.user(&m.from_user) {
-                let others = sender.station_count() - usize::from(m.from_resource.is_some());
-                if others > 0 {
-                    sender.session.do_send(DeliverSentCopy { message: m.clone() });
+        self.deliver_committed_here(m, false);
+        // The peers that hold the recipient, or the sender (for its other stations' copies).
+        if self.cluster.is_some() {
+            let mut nodes = self.holders_of(&m.to_user);
+            if m.from_user != m.to_user {
+                for node in self.holders_of(&m.from_user) {
+                    if !nodes.contains(&node) {
+                        nodes.push(node);
+                    }
                 }
             }
+            if !nodes.is_empty() {
+                self.relay_to(nodes, Relay::Committed { message: StoredMessage::clone(m) });
+            }
         }
-        if let Some(session) = self.stations.session(&msg.message.to_user) {
-            session.do_send(DeliverMessage { message: msg.message });
-        }
-        // Otherwise the recipient is offline: the message stays pending in the store.
+        // A recipient held nowhere is offline: the message stays pending in the store.
     }
 }
 
@@ -202,7 +198,9 @@ impl Handler<WatchConversations> for Router {
 
     fn handle(&mut self, msg: WatchConversations, _: &mut Context<Self>) {
         self.conversation_feed = Some(msg.feed);
-        self.conversation_watched.insert(msg.username);
+        if self.conversation_watched.insert(msg.username.clone()) {
+            self.announce(&msg.username);
+        }
     }
 }
 
@@ -223,18 +221,11 @@ impl Handler<SendChatState> for Router {
         self.check_live_event(&msg.from, &msg.to)?;
         let to_user = msg.to.user.as_str();
         let id = self.live_id("state");
-        let Some(user) = self.stations.user(to_user) else {
-            return Ok(()); // Offline: a chat state is not worth keeping.
-        };
-        // As for messages, a resource that is no station of the user means the bare address.
-        let resource = msg.to.resource.clone().filter(|r| user.has_station(r));
-        let event = Event::new(Payload::ChatState {
-            id,
-            from: Address::from(&msg.from),
-            to: Address::from(&msg.to),
-            state: msg.state,
-        });
-        user.session.do_send(DeliverLive { event, resource });
+        // Offline, nothing is sent: a chat state is not worth keeping. As for messages, a
+        // resource that is no station of the user means the bare address.
+        let payload =
+            Payload::ChatState { id, from: Address::from(&msg.from), to: Address::from(&msg.to), state: msg.state };
+        self.deliver_live_everywhere(to_user, msg.to.resource.clone(), payload);
         Ok(())
     }
 }
@@ -256,16 +247,14 @@ impl Handler<SendDisplayed> for Router {
         self.check_live_event(&msg.from, &msg.to)?;
         let to_user = msg.to.user.as_str();
         let id = self.live_id("displayed");
-        let Some(user) = self.stations.user(to_user) else {
-            return Ok(()); // Offline: the report is kept by the door that took it.
-        };
-        let event = Event::new(Payload::Displayed {
+        // Offline, the report is kept by the door that took it.
+        let payload = Payload::Displayed {
             id,
             from: Address::from(&msg.from),
             to: Address::from(&msg.to),
             message_ids: msg.message_ids,
-        });
-        user.session.do_send(DeliverLive { event, resource: None });
+        };
+        self.deliver_live_everywhere(to_user, None, payload);
         Ok(())
     }
 }
@@ -284,11 +273,14 @@ impl Handler<Broadcast> for Router {
     fn handle(&mut self, msg: Broadcast, _: &mut Context<Self>) -> usize {
         let id = self.live_id("headline");
         // One event; every session and station shares the same Arc.
-        let event = Event::new(Payload::Headline { id, body: msg.body, stamp_ms: now_ms() });
+        let payload = Payload::Headline { id, body: msg.body, stamp_ms: now_ms() };
+        self.relay_to_peers(|| Relay::LiveToAll { payload: payload.clone() });
+        let event = Event::new(payload);
         for (_, user) in self.stations.users() {
             user.session.do_send(DeliverLive { event: event.clone(), resource: None });
         }
-        self.stations.online_count()
+        let elsewhere = self.cluster.as_ref().map_or(0, |c| c.peers.users_online());
+        self.stations.online_count() + elsewhere
     }
 }
 
@@ -307,9 +299,38 @@ impl Handler<DeliverToUser> for Router {
 
     fn handle(&mut self, msg: DeliverToUser, _: &mut Context<Self>) -> Self::Result {
         self.directory.require(&msg.username)?;
-        if let Some(session) = self.stations.session(&msg.username) {
-            session.do_send(DeliverLive { event: msg.event, resource: None });
-        }
+        self.relay_to_holders(&msg.username, || Relay::Live {
+            user: msg.username.clone(),
+            resource: None,
+            payload: msg.event.payload.clone(),
+        });
+        self.deliver_live_here(&msg.username, None, msg.event);
         Ok(())
+    }
+}
+
+impl Router {
+    /// A live-only event for `user`'s stations, here and on the peers that hold it: to
+    /// station `resource` on the node that holds it, or, when it is no station of the user,
+    /// to every station.
+    fn deliver_live_everywhere(&self, user: &str, resource: Option<String>, payload: Payload) {
+        let here = self.stations.user(user);
+        let held_here = |r: &String| here.is_some_and(|u| u.has_station(r));
+        let resource = resource.filter(|r| held_here(r) || self.remote_station(user, r));
+        let nodes: Vec<String> = match (&resource, &self.cluster) {
+            (_, None) => Vec::new(),
+            (None, Some(c)) => c.peers.nodes_of(user).map(str::to_owned).collect(),
+            (Some(r), Some(c)) => {
+                let holders = c.peers.holders(user).iter();
+                holders.filter(|(_, h)| h.resources.contains(r)).map(|(node, _)| node.clone()).collect()
+            }
+        };
+        if !nodes.is_empty() {
+            let relay = Relay::Live { user: user.to_owned(), resource: resource.clone(), payload: payload.clone() };
+            self.relay_to(nodes, relay);
+        }
+        if here.is_some() && resource.as_ref().is_none_or(held_here) {
+            self.deliver_live_here(user, resource, Event::new(payload));
+        }
     }
 }

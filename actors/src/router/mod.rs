@@ -13,8 +13,10 @@
 //! - [`hub`]: the `Router` actor over both tables, and the helpers its handlers share.
 //! - [`streams`], [`messages`], [`presence`], [`roster`], [`admin`]: the handlers, by
 //!   concern.
+//! - [`cluster`]: joining a cluster, peer leases, and what peers relay.
 
 pub mod admin;
+pub mod cluster;
 pub mod directory;
 pub mod hub;
 pub mod messages;
@@ -27,6 +29,7 @@ pub mod streams;
 mod tests;
 
 pub use admin::{AppKnown, AttachAppOutbox, Kick, ListSessions, TakeCensus, UserAdded, UserRemoved};
+pub use cluster::{ClusterView, JoinCluster, LinkRestored, ViewCluster};
 pub use hub::{ConversationMoved, CoreConfig, DeliveriesQueued, Router, RouterStats, UserStatus};
 pub use messages::{
     Broadcast, DeliverToUser, MessageCommitted, SendChatState, SendDisplayed, Submit, SubmitAll, SubmitFromStream,

@@ -7,6 +7,7 @@ use std::future::ready;
 use actix::prelude::*;
 
 use super::hub::{Router, UserStatus};
+use crate::cluster::Relay;
 use crate::presence::{Availability, PresenceUpdate};
 use crate::route_error::RouteError;
 use crate::user_session::{BlocklistChanged, GetPresence, IncomingPresence, PresenceOut, Probe};
@@ -20,8 +21,14 @@ impl Handler<PresenceOut> for Router {
                 return; // From a session that already ended; the new one speaks for the user.
             }
             if msg.broadcast {
-                user.presence = msg.update.availability.is_some().then(|| msg.update.clone());
+                let was_available = self.local_status(&msg.update.from_user).1;
+                if let Some(user) = self.stations.user_mut(&msg.update.from_user) {
+                    user.presence = msg.update.availability.is_some().then(|| msg.update.clone());
+                }
                 self.notify_watchers(&msg.update.from_user);
+                if self.local_status(&msg.update.from_user).1 != was_available {
+                    self.announce(&msg.update.from_user);
+                }
             }
         }
         self.fan_out_presence(&msg.update, &msg.to);
@@ -35,12 +42,17 @@ impl Handler<Probe> for Router {
         let Some(requester) = self.stations.session(&msg.requester) else {
             return;
         };
-        for contact in &msg.contacts {
-            if self.directory.blocked_either(&msg.requester, contact) {
-                continue;
-            }
+        let allowed = || msg.contacts.iter().filter(|contact| !self.directory.blocked_either(&msg.requester, contact));
+        for contact in allowed() {
             if let Some(update) = self.stations.user(contact).and_then(|c| c.presence.as_ref()) {
                 requester.do_send(IncomingPresence { update: update.clone(), resource: msg.resource.clone() });
+            }
+        }
+        // Contacts held by peers: each peer answers for its own.
+        if let Some(cluster) = &self.cluster {
+            for (node, contacts) in cluster.peers.group_by_node(allowed()) {
+                let relay = Relay::Probe { requester: msg.requester.clone(), resource: msg.resource.clone(), contacts };
+                self.relay_to(vec![node], relay);
             }
         }
     }
@@ -135,6 +147,7 @@ impl Handler<SetBlock> for Router {
         Box::pin(written.into_actor(self).map(move |result, act, _| {
             let changed = result?;
             if changed {
+                act.relay_to_peers(|| Relay::Block { blocker: blocker.clone(), blocked: blocked.clone(), on });
                 act.apply_block(&blocker, &blocked, on);
             }
             Ok(changed)
@@ -145,7 +158,7 @@ impl Handler<SetBlock> for Router {
 impl Router {
     /// A committed block or unblock: update the directory and let each side's view of the
     /// other follow (each session shows only what its own subscriptions allow).
-    fn apply_block(&mut self, blocker: &str, blocked: &str, on: bool) {
+    pub(super) fn apply_block(&mut self, blocker: &str, blocked: &str, on: bool) {
         self.directory.set_block(blocker, blocked, on);
         if let Some(own) = self.stations.user(blocker) {
             own.session.do_send(BlocklistChanged { user: blocked.to_owned(), on });

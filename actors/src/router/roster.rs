@@ -7,6 +7,7 @@ use std::future::ready;
 use actix::prelude::*;
 
 use super::hub::Router;
+use crate::cluster::Relay;
 use crate::model::{Event, Payload};
 use crate::roster::{self, RosterError, RosterOp, Transition};
 use crate::route_error::RouteError;
@@ -75,6 +76,7 @@ impl Handler<RosterCommitted> for Router {
         let Transition { owner_side, contact_side, notices } = msg.transition;
         // The notices first: a contact hears "subscribed" before the presence it allows.
         for notice in notices {
+            self.relay_to_holders(&notice.to, || Relay::Notice { notice: notice.clone() });
             if let Some(session) = self.stations.session(&notice.to) {
                 let event = Event::new(Payload::Subscription {
                     kind: notice.kind,
@@ -85,6 +87,7 @@ impl Handler<RosterCommitted> for Router {
             }
         }
         for change in [owner_side, contact_side] {
+            self.relay_to_holders(&change.owner, || Relay::RosterChanged { change: change.clone() });
             if let Some(session) = self.stations.session(&change.owner) {
                 session.do_send(RosterChanged { change });
             }
@@ -104,6 +107,7 @@ impl Handler<RostersStale> for Router {
     type Result = ();
 
     fn handle(&mut self, msg: RostersStale, _: &mut Context<Self>) {
+        self.relay_to_peers(|| Relay::RostersStale { usernames: msg.usernames.clone() });
         for username in &msg.usernames {
             if let Some(session) = self.stations.session(username) {
                 session.do_send(ReloadRoster);

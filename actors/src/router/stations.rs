@@ -20,7 +20,9 @@ pub struct SessionInfo {
     pub created_ms: i64,
     pub last_active_ms: i64,
     pub connections: usize,
-    pub doors: Vec<&'static str>,
+    pub doors: Vec<String>,
+    /// The cluster node that holds the station (`None`: this one).
+    pub node: Option<String>,
 }
 
 /// Live stations and connections by door, for `/metrics`.
@@ -301,7 +303,8 @@ impl<S: Clone> StationTable<S> {
                     created_ms: s.created_ms,
                     last_active_ms: s.last_active_ms,
                     connections: s.connections.len(),
-                    doors: s.doors(),
+                    doors: s.doors().into_iter().map(str::to_owned).collect(),
+                    node: None,
                 })
             })
             .collect();

@@ -542,6 +542,24 @@ impl Handler<RosterChanged> for UserSession {
 #[rtype(result = "()")]
 pub struct ReloadRoster;
 
+/// Read what waits for this user again and deliver it to its live stations (what was
+/// already delivered to a connection is not written to it twice). Sent by the router when
+/// a cluster peer comes (back) into reach: relays lost meanwhile left their messages
+/// pending.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushPending;
+
+impl Handler<FlushPending> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, _: FlushPending, ctx: &mut Context<Self>) {
+        if self.live_stations().next().is_some() {
+            self.start_flush(ctx);
+        }
+    }
+}
+
 impl Handler<ReloadRoster> for UserSession {
     type Result = ();
 

@@ -1,0 +1,372 @@
+//! Several nodes of one domain: servers sharing one PostgreSQL database and a NATS server of
+//! the test's own (`switchboard_actors::testing::TestNats`), each on its own port. Users on
+//! different nodes chat, see each other's presence, are listed and kicked from any node;
+//! a NATS outage is reported and local users keep chatting; a node killed with `kill -9`
+//! loses no acknowledged message.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchboard_actors::testing::{TestNats, TestPostgres};
+
+use crate::helpers::{start, test_config, Sse, TestApp, Ws, WAIT};
+use crate::xmpp::Xmpp;
+
+/// Nodes `n0…` of one cluster over one database and `nats`, all with the same admin.
+async fn cluster(nats: &TestNats, nodes: usize) -> Vec<TestApp> {
+    let database = TestPostgres::shared().database();
+    let name = format!("c{}", switchboard_actors::random::random_hex(4));
+    let admin_password = format!("admin-{}", switchboard_actors::random::random_hex(8));
+    let mut apps = Vec::new();
+    for i in 0..nodes {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(&dir);
+        config.admin.password = admin_password.clone();
+        config.store.backend = "postgres".into();
+        config.store.url = database.clone();
+        config.cluster.nats_url = nats.url();
+        config.cluster.node = format!("n{i}");
+        config.cluster.name = name.clone();
+        config.cluster.heartbeat_secs = 0.2;
+        config.cluster.lease_secs = 1.0;
+        apps.push(start(dir, config).await);
+    }
+    for app in &apps {
+        wait_for_peers(app, nodes - 1).await;
+    }
+    apps
+}
+
+/// The node's `/system/readiness/cluster` answer: status and detail.
+async fn cluster_readiness(app: &TestApp) -> (u16, String) {
+    let r = app.get("/restapi/v1/system/readiness/cluster", app.admin()).await;
+    (r.status, r.json()["detail"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until the node is connected and counts `peers` live peers.
+async fn wait_for_peers(app: &TestApp, peers: usize) {
+    let mut last = (0, String::new());
+    for _ in 0..100 {
+        last = cluster_readiness(app).await;
+        let listed =
+            last.1.split("live peers: ").nth(1).map_or(
+                0,
+                |list| {
+                    if list == "none" {
+                        0
+                    } else {
+                        list.split(", ").count()
+                    }
+                },
+            );
+        if last.0 == 200 && listed == peers {
+            return;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the node did not see {peers} peers: {last:?}");
+}
+
+/// The next 1:1 message on a `/ws` connection, skipping other frames.
+async fn next_ws_message(ws: &mut Ws) -> Value {
+    loop {
+        let v = ws.next().await;
+        if v["event"] == "chatapi.chat" && v["body"].is_string() {
+            return v;
+        }
+    }
+}
+
+/// The next SSE event that `matches`, skipping others.
+async fn next_sse_where(sse: &mut Sse, matches: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let e = sse.next().await;
+        if matches(&e.data) {
+            return e.data;
+        }
+    }
+}
+
+fn history_ids(history: &Value) -> Vec<String> {
+    history["messages"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[actix_web::test]
+async fn a_message_from_sse_on_one_node_reaches_ws_and_xmpp_on_another() {
+    let nats = TestNats::start();
+    let nodes = cluster(&nats, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    // Accounts made on one node are known to the other at once.
+    a.create_user("ann").await;
+    a.create_user("bob").await;
+    let ann_stream = a.login("ann").await;
+    let mut ann_sse = a.sse("ann", &format!("?stream={ann_stream}")).await;
+    let mut bob_ws = b.ws("bob", "").await;
+    let mut bob_xmpp = Xmpp::login(b, "bob", "pw-bob").await;
+    bob_xmpp.send("<presence xmlns='jabber:client'/>").await;
+
+    let sent = a.send("ann", &ann_stream, "bob", "across nodes").await;
+    assert_eq!(sent.status, 200, "{}", sent.text());
+    let id = sent.json()["id"].as_str().unwrap().to_owned();
+    let on_ws = next_ws_message(&mut bob_ws).await;
+    assert_eq!((on_ws["body"].as_str(), on_ws["id"].as_str()), (Some("across nodes"), Some(id.as_str())));
+    let stanza = bob_xmpp.next_where("the message", |e| e.name == "message").await;
+    assert_eq!(stanza.get_attr("id"), Some(id.as_str()), "{}", stanza.to_xml());
+    assert!(stanza.to_xml().contains("across nodes"));
+
+    // A reply and a chat state from node B reach Ann's SSE on node A.
+    bob_ws.send(json!({"op": "chatstate", "to": "ann", "state": "composing"})).await;
+    let composing = next_sse_where(&mut ann_sse, |d| d["state"] == "composing").await;
+    assert!(composing["from"].as_str().unwrap().starts_with("bob@localhost"), "{composing}");
+    bob_ws.send(json!({"op": "message", "to": "ann", "body": "and back", "id": "r1"})).await;
+    let ack = bob_ws.next_of_type("ack").await;
+    let reply = next_sse_where(&mut ann_sse, |d| d["body"].is_string()).await;
+    assert_eq!((reply["body"].as_str(), reply["id"].as_str()), (Some("and back"), ack["msgId"].as_str()));
+
+    // The same history, with the same ids, on both nodes.
+    let on_a = a.get("/restapi/v1/chat/bob/messages", ("bob", "pw-bob")).await.json();
+    let on_b = b.get("/restapi/v1/chat/bob/messages", ("bob", "pw-bob")).await.json();
+    assert_eq!(history_ids(&on_a), history_ids(&on_b));
+    assert_eq!(history_ids(&on_a), vec![id, ack["msgId"].as_str().unwrap().to_owned()]);
+    // Every node labels its metrics with its name.
+    let metrics = b.get("/metrics", b.admin()).await.text();
+    assert!(metrics.contains("switchboard_users_online{node=\"n1\"} 1"), "{metrics}");
+    assert!(metrics.contains("switchboard_cluster_peers{node=\"n1\"} 1"), "{metrics}");
+}
+
+#[actix_web::test]
+async fn presence_subscriptions_kicks_and_the_session_list_cross_nodes() {
+    let nats = TestNats::start();
+    let nodes = cluster(&nats, 3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    for name in ["ann", "bob", "cid"] {
+        c.create_user(name).await;
+    }
+    let ann_stream = a.login("ann").await;
+    let mut ann_sse = a.sse("ann", &format!("?stream={ann_stream}")).await;
+    let bob_stream = b.login("bob").await;
+    let mut bob_sse = b.sse("bob", &format!("?stream={bob_stream}")).await;
+    // Ann (node A) asks Bob (node B); Bob approves by adding her back.
+    let r = a
+        .post_json(&format!("/restapi/v1/chat/{ann_stream}/contacts"), ("ann", "pw-ann"), &json!({"jid": "bob"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    bob_sse.next_presence("subscribe", "ann@localhost").await;
+    let r = b
+        .post_json(&format!("/restapi/v1/chat/{bob_stream}/contacts"), ("bob", "pw-bob"), &json!({"jid": "ann"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    ann_sse.next_presence("subscribed", "bob@localhost").await;
+    ann_sse.next_presence("available", "bob@localhost").await;
+    bob_sse.next_presence("available", "ann@localhost").await;
+    // A change of Bob's presence on B reaches Ann on A.
+    let r = b
+        .post_text(&format!("/restapi/v1/chat/{bob_stream}/presence?show=away&status=lunch"), ("bob", "pw-bob"), "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let away = ann_sse.next_presence("available", "bob@localhost").await;
+    assert_eq!(away.data["show"], "away", "{:?}", away.data);
+    // Cid comes online on C and sees Ann's presence (probed on node A).
+    c.befriend_both("cid", "ann").await;
+    let cid_stream = c.login("cid").await;
+    let mut cid_sse = c.sse("cid", &format!("?stream={cid_stream}")).await;
+    cid_sse.next_presence("available", "ann@localhost").await;
+
+    // Node C's session list shows every node's stations.
+    let sessions = c.get("/restapi/v1/sessions", c.admin()).await.json();
+    let mut rows: Vec<(String, String)> = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["username"].as_str().unwrap().to_owned(), s["nodeName"].as_str().unwrap_or("here").to_owned()))
+        .collect();
+    rows.sort();
+    assert_eq!(rows, [("ann".into(), "n0".into()), ("bob".into(), "n1".into()), ("cid".into(), "here".into())]);
+    // A kick on node C ends Bob's station on node B; Ann sees him go.
+    let r = c.delete("/restapi/v1/sessions/bob", c.admin()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    bob_sse.until_closed().await;
+    ann_sse.next_presence("unavailable", "bob@localhost").await;
+}
+
+impl TestApp {
+    /// Admin roster: `a` and `b` see each other's presence.
+    async fn befriend_both(&self, a: &str, b: &str) {
+        let r = self
+            .post_json(
+                &format!("/restapi/v1/users/{a}/roster"),
+                self.admin(),
+                &json!({"jid": b, "subscriptionType": 3}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+}
+
+#[actix_web::test]
+async fn a_nats_outage_is_reported_local_users_keep_chatting_and_what_waited_arrives_after() {
+    let mut nats = TestNats::start();
+    let nodes = cluster(&nats, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    for name in ["ann", "bob", "cid"] {
+        a.create_user(name).await;
+    }
+    let ann_stream = a.login("ann").await;
+    let mut cid_ws = a.ws("cid", "").await;
+    let mut bob_ws = b.ws("bob", "").await;
+
+    nats.kill();
+    let mut detail = (0, String::new());
+    for _ in 0..50 {
+        detail = cluster_readiness(a).await;
+        if detail.0 == 503 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(detail.0, 503, "{detail:?}");
+    assert!(detail.1.contains("cannot reach NATS") && detail.1.contains("local users"), "{detail:?}");
+    // Node A serves its own users meanwhile.
+    let local = a.send("ann", &ann_stream, "cid", "still here").await;
+    assert_eq!(local.status, 200, "{}", local.text());
+    assert_eq!(next_ws_message(&mut cid_ws).await["body"], "still here");
+    // A message for a user on the unreachable node is stored and acknowledged…
+    let waiting = a.send("ann", &ann_stream, "bob", "after the outage").await;
+    assert_eq!(waiting.status, 200, "{}", waiting.text());
+    let id = waiting.json()["id"].as_str().unwrap().to_owned();
+
+    // …and arrives once NATS is back and the nodes see each other again.
+    nats.resume();
+    wait_for_peers(a, 1).await;
+    wait_for_peers(b, 1).await;
+    let late = next_ws_message(&mut bob_ws).await;
+    assert_eq!((late["body"].as_str(), late["id"].as_str()), (Some("after the outage"), Some(id.as_str())));
+    let again = a.send("ann", &ann_stream, "bob", "live again").await;
+    assert_eq!(again.status, 200);
+    assert_eq!(next_ws_message(&mut bob_ws).await["body"], "live again");
+}
+
+#[actix_web::test]
+async fn a_node_killed_with_kill_9_under_load_loses_no_acknowledged_message() {
+    use crate::restart::{free_port, run_binary_with, wait_healthy};
+    let nats = TestNats::start();
+    let database = TestPostgres::shared().database();
+    let name = format!("c{}", switchboard_actors::random::random_hex(4));
+    let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+    let admin = ("admin", "kill-test-admin");
+    let node = |i: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let env = [
+            ("SWITCHBOARD_STORE_BACKEND", "postgres".to_owned()),
+            ("SWITCHBOARD_STORE_URL", database.clone()),
+            ("SWITCHBOARD_CLUSTER_NATS_URL", nats.url()),
+            ("SWITCHBOARD_CLUSTER_NODE", format!("n{i}")),
+            ("SWITCHBOARD_CLUSTER_NAME", name.clone()),
+            ("SWITCHBOARD_CLUSTER_HEARTBEAT_SECS", "0.2".to_owned()),
+            ("SWITCHBOARD_CLUSTER_LEASE_SECS", "1".to_owned()),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let child = run_binary_with(dir.path(), port, Some(admin.1), &env);
+        (dir, format!("http://127.0.0.1:{port}"), child)
+    };
+    let (_a_dir, a, mut a_child) = node(0);
+    wait_healthy(&client, &a).await;
+    let (_b_dir, b, mut b_child) = node(1);
+    wait_healthy(&client, &b).await;
+    for user in ["ann", "bob"] {
+        let r = client
+            .post(format!("{a}/restapi/v1/users"))
+            .basic_auth(admin.0, admin.1)
+            .send_json(&json!({"username": user, "password": format!("pw-{user}")}))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    let stream = |base: String, user: &'static str| {
+        let client = client.clone();
+        async move {
+            let mut r = client
+                .post(format!("{base}/restapi/v1/chat/{user}/login"))
+                .basic_auth(user, format!("pw-{user}"))
+                .send()
+                .await
+                .unwrap();
+            String::from_utf8(r.body().await.unwrap().to_vec()).unwrap()
+        }
+    };
+    // Bob holds a station on node B; Ann sends from node B, which is killed mid-way.
+    let _bob = stream(b.clone(), "bob").await;
+    let ann = stream(b.clone(), "ann").await;
+    let mut acked = Vec::new();
+    for i in 0..200 {
+        if i == 100 {
+            b_child.kill().expect("SIGKILL");
+        }
+        let sent = client
+            .post(format!("{b}/restapi/v1/chat/{ann}/messages/bob"))
+            .basic_auth("ann", "pw-ann")
+            .send_json(&json!({"body": format!("m{i}")}))
+            .await;
+        let Ok(mut r) = sent else { break };
+        if r.status().as_u16() != 200 {
+            break;
+        }
+        let body: Value = r.json().await.unwrap();
+        acked.push(body["id"].as_str().unwrap().to_owned());
+    }
+    b_child.wait().unwrap();
+    assert!(acked.len() >= 100, "{} acknowledged before the kill", acked.len());
+
+    // Bob reconnects to node A: every acknowledged message waits for him there, in order.
+    let deadline = std::time::Instant::now() + WAIT;
+    let readiness = loop {
+        let mut r = client
+            .get(format!("{a}/restapi/v1/system/readiness/cluster"))
+            .basic_auth(admin.0, admin.1)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        let detail = body["detail"].as_str().unwrap_or_default().to_owned();
+        if detail.ends_with("live peers: none") || std::time::Instant::now() > deadline {
+            break detail;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(readiness.ends_with("live peers: none"), "node A still counts node B alive: {readiness}");
+    let mut r = client
+        .get(format!("{a}/restapi/v1/chat/bob/messages?limit=1000"))
+        .basic_auth("bob", "pw-bob")
+        .send()
+        .await
+        .unwrap();
+    let history: Value = r.json().await.unwrap();
+    let stored = history_ids(&history);
+    assert_eq!(stored[..acked.len()], acked[..], "every acknowledged message is stored, in order");
+    let mut r = client
+        .get(format!("{a}/sse/bob"))
+        .basic_auth("bob", "pw-bob")
+        .insert_header(("accept", "text/event-stream"))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + WAIT * 2;
+    let last = acked.last().unwrap().clone();
+    use futures_util::StreamExt;
+    while !text.contains(&format!("\"id\":\"{last}\"")) && std::time::Instant::now() < deadline {
+        match actix_rt::time::timeout(Duration::from_secs(1), r.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(_) => break,
+            Err(_) => {}
+        }
+    }
+    for id in &acked {
+        assert!(text.contains(&format!("\"id\":\"{id}\"")), "message {id} did not reach Bob on node A");
+    }
+    a_child.kill().unwrap();
+    a_child.wait().unwrap();
+}
