@@ -17,6 +17,7 @@ use actix_web::{web, App};
 use switchboard_actors::accounts::Accounts;
 use switchboard_actors::apps::Apps;
 use switchboard_actors::archive::Archive;
+use switchboard_actors::cluster::duties::Duties;
 use switchboard_actors::conversations::{ChangeFeed, Conversations};
 use switchboard_actors::fastpath::registry::Fastpath;
 use switchboard_actors::fastpath::FastpathOptions;
@@ -206,7 +207,9 @@ impl Application {
         let groups = Groups::new(&storage, group_index, router.clone())
             .with_listeners(vec![conference.clone().recipient(), fastpath.clone().recipient()]);
         let mailbox = Mailbox::new(&storage, router.clone());
-        OutboxClock::new(mailbox.clone(), secs(config.ozeki.outbox_tick_secs)).start();
+        let outbox_clock = OutboxClock::new(mailbox.clone(), secs(config.ozeki.outbox_tick_secs));
+        // In a cluster, one node at a time sends each outbox: the one holding its lease.
+        let outbox_clock = if cluster.is_some() { outbox_clock.off_duty() } else { outbox_clock }.start();
         let feed = ChangeFeed::new(&storage, router.clone()).start();
         let apps = Apps::new(&storage, router.clone(), conference.clone());
         apps.announce_all().await.map_err(load("apps"))?;
@@ -228,7 +231,19 @@ impl Application {
             tick: secs(config.apps.outbox_tick_secs),
         };
         let port = std::rc::Rc::new(webhooks_http.clone());
-        let webhooks = Webhooks::new(&storage, router.clone(), port, webhook_options, webhook_stats.clone()).start();
+        let webhooks = Webhooks::new(&storage, router.clone(), port, webhook_options, webhook_stats.clone());
+        let webhooks = if cluster.is_some() { webhooks.off_duty() } else { webhooks }.start();
+        if cluster.is_some() {
+            Duties::new(
+                config.cluster_node(),
+                storage.leases.clone(),
+                secs(config.cluster.lease_secs),
+                secs(config.cluster.heartbeat_secs),
+            )
+            .with("apps-webhook-outbox", webhooks.clone().recipient())
+            .with("ozeki-scheduled-outbox", outbox_clock.recipient())
+            .start();
+        }
         let hosts = Arc::new(Hosts::new(&config.server.domain, &config.muc.service));
         let sites = Sites::load(&storage, accounts.clone()).await.map_err(load("sites"))?;
         let users_info = UsersInfo::new(

@@ -485,6 +485,12 @@ impl Config {
                         .into(),
                 ));
             }
+            if self.auth.jwt_secret.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "cluster.nats_url needs auth.jwt_secret: every node signs and checks tokens with the same key"
+                        .into(),
+                ));
+            }
             if !self.cluster.nats_url.trim().starts_with("nats://") {
                 return Err(ConfigError::Invalid("cluster.nats_url must be nats://host:port".into()));
             }
@@ -725,5 +731,28 @@ mod tests {
         assert_eq!(config.store.backend, "postgres");
         assert_eq!(config.database_name(), "postgres://sb:***@db.internal:5432/chat");
         assert_eq!(without_password("postgres://sb@db/chat"), "postgres://sb@db/chat");
+    }
+
+    #[test]
+    fn a_cluster_node_needs_postgres_a_shared_token_key_and_names_that_are_subject_tokens() {
+        let load = |pairs: &[(&str, &str)]| {
+            let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+            Config::load(None, env.into_iter()).map_err(|e| e.to_string())
+        };
+        let nats = ("SWITCHBOARD_CLUSTER_NATS_URL", "nats://127.0.0.1:4222");
+        let pg = [("SWITCHBOARD_STORE_BACKEND", "postgres"), ("SWITCHBOARD_STORE_URL", "postgres://sb@db/chat")];
+        let key = ("SWITCHBOARD_AUTH_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let node = ("SWITCHBOARD_CLUSTER_NODE", "n1");
+        assert!(load(&[nats]).unwrap_err().contains("store.backend"));
+        assert!(load(&[nats, pg[0], pg[1]]).unwrap_err().contains("auth.jwt_secret"));
+        let config = load(&[nats, pg[0], pg[1], key, node]).unwrap();
+        assert!(config.cluster.enabled());
+        assert_eq!((config.cluster_node(), config.cluster_name()), ("n1".to_owned(), "localhost".to_owned()));
+        let err = load(&[nats, pg[0], pg[1], key, ("SWITCHBOARD_CLUSTER_NODE", "a.b")]).unwrap_err();
+        assert!(err.contains("cluster.node 'a.b'"), "{err}");
+        let err = load(&[nats, pg[0], pg[1], key, node, ("SWITCHBOARD_CLUSTER_LEASE_SECS", "1")]).unwrap_err();
+        assert!(err.contains("lease_secs"), "{err}");
+        assert!(load(&[("SWITCHBOARD_CLUSTER_NATS_URL", "http://x"), pg[0], pg[1], key, node]).is_err());
+        assert!(!load(&[]).unwrap().cluster.enabled());
     }
 }

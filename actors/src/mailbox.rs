@@ -14,6 +14,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::clock::now_ms;
+use crate::cluster::duties::OnDuty;
 use crate::jid::{Jid, Username};
 use crate::model::mailbox::{Folder, Mail, MailAction};
 use crate::model::{MessageKind, NewMessage};
@@ -216,6 +217,8 @@ pub struct OutboxClock {
     mailbox: Mailbox,
     every: Duration,
     busy: bool,
+    /// Whether this node sends the outbox (in a cluster, the node holding its lease).
+    on_duty: bool,
 }
 
 /// Most outbox messages one tick sends.
@@ -223,7 +226,20 @@ const DUE_PER_TICK: usize = 256;
 
 impl OutboxClock {
     pub fn new(mailbox: Mailbox, every: Duration) -> OutboxClock {
-        OutboxClock { mailbox, every, busy: false }
+        OutboxClock { mailbox, every, busy: false, on_duty: true }
+    }
+
+    /// A clock that waits for `OnDuty` before it sends anything (a node of a cluster).
+    pub fn off_duty(self) -> OutboxClock {
+        OutboxClock { on_duty: false, ..self }
+    }
+}
+
+impl Handler<OnDuty> for OutboxClock {
+    type Result = ();
+
+    fn handle(&mut self, msg: OnDuty, _: &mut Context<Self>) {
+        self.on_duty = msg.0;
     }
 }
 
@@ -232,8 +248,8 @@ impl Actor for OutboxClock {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(self.every, |clock, ctx| {
-            if clock.busy {
-                return; // The previous tick is still sending.
+            if clock.busy || !clock.on_duty {
+                return; // The previous tick is still sending, or another node sends.
             }
             clock.busy = true;
             let mailbox = clock.mailbox.clone();

@@ -333,6 +333,16 @@ pub trait WorkgroupStorage: Send + Sync {
     fn workgroup_chats(&self, workgroup: String, limit: usize) -> StoreFuture<Vec<ChatRecord>>;
 }
 
+/// Leases: a duty (a named piece of work) that one node of a cluster does at a time.
+pub trait LeaseStorage: Send + Sync {
+    /// Takes or renews the lease on `name` for `node` until `until_ms`: granted when nobody
+    /// holds it, when `node` does, or when the holder's lease ran out by `now_ms`. Whether
+    /// `node` holds it now.
+    fn claim_lease(&self, name: String, node: String, now_ms: i64, until_ms: i64) -> StoreFuture<bool>;
+    /// Gives the lease up, if `node` holds it.
+    fn release_lease(&self, name: String, node: String) -> StoreFuture<()>;
+}
+
 /// Every storage interface, as the core's actors and services take them.
 #[derive(Clone)]
 pub struct Storage {
@@ -346,6 +356,7 @@ pub struct Storage {
     pub apps: Arc<dyn AppStorage>,
     pub groups: Arc<dyn GroupStorage>,
     pub sites: Arc<dyn SiteStorage>,
+    pub leases: Arc<dyn LeaseStorage>,
 }
 
 impl Storage {
@@ -362,6 +373,7 @@ impl Storage {
             + WorkgroupStorage
             + GroupStorage
             + SiteStorage
+            + LeaseStorage
             + 'static,
     {
         let store = Arc::new(store);
@@ -375,7 +387,8 @@ impl Storage {
             ozeki: store.clone(),
             apps: store.clone(),
             groups: store.clone(),
-            sites: store,
+            sites: store.clone(),
+            leases: store,
         }
     }
 }

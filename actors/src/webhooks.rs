@@ -20,6 +20,7 @@ use actix::prelude::*;
 use futures_util::future::LocalBoxFuture;
 
 use crate::clock::now_ms;
+use crate::cluster::duties::OnDuty;
 use crate::model::apps::{AppRecord, ChatMessage, Delivery, DeliveryOutcome, RetryPolicy};
 use crate::router::{AttachAppOutbox, DeliveriesQueued, Router};
 use crate::storage::{AppStorage, Storage};
@@ -88,6 +89,8 @@ pub struct Webhooks {
     unsettled: Vec<(i64, u32, DeliveryOutcome)>,
     settling: bool,
     apps_seen: HashMap<String, (AppRecord, i64)>,
+    /// Whether this node delivers (in a cluster, the node holding the outbox's lease).
+    on_duty: bool,
 }
 
 impl Webhooks {
@@ -115,11 +118,20 @@ impl Webhooks {
             unsettled: Vec::new(),
             settling: false,
             apps_seen: HashMap::new(),
+            on_duty: true,
         }
+    }
+
+    /// A worker that waits for `OnDuty` before it delivers anything (a node of a cluster).
+    pub fn off_duty(self) -> Webhooks {
+        Webhooks { on_duty: false, ..self }
     }
 
     /// Reads the deliveries queued since the last read, then sends what may go.
     fn read_new(&mut self, ctx: &mut Context<Self>) {
+        if !self.on_duty {
+            return;
+        }
         if self.reading {
             self.read_again = true;
             return;
@@ -330,6 +342,26 @@ impl Handler<DeliveriesQueued> for Webhooks {
 
     fn handle(&mut self, _: DeliveriesQueued, ctx: &mut Context<Self>) {
         self.read_new(ctx);
+    }
+}
+
+impl Handler<OnDuty> for Webhooks {
+    type Result = ();
+
+    fn handle(&mut self, msg: OnDuty, ctx: &mut Context<Self>) {
+        self.on_duty = msg.0;
+        if self.on_duty {
+            // What another node left may have been settled since: read it all again.
+            self.reread(ctx);
+        } else {
+            // What is in flight finishes and is written; nothing new starts.
+            let in_flight = &self.chats_in_flight;
+            self.queues.retain(|chat, queue| {
+                queue.truncate(usize::from(in_flight.contains(chat)));
+                !queue.is_empty()
+            });
+            self.queued = self.queues.values().flatten().map(|d| d.seq).collect();
+        }
     }
 }
 

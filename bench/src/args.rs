@@ -17,6 +17,8 @@ pub enum Scenario {
     Idle {
         conns: usize,
         per_user: usize,
+        /// How long every connection is held once all are open.
+        hold: Duration,
     },
     Pairs {
         pairs: usize,
@@ -96,9 +98,15 @@ pub struct XmppOptions {
 pub struct Options {
     pub scenario: Scenario,
     pub protocol: Protocol,
+    /// The first server (the admin API, and senders).
     pub server: Target,
+    /// Every server given (nodes of one cluster): scenarios spread their clients over them.
+    pub servers: Vec<Target>,
     pub admin_password: Option<String>,
+    /// The first server's process.
     pub server_pid: Option<u32>,
+    /// Every server process given, in the order of `servers`.
+    pub server_pids: Vec<u32>,
     pub duration: Duration,
     /// Offered load in messages (or logins, for `idle`) per second; none = as fast as it goes.
     pub rate: Option<f64>,
@@ -189,6 +197,9 @@ struct IdleArgs {
     /// Connections per account.
     #[arg(long, default_value_t = 50)]
     per_user: usize,
+    /// Seconds to hold every connection once all are open.
+    #[arg(long, default_value_t = 2.0, value_parser = positive, allow_hyphen_values = true)]
+    hold: f64,
 }
 
 #[derive(Args, Debug)]
@@ -239,15 +250,17 @@ struct WebhookArgs {
 
 #[derive(Args, Debug)]
 struct Common {
-    /// Switchboard's HTTP address; loopback only.
-    #[arg(long, global = true, value_name = "URL", default_value = "http://127.0.0.1:7070")]
-    server: String,
+    /// Switchboard's HTTP address; loopback only. Repeat it (or give a comma-separated list)
+    /// for the nodes of a cluster: clients are spread over them.
+    #[arg(long, global = true, value_name = "URL", default_value = "http://127.0.0.1:7070", value_delimiter = ',')]
+    server: Vec<String>,
     /// Creates and removes the bench's users (default: $SWITCHBOARD_ADMIN_PASSWORD).
     #[arg(long, global = true, value_name = "PW")]
     admin_password: Option<String>,
-    /// Read the server's memory and CPU from /proc/PID.
-    #[arg(long, global = true, value_name = "PID")]
-    server_pid: Option<u32>,
+    /// Read the server's memory and CPU from /proc/PID (repeat it, or a comma-separated list,
+    /// for the nodes, in the order of --server).
+    #[arg(long, global = true, value_name = "PID", value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Bound on the measured phase, in seconds.
     #[arg(long, global = true, value_name = "SECS", default_value_t = 60.0, value_parser = positive, allow_hyphen_values = true)]
     duration: f64,
@@ -316,6 +329,7 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
         Command::Idle(idle) => Scenario::Idle {
             conns: within("--conns", idle.conns, 1, MAX_CONNS)?,
             per_user: idle.per_user.clamp(1, 10_000),
+            hold: Duration::from_secs_f64(idle.hold),
         },
         Command::Login(login) => Scenario::Login { logins: within("--logins", login.logins, 1, MAX_CONNS)? },
         Command::Pairs(p) => pairs(p, Receivers::Websocket)?,
@@ -353,7 +367,11 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
         return Err(usage(&format!("at most {MAX_MESSAGES} messages in one run")));
     }
     let common = cli.common;
-    let server = Target::parse(&common.server, "--server")?;
+    let servers = common.server.iter().map(|url| Target::parse(url, "--server")).collect::<Result<Vec<_>, _>>()?;
+    let server = servers.first().cloned().ok_or_else(|| usage("--server needs a URL"))?;
+    if !common.server_pid.is_empty() && common.server_pid.len() != servers.len() {
+        return Err(usage("give one --server-pid per --server, in the same order"));
+    }
     let xmpp = xmpp.unwrap_or(XmppArgs {
         xmpp_url: None,
         domain: "localhost".into(),
@@ -393,7 +411,9 @@ pub fn parse(args: &[String], env_password: Option<String>) -> Result<Options, B
         protocol,
         server,
         admin_password,
-        server_pid: common.server_pid,
+        server_pid: common.server_pid.first().copied(),
+        server_pids: common.server_pid,
+        servers,
         duration: Duration::from_secs_f64(common.duration),
         rate: common.rate,
         window: common.window,
@@ -436,6 +456,21 @@ mod tests {
         parse(&args, None)
     }
 
+    #[test]
+    fn several_servers_are_the_nodes_of_a_cluster_with_a_pid_each() {
+        let o = parse_words(
+            "idle --conns 6 --hold 30 --admin-password pw --server http://127.0.0.1:7001,http://127.0.0.1:7002 \
+             --server http://127.0.0.1:7003 --server-pid 1,2 --server-pid 3",
+        )
+        .unwrap();
+        let ports: Vec<u16> = o.servers.iter().map(|s| s.port).collect();
+        assert_eq!((ports, o.server.port, o.server_pids), (vec![7001, 7002, 7003], 7001, vec![1, 2, 3]));
+        assert_eq!(o.scenario, Scenario::Idle { conns: 6, per_user: 50, hold: Duration::from_secs(30) });
+        let two_one =
+            "idle --conns 6 --admin-password pw --server http://127.0.0.1:1,http://127.0.0.1:2 --server-pid 1";
+        assert!(refusal(two_one).contains("one --server-pid per --server"));
+    }
+
     fn refusal(line: &str) -> String {
         match parse_words(line) {
             Err(BenchError::Usage(problem)) => problem,
@@ -456,7 +491,8 @@ mod tests {
         assert_eq!((o.rate, o.json), (Some(1000.0), Some(PathBuf::from("out.json"))));
 
         let o = parse_words("idle --conns 500 --admin-password pw --server-pid 42").unwrap();
-        assert_eq!((o.scenario, o.server_pid), (Scenario::Idle { conns: 500, per_user: 50 }, Some(42)));
+        let idle = Scenario::Idle { conns: 500, per_user: 50, hold: Duration::from_secs(2) };
+        assert_eq!((o.scenario, o.server_pid), (idle, Some(42)));
 
         let o = parse_words("room --occupants 100 --senders 4 --messages 50 --admin-password pw").unwrap();
         assert_eq!(o.scenario, Scenario::Room { occupants: 100, senders: 4, messages: 50 });
@@ -477,7 +513,8 @@ mod tests {
         let o = parse_words("xmpp storm --clients 10000 --xmpp-url tcp://127.0.0.1:5222 --register").unwrap();
         assert_eq!((o.scenario, o.xmpp.url.tcp), (Scenario::Storm { clients: 10_000 }, true));
         let o = parse_words("xmpp idle --conns 300 --per-user 1 --register").unwrap();
-        assert_eq!((o.scenario, o.protocol), (Scenario::Idle { conns: 300, per_user: 1 }, Protocol::Xmpp));
+        let idle = Scenario::Idle { conns: 300, per_user: 1, hold: Duration::from_secs(2) };
+        assert_eq!((o.scenario, o.protocol), (idle, Protocol::Xmpp));
         let o = parse_words("xmpp pairs --pairs 1 --messages 1 --users-file u.txt").unwrap();
         assert_eq!(o.xmpp.accounts, Accounts::File("u.txt".into()));
     }

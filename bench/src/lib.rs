@@ -62,7 +62,7 @@ pub async fn run(opts: Options) -> Result<Report, BenchError> {
     let mut ctx = Context::new(opts).await?;
     let scenario = ctx.opts.scenario.clone();
     let result = match scenario {
-        Scenario::Idle { conns, per_user } => scenarios::idle::run(&mut ctx, conns, per_user).await,
+        Scenario::Idle { conns, per_user, hold } => scenarios::idle::run(&mut ctx, conns, per_user, hold).await,
         Scenario::Login { logins } => scenarios::login::run(&mut ctx, logins).await,
         Scenario::Storm { clients } => scenarios::storm::run(&mut ctx, clients).await,
         Scenario::Pairs { pairs, messages, receivers } => {

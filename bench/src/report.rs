@@ -44,7 +44,7 @@ pub struct LatencySummary {
 
 /// One figure: a name, a value and its unit.
 pub struct Figure {
-    pub name: &'static str,
+    pub name: std::borrow::Cow<'static, str>,
     pub value: f64,
     pub unit: &'static str,
 }
@@ -74,8 +74,8 @@ impl Report {
         self.parameters.insert(name.to_owned(), value.into());
     }
 
-    pub fn figure(&mut self, name: &'static str, value: f64, unit: &'static str) {
-        self.figures.push(Figure { name, value, unit });
+    pub fn figure(&mut self, name: impl Into<std::borrow::Cow<'static, str>>, value: f64, unit: &'static str) {
+        self.figures.push(Figure { name: name.into(), value, unit });
     }
 
     /// Sets a figure, replacing one of the same name.
@@ -124,7 +124,7 @@ impl Report {
 
     pub fn to_json(&self) -> Value {
         let figures: Map<String, Value> =
-            self.figures.iter().map(|f| (f.name.to_owned(), json!({ "value": f.value, "unit": f.unit }))).collect();
+            self.figures.iter().map(|f| (f.name.to_string(), json!({ "value": f.value, "unit": f.unit }))).collect();
         json!({
             "scenario": self.scenario,
             "parameters": self.parameters,

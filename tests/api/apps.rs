@@ -19,7 +19,7 @@ use crate::xmpp::Xmpp;
 
 /// How the receiver answers.
 #[derive(Clone, Debug)]
-enum Mode {
+pub enum Mode {
     Success,
     /// 500 for the first N requests, then success.
     FailFirst(usize),
@@ -30,21 +30,21 @@ enum Mode {
 }
 
 #[derive(Clone, Debug)]
-struct Seen {
+pub struct Seen {
     at: Instant,
     headers: HashMap<String, String>,
     body: Bytes,
 }
 
 impl Seen {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 }
 
 /// A real HTTP server on loopback that records what it is sent.
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     mode: Arc<Mutex<Mode>>,
     server: actix_web::dev::ServerHandle,
@@ -77,7 +77,7 @@ async fn receive(req: HttpRequest, body: Bytes, state: web::Data<ReceiverState>)
 }
 
 impl Receiver {
-    fn start(mode: Mode) -> Receiver {
+    pub fn start(mode: Mode) -> Receiver {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mode = Arc::new(Mutex::new(mode));
         let state = web::Data::new(ReceiverState { seen: seen.clone(), mode: mode.clone() });
@@ -92,7 +92,7 @@ impl Receiver {
     }
 
     /// The deliveries of messages (not verification events) seen so far.
-    fn messages(&self) -> Vec<Seen> {
+    pub fn messages(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().iter().filter(|s| s.json().get("chat_id").is_some()).cloned().collect()
     }
 
@@ -111,7 +111,7 @@ impl Receiver {
     }
 
     /// Waits until `count` message deliveries were seen.
-    async fn wait_for(&self, count: usize, limit: Duration) -> Vec<Seen> {
+    pub async fn wait_for(&self, count: usize, limit: Duration) -> Vec<Seen> {
         let deadline = Instant::now() + limit;
         loop {
             let seen = self.messages();
@@ -129,7 +129,7 @@ fn signature(token: &str, body: &[u8]) -> String {
     format!("sha256={}", mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-fn fast_retries(c: &mut switchboard::Config) {
+pub fn fast_retries(c: &mut switchboard::Config) {
     c.apps.allow_private_destinations = true;
     c.apps.retry_base_secs = 0.2;
     c.apps.outbox_tick_secs = 0.05;
@@ -137,7 +137,7 @@ fn fast_retries(c: &mut switchboard::Config) {
 }
 
 /// An app `name`, registered, with its webhook at `receiver`: (id, token, signature token).
-async fn registered_app(app: &TestApp, name: &str, receiver: &Receiver) -> (String, String, String) {
+pub async fn registered_app(app: &TestApp, name: &str, receiver: &Receiver) -> (String, String, String) {
     let r = app.post_json("/restapi/v1/apps", app.admin(), &json!({"name": name, "description": "a bot"})).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let created = r.json();

@@ -14,14 +14,21 @@ use crate::xmpp::Xmpp;
 
 /// Nodes `n0…` of one cluster over one database and `nats`, all with the same admin.
 async fn cluster(nats: &TestNats, nodes: usize) -> Vec<TestApp> {
+    cluster_with(nats, nodes, |_| {}).await
+}
+
+/// As `cluster`, each node's configuration changed by `tweak`.
+async fn cluster_with(nats: &TestNats, nodes: usize, tweak: impl Fn(&mut switchboard::Config)) -> Vec<TestApp> {
     let database = TestPostgres::shared().database();
     let name = format!("c{}", switchboard_actors::random::random_hex(4));
     let admin_password = format!("admin-{}", switchboard_actors::random::random_hex(8));
+    let token_key = switchboard_actors::random::random_hex(32);
     let mut apps = Vec::new();
     for i in 0..nodes {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(&dir);
         config.admin.password = admin_password.clone();
+        config.auth.jwt_secret = token_key.clone();
         config.store.backend = "postgres".into();
         config.store.url = database.clone();
         config.cluster.nats_url = nats.url();
@@ -29,6 +36,7 @@ async fn cluster(nats: &TestNats, nodes: usize) -> Vec<TestApp> {
         config.cluster.name = name.clone();
         config.cluster.heartbeat_secs = 0.2;
         config.cluster.lease_secs = 1.0;
+        tweak(&mut config);
         apps.push(start(dir, config).await);
     }
     for app in &apps {
@@ -265,6 +273,7 @@ async fn a_node_killed_with_kill_9_under_load_loses_no_acknowledged_message() {
             ("SWITCHBOARD_CLUSTER_NAME", name.clone()),
             ("SWITCHBOARD_CLUSTER_HEARTBEAT_SECS", "0.2".to_owned()),
             ("SWITCHBOARD_CLUSTER_LEASE_SECS", "1".to_owned()),
+            ("SWITCHBOARD_AUTH_JWT_SECRET", "kill-test-token-key-0123456789abcdef".to_owned()),
         ];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let child = run_binary_with(dir.path(), port, Some(admin.1), &env);
@@ -369,4 +378,48 @@ async fn a_node_killed_with_kill_9_under_load_loses_no_acknowledged_message() {
     }
     a_child.kill().unwrap();
     a_child.wait().unwrap();
+}
+
+#[actix_web::test]
+async fn an_apps_webhook_and_an_http_user_are_fed_once_by_messages_sent_on_other_nodes() {
+    use crate::apps::{fast_retries, registered_app, Mode, Receiver};
+    use crate::ozeki::{api_post, client_time, create_http_user, folder, texts, GATEWAY};
+    let nats = TestNats::start();
+    let nodes = cluster_with(&nats, 3, |c| {
+        fast_retries(c);
+        c.ozeki.outbox_tick_secs = 0.1;
+    })
+    .await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let receiver = Receiver::start(Mode::Success);
+    registered_app(a, "bot", &receiver).await;
+    create_http_user(a, "gateway").await;
+    b.create_user("ann").await;
+    let ann = b.login("ann").await;
+    let mut ann_sse = b.sse("ann", &format!("?stream={ann}")).await;
+    for i in 1..=5 {
+        assert_eq!(b.send("ann", &ann, "bot", &format!("ann {i}")).await.status, 200);
+    }
+    assert_eq!(b.send("ann", &ann, "gateway", "to the gateway").await.status, 200);
+
+    // One node delivers the app's outbox: each message once, in order.
+    receiver.wait_for(5, Duration::from_secs(10)).await;
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    let seen: Vec<String> =
+        receiver.messages().iter().map(|s| s.json()["message"]["data"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(seen, ["ann 1", "ann 2", "ann 3", "ann 4", "ann 5"], "each once, in order, from one node");
+    // The HTTP user downloads on node A what was sent on node B.
+    assert_eq!(texts(&folder(a, "inbox").await), ["to the gateway"]);
+    // What it sends for later goes out once, from the node holding the outbox's lease.
+    let now = switchboard_actors::clock::now_ms();
+    let later = json!({"messages": [{"message_id": "later-1", "to_address": "ann", "text": "scheduled",
+        "create_date": client_time(now), "time_to_send": client_time(now + 1500)}]});
+    let r = api_post(a, "sendmsg", GATEWAY, &later).await;
+    assert_eq!(r.json()["data"]["messages"][0]["status"], "SUCCESS", "{}", r.text());
+    let got = next_sse_where(&mut ann_sse, |d| d["body"] == "scheduled").await;
+    assert!(got["from"].as_str().unwrap().starts_with("gateway@localhost"), "{got}");
+    actix_rt::time::sleep(Duration::from_millis(800)).await;
+    let history = b.get("/restapi/v1/chat/ann/messages", ("ann", "pw-ann")).await.json();
+    let scheduled = history["messages"].as_array().unwrap().iter().filter(|m| m["body"] == "scheduled").count();
+    assert_eq!(scheduled, 1, "sent once: {history}");
 }

@@ -14,15 +14,15 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::helpers::*;
 
-const GATEWAY: (&str, &str) = ("gateway", "pw-gateway");
+pub const GATEWAY: (&str, &str) = ("gateway", "pw-gateway");
 
-async fn create_http_user(app: &TestApp, name: &str) {
+pub async fn create_http_user(app: &TestApp, name: &str) {
     let body = json!({"username": name, "password": format!("pw-{name}"), "kind": "http"});
     let r = app.post_json("/restapi/v1/users", app.admin(), &body).await;
     assert_eq!(r.status, 201, "create {name}: {}", r.text());
 }
 
-async fn api_post(app: &TestApp, action: &str, auth: (&str, &str), body: &Value) -> Reply {
+pub async fn api_post(app: &TestApp, action: &str, auth: (&str, &str), body: &Value) -> Reply {
     app.post_json(&format!("/api?action={action}"), auth, body).await
 }
 
@@ -31,7 +31,7 @@ async fn api_get(app: &TestApp, query: &str, auth: (&str, &str)) -> Reply {
 }
 
 /// `receivemsg` of a folder: the messages (`data.data`).
-async fn folder(app: &TestApp, name: &str) -> Vec<Value> {
+pub async fn folder(app: &TestApp, name: &str) -> Vec<Value> {
     let r = api_get(app, &format!("action=receivemsg&folder={name}"), GATEWAY).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let reply = r.json();
@@ -40,12 +40,12 @@ async fn folder(app: &TestApp, name: &str) -> Vec<Value> {
     reply["data"]["data"].as_array().unwrap().clone()
 }
 
-fn texts(messages: &[Value]) -> Vec<&str> {
+pub fn texts(messages: &[Value]) -> Vec<&str> {
     messages.iter().map(|m| m["text"].as_str().unwrap()).collect()
 }
 
 /// An Ozeki date as the vendor's client writes it (`T` between date and time).
-fn client_time(ms: i64) -> String {
+pub fn client_time(ms: i64) -> String {
     ozeki_time(ms).replace(' ', "T")
 }
 

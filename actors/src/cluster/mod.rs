@@ -11,10 +11,13 @@
 //!   messages (`ToPeers`, `AskPeers`, `FromPeer`). The link encodes them; nothing here
 //!   knows the wire format.
 //! - [`peers`]: `Peers`, the directory of live peers (heartbeats and leases) and of the
-//!   users each one holds (plain data, unit-tested).
+//!   users each one holds (plain data, unit-tested), and `ClusterMembership`, a router's
+//!   place in its cluster.
+//! - [`duties`]: `Duties`, the work one node at a time does, under leases in the store.
 
+pub mod duties;
 pub mod peers;
 pub mod protocol;
 
-pub use peers::{Heard, Peers};
+pub use peers::{ClusterMembership, Heard, Peers};
 pub use protocol::{AskPeers, FromPeer, Holding, Relay, Targets, ToPeers};

@@ -8,7 +8,20 @@
 
 use std::collections::HashMap;
 
-use super::protocol::Holding;
+use actix::Recipient;
+
+use super::protocol::{AskPeers, Holding, ToPeers};
+
+/// A router's place in its cluster: its name and start, its peers, and its link to them.
+pub struct ClusterMembership {
+    /// This node's name.
+    pub node: String,
+    /// When this node started (epoch ms): peers tell a restart by it.
+    pub started_ms: i64,
+    pub peers: Peers,
+    pub link: Recipient<ToPeers>,
+    pub asker: Recipient<AskPeers>,
+}
 
 /// What hearing from a peer means.
 #[derive(Debug, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use actix::prelude::*;
 use super::hub::Router;
 use crate::clock::now_ms;
 use crate::cluster::protocol::{PeerSession, RelayedPresence};
-use crate::cluster::{AskPeers, FromPeer, Heard, Holding, Peers, Relay, Targets, ToPeers};
+use crate::cluster::{AskPeers, ClusterMembership, FromPeer, Heard, Holding, Peers, Relay, Targets, ToPeers};
 use crate::model::{Event, Payload};
 use crate::user_session::{
     ContactGone, DeliverLive, DeliverMessage, DeliverSentCopy, FlushPending, IncomingPresence, ReloadRoster,
@@ -26,17 +26,6 @@ use crate::user_session::{
 /// Holdings per snapshot relay: a snapshot of many users goes in parts, each well under
 /// the bus's message size.
 const SNAPSHOT_PART: usize = 2000;
-
-/// This node's place in its cluster.
-pub struct ClusterMembership {
-    /// This node's name.
-    pub node: String,
-    /// When this node started (epoch ms): peers tell a restart by it.
-    pub started_ms: i64,
-    pub peers: Peers,
-    pub link: Recipient<ToPeers>,
-    pub asker: Recipient<AskPeers>,
-}
 
 /// Join a cluster: from now on this router tells `link` what is for peers, heartbeats
 /// every `heartbeat`, and counts a peer dead after `lease` without one. Sent once by the

@@ -14,12 +14,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::cluster::ClusterMembership;
 use super::directory::Directory;
 use super::stations::StationTable;
 use crate::clock::now_ms;
 use crate::cluster::protocol::RelayedPresence;
-use crate::cluster::Relay;
+use crate::cluster::{ClusterMembership, Relay};
 use crate::jid::Jid;
 use crate::model::records::AccountKind;
 use crate::model::{Address, Condition, Event, Payload};

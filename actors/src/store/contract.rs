@@ -481,6 +481,26 @@ async fn an_apps_chats_and_webhook_outbox_keep_order_retries_and_dead_letters() 
 }
 
 #[actix_rt::test]
+async fn a_lease_has_one_holder_until_it_runs_out_or_is_given_up() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in implementations(&dir) {
+        let l = &storage.leases;
+        let claim = |node: &str, now: i64| l.claim_lease("outbox".into(), node.into(), now, now + 100);
+        assert!(claim("n1", 0).await.unwrap(), "{name}: a free lease is granted");
+        assert!(!claim("n2", 50).await.unwrap(), "{name}: held by another");
+        assert!(claim("n1", 90).await.unwrap(), "{name}: renewed by its holder");
+        assert!(!claim("n2", 150).await.unwrap(), "{name}: the renewal runs to 190");
+        assert!(claim("n2", 191).await.unwrap(), "{name}: ran out, taken over");
+        assert!(!claim("n1", 192).await.unwrap(), "{name}");
+        l.release_lease("outbox".into(), "n1".into()).await.unwrap();
+        assert!(!claim("n1", 193).await.unwrap(), "{name}: only the holder gives it up");
+        l.release_lease("outbox".into(), "n2".into()).await.unwrap();
+        assert!(claim("n1", 194).await.unwrap(), "{name}: given up, free");
+        assert!(l.claim_lease("other".into(), "n2".into(), 194, 294).await.unwrap(), "{name}: leases are by name");
+    }
+}
+
+#[actix_rt::test]
 async fn system_properties_are_kept_by_key() {
     let dir = tempfile::tempdir().unwrap();
     for (name, storage) in implementations(&dir) {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::db::Db;
-use super::{apps, groups, mailbox, messages, ozeki, rooms, roster, sites, users, workgroups, Store};
+use super::{apps, groups, leases, mailbox, messages, ozeki, rooms, roster, sites, users, workgroups, Store};
 use crate::model::apps::{AppChat, AppRecord, ChatKind, ChatMessage, Delivery, DeliveryOutcome, DeliveryState};
 use crate::model::groups::GroupRecord;
 use crate::model::mailbox::{Folder, Mail, MailAction};
@@ -16,8 +16,8 @@ use crate::model::records::{
 use crate::model::sites::SiteRecord;
 use crate::model::{NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
-    AccountStorage, AfterCommit, AppStorage, GroupStorage, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage,
-    RosterRule, RosterStorage, SiteStorage, StoreFuture, StoreResult, WorkgroupStorage,
+    AccountStorage, AfterCommit, AppStorage, GroupStorage, LeaseStorage, MailboxStorage, MessageStorage, OzekiStorage,
+    RoomStorage, RosterRule, RosterStorage, SiteStorage, StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 /// Boxes a store future, naming the entity in a database failure.
@@ -439,5 +439,15 @@ impl WorkgroupStorage for Store {
 
     fn workgroup_chats(&self, workgroup: String, limit: usize) -> StoreFuture<Vec<ChatRecord>> {
         named("workgroup chat", self.read(move |c| workgroups::chats(c, &workgroup, limit)))
+    }
+}
+
+impl LeaseStorage for Store {
+    fn claim_lease(&self, name: String, node: String, now_ms: i64, until_ms: i64) -> StoreFuture<bool> {
+        named("lease", self.write(move |c| leases::claim(c, &name, &node, now_ms, until_ms)))
+    }
+
+    fn release_lease(&self, name: String, node: String) -> StoreFuture<()> {
+        named("lease", self.write(move |c| leases::release(c, &name, &node)))
     }
 }

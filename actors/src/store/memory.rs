@@ -20,8 +20,8 @@ use crate::model::records::{
 use crate::model::sites::SiteRecord;
 use crate::model::{MessageKind, NewMessage, NewRoomMessage, RoomMessage, StoredMessage};
 use crate::storage::{
-    AccountStorage, AfterCommit, AppStorage, GroupStorage, MailboxStorage, MessageStorage, OzekiStorage, RoomStorage,
-    RosterRule, RosterStorage, SiteStorage, StoreError, StoreFuture, StoreResult, WorkgroupStorage,
+    AccountStorage, AfterCommit, AppStorage, GroupStorage, LeaseStorage, MailboxStorage, MessageStorage, OzekiStorage,
+    RoomStorage, RosterRule, RosterStorage, SiteStorage, StoreError, StoreFuture, StoreResult, WorkgroupStorage,
 };
 
 #[derive(Default)]
@@ -51,6 +51,8 @@ struct Tables {
     vcards: BTreeMap<String, String>,
     muc_services: BTreeMap<String, MucServiceRecord>,
     sites: BTreeMap<String, SiteRecord>,
+    /// Lease name → (node, until_ms).
+    leases: BTreeMap<String, (String, i64)>,
 }
 
 impl Tables {
@@ -250,6 +252,28 @@ impl AccountStorage for MemoryStore {
             }
             None => t.vcards.remove(&username).is_some(),
         }))
+    }
+}
+
+impl LeaseStorage for MemoryStore {
+    fn claim_lease(&self, name: String, node: String, now_ms: i64, until_ms: i64) -> StoreFuture<bool> {
+        let mut t = self.tables();
+        let granted = match t.leases.get(&name) {
+            Some((holder, until)) => *holder == node || *until < now_ms,
+            None => true,
+        };
+        if granted {
+            t.leases.insert(name, (node, until_ms));
+        }
+        done(Ok(granted))
+    }
+
+    fn release_lease(&self, name: String, node: String) -> StoreFuture<()> {
+        let mut t = self.tables();
+        if t.leases.get(&name).is_some_and(|(holder, _)| *holder == node) {
+            t.leases.remove(&name);
+        }
+        done(Ok(()))
     }
 }
 

@@ -21,6 +21,7 @@ mod contract;
 pub(crate) mod db;
 mod groups;
 mod interfaces;
+mod leases;
 mod mailbox;
 pub mod memory;
 mod messages;

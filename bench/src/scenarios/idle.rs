@@ -1,7 +1,9 @@
 //! `idle` (and `xmpp idle`): N authenticated `/ws` (or XMPP) connections, opened at
 //! `--rate` per second, held, then closed. Reports the server's resident memory before, while holding and after closing,
 //! the bytes each held connection costs (the server's, and the kernel's for TCP, which
-//! counts both ends on loopback), and the server's CPU per login.
+//! counts both ends on loopback), and the server's CPU per login. With several `--server`
+//! nodes, connection `i` goes to node `i mod n` (JSON door), and each node's bytes per
+//! connection are reported too.
 
 use std::time::{Duration, Instant};
 
@@ -14,11 +16,13 @@ use crate::scenarios::{close_all, ensure_descriptors, Context};
 use crate::server::{tcp_kernel_bytes, tokens};
 use crate::BenchError;
 
-pub async fn run(ctx: &mut Context, conns: usize, per_user: usize) -> Result<Report, BenchError> {
+pub async fn run(ctx: &mut Context, conns: usize, per_user: usize, hold: Duration) -> Result<Report, BenchError> {
     let protocol = ctx.opts.protocol;
     let mut report = Report::new(if protocol == Protocol::Xmpp { "xmpp idle" } else { "idle" });
     report.parameter("conns", conns);
     report.parameter("per_user", per_user);
+    report.parameter("nodes", ctx.opts.servers.len());
+    report.parameter("hold_seconds", hold.as_secs_f64());
     report.parameter("rate", ctx.opts.rate.map_or(serde_json::Value::Null, Into::into));
 
     ensure_descriptors(ctx, conns)?;
@@ -32,16 +36,17 @@ pub async fn run(ctx: &mut Context, conns: usize, per_user: usize) -> Result<Rep
     // Let the account set-up's allocations settle before the first reading.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = ctx.server_sample();
+    let nodes_before = ctx.node_samples();
     let kernel_before = tcp_kernel_bytes();
 
     let started = Instant::now();
     let pace = ctx.opts.rate.map(|rate| Duration::from_secs_f64(1.0 / rate));
-    let server = ctx.opts.server.clone();
+    let servers = ctx.opts.servers.clone();
     let xmpp = ctx.opts.xmpp.clone();
     let (tokens, accounts) = (&tokens, &accounts);
     let opened: Vec<Result<_, BenchError>> = stream::iter(0..conns)
         .map(|i| {
-            let (server, xmpp) = (server.clone(), xmpp.clone());
+            let (server, xmpp) = (servers[i % servers.len()].clone(), xmpp.clone());
             async move {
                 if let Some(pace) = pace {
                     tokio::time::sleep_until(tokio::time::Instant::from_std(started + pace.mul_f64(i as f64))).await;
@@ -84,8 +89,9 @@ pub async fn run(ctx: &mut Context, conns: usize, per_user: usize) -> Result<Rep
         report.note(format!("{} connections failed; first: {e}", conns - held));
         report.complete = false;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(hold).await;
     let holding = ctx.server_sample();
+    let nodes_holding = ctx.node_samples();
     let kernel_holding = tcp_kernel_bytes();
     if let Some(admin) = &ctx.admin {
         if let Ok(metrics) = admin.metrics().await {
@@ -124,6 +130,14 @@ pub async fn run(ctx: &mut Context, conns: usize, per_user: usize) -> Result<Rep
             }
         }
         _ => report.note("pass --server-pid PID for the server's memory and CPU"),
+    }
+    if let (Some(before), Some(holding), true) = (nodes_before, nodes_holding, ctx.opts.servers.len() > 1) {
+        for (node, (b, h)) in before.iter().zip(&holding).enumerate() {
+            let on_node = (held + ctx.opts.servers.len() - 1 - node) / ctx.opts.servers.len();
+            let per_conn = h.resident_bytes.saturating_sub(b.resident_bytes) as f64 / on_node.max(1) as f64;
+            report.figure(format!("node{node}_bytes_per_connection"), per_conn, "B");
+            report.figure(format!("node{node}_rss_holding"), h.resident_bytes as f64 / 1048576.0, "MiB");
+        }
     }
     Ok(report)
 }

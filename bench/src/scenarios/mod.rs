@@ -25,6 +25,7 @@ use crate::client::{observe_json, observe_xmpp, open_ws, Observed, Outgoing, Ws,
 use crate::http::EventStream;
 use crate::report::{Latencies, Report};
 use crate::server::{raise_own_fd_limit, read_users_file, tokens, Account, Admin, Process, Sample};
+use crate::target::Target;
 use crate::BenchError;
 
 /// Clients are opened this many at a time.
@@ -33,8 +34,9 @@ pub const CONNECT_CONCURRENCY: usize = 32;
 /// Descriptors kept free for everything else the bench opens.
 const FD_SPARE: u64 = 64;
 
-/// Checks that the bench (after raising its own soft limit) and the server (when its pid is
-/// known) may both hold `conns` connections, and says how to raise the limit when not.
+/// Checks that the bench (after raising its own soft limit) and each server (when its pid is
+/// known; a node holds its share of `conns`) may hold `conns` connections, and says how to
+/// raise the limit when not.
 pub fn ensure_descriptors(ctx: &Context, conns: usize) -> Result<(), BenchError> {
     let needed = conns as u64 + FD_SPARE;
     let own_limit = raise_own_fd_limit();
@@ -44,12 +46,14 @@ pub fn ensure_descriptors(ctx: &Context, conns: usize) -> Result<(), BenchError>
              hard limit first (as root: `ulimit -Hn {needed}`, or `prlimit --pid $$ --nofile={needed}:{needed}`)"
         )));
     }
-    if let Some(limit) = ctx.process.and_then(|p| p.open_files_limit()) {
-        if needed > limit {
+    let share = conns.div_ceil(ctx.opts.servers.len()) as u64 + FD_SPARE;
+    for pid in &ctx.opts.server_pids {
+        let Some(limit) = (Process { pid: *pid }).open_files_limit() else { continue };
+        if share > limit {
             return Err(BenchError::Limits(format!(
-                "the server may open {limit} files and {conns} connections need {needed}; raise it with \
-                 `prlimit --pid {} --nofile={needed}:{needed}` (or start it under `ulimit -n {needed}`)",
-                ctx.opts.server_pid.unwrap_or_default()
+                "the server {pid} may open {limit} files and its {} connections need {share}; raise it with \
+                 `prlimit --pid {pid} --nofile={share}:{share}` (or start it under `ulimit -n {share}`)",
+                share - FD_SPARE
             )));
         }
     }
@@ -61,7 +65,6 @@ pub fn ensure_descriptors(ctx: &Context, conns: usize) -> Result<(), BenchError>
 pub struct Context {
     pub opts: Options,
     pub admin: Option<Admin>,
-    pub process: Option<Process>,
     /// Prefixes this run's account and room names.
     pub run_id: String,
     created: Vec<Account>,
@@ -73,11 +76,10 @@ impl Context {
             (Accounts::AdminApi, Some(password)) => Some(Admin::connect(&opts.server, password).await?),
             _ => None,
         };
-        let process = opts.server_pid.map(|pid| Process { pid });
-        if let Some(p) = process {
-            p.sample()?;
+        for pid in &opts.server_pids {
+            Process { pid: *pid }.sample()?;
         }
-        Ok(Context { opts, admin, process, run_id: format!("sb{}", crate::random_hex(3)), created: Vec::new() })
+        Ok(Context { opts, admin, run_id: format!("sb{}", crate::random_hex(3)), created: Vec::new() })
     }
 
     /// `count` accounts, from wherever this run takes them.
@@ -135,8 +137,26 @@ impl Context {
         }
     }
 
+    /// Every server's reading, summed (CPU time and resident memory of all the nodes).
     pub fn server_sample(&self) -> Option<Sample> {
-        self.process.and_then(|p| p.sample().ok())
+        let samples = self.node_samples()?;
+        Some(samples.iter().fold(Sample::default(), |sum, s| Sample {
+            cpu_seconds: sum.cpu_seconds + s.cpu_seconds,
+            resident_bytes: sum.resident_bytes + s.resident_bytes,
+        }))
+    }
+
+    /// Each server's reading, in the order of `--server` (none without `--server-pid`).
+    pub fn node_samples(&self) -> Option<Vec<Sample>> {
+        if self.opts.server_pids.is_empty() {
+            return None;
+        }
+        self.opts.server_pids.iter().map(|pid| Process { pid: *pid }.sample().ok()).collect()
+    }
+
+    /// The server the `i`th client of a scenario connects to: round robin over `--server`.
+    pub fn server_for(&self, i: usize) -> &Target {
+        &self.opts.servers[i % self.opts.servers.len()]
     }
 
     /// An account's bare address (XMPP) or user name (JSON door).
@@ -149,12 +169,22 @@ impl Context {
 
     /// Opens one signed-in websocket per account, in order (JSON `/ws` with a token, or XMPP).
     pub async fn open_clients(&self, accounts: &[Account], first_source: usize) -> Result<Vec<Ws>, BenchError> {
+        self.open_clients_on(&self.opts.server, accounts, first_source).await
+    }
+
+    /// As `open_clients`, on `server` (JSON door; XMPP clients use `--xmpp-url`).
+    pub async fn open_clients_on(
+        &self,
+        server: &Target,
+        accounts: &[Account],
+        first_source: usize,
+    ) -> Result<Vec<Ws>, BenchError> {
         match self.opts.protocol {
             Protocol::Json => {
                 let tokens = tokens(&self.opts.server, accounts).await?;
                 stream::iter(tokens.into_iter().enumerate())
                     .map(|(i, token)| {
-                        let server = self.opts.server.clone();
+                        let server = server.clone();
                         async move { open_ws(&server, &format!("/ws?token={token}"), None, first_source + i).await }
                     })
                     .buffered(CONNECT_CONCURRENCY)

@@ -1,6 +1,7 @@
 //! `pairs` (and `sse`, `xmpp pairs`): P senders, each writing M messages to its own
 //! receiver. Every message is acknowledged on the JSON door once stored, and timed from
-//! send to delivery.
+//! send to delivery. With several `--server` nodes, senders are on the first and receivers on
+//! the second.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
@@ -25,12 +26,15 @@ pub async fn run(ctx: &mut Context, pairs: usize, messages: usize, receivers: Re
     report.parameter("rate", ctx.opts.rate.map_or(serde_json::Value::Null, Into::into));
     report.parameter("window", ctx.opts.window);
 
+    // With several nodes, every receiver is on the second: each message crosses nodes.
+    let receivers_at = ctx.server_for(1).clone();
+    report.parameter("nodes", ctx.opts.servers.len());
     let accounts = ctx.accounts(pairs * 2).await?;
     let (senders, listeners) = accounts.split_at(pairs);
     let sources: Vec<(Source, Option<usize>)> = match receivers {
         Receivers::Sse => {
             let tokens = tokens(&ctx.opts.server, listeners).await?;
-            let server = ctx.opts.server.clone();
+            let server = receivers_at.clone();
             stream::iter(listeners.iter().zip(tokens).enumerate())
                 .map(|(i, (account, token))| {
                     let server = server.clone();
@@ -42,7 +46,7 @@ pub async fn run(ctx: &mut Context, pairs: usize, messages: usize, receivers: Re
                 .await?
         }
         Receivers::Websocket => ctx
-            .open_clients(listeners, 1)
+            .open_clients_on(&receivers_at, listeners, 1)
             .await?
             .into_iter()
             .map(|ws| (Source::Ws(ws.split().1, protocol), None))
