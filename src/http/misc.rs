@@ -7,9 +7,18 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// `GET /healthz`.
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// `GET /healthz`: 200 while the server answers. A node of a cluster also says whether it
+/// reaches NATS (it serves its local users either way; `/system/readiness/cluster` has the
+/// details).
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    match &state.cluster {
+        None => HttpResponse::Ok().json(json!({ "status": "ok" })),
+        Some(link) => {
+            let nats =
+                if link.connected.load(std::sync::atomic::Ordering::Relaxed) { "connected" } else { "unreachable" };
+            HttpResponse::Ok().json(json!({ "status": "ok", "cluster": { "node": link.node, "nats": nats } }))
+        }
+    }
 }
 
 #[derive(Deserialize)]

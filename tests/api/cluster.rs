@@ -234,6 +234,8 @@ async fn a_nats_outage_is_reported_local_users_keep_chatting_and_what_waited_arr
     }
     assert_eq!(detail.0, 503, "{detail:?}");
     assert!(detail.1.contains("cannot reach NATS") && detail.1.contains("local users"), "{detail:?}");
+    let health = a.get("/healthz", a.admin()).await;
+    assert_eq!((health.status, health.json()["cluster"]["nats"].clone()), (200, json!("unreachable")));
     // Node A serves its own users meanwhile.
     let local = a.send("ann", &ann_stream, "cid", "still here").await;
     assert_eq!(local.status, 200, "{}", local.text());
