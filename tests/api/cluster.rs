@@ -175,7 +175,7 @@ async fn presence_subscriptions_kicks_and_the_session_list_cross_nodes() {
     let away = ann_sse.next_presence("available", "bob@localhost").await;
     assert_eq!(away.data["show"], "away", "{:?}", away.data);
     // Cid comes online on C and sees Ann's presence (probed on node A).
-    c.befriend_both("cid", "ann").await;
+    c.befriend("cid", "ann").await;
     let cid_stream = c.login("cid").await;
     let mut cid_sse = c.sse("cid", &format!("?stream={cid_stream}")).await;
     cid_sse.next_presence("available", "ann@localhost").await;
@@ -195,20 +195,6 @@ async fn presence_subscriptions_kicks_and_the_session_list_cross_nodes() {
     assert_eq!(r.status, 200, "{}", r.text());
     bob_sse.until_closed().await;
     ann_sse.next_presence("unavailable", "bob@localhost").await;
-}
-
-impl TestApp {
-    /// Admin roster: `a` and `b` see each other's presence.
-    async fn befriend_both(&self, a: &str, b: &str) {
-        let r = self
-            .post_json(
-                &format!("/restapi/v1/users/{a}/roster"),
-                self.admin(),
-                &json!({"jid": b, "subscriptionType": 3}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-    }
 }
 
 #[actix_web::test]

@@ -39,7 +39,7 @@ impl TestApp {
     }
 
     /// Makes `a` and `b` see each other's presence (admin roster, subscription both).
-    async fn befriend(&self, a: &str, b: &str) {
+    pub(crate) async fn befriend(&self, a: &str, b: &str) {
         let r = self
             .post_json(
                 &format!("/restapi/v1/users/{a}/roster"),
