@@ -156,8 +156,17 @@ impl Application {
         muc.extra_services.add(storage.rooms.muc_services().await.map_err(load("chat services"))?);
         let conference = Conference::new(muc.clone(), storage.rooms.clone(), rooms)
             .with_apps(storage.apps.clone())
-            .with_groups(group_index.clone())
-            .start();
+            .with_groups(group_index.clone());
+        let conference = match config.cluster.enabled() {
+            true => conference.clustered(
+                config.cluster_node(),
+                storage.leases.clone(),
+                secs(config.cluster.lease_secs),
+                secs(config.cluster.heartbeat_secs),
+            ),
+            false => conference,
+        }
+        .start();
 
         let router_stats = Arc::new(RouterStats::default());
         let router = Router::new(
@@ -176,7 +185,10 @@ impl Application {
         .start();
         // In a cluster, the router joins its peers before any account changes.
         let cluster = match config.cluster.enabled() {
-            true => Some(crate::cluster::start(&config, router.clone()).await?),
+            true => {
+                let receivers = crate::cluster::Receivers { router: router.clone(), conference: conference.clone() };
+                Some(crate::cluster::start(&config, receivers).await?)
+            }
             false => None,
         };
         let muc = Arc::new(muc);

@@ -22,6 +22,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use switchboard_actors::clock::now_ms;
 use switchboard_actors::cluster::{AskPeers, FromPeer, Relay, Targets, ToPeers};
+use switchboard_actors::muc::conference::{Conference, LinkRooms};
 use switchboard_actors::router::{JoinCluster, LinkRestored};
 use switchboard_actors::Router;
 use tokio::sync::mpsc;
@@ -145,9 +146,18 @@ pub struct LinkError {
     message: String,
 }
 
+/// Where the link hands what peers relay: rooms' relays to the rooms' registry, the rest
+/// to the router.
+#[derive(Clone)]
+pub struct Receivers {
+    pub router: Addr<Router>,
+    pub conference: Addr<Conference>,
+}
+
 /// Connects to NATS (waiting for it if it is not up yet), subscribes this node's subjects
-/// and has `router` join the cluster.
-pub async fn start(config: &Config, router: Addr<Router>) -> Result<Arc<ClusterStatus>, LinkError> {
+/// and has the router and the rooms' registry join the cluster.
+pub async fn start(config: &Config, receivers: Receivers) -> Result<Arc<ClusterStatus>, LinkError> {
+    let router = receivers.router.clone();
     let node = config.cluster_node();
     let prefix = format!("switchboard.{}", config.cluster_name());
     let url = config.cluster.nats_url.trim().to_owned();
@@ -171,7 +181,7 @@ pub async fn start(config: &Config, router: Addr<Router>) -> Result<Arc<ClusterS
     let link_status = status.clone();
     let link_router = router.clone();
     arbiter.spawn(async move {
-        let started = connect_and_subscribe(&url, &node, &prefix, link_status.clone(), link_router.clone()).await;
+        let started = connect_and_subscribe(&url, &node, &prefix, link_status.clone(), receivers.clone()).await;
         let client = match started {
             Ok(client) => client,
             Err(message) => {
@@ -197,8 +207,9 @@ pub async fn start(config: &Config, router: Addr<Router>) -> Result<Arc<ClusterS
             heartbeat,
             lease,
             link: link.clone().recipient(),
-            asker: link.recipient(),
+            asker: link.clone().recipient(),
         });
+        receivers.conference.do_send(LinkRooms { link: link.clone().recipient(), asker: link.recipient() });
         let _ = ready_tx.send(Ok(()));
     });
     let nats = status.nats.clone();
@@ -215,10 +226,10 @@ async fn connect_and_subscribe(
     node: &str,
     prefix: &str,
     status: Arc<ClusterStatus>,
-    router: Addr<Router>,
+    receivers: Receivers,
 ) -> Result<async_nats::Client, String> {
     let events = status.clone();
-    let restored_to = router.clone();
+    let restored_to = receivers.router.clone();
     let client = async_nats::ConnectOptions::new()
         .name(format!("switchboard {node}"))
         .no_echo()
@@ -253,19 +264,21 @@ async fn connect_and_subscribe(
         .map_err(|e| e.to_string())?;
     for subject in [format!("{prefix}.node.{node}"), format!("{prefix}.all")] {
         let subscription = client.subscribe(subject).await.map_err(|e| e.to_string())?;
-        actix::spawn(receive(subscription, client.clone(), status.clone(), router.clone()));
+        actix::spawn(receive(subscription, client.clone(), status.clone(), receivers.clone()));
     }
     Ok(client)
 }
 
-/// Hands each relay of `subscription` to the router, in order; an ask's answer goes back to
-/// the asker.
+/// Hands each relay of `subscription` to the router or the rooms' registry, in order; an
+/// ask's answer goes back to the asker. The router answers at once; a room's answer may
+/// wait for a commit, so it is awaited aside while the next relays go on.
 async fn receive(
     mut subscription: async_nats::Subscriber,
     client: async_nats::Client,
     status: Arc<ClusterStatus>,
-    router: Addr<Router>,
+    receivers: Receivers,
 ) {
+    let Receivers { router, conference } = receivers;
     while let Some(message) = subscription.next().await {
         let incoming: Incoming = match serde_json::from_slice(&message.payload) {
             Ok(incoming) => incoming,
@@ -276,6 +289,20 @@ async fn receive(
             }
         };
         let from_peer = FromPeer { node: incoming.node, started_ms: incoming.started_ms, relay: incoming.relay };
+        if from_peer.relay.is_for_rooms() {
+            let Some(reply) = message.reply else {
+                conference.do_send(from_peer);
+                continue;
+            };
+            let answered = conference.send(from_peer);
+            let (client, status) = (client.clone(), status.clone());
+            actix::spawn(async move {
+                if let Ok(Some(answer)) = answered.await {
+                    answer_peer(&client, &status, reply, &answer).await;
+                }
+            });
+            continue;
+        }
         let Some(reply) = message.reply else {
             router.do_send(from_peer);
             continue;
@@ -283,10 +310,14 @@ async fn receive(
         let Ok(Some(answer)) = router.send(from_peer).await else {
             continue;
         };
-        let outgoing = Outgoing { node: &status.node, started_ms: status.started_ms, relay: &answer };
-        let payload = Bytes::from(serde_json::to_vec(&outgoing).expect("a relay encodes"));
-        if let Err(e) = client.publish(reply, payload).await {
-            tracing::debug!(error = %e, "an answer to a peer was not published");
-        }
+        answer_peer(&client, &status, reply, &answer).await;
+    }
+}
+
+async fn answer_peer(client: &async_nats::Client, status: &ClusterStatus, reply: async_nats::Subject, answer: &Relay) {
+    let outgoing = Outgoing { node: &status.node, started_ms: status.started_ms, relay: answer };
+    let payload = Bytes::from(serde_json::to_vec(&outgoing).expect("a relay encodes"));
+    if let Err(e) = client.publish(reply, payload).await {
+        tracing::debug!(error = %e, "an answer to a peer was not published");
     }
 }

@@ -135,6 +135,9 @@ impl From<RoomError> for ApiError {
                 | RoomError::MayNotInvite(_) => ApiError::forbidden(message),
                 RoomError::NotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, "NotAllowedException", message),
                 RoomError::Full(..) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "RoomFullException", message),
+                RoomError::Unreachable(..) => {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", message)
+                }
                 RoomError::Store(store) => store.into(),
             }
         };

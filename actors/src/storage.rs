@@ -305,6 +305,8 @@ pub trait RoomStorage: Send + Sync {
     /// Forgets a room's config and affiliations; its archive stays.
     fn delete_room(&self, name: String) -> StoreFuture<()>;
     fn all_rooms(&self) -> StoreFuture<Vec<RoomRecord>>;
+    /// One stored room, by name.
+    fn stored_room(&self, name: String) -> StoreFuture<Option<RoomRecord>>;
     fn append_room_message(
         &self,
         message: NewRoomMessage,
@@ -341,6 +343,11 @@ pub trait LeaseStorage: Send + Sync {
     fn claim_lease(&self, name: String, node: String, now_ms: i64, until_ms: i64) -> StoreFuture<bool>;
     /// Gives the lease up, if `node` holds it.
     fn release_lease(&self, name: String, node: String) -> StoreFuture<()>;
+    /// Claims each of `names` as `claim_lease` does, at once: the holder of each after the
+    /// claim (`node` where granted), in order.
+    fn claim_leases(&self, names: Vec<String>, node: String, now_ms: i64, until_ms: i64) -> StoreFuture<Vec<String>>;
+    /// Extends every lease `node` holds to `until_ms` (a node holding many renews them at once).
+    fn renew_leases(&self, node: String, until_ms: i64) -> StoreFuture<()>;
 }
 
 /// Every storage interface, as the core's actors and services take them.

@@ -32,7 +32,7 @@ use crate::state::AppState;
 const MAX_REASON_CHARS: usize = 1024;
 
 async fn describe(room: &Addr<MucRoom>, name: &str) -> Result<RoomView, ApiError> {
-    room.send(Describe).await.map_err(|_| RoomError::NotFound(name.to_owned()).into())
+    Ok(room.send(Describe).await.map_err(|_| RoomError::NotFound(name.to_owned()))??)
 }
 
 /// A room a signed-in user may see (404 otherwise, so hidden rooms stay hidden).
@@ -200,6 +200,7 @@ async fn list_rooms(
     let admin = caller.is_admin();
     let mut listed: Vec<Value> = views
         .into_iter()
+        .flatten()
         .flatten()
         .filter(|v| service.holds(state, &v.record.name))
         .filter(|v| admin || v.record.visible_to(&caller.username))

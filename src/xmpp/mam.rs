@@ -202,7 +202,7 @@ pub async fn query(
 async fn readable_room(state: &AppState, username: &str, room: &str) -> Result<i64, ApiError> {
     let not_found = || ApiError::from(RoomError::NotFound(room.to_owned()));
     let actor = find_room(state, room).await?;
-    let view = actor.send(Describe).await.map_err(|_| not_found())?;
+    let view = actor.send(Describe).await.map_err(|_| not_found())??;
     if view.record.visible_to(username) || view.occupants.iter().any(|o| o.username == username) {
         Ok(view.record.created_ms)
     } else {

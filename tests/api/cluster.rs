@@ -1,16 +1,17 @@
 //! Several nodes of one domain: servers sharing one PostgreSQL database and a NATS server of
 //! the test's own (`switchboard_actors::testing::TestNats`), each on its own port. Users on
 //! different nodes chat, see each other's presence, are listed and kicked from any node;
-//! a NATS outage is reported and local users keep chatting; a node killed with `kill -9`
-//! loses no acknowledged message.
+//! rooms owned by one node have occupants on all of them; a NATS outage is reported and
+//! local users keep chatting; a node killed with `kill -9` loses no acknowledged message,
+//! and its rooms come back on another node.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use switchboard_actors::testing::{TestNats, TestPostgres};
 
-use crate::helpers::{start, test_config, Sse, TestApp, Ws, WAIT};
-use crate::xmpp::Xmpp;
+use crate::helpers::{next_of, next_ws_of, start, test_config, Sse, TestApp, Ws, WAIT};
+use crate::xmpp::{is_message_with_body, Xmpp};
 
 /// Nodes `n0…` of one cluster over one database and `nats`, all with the same admin.
 async fn cluster(nats: &TestNats, nodes: usize) -> Vec<TestApp> {
@@ -410,4 +411,120 @@ async fn an_apps_webhook_and_an_http_user_are_fed_once_by_messages_sent_on_other
     let history = b.get("/restapi/v1/chat/ann/messages", ("ann", "pw-ann")).await.json();
     let scheduled = history["messages"].as_array().unwrap().iter().filter(|m| m["body"] == "scheduled").count();
     assert_eq!(scheduled, 1, "sent once: {history}");
+}
+
+#[actix_web::test]
+async fn a_room_owned_by_one_node_has_occupants_on_three() {
+    let nats = TestNats::start();
+    let nodes = cluster(&nats, 3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    for user in ["ann", "bob", "carl", "dave"] {
+        a.create_user(user).await;
+    }
+    // The admin makes the room on node C, which owns it from then on.
+    let made = c.create_room(json!({"roomName": "hall", "persistent": true})).await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let taken = a.create_room(json!({"roomName": "hall"})).await;
+    assert_eq!(taken.status, 409, "the name is taken cluster-wide: {}", taken.text());
+
+    // Ann joins over REST on node A (SSE), Bob over REST on node B (/ws), Carl over XMPP on C.
+    let ann = a.login("ann").await;
+    let mut ann_sse = a.sse("ann", &format!("?stream={ann}")).await;
+    let joined = a.join("ann", &ann, "hall", "").await;
+    assert_eq!(joined.status, 200, "{}", joined.text());
+    assert_eq!(joined.json()["room"], "hall@conference.localhost");
+    next_of(&mut ann_sse, "chatapi.presence", "available").await;
+    assert_eq!(a.say("ann", &ann, "hall", "before the others").await.status, 200);
+    assert_eq!(next_of(&mut ann_sse, "chatapi.muc", "groupchat").await.data["body"], "before the others");
+
+    let bob = b.login("bob").await;
+    let mut bob_ws = b.ws("bob", &format!("?stream={bob}")).await;
+    assert_eq!(b.join("bob", &bob, "hall", "?nick=Bobby").await.status, 200);
+    let present = next_ws_of(&mut bob_ws, "chatapi.presence", "available").await;
+    assert_eq!(present["from"], "hall@conference.localhost/ann", "Bob first hears who is there");
+    let history = next_ws_of(&mut bob_ws, "chatapi.muc", "groupchat").await;
+    assert_eq!((history["body"].as_str(), history["delay"].is_string()), (Some("before the others"), true));
+    assert_eq!(next_of(&mut ann_sse, "chatapi.presence", "available").await.data["nick"], "Bobby");
+
+    let mut carl = Xmpp::login(c, "carl", "pw-carl").await;
+    carl.send("<presence xmlns='jabber:client' to='hall@conference.localhost/carl'><x xmlns='http://jabber.org/protocol/muc'/></presence>").await;
+    let own = carl
+        .next_where("own presence", |e| {
+            e.name == "presence" && e.get_attr("from") == Some("hall@conference.localhost/carl")
+        })
+        .await;
+    assert!(own.to_xml().contains("code=\"110\""), "self-presence: {}", own.to_xml());
+    next_of(&mut ann_sse, "chatapi.presence", "available").await;
+
+    // A post from each node reaches the occupants on every node.
+    assert_eq!(a.say("ann", &ann, "hall", "from A").await.status, 200);
+    let on_b = next_ws_of(&mut bob_ws, "chatapi.muc", "groupchat").await;
+    assert_eq!((on_b["body"].as_str(), on_b["from"].as_str()), (Some("from A"), Some("hall@conference.localhost/ann")));
+    carl.next_where("Ann's post", |e| is_message_with_body(e, "from A")).await;
+    carl.send(
+        "<message xmlns='jabber:client' to='hall@conference.localhost' type='groupchat'><body>from C</body></message>",
+    )
+    .await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let e = next_of(&mut ann_sse, "chatapi.muc", "groupchat").await;
+        seen.push(e.data["body"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, ["from A", "from C"]);
+    assert_eq!(next_ws_of(&mut bob_ws, "chatapi.muc", "groupchat").await["body"], "from C");
+    assert_eq!(b.say("bob", &bob, "hall", "from B").await.status, 200);
+    carl.next_where("Bob's post", |e| is_message_with_body(e, "from B")).await;
+    assert_eq!(next_of(&mut ann_sse, "chatapi.muc", "groupchat").await.data["body"], "from B");
+
+    // Every node answers for the room: its occupants, its archive, the admin API.
+    let (d, dp) = ("dave", "pw-dave");
+    let occupants = b.get("/restapi/v1/chat/rooms/hall/occupants", (d, dp)).await.json();
+    let mut nicks: Vec<&str> =
+        occupants["occupants"].as_array().unwrap().iter().map(|o| o["nick"].as_str().unwrap()).collect();
+    nicks.sort();
+    assert_eq!(nicks, ["Bobby", "ann", "carl"], "{occupants}");
+    let archive = a.get("/restapi/v1/chat/rooms/hall/chathistory", (d, dp)).await.json();
+    let bodies: Vec<&str> =
+        archive["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["before the others", "from A", "from C", "from B"]);
+    let changed = a
+        .put_json(
+            "/restapi/v1/chatrooms/hall",
+            a.admin(),
+            &json!({"roomName": "hall", "persistent": true, "naturalName": "The Hall"}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!(b.get("/restapi/v1/chatrooms/hall", b.admin()).await.json()["naturalName"], "The Hall");
+
+    // A room a user's join creates belongs to the node it was made on; others find it.
+    let dave = b.login("dave").await;
+    assert_eq!(b.join("dave", &dave, "popup", "").await.status, 201);
+    let ann_in_popup = a.join("ann", &ann, "popup", "").await;
+    assert_eq!(ann_in_popup.status, 200, "{}", ann_in_popup.text());
+    assert_eq!(ann_in_popup.json()["affiliation"], "none", "Dave made it and owns it");
+
+    // Leaving from node B is heard on A and C.
+    assert_eq!(b.delete(&format!("/restapi/v1/chat/{bob}/rooms/hall"), ("bob", "pw-bob")).await.status, 200);
+    let gone = next_of(&mut ann_sse, "chatapi.presence", "unavailable").await;
+    assert_eq!(gone.data["from"], "hall@conference.localhost/Bobby");
+    carl.next_where("Bob leaving", |e| {
+        e.name == "presence"
+            && e.get_attr("type") == Some("unavailable")
+            && e.get_attr("from") == Some("hall@conference.localhost/Bobby")
+    })
+    .await;
+    // And a room destroyed on node A is gone everywhere.
+    assert_eq!(a.delete("/restapi/v1/chatrooms/hall", a.admin()).await.status, 200);
+    for node in &nodes {
+        let mut status = 0;
+        for _ in 0..50 {
+            status = node.get("/restapi/v1/chatrooms/hall", node.admin()).await.status;
+            if status == 404 {
+                break;
+            }
+            actix_rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(status, 404, "the room is gone on every node");
+    }
 }

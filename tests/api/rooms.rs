@@ -14,18 +14,18 @@ fn auth(name: &str) -> (&str, String) {
 }
 
 impl TestApp {
-    async fn join(&self, name: &str, stream: &str, room: &str, query: &str) -> Reply {
+    pub(crate) async fn join(&self, name: &str, stream: &str, room: &str, query: &str) -> Reply {
         let (u, p) = auth(name);
         let url = self.url(&format!("/restapi/v1/chat/{stream}/rooms/{room}{query}"));
         reply(self.client.put(url).basic_auth(u, &p).send().await).await
     }
 
-    async fn say(&self, name: &str, stream: &str, room: &str, body: &str) -> Reply {
+    pub(crate) async fn say(&self, name: &str, stream: &str, room: &str, body: &str) -> Reply {
         let (u, p) = auth(name);
         self.post_json(&format!("/restapi/v1/chat/{stream}/rooms/{room}"), (u, &p), &json!({ "body": body })).await
     }
 
-    async fn create_room(&self, room: Value) -> Reply {
+    pub(crate) async fn create_room(&self, room: Value) -> Reply {
         self.post_json("/restapi/v1/chatrooms", self.admin(), &room).await
     }
 }

@@ -142,7 +142,7 @@ async fn station_resource(app: &TestApp, user: &str) -> String {
     address.rsplit('/').next().unwrap().to_owned()
 }
 
-fn is_message_with_body(e: &Element, body: &str) -> bool {
+pub(crate) fn is_message_with_body(e: &Element, body: &str) -> bool {
     e.name == "message" && e.child_text("body", CLIENT).as_deref() == Some(body)
 }
 

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::records::Availability;
 use crate::model::records::{AccountKind, Notice, RowChange};
 use crate::model::{Event, Payload, StoredMessage};
+use crate::muc::calls::{RoomAnswer, RoomCall};
+use crate::muc::RoomError;
 use crate::presence::PresenceUpdate;
 
 /// A user's stations on one node, as that node tells its peers (no resources: none left).
@@ -169,6 +171,40 @@ pub enum Relay {
     Sessions {
         sessions: Vec<PeerSession>,
     },
+    /// A call to `room`, owned by the receiver, from a node standing in for it. Answered
+    /// with `RoomAnswer` when asked.
+    RoomCall {
+        room: String,
+        call: RoomCall,
+    },
+    RoomAnswer {
+        answer: Result<RoomAnswer, RoomError>,
+    },
+    /// Events of `room`, owned by the sender, for these stations (user, resource) of the
+    /// receiver: one relay per node per event, however many occupants it has there.
+    RoomEvents {
+        room: String,
+        events: Vec<Payload>,
+        to: Vec<(String, String)>,
+    },
+    /// The sender owns a new stored room.
+    RoomKnown {
+        room: String,
+    },
+    /// The room ended on the sender, its owner.
+    RoomGone {
+        room: String,
+    },
+}
+
+impl Relay {
+    /// Whether the rooms' registry (rather than the router) takes this relay.
+    pub fn is_for_rooms(&self) -> bool {
+        matches!(
+            self,
+            Relay::RoomCall { .. } | Relay::RoomEvents { .. } | Relay::RoomKnown { .. } | Relay::RoomGone { .. }
+        )
+    }
 }
 
 /// Which nodes a relay is for.

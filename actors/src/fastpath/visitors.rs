@@ -9,7 +9,7 @@ use super::workgroup::{visitor_key, Sink, Stage, Visitor, Workgroup};
 use super::FastpathError;
 use crate::model::Push;
 use crate::muc::conference::{FindRoom, JoinRoom};
-use crate::muc::room::{Join, Post};
+use crate::muc::room::{Join, Post, Seat};
 use crate::station::{AddConnection, EndStation, RemoveConnection, Station};
 
 /// A visitor asks to join the queue. Sent by the registry, which made the token.
@@ -187,7 +187,8 @@ impl Handler<ForVisitor> for Workgroup {
                         resource: user_id.clone(),
                         nick,
                         password: None,
-                        station,
+                        seat: Seat::Here(station),
+                        rejoin: false,
                     },
                     may_create: false,
                 };

@@ -4,18 +4,32 @@
 //! first join of an unknown room, when `users_can_create`; the admin API), hands out room
 //! addresses, and forgets temporary rooms once they stop. A join that reaches a room in the
 //! instant it stopped is retried on a fresh room.
+//!
+//! In a cluster ([`Conference::clustered`]) each room is owned by the node that holds its
+//! lease (`room:{name}` in the shared store); every node renews all of its leases at once,
+//! each heartbeat. A room owned by a peer has a stand-in here, which forwards what it is
+//! asked; the conference answers peers' calls to the rooms it owns ([`FromPeer`]). When an
+//! owner dies (`PeerGone`), its rooms' stand-ins claim their leases, and each room comes back
+//! on the node that wins it, rebuilt from the store.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::room::{AppsAttached, Join, Joined, MucRoom, Post, PostAsApp, RoomActivity, RoomStopped, StationGone};
+use super::calls::{RoomAnswer, RoomCall, Seat};
+use super::room::{
+    AppsAttached, Describe, Destroy, Dismiss, Invite, Join, Joined, Leave, MoveTo, MucRoom, NodeGone, Post, PostAsApp,
+    Relayed, RoomActivity, RoomLink, RoomStopped, SendPrivate, StationGone,
+};
 use super::{Affiliation, MucOptions, MucServiceRecord, RoomConfig, RoomError, RoomRecord};
+use crate::clock::now_ms;
+use crate::cluster::{AskPeers, FromPeer, Relay, Targets, ToPeers};
 use crate::groups::{GroupChanged, GroupIndex};
 use crate::model::RoomMessage;
 use crate::station::Station;
-use crate::storage::{AppStorage, RoomStorage, StoreError};
+use crate::storage::{AppStorage, LeaseStorage, RoomStorage, StoreError};
 
 /// The room registry. One per server.
 pub struct Conference {
@@ -32,6 +46,27 @@ pub struct Conference {
     watched: HashSet<String>,
     /// Resolves rooms' group affiliations.
     groups: Arc<GroupIndex>,
+    /// Set on a node of a cluster.
+    cluster: Option<RoomCluster>,
+}
+
+/// The rooms' side of a cluster.
+struct RoomCluster {
+    node: String,
+    leases: Arc<dyn LeaseStorage>,
+    lease_ms: i64,
+    every: Duration,
+    /// Set once the cluster link is up (`LinkRooms`).
+    link: Option<Arc<RoomLink>>,
+    /// The rooms this node stands in for, and their owners.
+    owners: HashMap<String, String>,
+    /// Stand-ins whose owner died: the owner, and when it was heard dead (epoch ms).
+    orphaned: HashMap<String, (String, i64)>,
+}
+
+/// A room's lease.
+fn lease_name(room: &str) -> String {
+    format!("room:{room}")
 }
 
 impl Conference {
@@ -45,7 +80,23 @@ impl Conference {
             apps: None,
             watched: HashSet::new(),
             groups: Arc::default(),
+            cluster: None,
         }
+    }
+
+    /// A node of a cluster, `node`: rooms are owned under leases in `leases`, each held for
+    /// `lease` and renewed `every`. Rooms start once the cluster link is up (`LinkRooms`).
+    pub fn clustered(mut self, node: String, leases: Arc<dyn LeaseStorage>, lease: Duration, every: Duration) -> Self {
+        self.cluster = Some(RoomCluster {
+            node,
+            leases,
+            lease_ms: lease.as_millis() as i64,
+            every,
+            link: None,
+            owners: HashMap::new(),
+            orphaned: HashMap::new(),
+        });
+        self
     }
 
     /// Rooms may hold affiliations by user group, resolved with this index.
@@ -58,6 +109,105 @@ impl Conference {
     pub fn with_apps(mut self, apps: Arc<dyn AppStorage>) -> Self {
         self.apps = Some(apps);
         self
+    }
+
+    fn link(&self) -> Option<Arc<RoomLink>> {
+        self.cluster.as_ref().and_then(|c| c.link.clone())
+    }
+
+    fn is_stand_in(&self, room: &str) -> bool {
+        self.cluster.as_ref().is_some_and(|c| c.owners.contains_key(room))
+    }
+
+    /// The room `name` if this node owns it.
+    fn owned(&self, name: &str) -> Option<Addr<MucRoom>> {
+        self.rooms.get(name).filter(|_| !self.is_stand_in(name)).cloned()
+    }
+
+    fn start_stand_in(&mut self, name: String, owner: String, ctx: &mut Context<Self>) -> Addr<MucRoom> {
+        let record = RoomRecord::new(name.clone(), RoomConfig::default());
+        let room = MucRoom::new(self.options.clone(), self.store.clone(), ctx.address().recipient(), record)
+            .linked(self.link())
+            .standing_in_for(owner.clone())
+            .start();
+        self.rooms.insert(name.clone(), room.clone());
+        if let Some(cluster) = &mut self.cluster {
+            cluster.owners.insert(name, owner);
+        }
+        room
+    }
+
+    /// Claims the leases of `names`: the holder of each.
+    fn claim(&self, names: &[String]) -> impl std::future::Future<Output = Vec<String>> + 'static {
+        let claimed = self.cluster.as_ref().map(|c| {
+            let now = now_ms();
+            let leases = names.iter().map(|n| lease_name(n)).collect();
+            c.leases.claim_leases(leases, c.node.clone(), now, now + c.lease_ms)
+        });
+        async move {
+            match claimed {
+                Some(claimed) => claimed.await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not claim room leases");
+                    Vec::new()
+                }),
+                None => Vec::new(),
+            }
+        }
+    }
+
+    /// Gives up the lease of `name` when this node has no such room.
+    fn release_if_absent(&self, name: &str) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        if self.rooms.contains_key(name) {
+            return;
+        }
+        let released = cluster.leases.release_lease(lease_name(name), cluster.node.clone());
+        actix::spawn(async move {
+            if let Err(e) = released.await {
+                tracing::warn!(error = %e, "could not give up a room's lease");
+            }
+        });
+    }
+
+    /// The room `name`, wherever it lives: known here, or (in a cluster) owned by whoever
+    /// holds its lease: a stand-in for a peer's, or the stored room started here. None when
+    /// there is no such room; this node then holds its lease (see `release_if_absent`).
+    fn resolve(&mut self, name: String) -> actix::fut::LocalBoxActorFuture<Self, Option<Addr<MucRoom>>> {
+        if let Some(room) = self.rooms.get(&name) {
+            return Box::pin(fut::ready(Some(room.clone())));
+        }
+        let Some(cluster) = &self.cluster else {
+            return Box::pin(fut::ready(None));
+        };
+        let node = cluster.node.clone();
+        let claimed = self.claim(std::slice::from_ref(&name));
+        let store = self.store.clone();
+        let wanted = name.clone();
+        let looked_up = async move {
+            let holder = claimed.await.pop()?;
+            if holder != node {
+                return Some((holder, None));
+            }
+            let stored = store.stored_room(wanted).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not read a room");
+                None
+            });
+            Some((holder, stored))
+        };
+        Box::pin(looked_up.into_actor(self).map(move |found, act, ctx| {
+            if let Some(room) = act.rooms.get(&name) {
+                return Some(room.clone()); // Started meanwhile.
+            }
+            match found? {
+                (_, Some(record)) => Some(act.start_room(record, ctx)),
+                (holder, None) if act.cluster.as_ref().is_some_and(|c| c.node != holder) => {
+                    Some(act.start_stand_in(name, holder, ctx))
+                }
+                _ => None,
+            }
+        }))
     }
 
     fn apps_for(&self, room: &str) -> Option<Arc<dyn AppStorage>> {
@@ -81,6 +231,7 @@ impl Conference {
             .watched(watcher, empty_timeout)
             .with_apps(apps)
             .with_groups(self.groups.clone())
+            .linked(self.link())
             .start();
         self.rooms.insert(name, room.clone());
         room
@@ -107,6 +258,9 @@ impl Actor for Conference {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.cluster.is_some() {
+            return; // Rooms start once the link is up and their leases are claimed.
+        }
         for record in std::mem::take(&mut self.stored) {
             self.start_room(record, ctx);
         }
@@ -133,7 +287,11 @@ impl JoinRoom {
         password: Option<String>,
         station: Addr<Station>,
     ) -> Self {
-        JoinRoom { room, join: Join { username, resource, nick, password, station }, may_create: true }
+        JoinRoom {
+            room,
+            join: Join { username, resource, nick, password, seat: Seat::Here(station), rejoin: false },
+            may_create: true,
+        }
     }
 }
 
@@ -141,9 +299,23 @@ impl Handler<JoinRoom> for Conference {
     type Result = ResponseActFuture<Self, Result<Joined, RoomError>>;
 
     fn handle(&mut self, msg: JoinRoom, ctx: &mut Context<Self>) -> Self::Result {
+        if self.cluster.is_some() && !self.rooms.contains_key(&msg.room) {
+            // Whoever holds its lease has the room; if nobody did, this node now does.
+            let resolved = self.resolve(msg.room.clone());
+            return Box::pin(resolved.then(move |_, act, ctx| act.join(msg, ctx)));
+        }
+        self.join(msg, ctx)
+    }
+}
+
+impl Conference {
+    fn join(&mut self, msg: JoinRoom, ctx: &mut Context<Self>) -> ResponseActFuture<Self, Result<Joined, RoomError>> {
         let (room, created) = match self.room_for_join(&msg, ctx) {
             Ok(found) => found,
-            Err(e) => return Box::pin(fut::ready(Err(e))),
+            Err(e) => {
+                self.release_if_absent(&msg.room);
+                return Box::pin(fut::ready(Err(e)));
+            }
         };
         let first = room.send(msg.join.clone());
         Box::pin(first.into_actor(self).then(move |result, act, ctx| {
@@ -179,10 +351,42 @@ pub struct FindRoom {
 }
 
 impl Handler<FindRoom> for Conference {
-    type Result = Option<Addr<MucRoom>>;
+    type Result = ResponseActFuture<Self, Option<Addr<MucRoom>>>;
 
     fn handle(&mut self, msg: FindRoom, _: &mut Context<Self>) -> Self::Result {
-        self.rooms.get(&msg.name).cloned()
+        let name = msg.name.clone();
+        Box::pin(self.resolve(msg.name).map(move |found, act, _| {
+            if found.is_none() {
+                act.release_if_absent(&name);
+            }
+            found
+        }))
+    }
+}
+
+impl Conference {
+    /// Hands `message` to room `name` (found or resolved), and its answer back.
+    fn hand_to<M>(&mut self, name: String, message: M) -> ResponseActFuture<Self, Result<Arc<RoomMessage>, RoomError>>
+    where
+        M: Message<Result = Result<Arc<RoomMessage>, RoomError>> + Send + 'static,
+        MucRoom: Handler<M>,
+    {
+        if let Some(room) = self.rooms.get(&name) {
+            // Handed over now, so that one client's posts keep their order.
+            let posted = room.send(message);
+            return Box::pin(async move { posted.await.map_err(|_| RoomError::NotFound(name))? }.into_actor(self));
+        }
+        let missing = name.clone();
+        Box::pin(self.resolve(name).then(move |found, act, _| {
+            act.release_if_absent(&missing);
+            async move {
+                match found {
+                    Some(room) => room.send(message).await.map_err(|_| RoomError::NotFound(missing))?,
+                    None => Err(RoomError::NotFound(missing)),
+                }
+            }
+            .into_actor(act)
+        }))
     }
 }
 
@@ -198,17 +402,10 @@ pub struct PostTo {
 }
 
 impl Handler<PostTo> for Conference {
-    type Result = ResponseFuture<Result<Arc<RoomMessage>, RoomError>>;
+    type Result = ResponseActFuture<Self, Result<Arc<RoomMessage>, RoomError>>;
 
     fn handle(&mut self, msg: PostTo, _: &mut Context<Self>) -> Self::Result {
-        let PostTo { room, post } = msg;
-        let posted = self.rooms.get(&room).map(|addr| addr.send(post));
-        Box::pin(async move {
-            match posted {
-                Some(posted) => posted.await.map_err(|_| RoomError::NotFound(room))?,
-                None => Err(RoomError::NotFound(room)),
-            }
-        })
+        self.hand_to(msg.room, msg.post)
     }
 }
 
@@ -244,17 +441,10 @@ pub struct AppPostTo {
 }
 
 impl Handler<AppPostTo> for Conference {
-    type Result = ResponseFuture<Result<Arc<RoomMessage>, RoomError>>;
+    type Result = ResponseActFuture<Self, Result<Arc<RoomMessage>, RoomError>>;
 
     fn handle(&mut self, msg: AppPostTo, _: &mut Context<Self>) -> Self::Result {
-        let AppPostTo { room, post } = msg;
-        let posted = self.rooms.get(&room).map(|addr| addr.send(post));
-        Box::pin(async move {
-            match posted {
-                Some(posted) => posted.await.map_err(|_| RoomError::NotFound(room))?,
-                None => Err(RoomError::NotFound(room)),
-            }
-        })
+        self.hand_to(msg.room, msg.post)
     }
 }
 
@@ -290,6 +480,26 @@ impl Handler<CreateRoom> for Conference {
         if self.rooms.contains_key(&name) || self.creating.contains(&name) {
             return Box::pin(fut::ready(Err(RoomError::Exists(name))));
         }
+        if self.cluster.is_none() {
+            return self.create(msg, ctx);
+        }
+        // In a cluster the name is this node's once it holds the lease.
+        self.creating.insert(name.clone());
+        let claimed = self.claim(std::slice::from_ref(&name));
+        Box::pin(claimed.into_actor(self).then(move |holders, act, ctx| {
+            act.creating.remove(&name);
+            let node = act.cluster.as_ref().map(|c| c.node.as_str());
+            if holders.first().map(String::as_str) != node || act.rooms.contains_key(&name) {
+                return Box::pin(fut::ready(Err(RoomError::Exists(name)))) as ResponseActFuture<Self, _>;
+            }
+            act.create(msg, ctx)
+        }))
+    }
+}
+
+impl Conference {
+    fn create(&mut self, msg: CreateRoom, ctx: &mut Context<Self>) -> ResponseActFuture<Self, Result<(), RoomError>> {
+        let name = msg.record.name.clone();
         if !msg.record.config.persistent {
             self.start_watched_room(msg.record, msg.watcher, msg.empty_timeout, ctx);
             return Box::pin(fut::ready(Ok(())));
@@ -301,12 +511,25 @@ impl Handler<CreateRoom> for Conference {
             match result {
                 Ok(()) => {
                     act.start_room(record, ctx);
+                    act.tell_peers(Relay::RoomKnown { room: name });
                     Ok(())
                 }
-                Err(StoreError::Conflict(_)) => Err(RoomError::Exists(name)),
-                Err(e) => Err(e.into()),
+                Err(e) => {
+                    act.release_if_absent(&name);
+                    match e {
+                        StoreError::Conflict(_) => Err(RoomError::Exists(name)),
+                        e => Err(e.into()),
+                    }
+                }
             }
         }))
+    }
+
+    /// Tells every peer (nothing on one machine).
+    fn tell_peers(&self, relay: Relay) {
+        if let Some(link) = self.link() {
+            link.link.do_send(ToPeers { targets: Targets::Everyone, relay: Arc::new(relay) });
+        }
     }
 }
 
@@ -333,8 +556,18 @@ impl Handler<RoomStopped> for Conference {
     type Result = ();
 
     fn handle(&mut self, msg: RoomStopped, _: &mut Context<Self>) {
-        if self.rooms.get(&msg.name) == Some(&msg.room) {
-            self.rooms.remove(&msg.name);
+        if self.rooms.get(&msg.name) != Some(&msg.room) {
+            return;
+        }
+        self.rooms.remove(&msg.name);
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        if cluster.owners.remove(&msg.name).is_none() {
+            // An owned room ended: its name is free again everywhere.
+            cluster.orphaned.remove(&msg.name);
+            self.release_if_absent(&msg.name);
+            self.tell_peers(Relay::RoomGone { room: msg.name });
         }
     }
 }
@@ -371,6 +604,261 @@ impl Handler<GroupChanged> for Conference {
     fn handle(&mut self, msg: GroupChanged, _: &mut Context<Self>) {
         for room in self.rooms.values() {
             room.do_send(msg.clone());
+        }
+    }
+}
+
+/// The cluster link is up: this node claims the stored rooms' leases, starts the rooms it
+/// won and stands in for the others, and renews its leases every heartbeat from now on.
+/// Sent once by the server's cluster link.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LinkRooms {
+    pub link: Recipient<ToPeers>,
+    pub asker: Recipient<AskPeers>,
+}
+
+impl Handler<LinkRooms> for Conference {
+    type Result = ();
+
+    fn handle(&mut self, msg: LinkRooms, ctx: &mut Context<Self>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        cluster.link = Some(Arc::new(RoomLink { node: cluster.node.clone(), link: msg.link, asker: msg.asker }));
+        let every = cluster.every;
+        let stored = std::mem::take(&mut self.stored);
+        let names: Vec<String> = stored.iter().map(|r| r.name.clone()).collect();
+        let claimed = self.claim(&names);
+        claimed
+            .into_actor(self)
+            .map(move |holders, act, ctx| {
+                let node = act.cluster.as_ref().map(|c| c.node.clone()).unwrap_or_default();
+                let (mut owned, mut standing_in) = (0, 0);
+                for (record, holder) in
+                    stored.into_iter().zip(holders.into_iter().map(Some).chain(std::iter::repeat(None)))
+                {
+                    match holder {
+                        Some(holder) if holder != node => {
+                            standing_in += 1;
+                            act.start_stand_in(record.name, holder, ctx);
+                        }
+                        _ => {
+                            owned += 1;
+                            act.start_room(record, ctx);
+                        }
+                    }
+                }
+                tracing::info!(owned, standing_in, "rooms started under their leases");
+            })
+            .wait(ctx);
+        ctx.run_interval(every, |act, ctx| act.renew(ctx));
+    }
+}
+
+impl Conference {
+    /// Every heartbeat: renews this node's leases (at once), and claims the rooms whose
+    /// owner died.
+    fn renew(&mut self, ctx: &mut Context<Self>) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let renewed = cluster.leases.renew_leases(cluster.node.clone(), now_ms() + cluster.lease_ms);
+        actix::spawn(async move {
+            if let Err(e) = renewed.await {
+                tracing::warn!(error = %e, "could not renew the room leases");
+            }
+        });
+        if !cluster.orphaned.is_empty() {
+            self.adopt_orphans(ctx);
+        }
+    }
+
+    /// Claims the leases of rooms whose owner died: a room this node wins is rebuilt here
+    /// from the store; one a peer won moves there. A dead owner that still holds a lease
+    /// once it could have run out renewed it: it restarted, and has the room again.
+    fn adopt_orphans(&mut self, ctx: &mut Context<Self>) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let names: Vec<String> = cluster.orphaned.keys().cloned().collect();
+        let claimed = self.claim(&names);
+        let store = self.store.clone();
+        let node = cluster.node.clone();
+        let looked_up = async move {
+            let holders = claimed.await;
+            let mut found = Vec::new();
+            for (name, holder) in names.into_iter().zip(holders) {
+                let stored = if holder == node { store.stored_room(name.clone()).await.ok().flatten() } else { None };
+                found.push((name, holder, stored));
+            }
+            found
+        };
+        ctx.spawn(looked_up.into_actor(self).map(|found, act, _| {
+            let Some(cluster) = &mut act.cluster else {
+                return;
+            };
+            let now = now_ms();
+            for (name, holder, stored) in found {
+                let Some((dead, since)) = cluster.orphaned.get(&name).cloned() else {
+                    continue;
+                };
+                let Some(room) = act.rooms.get(&name) else {
+                    cluster.orphaned.remove(&name);
+                    continue;
+                };
+                let mine = holder == cluster.node;
+                if holder == dead && now - since <= cluster.lease_ms + cluster.every.as_millis() as i64 {
+                    continue; // Its lease may still run: try again next heartbeat.
+                }
+                cluster.orphaned.remove(&name);
+                if mine {
+                    cluster.owners.remove(&name);
+                    let record = stored.unwrap_or_else(|| RoomRecord::new(name.clone(), RoomConfig::default()));
+                    room.do_send(MoveTo { owner: None, record });
+                } else {
+                    cluster.owners.insert(name.clone(), holder.clone());
+                    room.do_send(MoveTo { owner: Some(holder), record: RoomRecord::new(name, RoomConfig::default()) });
+                }
+            }
+        }));
+    }
+}
+
+/// A peer died or restarted. The rooms this node owns drop the occupants that sat there;
+/// the rooms it owned are claimed. Sent by the router.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PeerGone {
+    pub node: String,
+}
+
+impl Handler<PeerGone> for Conference {
+    type Result = ();
+
+    fn handle(&mut self, msg: PeerGone, ctx: &mut Context<Self>) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        let now = now_ms();
+        for (name, room) in &self.rooms {
+            match cluster.owners.get(name) {
+                Some(owner) if *owner == msg.node => {
+                    cluster.orphaned.insert(name.clone(), (msg.node.clone(), now));
+                }
+                Some(_) => {}
+                None => room.do_send(NodeGone { node: msg.node.clone() }),
+            }
+        }
+        if !cluster.orphaned.is_empty() {
+            self.adopt_orphans(ctx);
+        }
+    }
+}
+
+/// What peers relay about rooms: calls to the rooms this node owns (answered), events for
+/// the stand-ins here, and rooms appearing and ending on their owners. Sent by the link.
+impl Handler<FromPeer> for Conference {
+    type Result = ResponseFuture<Option<Relay>>;
+
+    fn handle(&mut self, msg: FromPeer, ctx: &mut Context<Self>) -> Self::Result {
+        let none = || -> ResponseFuture<Option<Relay>> { Box::pin(std::future::ready(None)) };
+        match msg.relay {
+            Relay::RoomCall { room, call } => {
+                let Some(addr) = self.owned(&room) else {
+                    let answer = Err(RoomError::NotFound(room));
+                    return Box::pin(std::future::ready(Some(Relay::RoomAnswer { answer })));
+                };
+                let answered = call_room(&addr, msg.node, call);
+                Box::pin(async move { Some(Relay::RoomAnswer { answer: answered.await }) })
+            }
+            Relay::RoomEvents { room, events, to } => {
+                if self.is_stand_in(&room) {
+                    if let Some(addr) = self.rooms.get(&room) {
+                        addr.do_send(Relayed { events, to });
+                    }
+                }
+                none()
+            }
+            Relay::RoomKnown { room } => {
+                if !self.rooms.contains_key(&room) {
+                    self.start_stand_in(room, msg.node, ctx);
+                }
+                none()
+            }
+            Relay::RoomGone { room } => {
+                let owned_by_sender = self.cluster.as_ref().is_some_and(|c| c.owners.get(&room) == Some(&msg.node));
+                if owned_by_sender {
+                    if let Some(addr) = self.rooms.remove(&room) {
+                        addr.do_send(Dismiss);
+                    }
+                    if let Some(cluster) = &mut self.cluster {
+                        cluster.owners.remove(&room);
+                        cluster.orphaned.remove(&room);
+                    }
+                }
+                none()
+            }
+            _ => none(),
+        }
+    }
+}
+
+/// A peer's call to `room` (owned here), made as the matching message now, so that calls
+/// keep the order they arrived in; the answer once the room gave it.
+fn call_room(
+    room: &Addr<MucRoom>,
+    node: String,
+    call: RoomCall,
+) -> futures_util::future::BoxFuture<'static, Result<RoomAnswer, RoomError>> {
+    use futures_util::FutureExt;
+    fn answer<T, E>(
+        sent: Result<Result<T, RoomError>, E>,
+        read: impl FnOnce(T) -> RoomAnswer,
+    ) -> Result<RoomAnswer, RoomError> {
+        match sent {
+            Ok(result) => result.map(read),
+            Err(_) => Err(RoomError::BadRequest("the room ended".into())),
+        }
+    }
+    match call {
+        RoomCall::Join { username, resource, nick, password, rejoin } => {
+            let join = Join { username, resource, nick, password, seat: Seat::On(node), rejoin };
+            room.send(join).map(|sent| answer(sent, RoomAnswer::Joined)).boxed()
+        }
+        RoomCall::Leave { username, resource } => {
+            room.send(Leave { username, resource }).map(|sent| answer(sent, |()| RoomAnswer::Done)).boxed()
+        }
+        RoomCall::StationGone { username, resource } => {
+            room.do_send(StationGone { username, resource });
+            std::future::ready(Ok(RoomAnswer::Done)).boxed()
+        }
+        RoomCall::Post { username, resource, body, data } => room
+            .send(Post { username, resource, body, data })
+            .map(|sent| answer(sent, |m: Arc<RoomMessage>| RoomAnswer::Posted((*m).clone())))
+            .boxed(),
+        RoomCall::SendPrivate { username, resource, to_nick, body, id } => room
+            .send(SendPrivate { username, resource, to_nick, body, id })
+            .map(|sent| answer(sent, |()| RoomAnswer::Done))
+            .boxed(),
+        RoomCall::PostAsApp { app, body, data } => room
+            .send(PostAsApp { app, body, data })
+            .map(|sent| answer(sent, |m: Arc<RoomMessage>| RoomAnswer::Posted((*m).clone())))
+            .boxed(),
+        RoomCall::Invite { inviter, invitees, reason } => room
+            .send(Invite { inviter, invitees, reason })
+            .map(|sent| {
+                answer(sent, |invitations: Vec<(String, Arc<crate::model::Event>)>| {
+                    RoomAnswer::Invitations(invitations.into_iter().map(|(u, e)| (u, e.payload.clone())).collect())
+                })
+            })
+            .boxed(),
+        RoomCall::Describe => room.send(Describe).map(|sent| answer(sent, |v| RoomAnswer::View(Box::new(v)))).boxed(),
+        RoomCall::Administer(change) => {
+            room.send(change).map(|sent| answer(sent, |v| RoomAnswer::View(Box::new(v)))).boxed()
+        }
+        RoomCall::Destroy { reason } => {
+            room.send(Destroy { reason }).map(|sent| answer(sent, |()| RoomAnswer::Done)).boxed()
         }
     }
 }

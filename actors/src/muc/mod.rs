@@ -7,11 +7,14 @@
 //!   the recent-history ring, and the fan-out of every room event, rendered once.
 //! - [`conference`]: `Conference`, the registry: finds rooms, starts them on demand (a user's
 //!   first join creates a room and makes that user its owner) and forgets the temporary ones
-//!   that emptied.
+//!   that emptied. In a cluster it holds each room's lease, and stands in for rooms owned by
+//!   peers.
+//! - [`calls`]: what a room is asked and answers, as the calls cross nodes.
 //!
 //! This file holds the plain types both share: config, affiliations, roles, errors, and the
 //! JSON a room is shown as.
 
+pub mod calls;
 pub mod conference;
 pub mod room;
 
@@ -124,8 +127,9 @@ pub fn check_room_name(raw: &str) -> Result<(), RoomError> {
         .map_err(|e| RoomError::BadName(e.to_string().replace("username", "room name")))
 }
 
-/// Why a room refused a request.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a room refused a request. It crosses nodes as it is, except a store failure, which
+/// arrives as its kind (see [`wire_store_error`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum RoomError {
     #[error("room '{0}' does not exist")]
     NotFound(String),
@@ -156,11 +160,50 @@ pub enum RoomError {
     #[error("there is no chat service '{0}'")]
     NoService(String),
     #[error("'{0}' is not {1} of this room")]
-    NotAffiliated(String, &'static str),
+    NotAffiliated(String, std::borrow::Cow<'static, str>),
     #[error("new rooms are created by the administrator only; room '{0}' does not exist")]
     CreationRestricted(String),
+    /// The room is held by another node of the cluster, which did not answer in time.
+    #[error("room '{0}' is held by cluster node '{1}', which did not answer; try again shortly")]
+    Unreachable(String, String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(
+        #[from]
+        #[serde(with = "wire_store_error")]
+        StoreError,
+    ),
+}
+
+/// A store failure as it crosses nodes: conflicts and absences keep their message, a
+/// database failure arrives as "unavailable" (its cause is logged where it happened).
+mod wire_store_error {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::storage::StoreError;
+
+    #[derive(Serialize, Deserialize)]
+    enum Wire {
+        Conflict(String),
+        NotFound(String),
+        Unavailable,
+    }
+
+    pub fn serialize<S: Serializer>(error: &StoreError, serializer: S) -> Result<S::Ok, S::Error> {
+        match error {
+            StoreError::Conflict(m) => Wire::Conflict(m.clone()),
+            StoreError::NotFound(m) => Wire::NotFound(m.clone()),
+            StoreError::Database { .. } | StoreError::Unavailable => Wire::Unavailable,
+        }
+        .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<StoreError, D::Error> {
+        Ok(match Wire::deserialize(deserializer)? {
+            Wire::Conflict(m) => StoreError::Conflict(m),
+            Wire::NotFound(m) => StoreError::NotFound(m),
+            Wire::Unavailable => StoreError::Unavailable,
+        })
+    }
 }
 
 impl RoomError {
@@ -180,7 +223,7 @@ impl RoomError {
             | RoomError::Visitor(_)
             | RoomError::MayNotInvite(_) => Condition::Forbidden,
             RoomError::NotAllowed(_) => Condition::NotAllowed,
-            RoomError::Full(..) => Condition::ServiceUnavailable,
+            RoomError::Full(..) | RoomError::Unreachable(..) => Condition::ServiceUnavailable,
             RoomError::Store(e) => e.condition(),
         }
     }

@@ -5,6 +5,13 @@
 //!
 //! A persistent room lives as long as the server; a temporary one stops when its last
 //! occupant leaves, telling the [`Conference`] so that the name can be used again.
+//!
+//! In a cluster a room lives on its owner node; an occupant may sit on another node
+//! ([`Seat::On`]), and the room relays its events there once per node, naming the stations.
+//! On every other node the room's actor stands in for it ([`StandIn`]): it forwards each call
+//! to the owner ([`RoomCall`]), delivers what the owner relays to its own stations, and when
+//! the owner dies it moves (`MoveTo`): to a new owner, or to this node, rebuilt from the store,
+//! and its stations enter the room again.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -12,8 +19,11 @@ use std::sync::Arc;
 use actix::prelude::*;
 use serde_json::Value;
 
-use super::{Affiliation, AffiliationLists, MucOptions, Role, RoomConfig, RoomError, RoomRecord};
+pub use super::calls::{Administer, Joined, OccupantView, RoomView, Seat};
+use super::calls::{RoomAnswer, RoomCall};
+use super::{Affiliation, AffiliationLists, MucOptions, Role, RoomError, RoomRecord};
 use crate::clock::now_ms;
+use crate::cluster::{AskPeers, Relay, Targets, ToPeers};
 use crate::groups::{GroupChanged, GroupIndex};
 use crate::model::event::{Invitation, OccupantPresence};
 use crate::model::records::RoomHistoryQuery;
@@ -47,6 +57,42 @@ pub struct MucRoom {
     apps: Option<Arc<dyn AppStorage>>,
     /// Resolves group affiliations to their people.
     groups: Arc<GroupIndex>,
+    /// How the room reaches its cluster (none on one machine).
+    link: Option<Arc<RoomLink>>,
+    /// Set on a node that stands in for the room's owner.
+    stand_in: Option<StandIn>,
+}
+
+/// How rooms reach the other nodes of their cluster.
+pub struct RoomLink {
+    /// This node's name.
+    pub node: String,
+    pub link: Recipient<ToPeers>,
+    pub asker: Recipient<AskPeers>,
+}
+
+/// A room owned by another node, as this node stands in for it.
+struct StandIn {
+    owner: String,
+    /// This node's stations in the room: (user, resource) → how they joined.
+    local: HashMap<(String, String), LocalSeat>,
+    /// The room's occupants as the owner announced them, by nick.
+    present: HashMap<String, OccupantPresence>,
+}
+
+struct LocalSeat {
+    nick: String,
+    password: Option<String>,
+    station: Addr<Station>,
+}
+
+/// The same events to one station.
+fn hand_over(station: &Addr<Station>, mut events: Vec<Arc<Event>>) {
+    match events.len() {
+        0 => {}
+        1 => station.do_send(StationEvent { event: events.pop().expect("one event") }),
+        _ => station.do_send(StationEvents { events }),
+    }
 }
 
 /// What a watcher hears about its room.
@@ -71,28 +117,12 @@ struct Occupant {
     nick: String,
     username: String,
     resource: String,
-    station: Addr<Station>,
+    seat: Seat,
     role: Role,
     /// The affiliation its presence shows.
     affiliation: Option<Affiliation>,
     /// This occupant's presence, rendered once for everyone who joins after it.
     presence: Arc<Event>,
-}
-
-/// An occupant as the APIs list it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OccupantView {
-    pub nick: String,
-    pub username: String,
-    pub role: Role,
-    pub affiliation: Option<Affiliation>,
-}
-
-/// A room's state for the APIs.
-#[derive(Debug, Clone)]
-pub struct RoomView {
-    pub record: RoomRecord,
-    pub occupants: Vec<OccupantView>,
 }
 
 impl MucRoom {
@@ -116,7 +146,76 @@ impl MucRoom {
             empty_timeout: None,
             apps: None,
             groups: Arc::default(),
+            link: None,
+            stand_in: None,
         }
+    }
+
+    /// A room whose occupants may sit on other nodes of the cluster `link` reaches.
+    pub fn linked(mut self, link: Option<Arc<RoomLink>>) -> Self {
+        self.link = link;
+        self
+    }
+
+    /// The room's stand-in on a node that does not own it: `owner` does.
+    pub fn standing_in_for(mut self, owner: String) -> Self {
+        self.stand_in = Some(StandIn { owner, local: HashMap::new(), present: HashMap::new() });
+        self
+    }
+
+    /// Relays `events` to stations `to` on `node`: one relay for all of them.
+    fn relay_events(&self, node: &str, events: &[Arc<Event>], to: Vec<(String, String)>) {
+        if let Some(link) = &self.link {
+            let relay = Relay::RoomEvents {
+                room: self.record.name.clone(),
+                events: events.iter().map(|e| e.payload.clone()).collect(),
+                to,
+            };
+            link.link.do_send(ToPeers { targets: Targets::Nodes(vec![node.to_owned()]), relay: Arc::new(relay) });
+        }
+    }
+
+    /// Events to one occupant's station, wherever it sits.
+    fn send_to(&self, occupant: &Occupant, events: Vec<Arc<Event>>) {
+        match &occupant.seat {
+            Seat::Here(station) => hand_over(station, events),
+            Seat::On(node) => {
+                self.relay_events(node, &events, vec![(occupant.username.clone(), occupant.resource.clone())])
+            }
+        }
+    }
+
+    /// Forwards `call` to the owner (this is a stand-in), and reads its answer with `pick`.
+    /// The owner's "no such room" ends the stand-in. A plain future: the answer reaches the
+    /// caller even if the stand-in stopped meanwhile.
+    fn forward<R: 'static>(
+        &self,
+        call: RoomCall,
+        pick: fn(RoomAnswer) -> Option<R>,
+        ctx: &Context<Self>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<R, RoomError>>>> {
+        let room = self.record.name.clone();
+        let owner = self.stand_in.as_ref().map(|s| s.owner.clone()).unwrap_or_default();
+        let asked = self.link.as_ref().map(|link| {
+            link.asker
+                .send(AskPeers { nodes: vec![owner.clone()], relay: Relay::RoomCall { room: room.clone(), call } })
+        });
+        let me = ctx.address();
+        Box::pin(async move {
+            let answers = match asked {
+                Some(asked) => asked.await.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let answer = answers.into_iter().find_map(|(_, relay)| match relay {
+                Relay::RoomAnswer { answer } => Some(answer),
+                _ => None,
+            });
+            let answer = answer.unwrap_or_else(|| Err(RoomError::Unreachable(room.clone(), owner)));
+            if let Err(RoomError::NotFound(_)) = &answer {
+                me.do_send(Dismiss);
+            }
+            pick(answer?).ok_or_else(|| RoomError::BadRequest(format!("room '{room}' answered with something else")))
+        })
     }
 
     /// Group affiliations resolve with this index.
@@ -224,7 +323,7 @@ impl MucRoom {
             new_nick: Some(new.to_owned()),
         }));
         self.broadcast(&leaving);
-        occupant.station.do_send(StationEvent { event: leaving });
+        self.send_to(&occupant, vec![leaving]);
         occupant.nick = new.to_owned();
         occupant.presence = self.render_presence(&occupant, true, None);
         let arriving = occupant.presence.clone();
@@ -248,10 +347,20 @@ impl MucRoom {
         self.history.push_back(event);
     }
 
-    /// The same event to every occupant's station.
+    /// The same event to every occupant's station: local ones directly, each other node's
+    /// in one relay.
     fn broadcast(&self, event: &Arc<Event>) {
+        let mut elsewhere: HashMap<&str, Vec<(String, String)>> = HashMap::new();
         for occupant in self.occupants.values() {
-            occupant.station.do_send(StationEvent { event: event.clone() });
+            match &occupant.seat {
+                Seat::Here(station) => station.do_send(StationEvent { event: event.clone() }),
+                Seat::On(node) => {
+                    elsewhere.entry(node).or_default().push((occupant.username.clone(), occupant.resource.clone()))
+                }
+            }
+        }
+        for (node, to) in elsewhere {
+            self.relay_events(node, std::slice::from_ref(event), to);
         }
     }
 
@@ -262,7 +371,7 @@ impl MucRoom {
         };
         self.by_station.remove(&(occupant.username.clone(), occupant.resource.clone()));
         let gone = self.render_presence(&occupant, false, reason);
-        occupant.station.do_send(StationEvent { event: gone.clone() });
+        self.send_to(&occupant, vec![gone.clone()]);
         self.broadcast(&gone);
         if let Some(watcher) = &self.watcher {
             watcher.do_send(RoomActivity::Left { room: self.record.name.clone(), username: occupant.username });
@@ -341,10 +450,19 @@ impl Actor for MucRoom {
     }
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.stand_in.is_some() {
+            return; // The owner keeps the history and the timeouts.
+        }
         if let Some(timeout) = self.empty_timeout {
             ctx.run_later(timeout, |act, ctx| act.stop_if_unused(ctx));
         }
-        // History survives restarts: the ring starts from the archive.
+        self.load_history(ctx);
+    }
+}
+
+impl MucRoom {
+    /// History survives restarts and moves: the ring starts from the archive.
+    fn load_history(&mut self, ctx: &mut Context<Self>) {
         if self.options.history == 0 {
             return;
         }
@@ -367,34 +485,9 @@ impl Actor for MucRoom {
             })
             .wait(ctx);
     }
-}
 
-/// Enter the room from a station. Sent by the conference.
-#[derive(Message, Clone)]
-#[rtype(result = "Result<Joined, RoomError>")]
-pub struct Join {
-    pub username: String,
-    pub resource: String,
-    pub nick: String,
-    pub password: Option<String>,
-    pub station: Addr<Station>,
-}
-
-/// Where and as what a station entered.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Joined {
-    pub room: String,
-    pub nick: String,
-    pub role: Role,
-    pub affiliation: Option<Affiliation>,
-    /// This join created the room.
-    pub created: bool,
-}
-
-impl Handler<Join> for MucRoom {
-    type Result = Result<Joined, RoomError>;
-
-    fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
+    /// Lets a station in, under XEP-0045's entry rules (on the owner).
+    fn admit(&mut self, msg: Join) -> Result<Joined, RoomError> {
         let name = self.record.name.clone();
         let affiliation = self.affiliation_of(&msg.username);
         if self.record.config.login_restricted_to_nickname && msg.nick != msg.username {
@@ -437,12 +530,6 @@ impl Handler<Join> for MucRoom {
             return Err(RoomError::NickTaken(msg.nick));
         }
         let role = Role::on_entry(affiliation, self.record.config.moderated);
-        // The newcomer first hears who is here, then everyone hears the newcomer, then the
-        // newcomer gets the history (XEP-0045 §7.2.3 – §7.2.15).
-        if !self.occupants.is_empty() {
-            let present = self.occupants.values().map(|other| other.presence.clone()).collect();
-            msg.station.do_send(StationEvents { events: present });
-        }
         let presence = Event::new(Payload::Occupant(OccupantPresence {
             room: self.record.name.clone(),
             nick: msg.nick.clone(),
@@ -459,19 +546,74 @@ impl Handler<Join> for MucRoom {
             nick: msg.nick.clone(),
             username: msg.username,
             resource: msg.resource,
-            station: msg.station,
+            seat: msg.seat,
             role,
             affiliation,
             presence: presence.clone(),
         };
-        let station = occupant.station.clone();
+        // The newcomer first hears who is here, then everyone hears the newcomer, then the
+        // newcomer gets the history (XEP-0045 §7.2.3 – §7.2.15).
+        let present: Vec<Arc<Event>> = self.occupants.values().map(|other| other.presence.clone()).collect();
+        self.send_to(&occupant, present);
         self.by_station.insert(key, msg.nick.clone());
         self.occupants.insert(msg.nick.clone(), occupant);
         self.broadcast(&presence);
-        for event in &self.history {
-            station.do_send(StationEvent { event: event.clone() });
+        if !msg.rejoin {
+            self.send_to(&self.occupants[&msg.nick], self.history.iter().cloned().collect());
         }
         Ok(Joined { room: self.jid.clone(), nick: msg.nick, role, affiliation, created: false })
+    }
+}
+
+/// Enter the room from a station. Sent by the conference.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Joined, RoomError>")]
+pub struct Join {
+    pub username: String,
+    pub resource: String,
+    pub nick: String,
+    pub password: Option<String>,
+    pub seat: Seat,
+    /// The station was in the room before the room moved to this node (no history again).
+    pub rejoin: bool,
+}
+
+impl Handler<Join> for MucRoom {
+    type Result = ActorResponse<Self, Result<Joined, RoomError>>;
+
+    fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) -> Self::Result {
+        let Some(stand_in) = &mut self.stand_in else {
+            return ActorResponse::reply(self.admit(msg));
+        };
+        let Seat::Here(station) = msg.seat else {
+            return ActorResponse::reply(Err(RoomError::BadRequest("a stand-in seats only its own stations".into())));
+        };
+        // Known before the owner answers: what it relays to the newcomer may come first.
+        let key = (msg.username.clone(), msg.resource.clone());
+        let seat = LocalSeat { nick: msg.nick.clone(), password: msg.password.clone(), station };
+        let before = stand_in.local.insert(key.clone(), seat);
+        let call = RoomCall::Join {
+            username: msg.username,
+            resource: msg.resource,
+            nick: msg.nick,
+            password: msg.password,
+            rejoin: msg.rejoin,
+        };
+        let pick = |answer| match answer {
+            RoomAnswer::Joined(joined) => Some(joined),
+            _ => None,
+        };
+        ActorResponse::r#async(self.forward(call, pick, ctx).into_actor(self).map(move |result, act, _| {
+            if result.is_err() {
+                if let Some(stand_in) = &mut act.stand_in {
+                    match before {
+                        Some(before) => stand_in.local.insert(key, before),
+                        None => stand_in.local.remove(&key),
+                    };
+                }
+            }
+            result
+        }))
     }
 }
 
@@ -484,18 +626,33 @@ pub struct Leave {
 }
 
 impl Handler<Leave> for MucRoom {
-    type Result = Result<(), RoomError>;
+    type Result = ActorResponse<Self, Result<(), RoomError>>;
 
     fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) -> Self::Result {
-        let nick = self
-            .by_station
-            .get(&(msg.username, msg.resource))
-            .cloned()
-            .ok_or_else(|| RoomError::NotOccupant(self.record.name.clone()))?;
+        if self.stand_in.is_some() {
+            let key = (msg.username.clone(), msg.resource.clone());
+            let call = RoomCall::Leave { username: msg.username, resource: msg.resource };
+            return ActorResponse::r#async(self.forward(call, done, ctx).into_actor(self).map(
+                move |result, act, _| {
+                    if let (Ok(()), Some(stand_in)) = (&result, &mut act.stand_in) {
+                        stand_in.local.remove(&key);
+                    }
+                    result
+                },
+            ));
+        }
+        let Some(nick) = self.by_station.get(&(msg.username, msg.resource)).cloned() else {
+            return ActorResponse::reply(Err(RoomError::NotOccupant(self.record.name.clone())));
+        };
         self.remove_occupant(&nick, None);
         self.stop_if_unused(ctx);
-        Ok(())
+        ActorResponse::reply(Ok(()))
     }
+}
+
+/// Reads an answer that says only "done".
+fn done(answer: RoomAnswer) -> Option<()> {
+    matches!(answer, RoomAnswer::Done).then_some(())
 }
 
 /// A station ended: it leaves the room. Sent by the user's session via the conference.
@@ -510,6 +667,16 @@ impl Handler<StationGone> for MucRoom {
     type Result = ();
 
     fn handle(&mut self, msg: StationGone, ctx: &mut Context<Self>) {
+        if let Some(stand_in) = &mut self.stand_in {
+            stand_in.local.remove(&(msg.username.clone(), msg.resource.clone()));
+            if let Some(link) = &self.link {
+                let call = RoomCall::StationGone { username: msg.username, resource: msg.resource };
+                let relay = Relay::RoomCall { room: self.record.name.clone(), call };
+                let targets = Targets::Nodes(vec![stand_in.owner.clone()]);
+                link.link.do_send(ToPeers { targets, relay: Arc::new(relay) });
+            }
+            return;
+        }
         if let Some(nick) = self.by_station.get(&(msg.username, msg.resource)).cloned() {
             self.remove_occupant(&nick, None);
             self.stop_if_unused(ctx);
@@ -531,6 +698,11 @@ impl Handler<Post> for MucRoom {
     type Result = ResponseFuture<Result<Arc<RoomMessage>, RoomError>>;
 
     fn handle(&mut self, msg: Post, ctx: &mut Context<Self>) -> Self::Result {
+        if self.stand_in.is_some() {
+            let call =
+                RoomCall::Post { username: msg.username, resource: msg.resource, body: msg.body, data: msg.data };
+            return self.forward(call, posted, ctx);
+        }
         let name = self.record.name.clone();
         let Some(nick) = self.by_station.get(&(msg.username.clone(), msg.resource)) else {
             return Box::pin(std::future::ready(Err(RoomError::NotOccupant(name))));
@@ -541,6 +713,14 @@ impl Handler<Post> for MucRoom {
         let message =
             NewRoomMessage { room: name, nick: nick.clone(), from_user: msg.username, body: msg.body, data: msg.data };
         self.archive(message, ctx)
+    }
+}
+
+/// Reads an answer that carries an archived message.
+fn posted(answer: RoomAnswer) -> Option<Arc<RoomMessage>> {
+    match answer {
+        RoomAnswer::Posted(message) => Some(Arc::new(message)),
+        _ => None,
     }
 }
 
@@ -558,9 +738,19 @@ pub struct SendPrivate {
 }
 
 impl Handler<SendPrivate> for MucRoom {
-    type Result = Result<(), RoomError>;
+    type Result = ResponseFuture<Result<(), RoomError>>;
 
-    fn handle(&mut self, msg: SendPrivate, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: SendPrivate, ctx: &mut Context<Self>) -> Self::Result {
+        if self.stand_in.is_some() {
+            let SendPrivate { username, resource, to_nick, body, id } = msg;
+            return self.forward(RoomCall::SendPrivate { username, resource, to_nick, body, id }, done, ctx);
+        }
+        Box::pin(std::future::ready(self.send_private(msg)))
+    }
+}
+
+impl MucRoom {
+    fn send_private(&mut self, msg: SendPrivate) -> Result<(), RoomError> {
         let name = self.record.name.clone();
         let nick = self.by_station.get(&(msg.username, msg.resource)).ok_or(RoomError::NotOccupant(name.clone()))?;
         let role = self.occupants[nick].role;
@@ -588,7 +778,7 @@ impl Handler<SendPrivate> for MucRoom {
             body: msg.body,
             stamp_ms: crate::clock::now_ms(),
         });
-        target.station.do_send(StationEvent { event });
+        self.send_to(target, vec![event]);
         Ok(())
     }
 }
@@ -622,6 +812,9 @@ impl Handler<PostAsApp> for MucRoom {
     type Result = ResponseFuture<Result<Arc<RoomMessage>, RoomError>>;
 
     fn handle(&mut self, msg: PostAsApp, ctx: &mut Context<Self>) -> Self::Result {
+        if self.stand_in.is_some() {
+            return self.forward(RoomCall::PostAsApp { app: msg.app, body: msg.body, data: msg.data }, posted, ctx);
+        }
         let name = self.record.name.clone();
         if self.apps.is_none() {
             return Box::pin(std::future::ready(Err(RoomError::NotOccupant(name))));
@@ -664,7 +857,17 @@ pub struct Invite {
 impl Handler<Invite> for MucRoom {
     type Result = AtomicResponse<Self, Result<Vec<(String, Arc<Event>)>, RoomError>>;
 
-    fn handle(&mut self, msg: Invite, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Invite, ctx: &mut Context<Self>) -> Self::Result {
+        if self.stand_in.is_some() {
+            let call = RoomCall::Invite { inviter: msg.inviter, invitees: msg.invitees, reason: msg.reason };
+            let pick = |answer| match answer {
+                RoomAnswer::Invitations(invitations) => {
+                    Some(invitations.into_iter().map(|(invitee, payload)| (invitee, Event::new(payload))).collect())
+                }
+                _ => None,
+            };
+            return AtomicResponse::new(Box::pin(self.forward(call, pick, ctx).into_actor(self)));
+        }
         let name = self.record.name.clone();
         let inviter = match &msg.inviter {
             None => Address::user("admin"),
@@ -718,32 +921,26 @@ impl Handler<Invite> for MucRoom {
 
 /// The room's record and occupants. Sent by the APIs.
 #[derive(Message)]
-#[rtype(result = "RoomView")]
+#[rtype(result = "Result<RoomView, RoomError>")]
 pub struct Describe;
 
 impl Handler<Describe> for MucRoom {
-    type Result = MessageResult<Describe>;
+    type Result = ResponseFuture<Result<RoomView, RoomError>>;
 
-    fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.view())
+    fn handle(&mut self, _: Describe, ctx: &mut Context<Self>) -> Self::Result {
+        if self.stand_in.is_some() {
+            return self.forward(RoomCall::Describe, viewed, ctx);
+        }
+        Box::pin(std::future::ready(Ok(self.view())))
     }
 }
 
-/// A change by the administrator: the config, or one user's affiliation, or the whole
-/// list of one affiliation. Saved before it takes effect; occupants who may no longer be
-/// in the room are removed with a reason.
-#[derive(Message)]
-#[rtype(result = "Result<RoomView, RoomError>")]
-pub enum Administer {
-    /// A new config, and the affiliation lists (of users, of groups) to replace with it.
-    Configure { config: RoomConfig, users: AffiliationLists, groups: AffiliationLists },
-    /// Give `username` an affiliation, or (`None`) remove the one it has, which must be
-    /// `expected` when given.
-    Affiliate { username: String, affiliation: Option<Affiliation>, expected: Option<Affiliation> },
-    /// The same for a user group: its people hold the affiliation.
-    AffiliateGroup { group: String, affiliation: Option<Affiliation>, expected: Option<Affiliation> },
-    /// Replace every holder of `affiliation` with `usernames`.
-    ReplaceAll { affiliation: Affiliation, usernames: Vec<String> },
+/// Reads an answer that shows the room.
+fn viewed(answer: RoomAnswer) -> Option<RoomView> {
+    match answer {
+        RoomAnswer::View(view) => Some(*view),
+        _ => None,
+    }
 }
 
 /// Replaces the holders of each listed affiliation.
@@ -772,7 +969,7 @@ fn affiliate(
             let wanted = expected.or(current);
             if current.is_none() || current != wanted {
                 let what = expected.map_or("affiliated", Affiliation::as_str);
-                return Err(RoomError::NotAffiliated(holder, what));
+                return Err(RoomError::NotAffiliated(holder, what.into()));
             }
             holders.remove(&holder);
         }
@@ -783,7 +980,11 @@ fn affiliate(
 impl Handler<Administer> for MucRoom {
     type Result = AtomicResponse<Self, Result<RoomView, RoomError>>;
 
-    fn handle(&mut self, msg: Administer, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Administer, ctx: &mut Context<Self>) -> Self::Result {
+        if self.stand_in.is_some() {
+            let forwarded = self.forward(RoomCall::Administer(msg), viewed, ctx);
+            return AtomicResponse::new(Box::pin(forwarded.into_actor(self)));
+        }
         let mut next = self.record.clone();
         let changed = match msg {
             Administer::Configure { config, users, groups } => {
@@ -830,6 +1031,9 @@ impl Handler<GroupChanged> for MucRoom {
     type Result = ();
 
     fn handle(&mut self, msg: GroupChanged, _: &mut Context<Self>) {
+        if self.stand_in.is_some() {
+            return; // The owner applies it.
+        }
         let named = if msg.deleted {
             self.record.group_affiliations.remove(&msg.group).is_some()
         } else {
@@ -852,7 +1056,17 @@ pub struct Destroy {
 impl Handler<Destroy> for MucRoom {
     type Result = AtomicResponse<Self, Result<(), RoomError>>;
 
-    fn handle(&mut self, msg: Destroy, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Destroy, ctx: &mut Context<Self>) -> Self::Result {
+        if self.stand_in.is_some() {
+            let forwarded = self.forward(RoomCall::Destroy { reason: msg.reason }, done, ctx);
+            return AtomicResponse::new(Box::pin(forwarded.into_actor(self).map(|result, act, ctx| {
+                if result.is_ok() {
+                    act.registry.do_send(RoomStopped { name: act.record.name.clone(), room: ctx.address() });
+                    ctx.stop();
+                }
+                result
+            })));
+        }
         let deleted = self.store.delete_room(self.record.name.clone());
         AtomicResponse::new(Box::pin(deleted.into_actor(self).map(move |result, act, ctx| {
             result?;
@@ -865,5 +1079,154 @@ impl Handler<Destroy> for MucRoom {
             ctx.stop();
             Ok(())
         })))
+    }
+}
+
+/// Events the room's owner relayed for this node's stations `to`. Sent by the conference to
+/// a stand-in.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Relayed {
+    pub events: Vec<Payload>,
+    pub to: Vec<(String, String)>,
+}
+
+impl Handler<Relayed> for MucRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: Relayed, _: &mut Context<Self>) {
+        let Some(stand_in) = &mut self.stand_in else {
+            return;
+        };
+        let events: Vec<Arc<Event>> = msg.events.into_iter().map(Event::new).collect();
+        for key in &msg.to {
+            if let Some(seat) = stand_in.local.get(key) {
+                hand_over(&seat.station, events.clone());
+            }
+        }
+        for event in &events {
+            let Payload::Occupant(presence) = &event.payload else {
+                continue;
+            };
+            if presence.available {
+                stand_in.present.insert(presence.nick.clone(), presence.clone());
+                continue;
+            }
+            stand_in.present.remove(&presence.nick);
+            // One of this node's stations, removed by the owner (a ban, a rule): no longer seated.
+            let key = (presence.user.clone(), presence.resource.clone());
+            let ours = stand_in.local.get(&key).is_some_and(|seat| seat.nick == presence.nick);
+            if ours && presence.new_nick.is_none() && msg.to.contains(&key) {
+                stand_in.local.remove(&key);
+            }
+        }
+    }
+}
+
+/// A node of the cluster died: the owner removes the occupants that sat there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NodeGone {
+    pub node: String,
+}
+
+impl Handler<NodeGone> for MucRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: NodeGone, ctx: &mut Context<Self>) {
+        if self.stand_in.is_some() {
+            return;
+        }
+        let gone: Vec<String> = self
+            .occupants
+            .values()
+            .filter(|o| matches!(&o.seat, Seat::On(node) if *node == msg.node))
+            .map(|o| o.nick.clone())
+            .collect();
+        for nick in gone {
+            self.remove_occupant(&nick, None);
+        }
+        self.stop_if_unused(ctx);
+    }
+}
+
+/// The room's owner died: a stand-in moves to the new owner (`Some`), or becomes the room
+/// itself (`None`: this node took its lease), rebuilt from `record`. Either way, everyone
+/// the old owner had announced leaves, and this node's stations enter again. Sent by the
+/// conference.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MoveTo {
+    pub owner: Option<String>,
+    pub record: RoomRecord,
+}
+
+impl Handler<MoveTo> for MucRoom {
+    type Result = ();
+
+    fn handle(&mut self, msg: MoveTo, ctx: &mut Context<Self>) {
+        let Some(stand_in) = self.stand_in.take() else {
+            return;
+        };
+        let ours: std::collections::HashSet<&str> = stand_in.local.values().map(|seat| seat.nick.as_str()).collect();
+        let left: Vec<Arc<Event>> = stand_in
+            .present
+            .values()
+            .filter(|presence| !ours.contains(presence.nick.as_str()))
+            .map(|presence| Event::new(Payload::Occupant(OccupantPresence { available: false, ..presence.clone() })))
+            .collect();
+        for seat in stand_in.local.values() {
+            hand_over(&seat.station, left.clone());
+        }
+        let rejoins: Vec<Join> = stand_in
+            .local
+            .iter()
+            .map(|((username, resource), seat)| Join {
+                username: username.clone(),
+                resource: resource.clone(),
+                nick: seat.nick.clone(),
+                password: seat.password.clone(),
+                seat: Seat::Here(seat.station.clone()),
+                rejoin: true,
+            })
+            .collect();
+        match msg.owner {
+            Some(owner) => {
+                tracing::info!(room = %self.record.name, %owner, "room moved to another node");
+                self.stand_in = Some(StandIn { owner, local: stand_in.local, present: HashMap::new() });
+                let me = ctx.address();
+                for join in rejoins {
+                    me.do_send(join);
+                }
+            }
+            None => {
+                tracing::info!(room = %self.record.name, "room moved to this node");
+                self.record = msg.record;
+                self.load_history(ctx);
+                for join in rejoins {
+                    let (username, nick) = (join.username.clone(), join.nick.clone());
+                    if let Err(e) = self.admit(join) {
+                        tracing::info!(room = %self.record.name, %username, %nick, error = %e, "could not enter the moved room");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A stand-in whose room ended on its owner stops. Sent by the conference, and by a
+/// stand-in to itself when the owner has no such room.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Dismiss;
+
+impl Handler<Dismiss> for MucRoom {
+    type Result = ();
+
+    fn handle(&mut self, _: Dismiss, ctx: &mut Context<Self>) {
+        if self.stand_in.is_some() {
+            self.registry.do_send(RoomStopped { name: self.record.name.clone(), room: ctx.address() });
+            ctx.stop();
+        }
     }
 }

@@ -18,6 +18,7 @@ use crate::clock::now_ms;
 use crate::cluster::protocol::{PeerSession, RelayedPresence};
 use crate::cluster::{AskPeers, ClusterMembership, FromPeer, Heard, Holding, Peers, Relay, Targets, ToPeers};
 use crate::model::{Event, Payload};
+use crate::muc::conference::PeerGone;
 use crate::user_session::{
     ContactGone, DeliverLive, DeliverMessage, DeliverSentCopy, FlushPending, IncomingPresence, ReloadRoster,
     RosterChanged,
@@ -164,6 +165,7 @@ impl Router {
         let Some(cluster) = &self.cluster else {
             return;
         };
+        self.conference.do_send(PeerGone { node: node.to_owned() });
         let cleaner = cluster.peers.nodes().into_iter().filter(|n| n != node).min();
         let this_node_cleans = cleaner.is_none_or(|first| cluster.node < first);
         for (user, holding) in gone {
@@ -362,7 +364,9 @@ impl Router {
                     .collect();
                 return Some(Relay::Sessions { sessions });
             }
-            Relay::Sessions { .. } => {}
+            Relay::Sessions { .. } | Relay::RoomAnswer { .. } => {}
+            // The link hands these to the rooms' registry; one that came here is dropped.
+            Relay::RoomCall { .. } | Relay::RoomEvents { .. } | Relay::RoomKnown { .. } | Relay::RoomGone { .. } => {}
         }
         None
     }

@@ -84,7 +84,7 @@ pub struct DeliveriesQueued;
 pub struct Router {
     pub(super) config: Arc<CoreConfig>,
     pub(super) storage: Storage,
-    conference: Addr<Conference>,
+    pub(super) conference: Addr<Conference>,
     pub(super) directory: Directory,
     pub(super) stations: StationTable<Addr<UserSession>>,
     next_live_id: u64,

@@ -497,6 +497,15 @@ async fn a_lease_has_one_holder_until_it_runs_out_or_is_given_up() {
         l.release_lease("outbox".into(), "n2".into()).await.unwrap();
         assert!(claim("n1", 194).await.unwrap(), "{name}: given up, free");
         assert!(l.claim_lease("other".into(), "n2".into(), 194, 294).await.unwrap(), "{name}: leases are by name");
+
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let holders = l.claim_leases(names(&["outbox", "room:a", "other"]), "n3".into(), 200, 300).await.unwrap();
+        assert_eq!(holders, names(&["n1", "n3", "n2"]), "{name}: each lease's holder after a bulk claim");
+        l.renew_leases("n3".into(), 1000).await.unwrap();
+        let holders = l.claim_leases(names(&["room:a", "outbox"]), "n1".into(), 500, 600).await.unwrap();
+        assert_eq!(holders, names(&["n3", "n1"]), "{name}: renewed by node to 1000; n1's own one renewed");
+        let holders = l.claim_leases(names(&["room:a"]), "n1".into(), 1001, 1100).await.unwrap();
+        assert_eq!(holders, names(&["n1"]), "{name}: ran out, taken over in a bulk claim");
     }
 }
 

@@ -386,6 +386,10 @@ impl RoomStorage for Store {
         named("room", self.read(rooms::load_all))
     }
 
+    fn stored_room(&self, name: String) -> StoreFuture<Option<RoomRecord>> {
+        named("room", self.read(move |c| rooms::load_one(c, &name)))
+    }
+
     fn append_room_message(
         &self,
         message: NewRoomMessage,
@@ -449,5 +453,13 @@ impl LeaseStorage for Store {
 
     fn release_lease(&self, name: String, node: String) -> StoreFuture<()> {
         named("lease", self.write(move |c| leases::release(c, &name, &node)))
+    }
+
+    fn claim_leases(&self, names: Vec<String>, node: String, now_ms: i64, until_ms: i64) -> StoreFuture<Vec<String>> {
+        named("lease", self.write(move |c| leases::claim_each(c, &names, &node, now_ms, until_ms)))
+    }
+
+    fn renew_leases(&self, node: String, until_ms: i64) -> StoreFuture<()> {
+        named("lease", self.write(move |c| leases::renew_all(c, &node, until_ms)))
     }
 }

@@ -275,6 +275,31 @@ impl LeaseStorage for MemoryStore {
         }
         done(Ok(()))
     }
+
+    fn claim_leases(&self, names: Vec<String>, node: String, now_ms: i64, until_ms: i64) -> StoreFuture<Vec<String>> {
+        let mut t = self.tables();
+        let holders = names
+            .into_iter()
+            .map(|name| match t.leases.get(&name) {
+                Some((holder, until)) if *holder != node && *until >= now_ms => holder.clone(),
+                _ => {
+                    t.leases.insert(name, (node.clone(), until_ms));
+                    node.clone()
+                }
+            })
+            .collect();
+        done(Ok(holders))
+    }
+
+    fn renew_leases(&self, node: String, until_ms: i64) -> StoreFuture<()> {
+        let mut t = self.tables();
+        for (holder, until) in t.leases.values_mut() {
+            if *holder == node {
+                *until = until_ms;
+            }
+        }
+        done(Ok(()))
+    }
 }
 
 impl SiteStorage for MemoryStore {
@@ -1028,6 +1053,10 @@ impl RoomStorage for MemoryStore {
 
     fn all_rooms(&self) -> StoreFuture<Vec<RoomRecord>> {
         done(Ok(self.tables().rooms.values().cloned().collect()))
+    }
+
+    fn stored_room(&self, name: String) -> StoreFuture<Option<RoomRecord>> {
+        done(Ok(self.tables().rooms.get(&name).cloned()))
     }
 
     fn append_room_message(

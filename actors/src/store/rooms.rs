@@ -64,8 +64,22 @@ pub fn delete(conn: &Db, name: &str) -> StoreResult<()> {
 
 /// Every stored room.
 pub fn load_all(conn: &Db) -> StoreResult<Vec<RoomRecord>> {
+    load(conn, None)
+}
+
+/// One stored room, by name.
+pub fn load_one(conn: &Db, name: &str) -> StoreResult<Option<RoomRecord>> {
+    Ok(load(conn, Some(name))?.pop())
+}
+
+/// The stored rooms: every one, or the one named `only`.
+fn load(conn: &Db, only: Option<&str>) -> StoreResult<Vec<RoomRecord>> {
+    let filter = |column: &str| only.map_or_else(String::new, |_| format!(" WHERE {column} = ?1"));
+    let name_arg = only.unwrap_or_default();
+    let params: &[&dyn super::db::Param] = if only.is_some() { args![name_arg] } else { args![] };
     let mut rooms: BTreeMap<String, RoomRecord> = BTreeMap::new();
-    let rows = conn.query_map("SELECT name, config, created_ms, modified_ms FROM rooms", args![], |r| {
+    let sql = format!("SELECT name, config, created_ms, modified_ms FROM rooms{}", filter("name"));
+    let rows = conn.query_map(&sql, params, |r| {
         Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?, r.get::<i64>(3)?))
     })?;
     for (name, config, created_ms, modified_ms) in rows {
@@ -74,17 +88,15 @@ pub fn load_all(conn: &Db) -> StoreResult<Vec<RoomRecord>> {
         (record.created_ms, record.modified_ms) = (created_ms, modified_ms);
         rooms.insert(name, record);
     }
-    let rows = conn.query_map("SELECT room, username, affiliation FROM room_affiliations", args![], |r| {
-        Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?))
-    })?;
+    let sql = format!("SELECT room, username, affiliation FROM room_affiliations{}", filter("room"));
+    let rows = conn.query_map(&sql, params, |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)))?;
     for (room, username, affiliation) in rows {
         if let (Some(record), Some(affiliation)) = (rooms.get_mut(&room), Affiliation::parse(&affiliation)) {
             record.affiliations.insert(username, affiliation);
         }
     }
-    let rows = conn.query_map("SELECT room, group_name, affiliation FROM room_group_affiliations", args![], |r| {
-        Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?))
-    })?;
+    let sql = format!("SELECT room, group_name, affiliation FROM room_group_affiliations{}", filter("room"));
+    let rows = conn.query_map(&sql, params, |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)))?;
     for (room, group, affiliation) in rows {
         if let (Some(record), Some(affiliation)) = (rooms.get_mut(&room), Affiliation::parse(&affiliation)) {
             record.group_affiliations.insert(group, affiliation);
