@@ -272,7 +272,7 @@ async fn a_node_killed_with_kill_9_under_load_loses_no_acknowledged_message() {
     wait_healthy(&client, &a).await;
     let (_b_dir, b, mut b_child) = node(1);
     wait_healthy(&client, &b).await;
-    for user in ["ann", "bob"] {
+    for user in ["ann", "bob", "carl"] {
         let r = client
             .post(format!("{a}/restapi/v1/users"))
             .basic_auth(admin.0, admin.1)
@@ -293,6 +293,30 @@ async fn a_node_killed_with_kill_9_under_load_loses_no_acknowledged_message() {
             String::from_utf8(r.body().await.unwrap().to_vec()).unwrap()
         }
     };
+    // A room made on node B (its owner), with Carl in it from node A.
+    let r = client
+        .post(format!("{b}/restapi/v1/chatrooms"))
+        .basic_auth(admin.0, admin.1)
+        .send_json(&json!({"roomName": "ops", "persistent": true}))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let carl = stream(a.clone(), "carl").await;
+    let say_in_ops = |body: &'static str| {
+        let (client, a, carl) = (client.clone(), a.clone(), carl.clone());
+        async move {
+            let sent = client
+                .post(format!("{a}/restapi/v1/chat/{carl}/rooms/ops"))
+                .basic_auth("carl", "pw-carl")
+                .send_json(&json!({ "body": body }))
+                .await;
+            sent.map_or(0, |r| r.status().as_u16())
+        }
+    };
+    let r = client.put(format!("{a}/restapi/v1/chat/{carl}/rooms/ops")).basic_auth("carl", "pw-carl").send().await;
+    assert_eq!(r.unwrap().status().as_u16(), 200);
+    assert_eq!(say_in_ops("before the kill").await, 200);
+
     // Bob holds a station on node B; Ann sends from node B, which is killed mid-way.
     let _bob = stream(b.clone(), "bob").await;
     let ann = stream(b.clone(), "ann").await;
@@ -365,6 +389,36 @@ async fn a_node_killed_with_kill_9_under_load_loses_no_acknowledged_message() {
     for id in &acked {
         assert!(text.contains(&format!("\"id\":\"{id}\"")), "message {id} did not reach Bob on node A");
     }
+
+    // The room came back on node A, rebuilt from the store, with Carl in it again.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut status = 0;
+    while std::time::Instant::now() < deadline {
+        status = say_in_ops("after the kill").await;
+        if status == 200 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "Carl could not post in the moved room");
+    let mut r = client
+        .get(format!("{a}/restapi/v1/chat/rooms/ops/chathistory"))
+        .basic_auth("ann", "pw-ann")
+        .send()
+        .await
+        .unwrap();
+    let archive: Value = r.json().await.unwrap();
+    let bodies: Vec<&str> =
+        archive["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["before the kill", "after the kill"]);
+    let mut r = client
+        .get(format!("{a}/restapi/v1/chatrooms/ops/participants"))
+        .basic_auth(admin.0, admin.1)
+        .send()
+        .await
+        .unwrap();
+    let participants: Value = r.json().await.unwrap();
+    assert_eq!(participants["participants"].as_array().map(Vec::len), Some(1), "{participants}");
     a_child.kill().unwrap();
     a_child.wait().unwrap();
 }
