@@ -183,14 +183,6 @@ impl Application {
             router_stats.clone(),
         )
         .start();
-        // In a cluster, the router joins its peers before any account changes.
-        let cluster = match config.cluster.enabled() {
-            true => {
-                let receivers = crate::cluster::Receivers { router: router.clone(), conference: conference.clone() };
-                Some(crate::cluster::start(&config, receivers).await?)
-            }
-            false => None,
-        };
         let muc = Arc::new(muc);
         let fastpath_options = FastpathOptions {
             domain: config.server.domain.clone(),
@@ -206,8 +198,29 @@ impl Application {
             conference.clone(),
             workgroups,
         )
-        .with_groups(group_index.clone())
+        .with_groups(group_index.clone());
+        let fastpath = match config.cluster.enabled() {
+            true => fastpath.clustered(
+                config.cluster_node(),
+                storage.leases.clone(),
+                secs(config.cluster.lease_secs),
+                secs(config.cluster.heartbeat_secs),
+            ),
+            false => fastpath,
+        }
         .start();
+        // In a cluster, the router joins its peers before any account changes.
+        let cluster = match config.cluster.enabled() {
+            true => {
+                let receivers = crate::cluster::Receivers {
+                    router: router.clone(),
+                    conference: conference.clone(),
+                    fastpath: fastpath.clone(),
+                };
+                Some(crate::cluster::start(&config, receivers).await?)
+            }
+            false => None,
+        };
         // Accounts change through the core, which keeps the router's directory in step: the
         // admin account is made (or its password set) once the router runs.
         let accounts = Accounts::new(&storage, router.clone());

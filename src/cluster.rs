@@ -22,6 +22,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use switchboard_actors::clock::now_ms;
 use switchboard_actors::cluster::{AskPeers, FromPeer, Relay, Targets, ToPeers};
+use switchboard_actors::fastpath::registry::{Fastpath, LinkFastpath};
 use switchboard_actors::muc::conference::{Conference, LinkRooms};
 use switchboard_actors::router::{JoinCluster, LinkRestored};
 use switchboard_actors::Router;
@@ -146,12 +147,13 @@ pub struct LinkError {
     message: String,
 }
 
-/// Where the link hands what peers relay: rooms' relays to the rooms' registry, the rest
-/// to the router.
+/// Where the link hands what peers relay: rooms' relays to the rooms' registry, Fastpath's
+/// to the Fastpath registry, the rest to the router.
 #[derive(Clone)]
 pub struct Receivers {
     pub router: Addr<Router>,
     pub conference: Addr<Conference>,
+    pub fastpath: Addr<Fastpath>,
 }
 
 /// Connects to NATS (waiting for it if it is not up yet), subscribes this node's subjects
@@ -209,7 +211,8 @@ pub async fn start(config: &Config, receivers: Receivers) -> Result<Arc<ClusterS
             link: link.clone().recipient(),
             asker: link.clone().recipient(),
         });
-        receivers.conference.do_send(LinkRooms { link: link.clone().recipient(), asker: link.recipient() });
+        receivers.conference.do_send(LinkRooms { link: link.clone().recipient(), asker: link.clone().recipient() });
+        receivers.fastpath.do_send(LinkFastpath { link: link.clone().recipient(), asker: link.recipient() });
         let _ = ready_tx.send(Ok(()));
     });
     let nats = status.nats.clone();
@@ -278,7 +281,7 @@ async fn receive(
     status: Arc<ClusterStatus>,
     receivers: Receivers,
 ) {
-    let Receivers { router, conference } = receivers;
+    let Receivers { router, conference, fastpath } = receivers;
     while let Some(message) = subscription.next().await {
         let incoming: Incoming = match serde_json::from_slice(&message.payload) {
             Ok(incoming) => incoming,
@@ -289,6 +292,20 @@ async fn receive(
             }
         };
         let from_peer = FromPeer { node: incoming.node, started_ms: incoming.started_ms, relay: incoming.relay };
+        if from_peer.relay.is_for_fastpath() {
+            let Some(reply) = message.reply else {
+                fastpath.do_send(from_peer);
+                continue;
+            };
+            let answered = fastpath.send(from_peer);
+            let (client, status) = (client.clone(), status.clone());
+            actix::spawn(async move {
+                if let Ok(Some(answer)) = answered.await {
+                    answer_peer(&client, &status, reply, &answer).await;
+                }
+            });
+            continue;
+        }
         if from_peer.relay.is_for_rooms() {
             let Some(reply) = message.reply else {
                 conference.do_send(from_peer);

@@ -166,7 +166,7 @@ impl From<FastpathError> for ApiError {
                 FastpathError::UnknownToken => ApiError::unauthorized(message),
                 FastpathError::Closed(_) => unavailable("WorkgroupClosedException"),
                 FastpathError::NoAgent(_) => unavailable("ServiceUnavailableException"),
-                FastpathError::Gone => unavailable("ServiceUnavailableException"),
+                FastpathError::Gone | FastpathError::Unreachable(_) => unavailable("ServiceUnavailableException"),
                 FastpathError::BadRequest(_) => ApiError::bad_request(message),
                 FastpathError::Store(store) => store.into(),
             }

@@ -41,6 +41,38 @@ pub enum StoreError {
     Unavailable,
 }
 
+/// A store failure as it crosses nodes: conflicts and absences keep their message, a
+/// database failure arrives as "unavailable" (its cause is logged where it happened).
+pub mod wire_store_error {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::StoreError;
+
+    #[derive(Serialize, Deserialize)]
+    enum Wire {
+        Conflict(String),
+        NotFound(String),
+        Unavailable,
+    }
+
+    pub fn serialize<S: Serializer>(error: &StoreError, serializer: S) -> Result<S::Ok, S::Error> {
+        match error {
+            StoreError::Conflict(m) => Wire::Conflict(m.clone()),
+            StoreError::NotFound(m) => Wire::NotFound(m.clone()),
+            StoreError::Database { .. } | StoreError::Unavailable => Wire::Unavailable,
+        }
+        .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<StoreError, D::Error> {
+        Ok(match Wire::deserialize(deserializer)? {
+            Wire::Conflict(m) => StoreError::Conflict(m),
+            Wire::NotFound(m) => StoreError::NotFound(m),
+            Wire::Unavailable => StoreError::Unavailable,
+        })
+    }
+}
+
 /// The underlying database error, shared so that a refusal can be cloned to every caller
 /// of a batch.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -183,7 +183,7 @@ async fn delete(state: &AppState, name: &str) -> Result<HttpResponse, ApiError> 
 
 /// `GET /restapi/v1/workgroups` → `{"workgroups":[…]}`.
 pub async fn admin_list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let records = state.fastpath.send(ListWorkgroups).await?;
+    let records = state.fastpath.send(ListWorkgroups).await??;
     let list: Vec<Value> = records.iter().map(|r| workgroup_json(&state, r)).collect();
     Ok(HttpResponse::Ok().json(json!({ "workgroups": list })))
 }
@@ -329,7 +329,7 @@ pub async fn assists(
     CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let names = state.fastpath.send(MemberOf { username: station.username }).await?;
+    let names = state.fastpath.send(MemberOf { username: station.username }).await??;
     let host = state.fastpath_options.host();
     let list: Vec<String> = names.iter().map(|n| format!("{n}@{host}")).collect();
     Ok(HttpResponse::Ok().json(json!({ "workgroup": list })))
@@ -371,7 +371,7 @@ pub async fn queues(
     CallerStation { stream: station, .. }: CallerStation,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let queues = state.fastpath.send(AgentQueues { agent: station.username }).await?;
+    let queues = state.fastpath.send(AgentQueues { agent: station.username }).await??;
     let list: Vec<Value> = queues.iter().map(queue_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "queue": list })))
 }

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
 use actix_web::{web, HttpResponse};
-use switchboard_actors::fastpath::registry::ListWorkgroups;
-use switchboard_actors::muc::conference::AllRooms;
+use switchboard_actors::fastpath::registry::CountWorkgroups;
+use switchboard_actors::muc::conference::CountRooms;
 use switchboard_actors::router::{TakeCensus, ViewCluster};
 
 use crate::auth::Admin;
@@ -61,8 +61,9 @@ fn one(value: u64) -> Vec<(String, u64)> {
 /// `GET /metrics`.
 pub async fn metrics(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let census = state.router.send(TakeCensus).await?;
-    let rooms = state.conference.send(AllRooms).await?.len() as u64;
-    let workgroups = state.fastpath.send(ListWorkgroups).await?.len() as u64;
+    // What this node runs (in a cluster, the rooms it owns and the workgroups it serves).
+    let rooms = state.conference.send(CountRooms).await?;
+    let workgroups = state.fastpath.send(CountWorkgroups).await?;
     let router = &state.router_stats;
     let store = &state.commit_stats;
     let by_door = |map: &std::collections::BTreeMap<&'static str, u64>| -> Vec<(String, u64)> {

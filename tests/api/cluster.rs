@@ -268,10 +268,11 @@ async fn a_node_killed_with_kill_9_under_load_loses_no_acknowledged_message() {
         let child = run_binary_with(dir.path(), port, Some(admin.1), &env);
         (dir, format!("http://127.0.0.1:{port}"), child)
     };
-    let (_a_dir, a, mut a_child) = node(0);
-    wait_healthy(&client, &a).await;
+    // Node B starts first: it serves Fastpath.
     let (_b_dir, b, mut b_child) = node(1);
     wait_healthy(&client, &b).await;
+    let (_a_dir, a, mut a_child) = node(0);
+    wait_healthy(&client, &a).await;
     for user in ["ann", "bob", "carl"] {
         let r = client
             .post(format!("{a}/restapi/v1/users"))
@@ -302,6 +303,13 @@ async fn a_node_killed_with_kill_9_under_load_loses_no_acknowledged_message() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let carl = stream(a.clone(), "carl").await;
+    let r = client
+        .post(format!("{a}/restapi/v1/workgroups"))
+        .basic_auth(admin.0, admin.1)
+        .send_json(&json!({"name": "desk", "members": ["carl"]}))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
     let say_in_ops = |body: &'static str| {
         let (client, a, carl) = (client.clone(), a.clone(), carl.clone());
         async move {
@@ -419,6 +427,55 @@ async fn a_node_killed_with_kill_9_under_load_loses_no_acknowledged_message() {
         .unwrap();
     let participants: Value = r.json().await.unwrap();
     assert_eq!(participants["participants"].as_array().map(Vec::len), Some(1), "{participants}");
+
+    // Fastpath moved to node A with its workgroup: Carl, listening there, goes online and
+    // the workgroup queues a visitor for him.
+    let carl_listens = client
+        .get(format!("{a}/sse/carl?stream={carl}"))
+        .basic_auth("carl", "pw-carl")
+        .insert_header(("accept", "text/event-stream"))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(carl_listens.status().as_u16(), 200);
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut status = 0;
+    while std::time::Instant::now() < deadline {
+        let online =
+            client.post(format!("{a}/restapi/v1/chat/{carl}/assists/desk")).basic_auth("carl", "pw-carl").send().await;
+        status = online.map_or(0, |r| r.status().as_u16());
+        if status == 200 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the workgroup did not come back on node A");
+    // Carl's availability reaches the restarted workgroup through the router a moment later.
+    let deadline = std::time::Instant::now() + WAIT;
+    let (mut asked_status, mut asked_body) = (0, String::new());
+    while std::time::Instant::now() < deadline {
+        let mut asked = client
+            .post(format!("{a}/restapi/v1/ask"))
+            .send_json(&json!({"workgroup": "desk", "userID": "v9", "emailAddress": "v9@example.net", "question": "hi", "nickname": "V"}))
+            .await
+            .unwrap();
+        asked_status = asked.status().as_u16();
+        asked_body = String::from_utf8_lossy(&asked.body().await.unwrap()).into_owned();
+        if asked_status != 503 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(asked_status, 202, "{asked_body}");
+    let mut r = client
+        .get(format!("{a}/restapi/v1/chat/{carl}/assists/queues"))
+        .basic_auth("carl", "pw-carl")
+        .send()
+        .await
+        .unwrap();
+    let queues: Value = r.json().await.unwrap();
+    assert_eq!(queues["queue"][0]["users"]["user"][0]["userID"], "v9", "{queues}");
     a_child.kill().unwrap();
     a_child.wait().unwrap();
 }
@@ -581,4 +638,63 @@ async fn a_room_owned_by_one_node_has_occupants_on_three() {
         }
         assert_eq!(status, 404, "the room is gone on every node");
     }
+}
+
+#[actix_web::test]
+async fn a_fastpath_offer_reaches_an_agent_on_another_node_and_the_visitor_on_a_third() {
+    use crate::fastpath::{next_assist, next_position};
+    let nats = TestNats::start();
+    let nodes = cluster(&nats, 3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    a.create_user("bob").await;
+    // One node serves Fastpath; the admin API answers on every node.
+    let created = c.create_workgroup(json!({"name": "support", "members": ["bob"]})).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let listed = b.get("/restapi/v1/workgroups", b.admin()).await.json();
+    assert_eq!(listed["workgroups"][0]["name"], "support", "{listed}");
+
+    // Bob, the agent, is on node B; the visitor asks and listens on node C.
+    let bob = b.login("bob").await;
+    let mut bob_sse = b.sse("bob", &format!("?stream={bob}")).await;
+    let online = b.agent("POST", "bob", &bob, "assists/support").await;
+    assert_eq!(online.status, 200, "{}", online.text());
+    let asked = c.ask_for("support", "v1").await;
+    assert_eq!(asked.status, 202, "{}", asked.text());
+    let token = asked.json()["token"].as_str().unwrap().to_owned();
+    let mut visitor_sse = c.visitor_sse("v1", &token).await;
+    assert_eq!(next_position(&mut visitor_sse).await, 1);
+    let offer = next_assist(&mut bob_sse, "offerReceived", "v1").await;
+    let accepted = b.agent("POST", "bob", &bob, &format!("offer/{}", offer["id"].as_str().unwrap())).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text());
+    let invitation = next_of(&mut bob_sse, "chatapi.muc", "invitationReceived").await.data;
+    let room_jid = invitation["room"].as_str().unwrap().to_owned();
+    let offered = next_of(&mut visitor_sse, "chatapi.ask", "offer").await;
+    assert_eq!(offered.data["mucRoom"], room_jid);
+
+    // They meet in the chat room and talk across the three nodes.
+    let room = room_jid.split('@').next().unwrap().to_owned();
+    let joined = b.agent("PUT", "bob", &bob, &format!("rooms/{room}")).await;
+    assert_eq!(joined.status, 200, "{}", joined.text());
+    assert_eq!(c.visitor("POST", "v1", Some(&token), "").await.status, 200);
+    assert_eq!(c.visitor("PUT", "v1", Some(&token), "my printer is on fire").await.status, 200);
+    loop {
+        let e = next_of(&mut bob_sse, "chatapi.muc", "groupchat").await;
+        if e.data["body"] == "my printer is on fire" {
+            break;
+        }
+    }
+    let said = b.say("bob", &bob, &room, "unplug it").await;
+    assert_eq!(said.status, 200, "{}", said.text());
+    loop {
+        let e = next_of(&mut visitor_sse, "chatapi.muc", "groupchat").await;
+        if e.data["body"] == "unplug it" {
+            assert_eq!(e.data["from"], format!("{room_jid}/bob"));
+            break;
+        }
+    }
+    let status = a.visitor("GET", "v1", Some(&token), "").await.json();
+    assert_eq!((status["inQueue"].clone(), status["room"].clone()), (json!(false), json!(room_jid)));
+    let on_a = a.login("bob").await;
+    let queues = a.agent("GET", "bob", &on_a, "assists/queues").await.json();
+    assert_eq!(queues["queue"][0]["currentChats"], 1, "{queues}");
 }

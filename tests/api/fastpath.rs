@@ -13,16 +13,16 @@ fn auth(name: &str) -> (&str, String) {
 }
 
 impl TestApp {
-    async fn create_workgroup(&self, body: Value) -> Reply {
+    pub(crate) async fn create_workgroup(&self, body: Value) -> Reply {
         self.post_json("/restapi/v1/workgroups", self.admin(), &body).await
     }
 
     /// `POST /restapi/v1/ask` without any credentials, as a web visitor does.
-    async fn ask(&self, body: Value) -> Reply {
+    pub(crate) async fn ask(&self, body: Value) -> Reply {
         reply(self.client.post(self.url("/restapi/v1/ask")).send_json(&body).await).await
     }
 
-    async fn ask_for(&self, workgroup: &str, user_id: &str) -> Reply {
+    pub(crate) async fn ask_for(&self, workgroup: &str, user_id: &str) -> Reply {
         self.ask(json!({
             "workgroup": workgroup,
             "userID": user_id,
@@ -34,7 +34,7 @@ impl TestApp {
     }
 
     /// A visitor's call on `/restapi/v1/ask/{user_id}` with its token (`None`: no token).
-    async fn visitor(&self, method: &str, user_id: &str, token: Option<&str>, body: &str) -> Reply {
+    pub(crate) async fn visitor(&self, method: &str, user_id: &str, token: Option<&str>, body: &str) -> Reply {
         let url = self.url(&format!("/restapi/v1/ask/{user_id}"));
         let mut request = match method {
             "GET" => self.client.get(url),
@@ -49,7 +49,7 @@ impl TestApp {
         reply(request.insert_header(("content-type", "text/plain")).send_body(body.to_owned()).await).await
     }
 
-    async fn visitor_sse(&self, user_id: &str, token: &str) -> Sse {
+    pub(crate) async fn visitor_sse(&self, user_id: &str, token: &str) -> Sse {
         let request = self
             .client
             .get(self.url(&format!("/sse/{user_id}?token={token}")))
@@ -58,7 +58,7 @@ impl TestApp {
         Self::open_sse(request, user_id).await
     }
 
-    async fn visitor_ws(&self, token: &str) -> Ws {
+    pub(crate) async fn visitor_ws(&self, token: &str) -> Ws {
         let (response, framed) = self
             .client
             .ws(self.ws_url(&format!("/ws?token={token}")))
@@ -70,7 +70,7 @@ impl TestApp {
     }
 
     /// An agent's call on its stream (`/restapi/v1/chat/{stream}/{rest}`).
-    async fn agent(&self, method: &str, name: &str, stream: &str, rest: &str) -> Reply {
+    pub(crate) async fn agent(&self, method: &str, name: &str, stream: &str, rest: &str) -> Reply {
         let (u, p) = auth(name);
         let url = self.url(&format!("/restapi/v1/chat/{stream}/{rest}"));
         let request = match method {
@@ -85,7 +85,7 @@ impl TestApp {
 }
 
 /// The next `chatapi.assist` event of `kind` for the visitor `user_id`.
-async fn next_assist(sse: &mut Sse, kind: &str, user_id: &str) -> Value {
+pub(crate) async fn next_assist(sse: &mut Sse, kind: &str, user_id: &str) -> Value {
     loop {
         let e = next_of(sse, "chatapi.assist", kind).await;
         if e.data["userID"] == user_id {
@@ -95,7 +95,7 @@ async fn next_assist(sse: &mut Sse, kind: &str, user_id: &str) -> Value {
 }
 
 /// The next `chatapi.ask` `update-queue` position a visitor is told.
-async fn next_position(sse: &mut Sse) -> i64 {
+pub(crate) async fn next_position(sse: &mut Sse) -> i64 {
     next_of(sse, "chatapi.ask", "update-queue").await.data["position"].as_i64().expect("position")
 }
 

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use actix::Message;
 use serde::{Deserialize, Serialize};
 
+use crate::fastpath::calls::{FastpathAnswer, FastpathCall};
+use crate::fastpath::FastpathError;
 use crate::model::records::Availability;
 use crate::model::records::{AccountKind, Notice, RowChange};
 use crate::model::{Event, Payload, StoredMessage};
@@ -195,9 +197,29 @@ pub enum Relay {
     RoomGone {
         room: String,
     },
+    /// A call to the registry of the receiver, which serves Fastpath. Answered with
+    /// `FastpathAnswer`.
+    FastpathCall {
+        call: FastpathCall,
+    },
+    FastpathAnswer {
+        answer: Result<FastpathAnswer, FastpathError>,
+    },
+    /// What a visitor's station on the sender pushed, for the receiver's connection `stream`
+    /// (`close`: the station ended, saying why).
+    FastpathPush {
+        stream: u64,
+        events: Vec<Payload>,
+        close: Option<String>,
+    },
 }
 
 impl Relay {
+    /// Whether the Fastpath registry (rather than the router) takes this relay.
+    pub fn is_for_fastpath(&self) -> bool {
+        matches!(self, Relay::FastpathCall { .. } | Relay::FastpathPush { .. })
+    }
+
     /// Whether the rooms' registry (rather than the router) takes this relay.
     pub fn is_for_rooms(&self) -> bool {
         matches!(

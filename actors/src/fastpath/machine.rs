@@ -159,7 +159,7 @@ pub struct Machine {
 }
 
 /// A waiting visitor, for queue summaries and `GET /ask/{userID}`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Waiting {
     pub user_id: String,
     pub position: usize,
@@ -168,7 +168,7 @@ pub struct Waiting {
 }
 
 /// An online agent, for queue summaries.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AgentView {
     pub name: String,
     pub available: bool,

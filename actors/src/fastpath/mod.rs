@@ -14,6 +14,7 @@
 //! record, the options and the errors.
 
 pub mod agents;
+pub mod calls;
 pub mod machine;
 pub mod registry;
 pub mod visitors;
@@ -75,8 +76,9 @@ pub fn check_visitor_id(raw: &str) -> Result<(), FastpathError> {
     }
 }
 
-/// Why a Fastpath request was refused; the doors map each to a status code.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a Fastpath request was refused; the doors map each to a status code. It crosses
+/// nodes as it is (a store failure as its kind).
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum FastpathError {
     #[error("workgroup '{0}' does not exist")]
     NoWorkgroup(String),
@@ -108,8 +110,15 @@ pub enum FastpathError {
     BadRequest(String),
     #[error("the workgroup stopped")]
     Gone,
+    /// In a cluster: the node serving Fastpath did not answer, or none does yet.
+    #[error("{0}")]
+    Unreachable(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(
+        #[from]
+        #[serde(with = "crate::storage::wire_store_error")]
+        StoreError,
+    ),
 }
 
 impl FastpathError {
@@ -126,7 +135,10 @@ impl FastpathError {
             | FastpathError::Conflict(_) => Condition::Conflict,
             FastpathError::NotMember(_) | FastpathError::BadToken(_) => Condition::Forbidden,
             FastpathError::UnknownToken => Condition::NotAuthorized,
-            FastpathError::Closed(_) | FastpathError::NoAgent(_) | FastpathError::Gone => Condition::ServiceUnavailable,
+            FastpathError::Closed(_)
+            | FastpathError::NoAgent(_)
+            | FastpathError::Gone
+            | FastpathError::Unreachable(_) => Condition::ServiceUnavailable,
             FastpathError::BadRequest(_) => Condition::BadRequest,
             FastpathError::Store(e) => e.condition(),
         }

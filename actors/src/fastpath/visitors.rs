@@ -96,7 +96,7 @@ pub enum VisitorAction {
 }
 
 /// A visitor's state (`GET /ask/{userID}`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VisitorStatus {
     pub workgroup: String,
     pub in_queue: bool,
@@ -108,7 +108,7 @@ pub struct VisitorStatus {
     pub in_room: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum VisitorReply {
     Status(VisitorStatus),
     Done,

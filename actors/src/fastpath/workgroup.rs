@@ -467,7 +467,7 @@ impl Workgroup {
         QueueView {
             name: self.record.name.clone(),
             jid: self.jid.clone(),
-            status: self.status(),
+            status: self.status().into(),
             average_wait_secs: self.machine.average_wait_secs(),
             max_chats: self.record.max_chats,
             current_chats: agents.iter().map(|a| a.chats).sum(),
@@ -488,11 +488,11 @@ impl Actor for Workgroup {
 }
 
 /// A queue as `GET …/assists/queues` shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QueueView {
     pub name: String,
     pub jid: String,
-    pub status: &'static str,
+    pub status: std::borrow::Cow<'static, str>,
     pub average_wait_secs: i64,
     pub max_chats: u32,
     pub current_chats: u32,

@@ -448,6 +448,20 @@ impl Handler<AppPostTo> for Conference {
     }
 }
 
+/// How many rooms this node runs (in a cluster, those it owns). Sent by `/metrics`.
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct CountRooms;
+
+impl Handler<CountRooms> for Conference {
+    type Result = u64;
+
+    fn handle(&mut self, _: CountRooms, _: &mut Context<Self>) -> u64 {
+        let stand_ins = self.cluster.as_ref().map_or(0, |c| c.owners.len());
+        (self.rooms.len() - stand_ins) as u64
+    }
+}
+
 /// Every room's address. Sent by the listing APIs.
 #[derive(Message)]
 #[rtype(result = "Vec<Addr<MucRoom>>")]

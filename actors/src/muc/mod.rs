@@ -128,7 +128,7 @@ pub fn check_room_name(raw: &str) -> Result<(), RoomError> {
 }
 
 /// Why a room refused a request. It crosses nodes as it is, except a store failure, which
-/// arrives as its kind (see [`wire_store_error`]).
+/// arrives as its kind (see [`crate::storage::wire_store_error`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum RoomError {
     #[error("room '{0}' does not exist")]
@@ -169,41 +169,9 @@ pub enum RoomError {
     #[error(transparent)]
     Store(
         #[from]
-        #[serde(with = "wire_store_error")]
+        #[serde(with = "crate::storage::wire_store_error")]
         StoreError,
     ),
-}
-
-/// A store failure as it crosses nodes: conflicts and absences keep their message, a
-/// database failure arrives as "unavailable" (its cause is logged where it happened).
-mod wire_store_error {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use crate::storage::StoreError;
-
-    #[derive(Serialize, Deserialize)]
-    enum Wire {
-        Conflict(String),
-        NotFound(String),
-        Unavailable,
-    }
-
-    pub fn serialize<S: Serializer>(error: &StoreError, serializer: S) -> Result<S::Ok, S::Error> {
-        match error {
-            StoreError::Conflict(m) => Wire::Conflict(m.clone()),
-            StoreError::NotFound(m) => Wire::NotFound(m.clone()),
-            StoreError::Database { .. } | StoreError::Unavailable => Wire::Unavailable,
-        }
-        .serialize(serializer)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<StoreError, D::Error> {
-        Ok(match Wire::deserialize(deserializer)? {
-            Wire::Conflict(m) => StoreError::Conflict(m),
-            Wire::NotFound(m) => StoreError::NotFound(m),
-            Wire::Unavailable => StoreError::Unavailable,
-        })
-    }
 }
 
 impl RoomError {

@@ -364,7 +364,8 @@ impl Router {
                     .collect();
                 return Some(Relay::Sessions { sessions });
             }
-            Relay::Sessions { .. } | Relay::RoomAnswer { .. } => {}
+            Relay::Sessions { .. } | Relay::RoomAnswer { .. } | Relay::FastpathAnswer { .. } => {}
+            Relay::FastpathCall { .. } | Relay::FastpathPush { .. } => {}
             // The link hands these to the rooms' registry; one that came here is dropped.
             Relay::RoomCall { .. } | Relay::RoomEvents { .. } | Relay::RoomKnown { .. } | Relay::RoomGone { .. } => {}
         }

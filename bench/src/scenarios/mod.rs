@@ -172,6 +172,23 @@ impl Context {
         self.open_clients_on(&self.opts.server, accounts, first_source).await
     }
 
+    /// As `open_clients`, the `i`th account on `server_for(i)`: spread over the nodes of a
+    /// cluster (JSON door; XMPP clients use `--xmpp-url`).
+    pub async fn open_clients_spread(&self, accounts: &[Account], first_source: usize) -> Result<Vec<Ws>, BenchError> {
+        if self.opts.servers.len() < 2 || self.opts.protocol != Protocol::Json {
+            return self.open_clients(accounts, first_source).await;
+        }
+        let tokens = tokens(&self.opts.server, accounts).await?;
+        stream::iter(tokens.into_iter().enumerate())
+            .map(|(i, token)| {
+                let server = self.server_for(i).clone();
+                async move { open_ws(&server, &format!("/ws?token={token}"), None, first_source + i).await }
+            })
+            .buffered(CONNECT_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
     /// As `open_clients`, on `server` (JSON door; XMPP clients use `--xmpp-url`).
     pub async fn open_clients_on(
         &self,

@@ -1,6 +1,7 @@
 //! `room` (and `xmpp room`): N occupants join one room, S of them send M messages each,
 //! and every occupant (senders included) receives every message. Reports the time for all
-//! N to join, the presence traffic the joins caused, and deliveries per second.
+//! N to join, the presence traffic the joins caused, and deliveries per second. Given the
+//! nodes of a cluster, the occupants are spread over them.
 
 use std::time::Duration;
 
@@ -25,7 +26,11 @@ pub async fn run(ctx: &mut Context, occupants: usize, senders: usize, messages: 
     report.parameter("rate", ctx.opts.rate.map_or(serde_json::Value::Null, Into::into));
 
     let accounts = ctx.accounts(occupants).await?;
-    let mut clients = ctx.open_clients(&accounts, 1).await?;
+    // On a cluster, occupants are spread over the nodes (round robin over `--server`).
+    let mut clients = ctx.open_clients_spread(&accounts, 1).await?;
+    if ctx.opts.servers.len() > 1 {
+        report.parameter("nodes", ctx.opts.servers.len());
+    }
     let room_name = format!("{}room", ctx.run_id);
     let room = match protocol {
         Protocol::Json => room_name.clone(),
