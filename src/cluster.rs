@@ -293,31 +293,11 @@ async fn receive(
         };
         let from_peer = FromPeer { node: incoming.node, started_ms: incoming.started_ms, relay: incoming.relay };
         if from_peer.relay.is_for_fastpath() {
-            let Some(reply) = message.reply else {
-                fastpath.do_send(from_peer);
-                continue;
-            };
-            let answered = fastpath.send(from_peer);
-            let (client, status) = (client.clone(), status.clone());
-            actix::spawn(async move {
-                if let Ok(Some(answer)) = answered.await {
-                    answer_peer(&client, &status, reply, &answer).await;
-                }
-            });
+            hand_aside(&fastpath, from_peer, message.reply, &client, &status);
             continue;
         }
         if from_peer.relay.is_for_rooms() {
-            let Some(reply) = message.reply else {
-                conference.do_send(from_peer);
-                continue;
-            };
-            let answered = conference.send(from_peer);
-            let (client, status) = (client.clone(), status.clone());
-            actix::spawn(async move {
-                if let Ok(Some(answer)) = answered.await {
-                    answer_peer(&client, &status, reply, &answer).await;
-                }
-            });
+            hand_aside(&conference, from_peer, message.reply, &client, &status);
             continue;
         }
         let Some(reply) = message.reply else {
@@ -329,6 +309,31 @@ async fn receive(
         };
         answer_peer(&client, &status, reply, &answer).await;
     }
+}
+
+/// Hands a relay to `registry` now (keeping the order relays came in); an ask's answer,
+/// which may wait for a commit, is awaited and sent back aside.
+fn hand_aside<A>(
+    registry: &Addr<A>,
+    from_peer: FromPeer,
+    reply: Option<async_nats::Subject>,
+    client: &async_nats::Client,
+    status: &Arc<ClusterStatus>,
+) where
+    A: Actor + Handler<FromPeer>,
+    A::Context: actix::dev::ToEnvelope<A, FromPeer>,
+{
+    let Some(reply) = reply else {
+        registry.do_send(from_peer);
+        return;
+    };
+    let answered = registry.send(from_peer);
+    let (client, status) = (client.clone(), status.clone());
+    actix::spawn(async move {
+        if let Ok(Some(answer)) = answered.await {
+            answer_peer(&client, &status, reply, &answer).await;
+        }
+    });
 }
 
 async fn answer_peer(client: &async_nats::Client, status: &ClusterStatus, reply: async_nats::Subject, answer: &Relay) {
