@@ -11,14 +11,14 @@
 # $SWITCHBOARD_ADMIN_PASSWORD (default: a random one, printed).
 set -euo pipefail
 
-STATE=${SWITCHBOARD_CLUSTER_DIR:-/tmp/switchboard-bench-cluster}
-BIN=${SWITCHBOARD_BIN:-target/release/switchboard}
+STATE=${SB_CLUSTER_DIR:-/tmp/switchboard-bench-cluster}
+BIN=${SB_BIN:-target/release/switchboard}
 NATS_PORT=${NATS_PORT:-4322}
 PG_PORT=${PG_PORT:-5433}
 
 pg_bin() {
     local dir
-    dir=$(dirname "$(command -v initdb 2>/dev/null || true)")
+    dir=$(dirname "$(readlink -f "$(command -v initdb 2>/dev/null || echo /nonexistent)")")
     if [ -x "$dir/postgres" ]; then echo "$dir"; return; fi
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
 }
@@ -78,9 +78,10 @@ start() {
 }
 
 stop() {
-    for f in "$STATE"/n*.pid "$STATE"/nats.pid "$STATE"/pg.pid; do
+    for f in "$STATE"/n*.pid "$STATE"/nats.pid; do
         [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
     done
+    [ -d "$STATE/pg" ] && as_pg "$(pg_bin)/pg_ctl" -D "$STATE/pg" -m fast stop >/dev/null 2>&1 || true
     sleep 1
     rm -rf "$STATE"
 }
