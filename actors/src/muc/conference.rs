@@ -921,4 +921,113 @@ mod tests {
         .await;
         assert!(received.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])), "one rendering shared by 200 occupants");
     }
+
+    /// Stands in for the cluster link: keeps the room relays it is given.
+    #[derive(Default)]
+    struct Link {
+        relays: Vec<(Vec<String>, Arc<Relay>)>,
+    }
+
+    impl Actor for Link {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ToPeers> for Link {
+        type Result = ();
+
+        fn handle(&mut self, msg: ToPeers, _: &mut Context<Self>) {
+            if let Targets::Nodes(nodes) = msg.targets {
+                self.relays.push((nodes, msg.relay));
+            }
+        }
+    }
+
+    impl Handler<AskPeers> for Link {
+        type Result = Vec<(String, Relay)>;
+
+        fn handle(&mut self, _: AskPeers, _: &mut Context<Self>) -> Self::Result {
+            Vec::new()
+        }
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "Vec<(Vec<String>, Arc<Relay>)>")]
+    struct Relays;
+
+    impl Handler<Relays> for Link {
+        type Result = MessageResult<Relays>;
+
+        fn handle(&mut self, _: Relays, _: &mut Context<Self>) -> Self::Result {
+            MessageResult(std::mem::take(&mut self.relays))
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_room_event_is_relayed_once_per_node_naming_its_stations() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("t.db"), StoreOptions::default()).unwrap();
+        let store: Arc<dyn RoomStorage> = Arc::new(store);
+        let options = MucOptions {
+            domain: "d".into(),
+            service: "conference".into(),
+            history: 5,
+            users_can_create: true,
+            extra_services: Default::default(),
+        };
+        let link = Link::default().start();
+        let room_link =
+            Arc::new(RoomLink { node: "a".into(), link: link.clone().recipient(), asker: link.clone().recipient() });
+        let conference = Conference::new(options.clone(), store.clone(), vec![]).start();
+        let record = RoomRecord::new("hall".into(), RoomConfig::default());
+        let room =
+            MucRoom::new(Arc::new(options), store, conference.recipient(), record).linked(Some(room_link)).start();
+        // Ten occupants on node b, five on node c, one here.
+        let station = Station::new().start();
+        let here = Join {
+            username: "h".into(),
+            resource: "r".into(),
+            nick: "h".into(),
+            password: None,
+            seat: Seat::Here(station),
+            rejoin: false,
+        };
+        room.send(here).await.unwrap().unwrap();
+        for (i, node) in (0..15).map(|i| (i, if i < 10 { "b" } else { "c" })) {
+            let seat = Seat::On(node.into());
+            let join = Join {
+                username: format!("u{i}"),
+                resource: "r".into(),
+                nick: format!("n{i}"),
+                password: None,
+                seat,
+                rejoin: false,
+            };
+            room.send(join).await.unwrap().unwrap();
+        }
+        link.send(Relays).await.unwrap();
+        let post = Post { username: "h".into(), resource: "r".into(), body: "to all".into(), data: None };
+        room.send(post).await.unwrap().unwrap();
+        let mut relays = Vec::new();
+        for _ in 0..100 {
+            relays.extend(link.send(Relays).await.unwrap());
+            if relays.len() >= 2 {
+                break;
+            }
+            actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        relays.extend(link.send(Relays).await.unwrap());
+        let mut per_node: Vec<(String, usize)> = relays
+            .iter()
+            .map(|(nodes, relay)| match &**relay {
+                Relay::RoomEvents { to, events, .. } => {
+                    assert_eq!(events.len(), 1);
+                    (nodes.join(","), to.len())
+                }
+                other => panic!("not a room event: {other:?}"),
+            })
+            .collect();
+        per_node.sort();
+        assert_eq!(per_node, [("b".to_owned(), 10), ("c".to_owned(), 5)], "one relay per node, naming its stations");
+    }
 }
